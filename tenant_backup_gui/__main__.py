@@ -1,0 +1,3 @@
+from tenant_backup_gui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Pure logic: no I/O, no Qt, no SQL. Everything here is testable with plain data."""

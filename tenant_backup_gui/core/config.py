@@ -1,0 +1,159 @@
+"""The tool's configuration as data, validated from a parsed TOML mapping.
+
+Reading files and the environment happens in platform/settings.py; here we only decide what a
+mapping means, so every mistake is reported with the key that holds it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConfigError
+
+# The tables the old web-hosted system backed up. Still the list of what we expect to find:
+# one that does not exist is a warning in the backup's summary, never a failure.
+LEGACY_TABLES = (
+    "organizations", "profiles", "customers", "bottles", "rentals", "rental_invoices",
+    "invoice_line_items", "deliveries", "notifications", "audit_logs", "support_tickets",
+    "support_ticket_messages", "locations", "gas_types", "cylinder_fills", "bottle_scans",
+    "user_invites", "ownership_values", "organization_join_codes", "customer_support",
+    "verification_requests", "verified_orders", "sales_orders", "sales_order_items",
+)
+
+# The tool's own tables: never tenant data, although backup_logs carries organization_id.
+OWN_TABLES = ("backup_logs", "tenant_backup_meta", "tenant_backup_staging")
+
+DEFAULT_PART_BYTES = 32 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ParentLink:
+    """A child → parent link the database does not declare as a foreign key."""
+
+    table: str
+    columns: tuple[str, ...]
+    parent: str
+    parent_columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Retention:
+    days: int = 30
+    keep_daily: int = 0
+    keep_weekly: int = 0
+    keep_monthly: int = 0
+
+
+@dataclass(frozen=True)
+class Config:
+    tenant_column: str = "organization_id"
+    tenant_table: str = "organizations"
+    tenant_name_column: str = "name"
+    schemas: tuple[str, ...] = ("public",)
+    expected_tables: tuple[str, ...] = LEGACY_TABLES
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    global_tables: tuple[str, ...] = ()
+    parent_links: tuple[ParentLink, ...] = ()
+    retention: Retention = field(default_factory=Retention)
+    part_bytes: int = DEFAULT_PART_BYTES
+    lock_wait_seconds: float = 10.0
+    database_url: str | None = None
+    store: str | None = None
+
+
+def _str_list(data: dict, key: str, where: str) -> tuple[str, ...] | None:
+    if key not in data:
+        return None
+    value = data[key]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f"{where}: '{key}' must be a list of table names, e.g. {key} = [\"a\", \"b\"]")
+    return tuple(value)
+
+
+def _int(data: dict, key: str, where: str, minimum: int = 0) -> int | None:
+    if key not in data:
+        return None
+    value = data[key]
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{where}: '{key}' must be a whole number ≥ {minimum}, not {value!r}")
+    return value
+
+
+def _cols(value: Any, where: str) -> tuple[str, ...]:
+    if isinstance(value, str) and value:
+        return (value,)
+    if isinstance(value, list) and value and all(isinstance(v, str) and v for v in value):
+        return tuple(value)
+    raise ConfigError(f"{where} must be a column name or a list of column names")
+
+
+KNOWN_KEYS = {
+    "tenant_column", "tenant_table", "tenant_name_column", "schemas", "expected_tables", "include",
+    "exclude", "global_tables", "parent_paths", "retention", "store", "database",
+}
+
+
+def parse_config(data: dict, where: str = "config") -> Config:
+    """Validate a parsed TOML document. Unknown keys are errors: a typo must not silently
+    disable an exclusion or a parent path."""
+    unknown = sorted(set(data) - KNOWN_KEYS)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key '{unknown[0]}'; known keys are {', '.join(sorted(KNOWN_KEYS))}")
+    kw: dict[str, Any] = {}
+    for key in ("tenant_column", "tenant_table", "tenant_name_column"):
+        if key in data:
+            if not isinstance(data[key], str) or not data[key]:
+                raise ConfigError(f"{where}: '{key}' must be a non-empty string")
+            kw[key] = data[key]
+    for key, attr in (("schemas", "schemas"), ("expected_tables", "expected_tables"), ("include", "include"),
+                      ("exclude", "exclude"), ("global_tables", "global_tables")):
+        value = _str_list(data, key, where)
+        if value is not None:
+            kw[attr] = value
+    links = []
+    paths = data.get("parent_paths", {})
+    if not isinstance(paths, dict):
+        raise ConfigError(f"{where}: [parent_paths] must be a table: child = {{ column = \"x_id\", parent = \"x\" }}")
+    for child, spec in paths.items():
+        w = f"{where}: parent_paths.{child}"
+        if not isinstance(spec, dict) or "column" not in spec or "parent" not in spec:
+            raise ConfigError(f"{w} needs column and parent, e.g. {child} = {{ column = \"invoice_id\", parent = \"rental_invoices\" }}")
+        extra = set(spec) - {"column", "parent", "parent_column"}
+        if extra:
+            raise ConfigError(f"{w}: unknown key '{sorted(extra)[0]}' (use column, parent, parent_column)")
+        cols = _cols(spec["column"], f"{w}.column")
+        pcols = _cols(spec.get("parent_column", "id"), f"{w}.parent_column")
+        if len(cols) != len(pcols):
+            raise ConfigError(f"{w}: column and parent_column must have the same number of names")
+        if not isinstance(spec["parent"], str) or not spec["parent"]:
+            raise ConfigError(f"{w}.parent must be a table name")
+        links.append(ParentLink(child, cols, spec["parent"], pcols))
+    kw["parent_links"] = tuple(links)
+    ret = data.get("retention", {})
+    if not isinstance(ret, dict):
+        raise ConfigError(f"{where}: [retention] must be a table")
+    extra = set(ret) - {"days", "keep_daily", "keep_weekly", "keep_monthly"}
+    if extra:
+        raise ConfigError(f"{where}: retention.{sorted(extra)[0]} is not a setting (use days, keep_daily, keep_weekly, keep_monthly)")
+    r = {k: v for k in ("days", "keep_daily", "keep_weekly", "keep_monthly")
+         if (v := _int(ret, k, f"{where}: retention", minimum=1 if k == "days" else 0)) is not None}
+    kw["retention"] = Retention(**r)
+    store = data.get("store", {})
+    if isinstance(store, str):
+        kw["store"] = store
+    elif isinstance(store, dict):
+        if "path" in store:
+            kw["store"] = str(store["path"])
+        if (mb := _int(store, "part_size_mb", f"{where}: store", minimum=1)) is not None:
+            kw["part_bytes"] = mb * 1024 * 1024
+    else:
+        raise ConfigError(f"{where}: store must be a folder path or a table with path = \"...\"")
+    db = data.get("database", {})
+    if not isinstance(db, dict):
+        raise ConfigError(f"{where}: [database] must be a table with url = \"postgresql://...\"")
+    if "url" in db:
+        kw["database_url"] = str(db["url"])
+    if isinstance(db.get("lock_wait_seconds"), (int, float)):
+        kw["lock_wait_seconds"] = float(db["lock_wait_seconds"])
+    return Config(**kw)

@@ -1,0 +1,26 @@
+"""Progress reported by jobs as plain values, so the window, the CLI and tests all read the same thing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str  # "started" | "table" | "progress" | "message" | "warning" | "finished"
+    message: str = ""
+    organization_id: str | None = None
+    table: str | None = None
+    rows: int = 0
+    bytes: int = 0
+    step: int = 0
+    steps: int = 0
+    data: dict = field(default_factory=dict)
+
+
+EventSink = Callable[[Event], None]
+
+
+def ignore(_event: Event) -> None:
+    pass

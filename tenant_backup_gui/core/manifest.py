@@ -1,0 +1,229 @@
+"""The backup format: the old system's layout and summary, plus a versioned manifest.
+
+Layout (kept from the old system so its backups stay restorable):
+    tenant-backups/{organization_id}/{YYYY-MM-DD}/summary-{timestamp}.json
+    tenant-backups/{organization_id}/{YYYY-MM-DD}/{table}-{timestamp}[-pNNNN].jsonl.gz   (new)
+    tenant-backups/{organization_id}/{YYYY-MM-DD}/{table}-{timestamp}.json              (old)
+A backup is complete only when its summary exists: the summary is written last."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+FORMAT_VERSION = 2
+ROOT = "tenant-backups"
+BACKUP_TYPES = ("manual", "daily", "safety")
+
+TS_RE = re.compile(r"(\d{4}-\d{2}-\d{2})T(\d{2})-(\d{2})-(\d{2})-(\d{3})Z")
+SUMMARY_RE = re.compile(r"^summary-(" + TS_RE.pattern + r")\.json$")
+
+
+def timestamp_id(moment: datetime) -> str:
+    """`2025-01-15T02-00-04-512Z`: the old system's ISO time with ':' and '.' replaced by '-'."""
+    moment = moment.astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H-%M-%S-") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def iso_z(moment: datetime) -> str:
+    moment = moment.astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_timestamp_id(backup_id: str) -> datetime:
+    m = TS_RE.fullmatch(backup_id)
+    if not m:
+        raise ValueError(backup_id)
+    d, hh, mm, ss, ms = m.groups()
+    return datetime.fromisoformat(f"{d}T{hh}:{mm}:{ss}.{ms}+00:00")
+
+
+def is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except (ValueError, AttributeError, TypeError):
+        return False
+    return True
+
+
+def tenant_prefix(org_id: str) -> str:
+    return f"{ROOT}/{org_id}/"
+
+
+def backup_dir(org_id: str, backup_id: str) -> str:
+    return f"{ROOT}/{org_id}/{backup_id[:10]}"
+
+
+def summary_key(org_id: str, backup_id: str) -> str:
+    return f"{backup_dir(org_id, backup_id)}/summary-{backup_id}.json"
+
+
+def safe_file_stem(table: str) -> str:
+    """Table names become file names; keep them readable but never a path."""
+    return re.sub(r"[^A-Za-z0-9_.$-]", "_", table)
+
+
+def part_key(org_id: str, backup_id: str, table: str, index: int) -> str:
+    return f"{backup_dir(org_id, backup_id)}/{safe_file_stem(table)}-{backup_id}-p{index:04d}.jsonl.gz"
+
+
+@dataclass(frozen=True)
+class Part:
+    key: str
+    rows: int
+    bytes: int
+    sha256: str | None  # None: a legacy file, written without checksums
+    format: str = "jsonl.gz"  # or "legacy-json"
+
+
+@dataclass
+class TableEntry:
+    name: str
+    record_count: int
+    parts: list[Part]
+    columns: list[dict] = field(default_factory=list)
+    key: list[str] = field(default_factory=list)
+    key_kind: str = "none"
+    generated_columns: list[str] = field(default_factory=list)
+    scope: str = ""
+
+
+@dataclass
+class BackupInfo:
+    id: str
+    organization_id: str
+    organization_name: str | None
+    date: str
+    created_at: datetime
+    type: str
+    total_records: int
+    total_size: int
+    complete: bool
+    legacy: bool = False
+    summary_key: str | None = None
+    tables: dict[str, TableEntry] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    errors: list[dict] = field(default_factory=list)
+    problem: str | None = None  # why an incomplete backup is not one
+
+    def to_json(self) -> dict:
+        return {
+            "id": self.id,
+            "organization_id": self.organization_id,
+            "organization_name": self.organization_name,
+            "date": self.date,
+            "created_at": iso_z(self.created_at),
+            "type": "legacy" if self.legacy else self.type,
+            "total_records": self.total_records,
+            "total_size": self.total_size,
+            "complete": self.complete,
+            "verifiable": not self.legacy,
+            "tables": {n: {"record_count": t.record_count, "parts": len(t.parts)} for n, t in self.tables.items()},
+            "warnings": self.warnings,
+            **({"problem": self.problem} if self.problem else {}),
+        }
+
+
+def build_summary(*, organization_id: str, organization_name: str | None, backup_id: str, backup_type: str,
+                  started: datetime, finished: datetime, tables: list[TableEntry], warnings: list[str],
+                  tool_version: str, source: dict, tenant_column: str, skipped: dict[str, str]) -> dict:
+    """The old summary's fields first (old readers keep working), then the manifest."""
+    old_tables = {}
+    for t in tables:
+        old_tables[t.name] = {
+            "success": True,
+            "record_count": t.record_count,
+            "size": sum(p.bytes for p in t.parts),
+            "storage_path": t.parts[0].key if t.parts else None,
+        }
+    total_records = sum(t.record_count for t in tables)
+    total_size = sum(p.bytes for t in tables for p in t.parts)
+    return {
+        "organization_id": organization_id,
+        "organization_name": organization_name,
+        "backup_date": backup_id[:10],
+        "backup_timestamp": iso_z(parse_timestamp_id(backup_id)),
+        "tables": old_tables,
+        "total_records": total_records,
+        "total_size": total_size,
+        "errors": [],
+        "manifest": {
+            "format_version": FORMAT_VERSION,
+            "tool": "tenant-backup",
+            "tool_version": tool_version,
+            "backup_id": backup_id,
+            "type": backup_type,
+            "started_at": iso_z(started),
+            "finished_at": iso_z(finished),
+            "source": source,
+            "tenant_column": tenant_column,
+            "encoding": "row_to_json lines, gzip",
+            "order": [t.name for t in tables],
+            "tables": {
+                t.name: {
+                    "record_count": t.record_count,
+                    "columns": t.columns,
+                    "key": t.key,
+                    "key_kind": t.key_kind,
+                    "generated_columns": t.generated_columns,
+                    "scope": t.scope,
+                    "parts": [{"key": p.key, "rows": p.rows, "bytes": p.bytes, "sha256": p.sha256} for p in t.parts],
+                }
+                for t in tables
+            },
+            "skipped_tables": skipped,
+            "warnings": warnings,
+            "totals": {"tables": len(tables), "records": total_records, "bytes": total_size},
+        },
+    }
+
+
+class SummaryError(ValueError):
+    pass
+
+
+def parse_summary(doc: dict, key: str) -> BackupInfo:
+    """Read a new or an old summary. Raises SummaryError when it is not one."""
+    if not isinstance(doc, dict) or "organization_id" not in doc or "tables" not in doc:
+        raise SummaryError("not a backup summary")
+    m = SUMMARY_RE.match(key.rsplit("/", 1)[-1])
+    if not m:
+        raise SummaryError("summary file name has no timestamp")
+    backup_id = m.group(1)
+    created = parse_timestamp_id(backup_id)
+    manifest = doc.get("manifest")
+    if manifest:
+        if manifest.get("format_version", 0) > FORMAT_VERSION:
+            raise SummaryError(f"written by a newer tenant-backup (format {manifest.get('format_version')}); upgrade to read it")
+        tables = {}
+        for name, t in manifest["tables"].items():
+            tables[name] = TableEntry(
+                name=name, record_count=t["record_count"],
+                parts=[Part(p["key"], p["rows"], p["bytes"], p["sha256"]) for p in t["parts"]],
+                columns=t.get("columns", []), key=t.get("key", []), key_kind=t.get("key_kind", "none"),
+                generated_columns=t.get("generated_columns", []), scope=t.get("scope", ""))
+        return BackupInfo(
+            id=backup_id, organization_id=doc["organization_id"], organization_name=doc.get("organization_name"),
+            date=doc.get("backup_date", backup_id[:10]), created_at=created, type=manifest.get("type", "manual"),
+            total_records=doc.get("total_records", 0), total_size=doc.get("total_size", 0), complete=True,
+            summary_key=key, tables=tables, order=manifest.get("order", list(tables)),
+            warnings=list(manifest.get("warnings", [])), errors=list(doc.get("errors", [])))
+    # The old system's summary: one plain JSON file per table, no checksums.
+    tables = {}
+    warnings = []
+    for name, t in doc["tables"].items():
+        if t.get("success") and t.get("storage_path"):
+            tables[name] = TableEntry(name=name, record_count=int(t.get("record_count", 0)),
+                                      parts=[Part(t["storage_path"], int(t.get("record_count", 0)),
+                                                  int(t.get("size", 0)), None, "legacy-json")])
+        else:
+            warnings.append(f"table '{name}' was not backed up: {t.get('error', 'unknown error')}")
+    return BackupInfo(
+        id=backup_id, organization_id=doc["organization_id"], organization_name=doc.get("organization_name"),
+        date=doc.get("backup_date", backup_id[:10]), created_at=created, type="legacy",
+        total_records=int(doc.get("total_records", 0)), total_size=int(doc.get("total_size", 0)), complete=True,
+        legacy=True, summary_key=key, tables=tables, order=list(tables), warnings=warnings,
+        errors=list(doc.get("errors", [])))

@@ -1,0 +1,1 @@
+"""OS integration: where files go, how settings are found, the sandbox database."""

@@ -1,0 +1,69 @@
+"""Settings from the config file and the environment; the environment always wins.
+
+No secret is ever read from or written to the config file: a database URL there may not carry a
+password (put the whole URL in TENANT_BACKUP_DATABASE_URL, or use the keyring)."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from psycopg.conninfo import conninfo_to_dict
+
+from ..core.config import Config, parse_config
+from ..core.errors import ConfigError
+from . import paths
+
+
+@dataclass(frozen=True)
+class Settings:
+    config: Config
+    config_path: Path | None
+    database_url: str | None
+    store_path: Path
+
+    def require_database(self) -> str:
+        if not self.database_url:
+            raise ConfigError("no database configured; set TENANT_BACKUP_DATABASE_URL=postgresql://user:password@host:5432/db "
+                              "(or run `tenant-backup demo --headless` for a sandbox)")
+        return self.database_url
+
+
+def config_path() -> Path:
+    env = os.environ.get("TENANT_BACKUP_CONFIG")
+    return Path(env).expanduser() if env else paths.config_dir() / "config.toml"
+
+
+def load_config(path: Path, required: bool) -> Config:
+    if not path.exists():
+        if required:
+            raise ConfigError(f"config file {path} (TENANT_BACKUP_CONFIG) does not exist; create it or unset the variable")
+        return Config()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"config file {path} is not valid TOML: {err}; fix that line") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"config file {path} cannot be read: {err}") from None
+    return parse_config(data, where=str(path))
+
+
+def load_settings(store_override: str | None = None) -> Settings:
+    path = config_path()
+    config = load_config(path, required="TENANT_BACKUP_CONFIG" in os.environ)
+    url = os.environ.get("TENANT_BACKUP_DATABASE_URL") or None
+    if url is None and config.database_url:
+        try:
+            if conninfo_to_dict(config.database_url).get("password"):
+                raise ConfigError(f"{path}: database.url holds a password; secrets never go in the config file — "
+                                  f"remove it and set TENANT_BACKUP_DATABASE_URL instead")
+        except ConfigError:
+            raise
+        except Exception:  # noqa: BLE001 - an unparsable URL is reported on connect
+            pass
+        url = config.database_url
+    store = store_override or os.environ.get("TENANT_BACKUP_STORE") or config.store
+    store_path = Path(store).expanduser() if store else paths.data_dir() / "backups"
+    return Settings(replace(config, database_url=None), path if path.exists() else None, url, store_path)

@@ -1,0 +1,169 @@
+"""Back up one tenant: one snapshot, every table in scope, parts then summary."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from .. import __version__
+from ..core import manifest as mf
+from ..core.errors import Cancelled, TenantBackupError
+from ..core.events import Event, EventSink, ignore
+from ..core.manifest import TableEntry
+from ..core.scope import discover_scope
+from ..sources import postgres
+from ..stores.backups import BackupWriter
+from .context import Context
+from .job import Job
+
+LOG_TYPES = {"manual": "manual", "daily": "daily_tenant", "safety": "safety"}
+
+
+@dataclass
+class BackupResult:
+    id: str
+    organization_id: str
+    organization_name: str | None
+    date: str
+    type: str
+    total_records: int
+    total_size: int
+    tables: dict[str, dict]
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    summary_key: str = ""
+
+    def to_json(self) -> dict:
+        return {
+            "id": self.id, "organization_id": self.organization_id, "organization_name": self.organization_name,
+            "date": self.date, "type": self.type, "total_records": self.total_records, "total_size": self.total_size,
+            "tables": self.tables, "warnings": self.warnings, "seconds": round(self.seconds, 3),
+            "summary": self.summary_key,
+        }
+
+
+class BackupJob(Job):
+    def __init__(self, ctx: Context, org_id: str, backup_type: str = "manual", on_event: EventSink = ignore,
+                 allow_missing_tenant: bool = False):
+        super().__init__(on_event)
+        self.ctx = ctx
+        self.org_id = org_id.strip().lower() if isinstance(org_id, str) else org_id
+        self.backup_type = backup_type
+        self.allow_missing_tenant = allow_missing_tenant
+        self._snapshot: postgres.Snapshot | None = None
+
+    def prepare(self) -> list[str]:
+        problems = []
+        if not mf.is_uuid(self.org_id or ""):
+            problems.append(f"'{self.org_id}' is not an organization id (a UUID); list them with: tenant-backup tenants")
+        if self.backup_type not in mf.BACKUP_TYPES:
+            problems.append(f"unknown backup type '{self.backup_type}' (use {', '.join(mf.BACKUP_TYPES)})")
+        if not self.ctx.settings.database_url:
+            problems.append("no database configured; set TENANT_BACKUP_DATABASE_URL")
+        problems += self.ctx.store.problems()
+        return problems
+
+    def cancel(self) -> None:
+        super().cancel()
+        if self._snapshot is not None:
+            self._snapshot.cancel()
+
+    async def run(self) -> BackupResult:
+        self.check_prepared()
+        self.bind_loop()
+        history = self.ctx.history()
+        log_id = await asyncio.to_thread(history.start, LOG_TYPES[self.backup_type], self.org_id,
+                                         {"store": self.ctx.store.describe()})
+        try:
+            result = await asyncio.to_thread(self._run)
+        except TenantBackupError as err:
+            status = "cancelled" if isinstance(err, Cancelled) else "failed"
+            await asyncio.to_thread(history.finish, log_id, status, errors=[str(err)])
+            raise
+        except BaseException as err:
+            await asyncio.to_thread(history.finish, log_id, "failed", errors=[f"internal error: {err!r}"])
+            raise
+        await asyncio.to_thread(
+            history.finish, log_id, "completed", records=result.total_records, size=result.total_size,
+            tables=len(result.tables), backup_id=result.id,
+            metadata={"backup_id": result.id, "type": result.type, "warnings": result.warnings,
+                      "store": self.ctx.store.describe()})
+        result.warnings += history.warnings
+        self.emit(Event("finished", f"backup {result.id} of {result.organization_name or result.organization_id}: "
+                        f"{result.total_records} rows in {len(result.tables)} tables", self.org_id,
+                        rows=result.total_records, bytes=result.total_size))
+        return result
+
+    def _run(self) -> BackupResult:
+        ctx, org = self.ctx, self.org_id
+        started = time.monotonic()
+        with postgres.TenantLock(ctx.url, org, ctx.config.lock_wait_seconds):
+            with postgres.Snapshot(ctx.url, ctx.config) as snap:
+                self._snapshot = snap
+                try:
+                    return self._export(snap, started)
+                finally:
+                    self._snapshot = None
+
+    def _export(self, snap: postgres.Snapshot, started: float) -> BackupResult:
+        ctx, org = self.ctx, self.org_id
+        tenant = snap.tenant(org)
+        if tenant is None and not self.allow_missing_tenant:
+            raise TenantBackupError(f"organization {org} does not exist in {ctx.config.tenant_table}; "
+                                    f"list them with: tenant-backup tenants")
+        scope = discover_scope(snap.catalog, ctx.config)
+        if not scope.tables:
+            raise TenantBackupError("no tenant tables found: no table has the tenant column "
+                                    f"'{ctx.config.tenant_column}'; check tenant_column and schemas in the config")
+        snap.lock_tables(scope.tables)
+        begun = datetime.now(timezone.utc)
+        backup_id = mf.timestamp_id(begun)
+        self.emit(Event("started", f"backing up {tenant.name if tenant else org} ({len(scope.tables)} tables)",
+                        org, steps=len(scope.tables)))
+        writer = BackupWriter(ctx.store, org, backup_id, ctx.config.part_bytes)
+        entries: list[TableEntry] = []
+        try:
+            for i, ts in enumerate(scope.tables, 1):
+                name = ts.table.key_name
+                self.emit(Event("table", f"exporting {name}", org, name, step=i, steps=len(scope.tables)))
+                done = {"rows": 0, "bytes": 0}
+
+                def sink(batch: bytes, rows: int, name=name, done=done, i=i) -> None:
+                    writer.write(batch, rows)
+                    done["rows"] += rows
+                    done["bytes"] += len(batch)
+                    self.emit(Event("progress", "", org, name, done["rows"], done["bytes"], i, len(scope.tables)))
+
+                writer.begin_table(name)
+                rows = snap.export(ts, org, writer.batch_bytes, sink, self.cancelled)
+                parts = writer.end_table()
+                if sum(p.rows for p in parts) != rows:
+                    raise TenantBackupError(f"table {name}: {rows} rows read but "
+                                            f"{sum(p.rows for p in parts)} written; run the backup again")
+                key, kind = ts.table.row_key
+                entries.append(TableEntry(
+                    name=name, record_count=rows, parts=parts,
+                    columns=[{"name": c.name, "type": c.type, "nullable": c.nullable, "generated": c.generated,
+                              "identity": c.identity} for c in ts.table.columns],
+                    key=list(key), key_kind=kind, generated_columns=list(ts.table.generated_columns),
+                    scope=ts.describe()))
+            if self.cancelled.is_set():
+                raise Cancelled("backup cancelled")
+            summary = mf.build_summary(
+                organization_id=org, organization_name=tenant.name if tenant else None, backup_id=backup_id,
+                backup_type=self.backup_type, started=begun, finished=datetime.now(timezone.utc), tables=entries,
+                warnings=scope.warnings, tool_version=__version__, source=ctx.source_info(),
+                tenant_column=ctx.config.tenant_column, skipped=scope.skipped)
+            summary_key = writer.finish(summary)
+        except BaseException:
+            writer.abort()
+            raise
+        return BackupResult(
+            id=backup_id, organization_id=org, organization_name=tenant.name if tenant else None,
+            date=backup_id[:10], type=self.backup_type, total_records=summary["total_records"],
+            total_size=summary["total_size"],
+            tables={e.name: {"record_count": e.record_count, "size": sum(p.bytes for p in e.parts),
+                             "parts": len(e.parts)} for e in entries},
+            warnings=list(scope.warnings), seconds=time.monotonic() - started, summary_key=summary_key)

@@ -1,0 +1,21 @@
+"""The sandbox as the app sees it: a database with the demo dataset and the tool's setup."""
+
+from __future__ import annotations
+
+from ..platform import sandbox
+from ..platform.paths import resource_text
+from ..sources import postgres
+
+
+def _load(url: str) -> None:
+    postgres.run_script(url, resource_text("demo", "schema.sql"), "creating the demo schema")
+    postgres.run_script(url, resource_text("demo", "data.sql"), "loading the demo data")
+    postgres.install(url, resource_text("sql", "setup.sql"))
+
+
+def start() -> sandbox.Sandbox:
+    return sandbox.start(_load)
+
+
+stop = sandbox.stop
+reset = sandbox.reset

@@ -1,0 +1,77 @@
+"""Read-only questions: which tenants, which backups, is a backup intact, what happened when."""
+
+from __future__ import annotations
+
+import asyncio
+
+from ..core import manifest as mf
+from ..core.errors import ConfigError
+from ..core.events import Event, EventSink, ignore
+from ..core.manifest import BackupInfo
+from ..platform.paths import resource_text
+from ..sources import postgres
+from ..stores.backups import find_backup, list_backups, verify_backup
+from .context import Context
+from .job import Job
+
+
+def check_org_id(org_id: str) -> str:
+    org = (org_id or "").strip().lower()
+    if not mf.is_uuid(org):
+        raise ConfigError(f"'{org_id}' is not an organization id (a UUID); list them with: tenant-backup tenants")
+    return org
+
+
+def tenants(ctx: Context) -> list[postgres.Tenant]:
+    with postgres.Snapshot(ctx.url, ctx.config) as snap:
+        try:
+            return postgres.list_tenants(snap.conn, snap.catalog, ctx.config)
+        except postgres.psycopg.Error as err:
+            raise postgres.db_error(err, "listing organizations") from None
+
+
+def backups(ctx: Context, org_id: str) -> list[BackupInfo]:
+    return list_backups(ctx.store, check_org_id(org_id))
+
+
+def history(ctx: Context, org_id: str | None = None, limit: int = 200, backup_type: str | None = None,
+            status: str | None = None) -> list[dict]:
+    return ctx.history().rows(check_org_id(org_id) if org_id else None, limit, backup_type, status)
+
+
+def setup(ctx: Context) -> dict:
+    result = postgres.install(ctx.url, resource_text("sql", "setup.sql"))
+    return {"success": True, "database": postgres.describe_url(ctx.url), **result,
+            "message": ("installed" if result["previous_version"] is None else "up to date")
+            + f": backup_logs and helpers (schema version {result['version']})"}
+
+
+class VerifyJob(Job):
+    """Re-read every part of a backup against its manifest."""
+
+    def __init__(self, ctx: Context, org_id: str, backup_ref: str, on_event: EventSink = ignore):
+        super().__init__(on_event)
+        self.ctx, self.org_ref, self.backup_ref = ctx, org_id, backup_ref
+
+    def prepare(self) -> list[str]:
+        if not mf.is_uuid((self.org_ref or "").strip()):
+            return [f"'{self.org_ref}' is not an organization id (a UUID); list them with: tenant-backup tenants"]
+        return []
+
+    async def run(self) -> dict:
+        self.check_prepared()
+        self.bind_loop()
+        org = check_org_id(self.org_ref)
+        info = await asyncio.to_thread(find_backup, self.ctx.store, org, self.backup_ref)
+        problems = await asyncio.to_thread(verify_backup, self.ctx.store, info, self.emit, self.cancelled.is_set)
+        rows = sum(t.record_count for t in info.tables.values())
+        if info.legacy and not problems:
+            message = f"unverifiable: no checksums (an old-system backup); row counts match ({rows} rows)"
+        elif problems:
+            message = f"backup {info.id} is damaged: {problems[0]}" + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "")
+        else:
+            message = f"backup {info.id} is intact: {sum(len(t.parts) for t in info.tables.values())} parts, {rows} rows"
+        self.emit(Event("finished", message, org))
+        return {"success": not problems, "message": message, "backup_id": info.id, "organization_id": org,
+                "verified": not problems and not info.legacy, "legacy": info.legacy, "problems": problems,
+                "records": rows}

@@ -1,0 +1,44 @@
+"""The shape every long operation shares, after Vorta's borg jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from ..core.errors import ConfigError
+from ..core.events import Event, EventSink, ignore
+
+
+class Job:
+    def __init__(self, on_event: EventSink = ignore):
+        self.on_event = on_event
+        self.cancelled = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+
+    def prepare(self) -> list[str]:
+        """What stops this job from running, as one-line messages. Touches nothing."""
+        return []
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+
+    def check_prepared(self) -> None:
+        problems = self.prepare()
+        if problems:
+            raise ConfigError(problems[0])
+
+    def bind_loop(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+
+    def emit(self, event: Event) -> None:
+        """Deliver on the event loop's thread, whichever thread the work runs on, so a window
+        can update its widgets from the callback."""
+        if self._loop is None or threading.get_ident() == self._loop_thread:
+            self.on_event(event)
+        else:
+            try:
+                self._loop.call_soon_threadsafe(self.on_event, event)
+            except RuntimeError:  # loop closed: nobody is listening any more
+                pass

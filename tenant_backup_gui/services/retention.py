@@ -1,0 +1,85 @@
+"""Cleanup: apply the retention rules to every tenant's backups in the store."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+
+from ..core.errors import LockBusy, TenantBackupError
+from ..core.events import Event, EventSink, ignore
+from ..core.retention import decide
+from ..sources import postgres
+from ..stores.backups import delete_backup, list_backups
+from .context import Context
+from .job import Job
+
+
+def _entry(d) -> dict:
+    b = d.backup
+    return {"organization_id": b.organization_id, "id": b.id, "date": b.date, "type": b.type,
+            "complete": b.complete, "size": b.total_size, "reason": d.reason}
+
+
+class CleanupJob(Job):
+    def __init__(self, ctx: Context, dry_run: bool = False, now: datetime | None = None,
+                 on_event: EventSink = ignore, log: bool = True):
+        super().__init__(on_event)
+        self.ctx, self.dry_run, self.now, self.log = ctx, dry_run, now, log
+
+    def prepare(self) -> list[str]:
+        return [] if self.dry_run else self.ctx.store.problems()
+
+    async def run(self) -> dict:
+        self.check_prepared()
+        self.bind_loop()
+        history = self.ctx.history() if self.log and not self.dry_run else None
+        log_id = await asyncio.to_thread(history.start, "cleanup", None) if history else None
+        try:
+            result = await asyncio.to_thread(self._run)
+        except TenantBackupError as err:
+            if history:
+                await asyncio.to_thread(history.finish, log_id, "failed", errors=[str(err)])
+            raise
+        if history:
+            await asyncio.to_thread(
+                history.finish, log_id, "completed_with_errors" if result["errors"] else "completed",
+                size=result["freed_bytes"], errors=result["errors"],
+                metadata={"deleted": len(result["deleted"]), "kept": len(result["kept"]),
+                          "policy": result["policy"]})
+            result["warnings"] = history.warnings
+        return result
+
+    def _run(self) -> dict:
+        now = self.now or datetime.now(timezone.utc)
+        policy = self.ctx.config.retention
+        decisions = decide(list_backups(self.ctx.store), policy, now)
+        doomed = [d for d in decisions if not d.keep]
+        deleted, errors, freed = [], [], 0
+        if not self.dry_run:
+            by_org: dict[str, list] = {}
+            for d in doomed:
+                by_org.setdefault(d.backup.organization_id, []).append(d)
+            for org, items in by_org.items():
+                if self.cancelled.is_set():
+                    break
+                try:
+                    # Never delete under a running restore that may be reading these files.
+                    with postgres.TenantLock(self.ctx.url, org, 0):
+                        for d in items:
+                            freed += delete_backup(self.ctx.store, d.backup)
+                            deleted.append(_entry(d))
+                            self.emit(Event("progress", f"deleted {d.backup.id}", org))
+                except LockBusy:
+                    errors.append(f"organization {org}: skipped, a backup or restore is running")
+                except TenantBackupError as err:
+                    errors.append(f"organization {org}: {err}")
+        else:
+            deleted = [_entry(d) for d in doomed]
+            freed = sum(d.backup.total_size for d in doomed)
+        kept = [_entry(d) for d in decisions if d.keep]
+        verb = "would delete" if self.dry_run else "deleted"
+        return {"success": not errors, "dry_run": self.dry_run,
+                "message": f"{verb} {len(deleted)} backups ({freed} bytes); kept {len(kept)}",
+                "policy": {"days": policy.days, "keep_daily": policy.keep_daily,
+                           "keep_weekly": policy.keep_weekly, "keep_monthly": policy.keep_monthly},
+                "deleted": deleted, "kept": kept, "freed_bytes": freed, "errors": errors}

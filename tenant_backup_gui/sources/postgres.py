@@ -1,0 +1,457 @@
+"""A tenant's rows over a direct PostgreSQL connection (psycopg 3).
+
+One REPEATABLE READ READ ONLY transaction covers the catalog read and every table of a tenant, so
+a backup is one consistent snapshot. Rows leave the server as `row_to_json` through COPY in CSV
+mode with quote and delimiter set to control characters that JSON never holds raw: the bytes that
+arrive are exactly PostgreSQL's JSON text, one row a line, and nothing re-encodes them."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import socket
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+
+from .. import __version__
+from ..core.config import Config
+from ..core.errors import Cancelled, ConfigError, ConnectionFailed, LockBusy, TenantBackupError
+from ..core.scope import Catalog, Column, ForeignKey, Table, TableScope
+
+APP_NAME = "tenant-backup"
+LOCK_CLASS = 0x7B6B  # advisory lock namespace: (LOCK_CLASS, hashtext(org id))
+SCHEMA_VERSION = 1
+
+
+def describe_url(url: str) -> str:
+    """Where we connect, for messages and metadata: never the password."""
+    try:
+        d = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "an unparsable database URL"
+    host = d.get("host") or "localhost"
+    port = f":{d['port']}" if d.get("port") else ""
+    user = f"{d['user']}@" if d.get("user") else ""
+    return f"{user}{host}{port}/{d.get('dbname') or d.get('user') or 'postgres'}"
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__
+
+
+def connect(url: str, autocommit: bool = False) -> psycopg.Connection:
+    try:
+        conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        raise ConfigError("the database URL is not valid; expected postgresql://user:password@host:5432/dbname "
+                          "(TENANT_BACKUP_DATABASE_URL)") from None
+    try:
+        return psycopg.connect(url, autocommit=autocommit, application_name=APP_NAME, connect_timeout=15)
+    except psycopg.OperationalError as err:
+        reason = _first_line(err)
+        # psycopg prefixes "connection failed: connection to server at ... failed:"; keep the reason.
+        reason = reason.split("failed: ")[-1] if "failed: " in reason else reason
+        raise ConnectionFailed(f"cannot connect to the database {describe_url(url)}: {reason}; "
+                               f"check TENANT_BACKUP_DATABASE_URL") from None
+
+
+def db_error(err: psycopg.Error, doing: str) -> TenantBackupError:
+    """A database error as one line that says what we were doing and the server's reason."""
+    if isinstance(err, psycopg.errors.InsufficientPrivilege):
+        return ConnectionFailed(f"{doing}: permission denied ({_first_line(err)}); connect as the database "
+                                f"owner or a role that can read every tenant table")
+    if isinstance(err, psycopg.errors.UndefinedTable):
+        return TenantBackupError(f"{doing}: {_first_line(err)} (was a table dropped during the run?); run it again")
+    if isinstance(err, psycopg.errors.QueryCanceled):
+        return Cancelled(f"{doing}: cancelled")
+    if isinstance(err, psycopg.OperationalError):
+        return ConnectionFailed(f"{doing}: the database connection failed: {_first_line(err)}")
+    return TenantBackupError(f"{doing}: {_first_line(err)}")
+
+
+# ---------------------------------------------------------------- catalog
+
+CATALOG_SQL = """
+select n.nspname, c.relname, c.relkind = 'p',
+  (select coalesce(json_agg(json_build_object(
+      'name', a.attname, 'type', format_type(a.atttypid, a.atttypmod), 'nullable', not a.attnotnull,
+      'generated', a.attgenerated <> '', 'identity', a.attidentity, 'has_default', a.atthasdef)
+      order by a.attnum), '[]')
+   from pg_attribute a where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped),
+  (select coalesce(json_agg(cols order by isprimary desc, cols::text), '[]') from (
+     select i.indisprimary as isprimary,
+            (select json_agg(a.attname order by k.ord) from unnest(i.indkey::int2[]) with ordinality k(num, ord)
+               join pg_attribute a on a.attrelid = c.oid and a.attnum = k.num) as cols
+     from pg_index i where i.indrelid = c.oid and i.indisunique and i.indpred is null
+       and i.indexprs is null and i.indisvalid) u),
+  (select coalesce(json_agg(json_build_object(
+      'cols', (select json_agg(a.attname order by k.ord) from unnest(con.conkey) with ordinality k(num, ord)
+                 join pg_attribute a on a.attrelid = con.conrelid and a.attnum = k.num),
+      'ref_schema', rn.nspname, 'ref_table', rc.relname,
+      'ref_cols', (select json_agg(a.attname order by k.ord) from unnest(con.confkey) with ordinality k(num, ord)
+                 join pg_attribute a on a.attrelid = con.confrelid and a.attnum = k.num))
+      order by con.conname), '[]')
+   from pg_constraint con join pg_class rc on rc.oid = con.confrelid
+   join pg_namespace rn on rn.oid = rc.relnamespace
+   where con.conrelid = c.oid and con.contype = 'f'),
+  (select array_agg(a.attname::text order by a.attnum) from pg_index i
+     join pg_attribute a on a.attrelid = c.oid and a.attnum = any(i.indkey)
+     where i.indrelid = c.oid and i.indisprimary)
+from pg_class c join pg_namespace n on n.oid = c.relnamespace
+where c.relkind in ('r', 'p') and not c.relispartition and n.nspname = any(%s)
+order by 1, 2
+"""
+
+
+def _key_name(schema: str, name: str) -> str:
+    return name if schema == "public" else f"{schema}.{name}"
+
+
+def read_catalog(conn: psycopg.Connection, schemas: tuple[str, ...]) -> Catalog:
+    tables = {}
+    for schema, name, partitioned, cols, uniques, fks, pk in conn.execute(CATALOG_SQL, [list(schemas)]):
+        identity = {"a": "always", "d": "by default"}
+        columns = tuple(Column(c["name"], c["type"], c["nullable"], c["generated"],
+                               identity.get(c["identity"] or ""), c["has_default"]) for c in cols)
+        pk_cols = tuple(next((u for u in uniques if pk and set(u) == set(pk)), pk or ()))
+        uks = tuple(tuple(u) for u in uniques if tuple(u) != pk_cols)
+        foreign = tuple(ForeignKey(tuple(f["cols"]), _key_name(f["ref_schema"], f["ref_table"]), tuple(f["ref_cols"]))
+                        for f in fks)
+        t = Table(schema, name, columns, pk_cols, uks, foreign, partitioned)
+        tables[t.key_name] = t
+    return Catalog(tables)
+
+
+def table_ident(t: Table) -> sql.Composable:
+    return sql.SQL(".").join([sql.Identifier(t.schema), sql.Identifier(t.name)])
+
+
+ROW_ALIAS = "tb$row"  # a whole-row alias no real column is likely to shadow
+
+
+def scope_query(scope: TableScope, catalog: Catalog, org_id: str, select: sql.Composable | None = None) -> sql.Composed:
+    """SELECT <select> FROM the table WHERE the row belongs to the tenant, following the
+    scope's path of parents (semi-joins, so a child row appears once however many matches)."""
+    t = scope.table
+    alias = sql.Identifier(ROW_ALIAS)
+    select = select or sql.SQL("row_to_json({})").format(alias)
+    only = sql.SQL("") if t.partitioned else sql.SQL("ONLY ")
+    cond = _path_condition(alias, scope, catalog, org_id)
+    return sql.SQL("SELECT {} FROM {}{} AS {} WHERE {}").format(select, only, table_ident(t), alias, cond)
+
+
+def _path_condition(alias: sql.Identifier, scope: TableScope, catalog: Catalog, org_id: str) -> sql.Composable:
+    lit = sql.Literal(org_id)
+    if not scope.path:
+        return sql.SQL("{}.{} = {}").format(alias, sql.Identifier(scope.anchor), lit)
+    inner: sql.Composable | None = None
+    # Build from the top of the path (the tenant-level table) down to the direct parent.
+    for depth in range(len(scope.path) - 1, -1, -1):
+        hop = scope.path[depth]
+        parent = catalog.tables[hop.parent]
+        p = sql.Identifier(f"p{depth}")
+        cond = (sql.SQL("{}.{} = {}").format(p, sql.Identifier(scope.anchor), lit) if inner is None else inner)
+        cols = sql.SQL(", ").join(sql.SQL("{}.{}").format(p, sql.Identifier(c)) for c in hop.parent_columns)
+        inner_sel = sql.SQL("SELECT {} FROM {} AS {} WHERE {}").format(cols, table_ident(parent), p, cond)
+        child_alias = alias if depth == 0 else sql.Identifier(f"p{depth - 1}")
+        child_cols = sql.SQL(", ").join(sql.SQL("{}.{}").format(child_alias, sql.Identifier(c)) for c in hop.columns)
+        inner = sql.SQL("({}) IN ({})").format(child_cols, inner_sel)
+    return inner
+
+
+# ---------------------------------------------------------------- tenants
+
+@dataclass(frozen=True)
+class Tenant:
+    id: str
+    name: str | None
+    deleted: bool = False
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "name": self.name, "deleted": self.deleted}
+
+
+def list_tenants(conn: psycopg.Connection, catalog: Catalog, config: Config) -> list[Tenant]:
+    t = catalog.get(config.tenant_table)
+    if t is None or len(t.primary_key) != 1:
+        raise ConfigError(f"the tenant table '{config.tenant_table}' does not exist or has no single-column "
+                          f"primary key; set tenant_table in the config")
+    name_col = config.tenant_name_column if t.column(config.tenant_name_column) else t.primary_key[0]
+    deleted = sql.SQL("{} IS NOT NULL").format(sql.Identifier("deleted_at")) if t.column("deleted_at") else sql.SQL("false")
+    q = sql.SQL("SELECT {}::text, {}::text, {} FROM {} ORDER BY 2, 1").format(
+        sql.Identifier(t.primary_key[0]), sql.Identifier(name_col), deleted, table_ident(t))
+    return [Tenant(i, n, d) for i, n, d in conn.execute(q)]
+
+
+def get_tenant(conn: psycopg.Connection, catalog: Catalog, config: Config, org_id: str) -> Tenant | None:
+    t = catalog.get(config.tenant_table)
+    if t is None or len(t.primary_key) != 1:
+        return None
+    name_col = config.tenant_name_column if t.column(config.tenant_name_column) else t.primary_key[0]
+    deleted = sql.SQL("{} IS NOT NULL").format(sql.Identifier("deleted_at")) if t.column("deleted_at") else sql.SQL("false")
+    q = sql.SQL("SELECT {}::text, {}::text, {} FROM {} WHERE {}::text = %s").format(
+        sql.Identifier(t.primary_key[0]), sql.Identifier(name_col), deleted, table_ident(t),
+        sql.Identifier(t.primary_key[0]))
+    row = conn.execute(q, [org_id]).fetchone()
+    return Tenant(*row) if row else None
+
+
+# ---------------------------------------------------------------- export
+
+COPY_OPTIONS = sql.SQL("WITH (FORMAT csv, QUOTE e'\\x01', DELIMITER e'\\x02')")
+
+
+class Snapshot:
+    """One consistent, read-only view of the database for one backup."""
+
+    def __init__(self, url: str, config: Config):
+        self.url = url
+        self.config = config
+        self.conn: psycopg.Connection | None = None
+        self.catalog: Catalog | None = None
+
+    def __enter__(self) -> "Snapshot":
+        self.conn = connect(self.url)
+        try:
+            self.conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            self.conn.read_only = True
+            self.catalog = read_catalog(self.conn, self.config.schemas)
+            self.server_version = self.conn.info.server_version
+        except psycopg.Error as err:
+            self.conn.close()
+            raise db_error(err, "reading the database catalog") from None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.rollback()
+            except psycopg.Error:
+                pass
+            self.conn.close()
+
+    def lock_tables(self, scopes: list[TableScope]) -> None:
+        """ACCESS SHARE on every table up front: a DROP or ALTER waits for us instead of
+        breaking the backup halfway (ordinary writes are not blocked)."""
+        if not scopes:
+            return
+        idents = sql.SQL(", ").join(table_ident(s.table) for s in scopes)
+        try:
+            self.conn.execute("SET LOCAL lock_timeout = '30s'")
+            self.conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS SHARE MODE").format(idents))
+        except psycopg.Error as err:
+            raise db_error(err, "locking the tenant's tables for the snapshot") from None
+
+    def tenant(self, org_id: str) -> Tenant | None:
+        try:
+            return get_tenant(self.conn, self.catalog, self.config, org_id)
+        except psycopg.Error as err:
+            raise db_error(err, f"reading organization {org_id}") from None
+
+    def cancel(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.cancel_safe()
+            except Exception:  # noqa: BLE001 - cancelling is best effort
+                pass
+
+    def export(self, scope: TableScope, org_id: str, batch_bytes: int,
+               sink: Callable[[bytes, int], None], cancelled: threading.Event) -> int:
+        """Stream one table's tenant rows to `sink` in batches of whole lines. Returns the row
+        count, checked against the server's own COPY count."""
+        stmt = sql.SQL("COPY ({}) TO STDOUT {}").format(scope_query(scope, self.catalog, org_id), COPY_OPTIONS)
+        rows = 0
+        buf = bytearray()
+        try:
+            with self.conn.cursor() as cur:
+                with cur.copy(stmt) as copy:
+                    for data in copy:
+                        buf += data
+                        if len(buf) >= batch_bytes:
+                            n = buf.count(b"\n")
+                            rows += n
+                            sink(bytes(buf), n)
+                            buf.clear()
+                            if cancelled.is_set():
+                                raise Cancelled("backup cancelled")
+                if buf:
+                    n = buf.count(b"\n")
+                    rows += n
+                    sink(bytes(buf), n)
+                if cur.rowcount >= 0 and cur.rowcount != rows:
+                    raise TenantBackupError(f"table {scope.table.key_name}: the server sent {cur.rowcount} rows "
+                                            f"but {rows} arrived; run the backup again")
+        except psycopg.Error as err:
+            if cancelled.is_set():
+                raise Cancelled("backup cancelled") from None
+            raise db_error(err, f"exporting table {scope.table.key_name}") from None
+        return rows
+
+
+# ---------------------------------------------------------------- lock
+
+class TenantLock:
+    """One backup or restore per tenant at a time, across processes and machines: a session
+    advisory lock, held on its own connection for the whole job."""
+
+    def __init__(self, url: str, org_id: str, wait_seconds: float):
+        self.url, self.org_id, self.wait = url, org_id, wait_seconds
+        self.conn: psycopg.Connection | None = None
+
+    def __enter__(self) -> "TenantLock":
+        self.conn = connect(self.url, autocommit=True)
+        deadline = time.monotonic() + self.wait
+        while True:
+            got = self.conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", [LOCK_CLASS, self.org_id]).fetchone()[0]
+            if got:
+                return self
+            if time.monotonic() >= deadline:
+                holder = self.conn.execute(
+                    """SELECT a.application_name, a.client_addr::text, a.backend_start
+                       FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                       WHERE l.locktype = 'advisory' AND l.classid = %s AND l.objid = hashtext(%s)::oid
+                         AND l.granted LIMIT 1""", [LOCK_CLASS, self.org_id]).fetchone()
+                self.conn.close()
+                who = f" ({holder[0] or 'unknown program'}, connected since {holder[2]:%Y-%m-%d %H:%M:%S %Z})" if holder else ""
+                raise LockBusy(f"another backup or restore of organization {self.org_id} is running{who}; "
+                               f"try again when it has finished")
+            time.sleep(0.2)
+
+    def __exit__(self, *exc) -> None:
+        if self.conn is not None and not self.conn.closed:
+            try:
+                self.conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", [LOCK_CLASS, self.org_id])
+            except psycopg.Error:
+                pass
+            self.conn.close()
+
+
+# ---------------------------------------------------------------- history
+
+def who_runs() -> tuple[str, str]:
+    try:
+        user = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no login name in some service contexts
+        user = "unknown"
+    return user, socket.gethostname()
+
+
+class History:
+    """Writes to backup_logs. A failed write never hides the operation's own result: it becomes
+    a warning on the result instead."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.warnings: list[str] = []
+
+    @contextmanager
+    def _conn(self) -> Iterator[psycopg.Connection]:
+        with connect(self.url, autocommit=True) as conn:
+            yield conn
+
+    def _fail(self, err: BaseException) -> None:
+        msg = _first_line(err)
+        if isinstance(err, psycopg.errors.UndefinedTable):
+            msg = "backup_logs does not exist; run: tenant-backup setup"
+        self.warnings.append(f"history not written: {msg}")
+
+    def start(self, backup_type: str, org_id: str | None, metadata: dict | None = None,
+              backup_id: str | None = None) -> str | None:
+        user, host = who_runs()
+        try:
+            with self._conn() as conn:
+                return str(conn.execute(
+                    """INSERT INTO public.backup_logs (backup_type, status, started_at, organization_id, backup_id,
+                         metadata, run_by, run_host, tool_version)
+                       VALUES (%s, 'in_progress', now(), %s, %s, %s, %s, %s, %s) RETURNING id""",
+                    [backup_type, org_id, backup_id, json.dumps(metadata or {}), user, host, __version__]).fetchone()[0])
+        except (psycopg.Error, TenantBackupError) as err:
+            self._fail(err)
+            return None
+
+    def finish(self, log_id: str | None, status: str, *, records: int = 0, size: int = 0, tables: int = 0,
+               metadata: dict | None = None, errors: list | None = None, backup_id: str | None = None) -> None:
+        if log_id is None:
+            return
+        try:
+            with self._conn() as conn:
+                conn.execute(
+                    """UPDATE public.backup_logs SET status = %s, completed_at = now(), records_backed_up = %s,
+                         backup_size = %s, tables_count = %s, metadata = coalesce(metadata, '{}'::jsonb) || %s::jsonb,
+                         errors = %s, backup_id = coalesce(%s, backup_id) WHERE id = %s""",
+                    [status, records, size, tables, json.dumps(metadata or {}), json.dumps(errors or []),
+                     backup_id, log_id])
+        except (psycopg.Error, TenantBackupError) as err:
+            self._fail(err)
+
+    def rows(self, org_id: str | None = None, limit: int = 200, backup_type: str | None = None,
+             status: str | None = None) -> list[dict]:
+        where, params = [], []
+        if org_id:
+            where.append("organization_id = %s")
+            params.append(org_id)
+        if backup_type:
+            where.append("backup_type = %s")
+            params.append(backup_type)
+        if status:
+            where.append("status = %s")
+            params.append(status)
+        q = ("SELECT id::text, backup_type, status, organization_id::text, backup_id, started_at, completed_at, "
+             "records_backed_up, backup_size, tables_count, metadata, errors, run_by, run_host "
+             "FROM public.backup_logs" + (" WHERE " + " AND ".join(where) if where else "") +
+             " ORDER BY started_at DESC NULLS LAST, created_at DESC LIMIT %s")
+        try:
+            with self._conn() as conn:
+                cur = conn.execute(q, params + [limit])
+                names = [d.name for d in cur.description]
+                return [dict(zip(names, r)) for r in cur]
+        except psycopg.errors.UndefinedTable:
+            raise ConfigError("there is no history yet: backup_logs does not exist; run: tenant-backup setup") from None
+        except psycopg.Error as err:
+            raise db_error(err, "reading the history") from None
+
+
+# ---------------------------------------------------------------- setup
+
+def installed_version(conn: psycopg.Connection) -> int | None:
+    try:
+        row = conn.execute("SELECT value FROM public.tenant_backup_meta WHERE key = 'schema_version'").fetchone()
+    except psycopg.errors.UndefinedTable:
+        conn.rollback()
+        return None
+    return int(row[0]) if row else None
+
+
+def install(url: str, setup_sql: str) -> dict:
+    with connect(url) as conn:
+        try:
+            before = installed_version(conn)
+            conn.rollback()
+            with conn.transaction():
+                conn.execute(setup_sql)
+            after = installed_version(conn)
+        except psycopg.Error as err:
+            raise db_error(err, "installing backup_logs and helpers") from None
+    return {"previous_version": before, "version": after}
+
+
+def server_info(url: str) -> dict:
+    return {"kind": "postgres", "database": describe_url(url)}
+
+
+def run_script(url: str, script: str, doing: str) -> None:
+    """Run a shipped SQL file (resources/) in one transaction."""
+    with connect(url) as conn:
+        try:
+            with conn.transaction():
+                conn.execute(script)
+        except psycopg.Error as err:
+            raise db_error(err, doing) from None

@@ -1,0 +1,335 @@
+"""Backups as a whole, on any store: write the parts of a backup, list, find, read, verify, delete.
+
+Parts are gzip'd JSON lines (one `row_to_json` per line). Compression and hashing run on a thread
+of their own, fed through a small bounded queue: the database reader never waits for zlib, and
+memory stays bounded whatever the tenant's size."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import queue
+import threading
+import zlib
+from collections import defaultdict
+from typing import Iterator
+
+from ..core import manifest as mf
+from ..core.errors import Cancelled, IntegrityError, TenantBackupError
+from ..core.events import Event, EventSink, ignore
+from ..core.manifest import BackupInfo, Part, TableEntry
+from .base import ObjectStore
+
+READ_CHUNK = 1 << 20
+
+
+class BackupWriter:
+    """Writes the parts of one backup; the summary, written by `finish`, makes it complete."""
+
+    def __init__(self, store: ObjectStore, org_id: str, backup_id: str, part_bytes: int, level: int = 1):
+        self.store = store
+        self.org_id = org_id
+        self.backup_id = backup_id
+        self.part_bytes = part_bytes
+        self.level = level
+        # A batch must fit a part with room to spare, however badly it compresses.
+        self.batch_bytes = max(4096, min(1 << 20, part_bytes // 8))
+        self.written_keys: list[str] = []
+        self._queue: queue.Queue = queue.Queue(maxsize=8)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, name="backup-writer", daemon=True)
+        self._thread.start()
+        self._table: str | None = None
+        self._result: list[Part] | None = None
+        self._done = threading.Event()
+
+    # --- producer side (the database reader's thread) ---
+    def begin_table(self, name: str) -> None:
+        self._check()
+        self._table = name
+        self._done.clear()
+        self._queue.put(("begin", name))
+
+    def write(self, batch: bytes, rows: int) -> None:
+        self._check()
+        self._queue.put(("data", batch, rows))
+
+    def end_table(self) -> list[Part]:
+        self._queue.put(("end",))
+        self._done.wait()
+        self._check()
+        parts, self._result = self._result, None
+        return parts or []
+
+    def finish(self, summary: dict) -> str:
+        self.close()
+        key = mf.summary_key(self.org_id, self.backup_id)
+        self.store.put_bytes(key, json.dumps(summary, indent=1, ensure_ascii=False).encode())
+        return key
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(("stop",))
+            self._thread.join()
+        self._check()
+
+    def abort(self) -> None:
+        """Remove everything this backup wrote: nothing half-written may look like a backup."""
+        if self._thread.is_alive():
+            try:
+                while True:
+                    self._queue.get_nowait()
+            except queue.Empty:
+                pass
+            self._queue.put(("abort",))
+            self._thread.join(timeout=30)
+        try:
+            self.store.delete(list(self.written_keys))
+        except Exception:  # noqa: BLE001 - best effort; leftovers are listed as incomplete
+            pass
+
+    def _check(self) -> None:
+        if self._error is not None:
+            err = self._error
+            if isinstance(err, TenantBackupError):
+                raise err
+            raise TenantBackupError(f"writing the backup failed: {err}") from err
+
+    # --- consumer side ---
+    def _work(self) -> None:
+        writer = comp = sha = None
+        parts: list[Part] = []
+        table = None
+        index = 0
+        part_rows = part_size = 0
+
+        def close_part():
+            nonlocal writer, comp, sha, part_rows, part_size
+            tail = comp.flush()
+            writer.write(tail)
+            sha.update(tail)
+            part_size += len(tail)
+            writer.commit()
+            parts.append(Part(key, part_rows, part_size, sha.hexdigest()))
+            writer = comp = sha = None
+
+        try:
+            while True:
+                msg = self._queue.get()
+                if msg[0] == "begin":
+                    table, parts, index = msg[1], [], 0
+                    writer = None
+                elif msg[0] == "data":
+                    if self._error is not None:
+                        continue
+                    _, batch, rows = msg
+                    if writer is not None and part_size + 65536 + len(batch) + len(batch) // 100 > self.part_bytes:
+                        close_part()
+                    if writer is None:
+                        index += 1
+                        key = mf.part_key(self.org_id, self.backup_id, table, index)
+                        writer = self.store.open_writer(key)
+                        self.written_keys.append(key)
+                        comp = zlib.compressobj(self.level, zlib.DEFLATED, 31)
+                        sha = hashlib.sha256()
+                        part_rows = part_size = 0
+                    out = comp.compress(batch)
+                    if out:
+                        writer.write(out)
+                        sha.update(out)
+                        part_size += len(out)
+                    part_rows += rows
+                elif msg[0] == "end":
+                    if self._error is None:
+                        if writer is None:  # an empty table still gets one (empty) part: proof it was read
+                            index += 1
+                            key = mf.part_key(self.org_id, self.backup_id, table, index)
+                            writer = self.store.open_writer(key)
+                            self.written_keys.append(key)
+                            comp = zlib.compressobj(self.level, zlib.DEFLATED, 31)
+                            sha = hashlib.sha256()
+                            part_rows = part_size = 0
+                        close_part()
+                        self._result = parts
+                    self._done.set()
+                elif msg[0] in ("stop", "abort"):
+                    if writer is not None:
+                        writer.abort()
+                    return
+        except BaseException as err:  # noqa: BLE001 - handed to the producer
+            self._error = err
+            if writer is not None:
+                writer.abort()
+            self._done.set()
+            # Keep draining so the producer never blocks on a full queue.
+            while True:
+                msg = self._queue.get()
+                if msg[0] == "end":
+                    self._done.set()
+                if msg[0] in ("stop", "abort"):
+                    return
+
+
+def tenant_ids(store: ObjectStore) -> list[str]:
+    return [d for d in store.list_dirs(mf.ROOT) if mf.is_uuid(d)]
+
+
+def list_backups(store: ObjectStore, org_id: str | None = None) -> list[BackupInfo]:
+    """Every backup in the store (or of one tenant), newest first, complete or not."""
+    orgs = [org_id] if org_id else tenant_ids(store)
+    out: list[BackupInfo] = []
+    for org in orgs:
+        objects = store.list(mf.tenant_prefix(org))
+        groups: dict[str, list] = defaultdict(list)
+        for o in objects:
+            m = mf.TS_RE.search(o.key.rsplit("/", 1)[-1])
+            if m:
+                groups[m.group(0)].append(o)
+        for bid, objs in groups.items():
+            out.append(_backup_from_objects(store, org, bid, objs))
+    out.sort(key=lambda b: (b.created_at, b.id), reverse=True)
+    return out
+
+
+def _backup_from_objects(store: ObjectStore, org: str, bid: str, objs: list) -> BackupInfo:
+    summary = next((o for o in objs if mf.SUMMARY_RE.match(o.key.rsplit("/", 1)[-1])), None)
+    created = mf.parse_timestamp_id(bid)
+    size = sum(o.size for o in objs)
+    if summary is not None:
+        try:
+            with store.open_reader(summary.key) as fh:
+                info = mf.parse_summary(json.loads(fh.read()), summary.key)
+        except (ValueError, KeyError, TypeError) as err:
+            return BackupInfo(bid, org, None, bid[:10], created, "unknown", 0, size, False,
+                              summary_key=summary.key, problem=f"summary unreadable: {err}")
+        present = {o.key: o.size for o in objs}
+        for t in info.tables.values():
+            for p in t.parts:
+                if p.key not in present:
+                    info.complete = False
+                    info.problem = f"part {p.key} is missing"
+                    break
+        return info
+    return BackupInfo(bid, org, None, bid[:10], created, "unknown", 0, size, False,
+                      problem="no summary: the backup was interrupted")
+
+
+def find_backup(store: ObjectStore, org_id: str, ref: str, complete_only: bool = True) -> BackupInfo:
+    """`ref` is a backup id or a date (YYYY-MM-DD: the newest complete backup of that day)."""
+    backups = list_backups(store, org_id)
+    if len(ref) == 10:
+        matches = [b for b in backups if b.date == ref and b.complete]
+        if not matches:
+            raise TenantBackupError(f"no complete backup of organization {org_id} on {ref}; "
+                                    f"list them with: tenant-backup backups --org {org_id}")
+        return matches[0]
+    for b in backups:
+        if b.id == ref:
+            if complete_only and not b.complete:
+                raise TenantBackupError(f"backup {ref} is incomplete ({b.problem}) and cannot be used")
+            return b
+    raise TenantBackupError(f"no backup {ref} for organization {org_id}; "
+                            f"list them with: tenant-backup backups --org {org_id}")
+
+
+def delete_backup(store: ObjectStore, info: BackupInfo) -> int:
+    """Summary first, so an interrupted delete leaves an incomplete backup, never a damaged
+    'complete' one. Returns the bytes freed."""
+    objs = [o for o in store.list(mf.tenant_prefix(info.organization_id) + info.date + "/")
+            if info.id in o.key.rsplit("/", 1)[-1]]
+    keys = [o.key for o in objs]
+    if info.summary_key and info.summary_key in keys:
+        store.delete([info.summary_key])
+        keys.remove(info.summary_key)
+    store.delete(keys)
+    return sum(o.size for o in objs)
+
+
+def iter_part_lines(store: ObjectStore, part: Part) -> Iterator[bytes]:
+    """The rows of one part as JSON lines, checked against the manifest as they stream. A
+    mismatch raises after the last row: consumers apply rows inside a transaction that only
+    commits once every iterator is exhausted, so a bad part never lands."""
+    if part.format == "legacy-json":
+        with store.open_reader(part.key) as fh:
+            try:
+                rows = json.loads(fh.read())["data"]
+            except (ValueError, KeyError, TypeError) as err:
+                raise IntegrityError(f"legacy file {part.key} is not readable JSON: {err}") from None
+        for row in rows:
+            yield json.dumps(row, ensure_ascii=False).encode()
+        return
+    sha = hashlib.sha256()
+    size = rows = 0
+    d = zlib.decompressobj(31)
+    pending = b""
+    with store.open_reader(part.key) as fh:
+        while chunk := fh.read(READ_CHUNK):
+            sha.update(chunk)
+            size += len(chunk)
+            try:
+                lines = (pending + d.decompress(chunk)).split(b"\n")
+            except zlib.error as err:
+                raise IntegrityError(f"{part.key} is damaged (not valid gzip: {err}); "
+                                     f"this backup cannot be trusted: use another one") from None
+            pending = lines.pop()
+            rows += len(lines)
+            yield from lines
+    problem = None
+    if size != part.bytes or sha.hexdigest() != part.sha256:
+        problem = f"{part.key} does not match its checksum"
+    elif not d.eof or pending:
+        problem = f"{part.key} is truncated"
+    elif rows != part.rows:
+        problem = f"{part.key} holds {rows} rows, the manifest says {part.rows}"
+    if problem:
+        raise IntegrityError(problem + "; this backup cannot be trusted: use another one")
+
+
+def verify_part(store: ObjectStore, part: Part) -> tuple[int, str | None]:
+    """Re-read one part against the manifest. Returns (rows, problem or None)."""
+    if part.sha256 is None:
+        try:
+            n = sum(1 for _ in iter_part_lines(store, part))
+        except TenantBackupError as err:
+            return 0, str(err)
+        if n != part.rows:
+            return n, f"{part.key} holds {n} rows, the summary says {part.rows}"
+        return n, None
+    sha = hashlib.sha256()
+    size = rows = 0
+    d = zlib.decompressobj(31)
+    try:
+        with store.open_reader(part.key) as fh:
+            while chunk := fh.read(READ_CHUNK):
+                sha.update(chunk)
+                size += len(chunk)
+                rows += d.decompress(chunk).count(b"\n")
+    except zlib.error as err:
+        return rows, f"{part.key} is damaged (not valid gzip: {err})"
+    except TenantBackupError as err:
+        return rows, str(err)
+    if size != part.bytes or sha.hexdigest() != part.sha256:
+        return rows, f"{part.key} does not match its checksum"
+    if not d.eof:
+        return rows, f"{part.key} is truncated"
+    if rows != part.rows:
+        return rows, f"{part.key} holds {rows} rows, the manifest says {part.rows}"
+    return rows, None
+
+
+def verify_backup(store: ObjectStore, info: BackupInfo, on_event: EventSink = ignore,
+                  cancelled=lambda: False) -> list[str]:
+    problems: list[str] = []
+    parts = [(t, p) for t in info.tables.values() for p in t.parts]
+    for i, (t, p) in enumerate(parts, 1):
+        if cancelled():
+            raise Cancelled("verification cancelled")
+        rows, problem = verify_part(store, p)
+        if problem:
+            problems.append(problem)
+        on_event(Event("progress", f"verified {p.key}", info.organization_id, t.name, rows, p.bytes, i, len(parts)))
+    for t in info.tables.values():
+        if sum(p.rows for p in t.parts) != t.record_count:
+            problems.append(f"table {t.name}: parts hold {sum(p.rows for p in t.parts)} rows, "
+                            f"the summary says {t.record_count}")
+    return problems
