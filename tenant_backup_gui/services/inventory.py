@@ -75,3 +75,25 @@ class VerifyJob(Job):
         return {"success": not problems, "message": message, "backup_id": info.id, "organization_id": org,
                 "verified": not problems and not info.legacy, "legacy": info.legacy, "problems": problems,
                 "records": rows}
+
+
+def tenant_overview(ctx: Context) -> list[dict]:
+    """Tenants with their last backup, and whether they need attention: the last successful
+    backup is older than 26 hours, or the last one failed."""
+    from datetime import datetime, timedelta, timezone
+    now = datetime.now(timezone.utc)
+    last = postgres.last_backups(ctx.url)
+    out = []
+    for t in tenants(ctx):
+        info = last.get(t.id, {})
+        ok = info.get("last_ok")
+        stale = not t.deleted and (ok is None or now - ok > timedelta(hours=26))
+        failed = info.get("last_status") in ("failed", "cancelled")
+        out.append({**t.to_json(), "last_ok": ok, "last_status": info.get("last_status"),
+                    "attention": (stale or failed) and not t.deleted,
+                    "why": "last backup failed" if failed else ("no successful backup in 26 hours" if stale else "")})
+    return out
+
+
+def setup_state(ctx: Context) -> dict:
+    return postgres.setup_state(ctx.url)

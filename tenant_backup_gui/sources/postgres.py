@@ -247,6 +247,12 @@ class Snapshot:
         try:
             self.conn.execute("SET LOCAL lock_timeout = '30s'")
             self.conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS SHARE MODE").format(idents))
+        except psycopg.errors.LockNotAvailable:
+            raise TenantBackupError("a schema change holds the tenant's tables locked for over 30 s; "
+                                    "run the backup again when it has finished") from None
+        except (psycopg.errors.UndefinedTable, psycopg.errors.InternalError) as err:
+            raise TenantBackupError(f"a table was dropped or replaced as the backup started ({_first_line(err)}); "
+                                    f"run the backup again") from None
         except psycopg.Error as err:
             raise db_error(err, "locking the tenant's tables for the snapshot") from None
 
@@ -455,3 +461,31 @@ def run_script(url: str, script: str, doing: str) -> None:
                 conn.execute(script)
         except psycopg.Error as err:
             raise db_error(err, doing) from None
+
+
+def last_backups(url: str) -> dict[str, dict]:
+    """Per tenant: when its last successful backup finished and how its last backup ended —
+    what the tenant picker warns about."""
+    q = """
+    select organization_id::text,
+      max(completed_at) filter (where status = 'completed'
+                                and backup_type in ('manual', 'daily_tenant', 'safety')) as last_ok,
+      (array_agg(status order by started_at desc))[1] as last_status,
+      max(started_at) as last_started
+    from public.backup_logs
+    where organization_id is not null and backup_type in ('manual', 'daily_tenant', 'safety')
+    group by organization_id"""
+    try:
+        with connect(url, autocommit=True) as conn:
+            return {r[0]: {"last_ok": r[1], "last_status": r[2], "last_started": r[3]} for r in conn.execute(q)}
+    except psycopg.errors.UndefinedTable:
+        return {}
+    except psycopg.Error as err:
+        raise db_error(err, "reading the last backups") from None
+
+
+def setup_state(url: str) -> dict:
+    """Is the tool's setup installed and current? For the status bar and doctor."""
+    with connect(url, autocommit=True) as conn:
+        version = installed_version(conn)
+    return {"installed": version is not None, "version": version, "current": version == SCHEMA_VERSION}

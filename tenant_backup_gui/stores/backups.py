@@ -123,8 +123,15 @@ class BackupWriter:
                     if self._error is not None:
                         continue
                     _, batch, rows = msg
-                    if writer is not None and part_size + 65536 + len(batch) + len(batch) // 100 > self.part_bytes:
-                        close_part()
+                    bound = len(batch) + len(batch) // 1000 + 64  # zlib's worst case for this batch
+                    if writer is not None and part_size + bound + 65536 > self.part_bytes:
+                        # Near the limit: flush what zlib holds back, then decide exactly.
+                        out = comp.flush(zlib.Z_SYNC_FLUSH)
+                        writer.write(out)
+                        sha.update(out)
+                        part_size += len(out)
+                        if part_size + bound + 32 > self.part_bytes:  # 32: sync marker + gzip trailer
+                            close_part()
                     if writer is None:
                         index += 1
                         key = mf.part_key(self.org_id, self.backup_id, table, index)
@@ -298,18 +305,24 @@ def verify_part(store: ObjectStore, part: Part) -> tuple[int, str | None]:
     sha = hashlib.sha256()
     size = rows = 0
     d = zlib.decompressobj(31)
+    gzip_error = None
     try:
         with store.open_reader(part.key) as fh:
             while chunk := fh.read(READ_CHUNK):
                 sha.update(chunk)
                 size += len(chunk)
-                rows += d.decompress(chunk).count(b"\n")
-    except zlib.error as err:
-        return rows, f"{part.key} is damaged (not valid gzip: {err})"
+                if gzip_error is None:
+                    try:
+                        rows += d.decompress(chunk).count(b"\n")
+                    except zlib.error as err:
+                        gzip_error = str(err)
     except TenantBackupError as err:
         return rows, str(err)
+    # The checksum speaks first: it is what proves a part is the one the backup wrote.
     if size != part.bytes or sha.hexdigest() != part.sha256:
         return rows, f"{part.key} does not match its checksum"
+    if gzip_error is not None:
+        return rows, f"{part.key} is damaged (not valid gzip: {gzip_error})"
     if not d.eof:
         return rows, f"{part.key} is truncated"
     if rows != part.rows:
