@@ -1,0 +1,150 @@
+"""The window, for real: Qt widgets offscreen on a qasync loop, the services and PostgreSQL behind."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+pytest.importorskip("PySide6")
+import qasync  # noqa: E402
+from PySide6.QtWidgets import QMessageBox  # noqa: E402
+
+from tenant_backup_gui.gui.main_window import MainWindow  # noqa: E402
+from tenant_backup_gui.platform.settings import load_settings  # noqa: E402
+from tenant_backup_gui.services.context import Context  # noqa: E402
+
+from .conftest import ORG_A, ORG_B  # noqa: E402
+
+WELDCOR = "5f0c7a4e-2b1d-4c7e-9a55-3e2f1d0c9b88"
+
+
+@pytest.fixture
+def loop(qapp):
+    """pytest-qt does not drive asyncio: install qasync's loop on the test's QApplication."""
+    lp = qasync.QEventLoop(qapp)
+    asyncio.set_event_loop(lp)
+    yield lp
+    lp.run_until_complete(asyncio.sleep(0.1))
+    lp.close()  # joins qasync's executor threads: a QThread left running aborts the process at exit
+    asyncio.set_event_loop(None)
+
+
+def wait_for(loop, predicate, timeout=30.0, what="condition"):
+    async def poll():
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}")
+            await asyncio.sleep(0.05)
+    loop.run_until_complete(poll())
+
+
+def open_window(qtbot, loop) -> MainWindow:
+    w = MainWindow(Context.from_settings(load_settings()))
+    qtbot.addWidget(w)
+    w.show()
+    wait_for(loop, lambda: w.tenant_table.rowCount() > 0, what="organizations to load")
+    return w
+
+
+def select_tenant(w: MainWindow, loop, org: str) -> None:
+    for r in range(w.tenant_table.rowCount()):
+        if w.tenant_table.item(r, 0).data(0x0100)["id"] == org:
+            w.tenant_table.selectRow(r)
+            break
+    wait_for(loop, lambda: (w.selected_tenant() or {}).get("id") == org and org[-4:] in w.backups_title.text()
+             or w.selected_tenant()["name"] in w.backups_title.text(), what="tenant selection")
+
+
+def test_create_manual_backup_shows_in_list_and_history(qtbot, loop, odd_db, env):
+    env(odd_db)
+    w = open_window(qtbot, loop)
+    names = {w.tenant_table.item(r, 1).text() for r in range(w.tenant_table.rowCount())}
+    assert {"Acme Welding", "Gone Ltd"} <= names
+    select_tenant(w, loop, ORG_A)
+    assert w.backup_table.rowCount() == 0
+    # never backed up: the picker flags it
+    row = next(r for r in range(w.tenant_table.rowCount()) if w.tenant_table.item(r, 4).text() == ORG_A)
+    assert "26 hours" in w.tenant_table.item(row, 0).toolTip()
+    w.act_backup.trigger()
+    wait_for(loop, lambda: w.backup_table.rowCount() == 1, what="the new backup in the list")
+    assert w.backup_table.item(0, 2).text() == "manual" and w.backup_table.item(0, 5).text() == "checksummed"
+    wait_for(loop, lambda: w.history_table.rowCount() >= 1 and w.history_table.item(0, 2).text() == "completed",
+             what="the history row")
+    assert w.history_table.item(0, 1).text() == "manual"
+    assert not w.errors
+    # the warning mark is gone now that a backup succeeded
+    row = next(r for r in range(w.tenant_table.rowCount()) if w.tenant_table.item(r, 4).text() == ORG_A)
+    assert w.tenant_table.item(row, 0).toolTip() == ""
+
+
+def test_search_filters_the_tenant_picker(qtbot, loop, odd_db, env):
+    env(odd_db)
+    w = open_window(qtbot, loop)
+    w.search.setText("côté")  # typed text arrives through textChanged, as from the keyboard
+    visible = [w.tenant_table.item(r, 1).text() for r in range(w.tenant_table.rowCount())
+               if not w.tenant_table.isRowHidden(r)]
+    assert visible == ['Côté & "Fils"']
+    w.search.setText(ORG_A[-6:])
+    visible = [w.tenant_table.item(r, 4).text() for r in range(w.tenant_table.rowCount())
+               if not w.tenant_table.isRowHidden(r)]
+    assert visible == [ORG_A]
+
+
+def test_a_failure_shows_a_dialog_and_the_window_stays_usable(qtbot, loop, odd_db, env):
+    store = env(odd_db)
+    (store / "tenant-backups").mkdir(parents=True)
+    (store / "tenant-backups" / ORG_B).write_text("in the way")  # this tenant's backups cannot be written
+    w = open_window(qtbot, loop)
+    select_tenant(w, loop, ORG_B)
+    w.act_backup.trigger()
+    wait_for(loop, lambda: w.errors, what="the error dialog")
+    box = w.errors[-1]
+    assert isinstance(box, QMessageBox) and box.isVisible() and "failed" in box.windowTitle()
+    assert "Traceback" not in box.text()
+    wait_for(loop, lambda: w.history_table.rowCount() >= 1 and w.history_table.item(0, 2).text() == "failed",
+             what="the failed history row")
+    # still usable: another tenant backs up fine
+    select_tenant(w, loop, ORG_A)
+    w.act_backup.trigger()
+    wait_for(loop, lambda: w.backup_table.rowCount() == 1, what="a backup of another tenant")
+
+
+def test_cancel_stops_a_backup_and_leaves_no_complete_looking_backup(qtbot, loop, demo_db, env):
+    store = env(demo_db)
+    import psycopg
+    with psycopg.connect(demo_db) as c:  # enough rows that the backup is still running when we click
+        c.execute("insert into bottle_scans (organization_id, scanned_at) select %s, now() "
+                  "from generate_series(1, 600000)", [WELDCOR])
+    w = open_window(qtbot, loop)
+    select_tenant(w, loop, WELDCOR)
+    w.act_backup.trigger()
+    wait_for(loop, lambda: w.runner.rows and "rows" in w.runner.rows[0].detail.text(), what="the backup to start")
+    w.runner.rows[0].cancel.click()
+    wait_for(loop, lambda: not w.runner.rows, what="the job to end")
+    assert not list(store.rglob("summary-*.json")) and not list(store.rglob("*.gz"))
+    wait_for(loop, lambda: w.history_table.rowCount() >= 1 and w.history_table.item(0, 2).text() == "cancelled",
+             what="the cancelled history row")
+
+
+def test_jobs_of_one_tenant_queue_and_different_tenants_run_side_by_side(qtbot, loop, odd_db, env):
+    env(odd_db)
+    w = open_window(qtbot, loop)
+    select_tenant(w, loop, ORG_A)
+    w.act_backup.trigger()
+    w.act_backup.trigger()  # queued behind the first, not refused by the tenant lock
+    w.runner.submit(ORG_B, "Backup of B", lambda on_event: __import__(
+        "tenant_backup_gui.services.backup", fromlist=["BackupJob"]).BackupJob(w.ctx, ORG_B, on_event=on_event))
+    assert len(w.runner.rows) == 3
+    wait_for(loop, lambda: not w.runner.busy(), what="all jobs")
+    assert not w.errors
+    from tenant_backup_gui.services.inventory import history
+    rows = sorted(history(w.ctx, ORG_A), key=lambda r: r["started_at"])
+    assert [r["status"] for r in rows] == ["completed", "completed"]
+    assert rows[1]["started_at"] >= rows[0]["completed_at"]  # one at a time for one tenant
+    assert history(w.ctx, ORG_B)[0]["status"] == "completed"
