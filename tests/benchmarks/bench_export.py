@@ -1,0 +1,100 @@
+"""Export benchmark (issue 2): `tenant-backup backup` of a ≈1.7 M-row tenant against the floor of
+the same work done by hand — psql's `COPY (SELECT row_to_json(t) …) TO STDOUT | gzip -1` of the
+same rows, table by table. The two run alternately; the ratio of medians is printed, with the
+peak RSS of our process. Targets: ratio ≤ 1.3, peak RSS < 300 MB.
+
+    .venv/bin/python -m tests.benchmarks.bench_export [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tenant_backup_gui.core.config import Config
+from tenant_backup_gui.core.scope import discover_scope
+from tenant_backup_gui.sources import postgres
+
+from .bigtenant import create_big_tenant
+from .server import embedded_server
+
+TIME = "/usr/bin/time"
+
+
+def run_ours(url: str, org: str, store: Path) -> tuple[float, int, dict]:
+    env = dict(os.environ, TENANT_BACKUP_DATABASE_URL=url, TENANT_BACKUP_STORE=str(store),
+               TENANT_BACKUP_CONFIG=str(store / "none.toml"))
+    env.pop("TENANT_BACKUP_CONFIG")
+    # Peak RSS of exactly this child: a wrapper reports its own child's ru_maxrss.
+    wrapper = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
+               "p = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE); d = time.perf_counter() - t; "
+               "sys.stderr.write(f'{d} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}\\n'); "
+               "sys.stdout.buffer.write(p.stdout); sys.exit(p.returncode)")
+    cp = subprocess.run([sys.executable, "-c", wrapper, sys.executable, "-m", "tenant_backup_gui", "backup",
+                         "--org", org, "--json"], env=env, capture_output=True, text=True, check=True)
+    seconds, rss_kb = cp.stderr.strip().splitlines()[-1].split()
+    return float(seconds), int(rss_kb), json.loads(cp.stdout)["backup"]
+
+
+def run_baseline(url: str, org: str, psql: Path, out: Path) -> float:
+    with postgres.Snapshot(url, Config()) as snap:
+        scope = discover_scope(snap.catalog, Config())
+        queries = [(s.table.key_name, postgres.scope_query(s, snap.catalog, org).as_string(snap.conn))
+                   for s in scope.tables]
+    t = time.perf_counter()
+    for name, q in queries:
+        with open(out / f"{name}.json.gz", "wb") as fh:
+            p1 = subprocess.Popen([str(psql), url, "-X", "-q", "-c", f"COPY ({q}) TO STDOUT"], stdout=subprocess.PIPE)
+            p2 = subprocess.Popen(["gzip", "-1"], stdin=p1.stdout, stdout=fh)
+            p1.stdout.close()
+            if p2.wait() or p1.wait():
+                raise SystemExit(f"baseline failed on {name}")
+    return time.perf_counter() - t
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    with embedded_server() as (server, bindir):
+        url = server.get_uri()
+        org = create_big_tenant(url)
+        ours, base, rss = [], [], []
+        work = Path(tempfile.mkdtemp(prefix="tb-bench-out-"))
+        try:
+            for r in range(args.rounds):
+                store = work / f"store{r}"
+                store.mkdir()
+                s, kb, backup = run_ours(url, org, store)
+                ours.append(s)
+                rss.append(kb / 1024)
+                shutil.rmtree(store)
+                bdir = work / f"base{r}"
+                bdir.mkdir()
+                base.append(run_baseline(url, org, bindir / "psql", bdir))
+                base_bytes = sum(f.stat().st_size for f in bdir.iterdir())
+                shutil.rmtree(bdir)
+                print(f"round {r + 1}: tenant-backup {s:.2f} s ({kb / 1024:.0f} MB peak), "
+                      f"psql|gzip -1 {base[-1]:.2f} s")
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        rows = backup["total_records"]
+        ratio = statistics.median(ours) / statistics.median(base)
+        print(f"rows exported: {rows:,}; ours {backup['total_size'] / 1e6:.1f} MB stored, baseline {base_bytes / 1e6:.1f} MB")
+        print(f"throughput: tenant-backup {rows / statistics.median(ours):,.0f} rows/s, "
+              f"psql|gzip {rows / statistics.median(base):,.0f} rows/s")
+        print(f"ratio (median ours / median baseline): {ratio:.2f}  target ≤ 1.30  {'PASS' if ratio <= 1.3 else 'FAIL'}")
+        print(f"peak RSS: {max(rss):.0f} MB  target < 300 MB  {'PASS' if max(rss) < 300 else 'FAIL'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
