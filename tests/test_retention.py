@@ -58,3 +58,30 @@ def test_incomplete_backups_are_removed_only_once_stale():
     fresh, stale = backup(0.1, complete=False), backup(3, complete=False)
     ds = {d.backup.id: d for d in decide([fresh, stale, backup(0)], Retention(), NOW)}
     assert ds[fresh.id].keep and not ds[stale.id].keep
+
+
+def test_cleanup_dry_run_then_cleanup_on_a_real_store(legacy_db, env, tmp_path):
+    import shutil
+    from .conftest import ROOT, cli_json
+    org = "5f0c7a4e-2b1d-4c7e-9a55-3e2f1d0c9b88"
+    store = tmp_path / "store"
+    shutil.copytree(ROOT.parent / "shared" / "reference" / "legacy-backup-sample" / "tenant-backups",
+                    store / "tenant-backups")
+    env(legacy_db, store=store)
+    import psycopg
+    with psycopg.connect(legacy_db) as c:
+        c.execute("insert into organizations (id, name, slug) values (%s, 'Weldcor Supply', 'weldcor')", [org])
+    # While the 2025 backup is the only one, it is the newest complete backup: it stays.
+    dry = cli_json("cleanup", "--dry-run")
+    assert dry["deleted"] == [] and dry["kept"][0]["reason"] == "newest complete backup of this tenant"
+    new = cli_json("backup", "--org", org)["backup"]
+    dry = cli_json("cleanup", "--dry-run")
+    assert [d["id"] for d in dry["deleted"]] == ["2025-01-15T02-00-04-512Z"]
+    assert dry["deleted"][0]["reason"] == "older than 30 days"
+    assert {k["id"]: k["reason"] for k in dry["kept"]} == {new["id"]: "newest complete backup of this tenant"}
+    assert len(cli_json("backups", "--org", org)) == 2  # a dry run deletes nothing
+    done = cli_json("cleanup")
+    assert done["success"] and len(done["deleted"]) == 1 and done["freed_bytes"] > 0
+    assert [b["id"] for b in cli_json("backups", "--org", org)] == [new["id"]]
+    assert not (store / "tenant-backups" / org / "2025-01-15").exists()
+    assert cli_json("history", "--type", "cleanup")[0]["status"] == "completed"
