@@ -201,6 +201,58 @@ def cmd_history(args) -> int:
     return 0
 
 
+def _restore_human(r) -> str:
+    lines = [r["message"]]
+    if r["tables"]:
+        lines.append(f"  {'table':<28} {'backup':>9} {'now':>9} {'insert':>8} {'update':>8} {'delete':>8} {'same':>8}")
+        for n, t in r["tables"].items():
+            lines.append(f"  {n:<28} {t['record_count']:>9} {t['current_rows']:>9} {t['to_insert']:>8} "
+                         f"{t['to_update']:>8} {t['to_delete']:>8} {t['unchanged']:>8}")
+    lines += [f"  problem: {p}" for p in r.get("problems", [])]
+    lines += [f"  warning: {w}" for w in r.get("warnings", [])]
+    if r.get("plan_id") and not r.get("safety_backup_id"):
+        lines.append(f"\nTo apply exactly this plan (valid for a limited time):\n  tenant-backup restore --org "
+                     f"{r['summary']['organization_id']} --backup {r['summary']['backup_id']} --apply --plan {r['plan_id']}")
+    return "\n".join(lines)
+
+
+def cmd_restore(args) -> int:
+    from .core.errors import ConfigError
+    from .core.plan import RestoreOptions
+    from .services.restore import RestoreApplyJob, RestoreDryRunJob
+    if args.dry_run == args.apply:
+        raise ConfigError("say --dry-run (first) or --apply --plan PLAN_ID")
+    ctx = _context(args)
+    progress = Progress(not args.json)
+    tables = tuple(t.strip() for t in (args.tables or "").split(",") if t.strip())
+    options = RestoreOptions(args.mode, tables, args.allow_dropped_columns)
+    if args.dry_run:
+        job = RestoreDryRunJob(ctx, args.org, args.backup, options, on_event=progress)
+        result = asyncio.run(_run_job(job, progress))
+        _out(args, result, _restore_human)
+        return 0 if result["success"] else 1
+    if not args.plan:
+        raise ConfigError("--apply needs --plan PLAN_ID from a dry run of the same backup: "
+                          "run tenant-backup restore --dry-run first")
+    explicit = bool(args.tables or args.mode != "replace" or args.allow_dropped_columns)
+    job = RestoreApplyJob(ctx, args.org, args.backup, args.plan, on_event=progress,
+                          options=options if explicit else None)
+    job.check_prepared()
+    if not args.yes:
+        name = job.plan.organization_name or job.org_id
+        if not sys.stdin.isatty():
+            raise ConfigError("a restore replaces the organization's data: confirm with --yes "
+                              "(no terminal to ask on)")
+        print(f"This replaces the data of {name} ({job.org_id}) with backup {job.plan.backup_id} "
+              f"({job.options.mode}). A safety backup is taken first.", file=sys.stderr)
+        typed = input("Type the organization's name to confirm: ")
+        if typed.strip() != name:
+            raise ConfigError("the name did not match; nothing was changed")
+    result = asyncio.run(_run_job(job, progress))
+    _out(args, result, lambda r: r["message"])
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .services import demo
     if args.stop:
@@ -271,6 +323,19 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--type", metavar="TYPE", help="manual, daily_tenant, daily, cleanup, restore, dry_run, safety")
     h.add_argument("--status", metavar="STATUS")
     h.add_argument("--limit", type=int, default=50)
+    r = add("restore", cmd_restore, "restore one organization from a backup: --dry-run first, then --apply --plan")
+    r.add_argument("--org", required=True, metavar="ID")
+    r.add_argument("--backup", required=True, metavar="BACKUP_ID", help="a backup id, or YYYY-MM-DD for that day's newest")
+    r.add_argument("--dry-run", action="store_true", help="check and compare; changes nothing; prints a plan id")
+    r.add_argument("--apply", action="store_true", help="apply the plan of a dry run (--plan)")
+    r.add_argument("--plan", metavar="PLAN_ID")
+    r.add_argument("--mode", choices=["replace", "missing-only"], default="replace",
+                   help="replace: the organization becomes exactly the backup (default); missing-only: re-insert "
+                        "only rows deleted since, change nothing else")
+    r.add_argument("--tables", metavar="A,B", help="restore only these tables")
+    r.add_argument("--allow-dropped-columns", action="store_true",
+                   help="restore although columns or tables of the backup no longer exist (their data is skipped)")
+    r.add_argument("--yes", action="store_true", help="do not ask for the organization's name")
     d = add("demo", cmd_demo, "run the app on a sandbox database with demo organizations")
     d.add_argument("--headless", action="store_true", help="start the sandbox and print how to use the CLI on it")
     d.add_argument("--stop", action="store_true", help="stop the sandbox database")
@@ -298,6 +363,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("tenant-backup: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `tenant-backup history | head`: the reader left, not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception as err:  # noqa: BLE001 - the user gets one line, the developer --debug
         if args.debug:
             traceback.print_exc()

@@ -21,6 +21,16 @@ def db_rows(url: str, sql: str, *params) -> list[str]:
         return sorted(r[0] for r in c.execute(sql, params))
 
 
+def select_list(url: str, table: str) -> str:
+    """Every column as row_to_json shows it, except json/jsonb: their text, as a JSON string —
+    row_to_json alone writes SQL NULL and JSON null the same way, and a backup must not."""
+    with psycopg.connect(url) as c:
+        cols = c.execute("select column_name, data_type, udt_name from information_schema.columns "
+                         "where table_name = %s order by ordinal_position", [table]).fetchall()
+    return ", ".join(f't."{n}"' if u not in ("json", "jsonb") else f'to_json(t."{n}"::text) as "{n}"'
+                     for n, _, u in cols)
+
+
 def test_backup_is_complete_and_exact_for_every_type(odd_db, env):
     store = env(odd_db)
     doc = cli_json("backup", "--org", ORG_A)
@@ -39,10 +49,13 @@ def test_backup_is_complete_and_exact_for_every_type(odd_db, env):
         ("order_item_notes", "order_item_id in (select i.id from order_items i join orders o on o.id = i.order_id "
                              "where o.organization_id = %s)"),
     ]:
-        expected = db_rows(odd_db, f"select row_to_json(t)::text from {table} t where {where}", ORG_A)
+        expected = db_rows(odd_db, f"select row_to_json(x)::text from (select {select_list(odd_db, table)} "
+                                   f"from {table} t where {where}) x", ORG_A)
         assert sorted(table_lines(store, summary, table)) == expected, table
         assert b["tables"][table]["record_count"] == len(expected)
     assert b["tables"]["big_table"]["record_count"] > 1000  # past PostgREST's default cap
+    odd = [json.loads(l) for l in table_lines(store, summary, "odd_types")]
+    assert {r["j_json"] for r in odd} >= {None, "null"}  # SQL NULL and JSON null stay apart
     assert b["tables"]["order_item_notes"]["record_count"] > 0  # depth-2 child without organization_id
 
 

@@ -58,6 +58,7 @@ class Config:
     retention: Retention = field(default_factory=Retention)
     part_bytes: int = DEFAULT_PART_BYTES
     lock_wait_seconds: float = 10.0
+    plan_ttl_minutes: int = 60
     database_url: str | None = None
     store: str | None = None
 
@@ -90,7 +91,7 @@ def _cols(value: Any, where: str) -> tuple[str, ...]:
 
 KNOWN_KEYS = {
     "tenant_column", "tenant_table", "tenant_name_column", "schemas", "expected_tables", "include",
-    "exclude", "global_tables", "parent_paths", "retention", "store", "database",
+    "exclude", "global_tables", "parent_paths", "retention", "store", "database", "restore",
 }
 
 
@@ -156,4 +157,9 @@ def parse_config(data: dict, where: str = "config") -> Config:
         kw["database_url"] = str(db["url"])
     if isinstance(db.get("lock_wait_seconds"), (int, float)):
         kw["lock_wait_seconds"] = float(db["lock_wait_seconds"])
+    rest = data.get("restore", {})
+    if not isinstance(rest, dict) or set(rest) - {"plan_ttl_minutes"}:
+        raise ConfigError(f"{where}: [restore] takes plan_ttl_minutes only")
+    if (ttl := _int(rest, "plan_ttl_minutes", f"{where}: restore", minimum=1)) is not None:
+        kw["plan_ttl_minutes"] = ttl
     return Config(**kw)

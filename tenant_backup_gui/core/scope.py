@@ -21,6 +21,9 @@ class Column:
     generated: bool = False
     identity: str | None = None  # "always" | "by default" | None
     has_default: bool = False
+    # json/jsonb (or arrays, domains of them): row_to_json writes SQL NULL and JSON null alike, so
+    # these travel as their text in a JSON string and are cast back on restore.
+    as_text: bool = False
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,10 @@ class Table:
             if all((c := self.column(n)) is not None and not c.nullable for n in uk):
                 return uk, "unique"
         return (), "none"
+
+    @property
+    def text_columns(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.as_text)
 
     @property
     def generated_columns(self) -> tuple[str, ...]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -46,8 +47,10 @@ class BackupResult:
 
 class BackupJob(Job):
     def __init__(self, ctx: Context, org_id: str, backup_type: str = "manual", on_event: EventSink = ignore,
-                 allow_missing_tenant: bool = False):
+                 allow_missing_tenant: bool = False, hold_lock: bool = True):
+        """hold_lock=False: the caller (a restore) already holds the tenant's lock."""
         super().__init__(on_event)
+        self.hold_lock = hold_lock
         self.ctx = ctx
         self.org_id = org_id.strip().lower() if isinstance(org_id, str) else org_id
         self.backup_type = backup_type
@@ -73,23 +76,25 @@ class BackupJob(Job):
     async def run(self) -> BackupResult:
         self.check_prepared()
         self.bind_loop()
+        return await asyncio.to_thread(self.run_blocking)
+
+    def run_blocking(self) -> BackupResult:
+        """The whole backup on the calling thread, history included (a restore calls this for its
+        safety backup while it holds the tenant's lock)."""
         history = self.ctx.history()
-        log_id = await asyncio.to_thread(history.start, LOG_TYPES[self.backup_type], self.org_id,
-                                         {"store": self.ctx.store.describe()})
+        log_id = history.start(LOG_TYPES[self.backup_type], self.org_id, {"store": self.ctx.store.describe()})
         try:
-            result = await asyncio.to_thread(self._run)
+            result = self._run()
         except TenantBackupError as err:
-            status = "cancelled" if isinstance(err, Cancelled) else "failed"
-            await asyncio.to_thread(history.finish, log_id, status, errors=[str(err)])
+            history.finish(log_id, "cancelled" if isinstance(err, Cancelled) else "failed", errors=[str(err)])
             raise
         except BaseException as err:
-            await asyncio.to_thread(history.finish, log_id, "failed", errors=[f"internal error: {err!r}"])
+            history.finish(log_id, "failed", errors=[f"internal error: {err!r}"])
             raise
-        await asyncio.to_thread(
-            history.finish, log_id, "completed", records=result.total_records, size=result.total_size,
-            tables=len(result.tables), backup_id=result.id,
-            metadata={"backup_id": result.id, "type": result.type, "warnings": result.warnings,
-                      "store": self.ctx.store.describe()})
+        history.finish(log_id, "completed", records=result.total_records, size=result.total_size,
+                       tables=len(result.tables), backup_id=result.id,
+                       metadata={"backup_id": result.id, "type": result.type, "warnings": result.warnings,
+                                 "store": self.ctx.store.describe()})
         result.warnings += history.warnings
         self.emit(Event("finished", f"backup {result.id} of {result.organization_name or result.organization_id}: "
                         f"{result.total_records} rows in {len(result.tables)} tables", self.org_id,
@@ -99,7 +104,8 @@ class BackupJob(Job):
     def _run(self) -> BackupResult:
         ctx, org = self.ctx, self.org_id
         started = time.monotonic()
-        with postgres.TenantLock(ctx.url, org, ctx.config.lock_wait_seconds):
+        lock = postgres.TenantLock(ctx.url, org, ctx.config.lock_wait_seconds) if self.hold_lock else nullcontext()
+        with lock:
             with postgres.Snapshot(ctx.url, ctx.config) as snap:
                 self._snapshot = snap
                 try:
@@ -146,7 +152,8 @@ class BackupJob(Job):
                 entries.append(TableEntry(
                     name=name, record_count=rows, parts=parts,
                     columns=[{"name": c.name, "type": c.type, "nullable": c.nullable, "generated": c.generated,
-                              "identity": c.identity} for c in ts.table.columns],
+                              "identity": c.identity, **({"encoding": "text"} if c.as_text else {})}
+                             for c in ts.table.columns],
                     key=list(key), key_kind=kind, generated_columns=list(ts.table.generated_columns),
                     scope=ts.describe()))
             if self.cancelled.is_set():

@@ -83,7 +83,9 @@ CATALOG_SQL = """
 select n.nspname, c.relname, c.relkind = 'p',
   (select coalesce(json_agg(json_build_object(
       'name', a.attname, 'type', format_type(a.atttypid, a.atttypmod), 'nullable', not a.attnotnull,
-      'generated', a.attgenerated <> '', 'identity', a.attidentity, 'has_default', a.atthasdef)
+      'generated', a.attgenerated <> '', 'identity', a.attidentity, 'has_default', a.atthasdef,
+      'as_text', (select coalesce(nullif(bt.typname, ''), ty.typname) in ('json', 'jsonb', '_json', '_jsonb')
+                  from pg_type ty left join pg_type bt on bt.oid = ty.typbasetype where ty.oid = a.atttypid))
       order by a.attnum), '[]')
    from pg_attribute a where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped),
   (select coalesce(json_agg(cols order by isprimary desc, cols::text), '[]') from (
@@ -120,7 +122,7 @@ def read_catalog(conn: psycopg.Connection, schemas: tuple[str, ...]) -> Catalog:
     for schema, name, partitioned, cols, uniques, fks, pk in conn.execute(CATALOG_SQL, [list(schemas)]):
         identity = {"a": "always", "d": "by default"}
         columns = tuple(Column(c["name"], c["type"], c["nullable"], c["generated"],
-                               identity.get(c["identity"] or ""), c["has_default"]) for c in cols)
+                               identity.get(c["identity"] or ""), c["has_default"], bool(c["as_text"])) for c in cols)
         pk_cols = tuple(next((u for u in uniques if pk and set(u) == set(pk)), pk or ()))
         uks = tuple(tuple(u) for u in uniques if tuple(u) != pk_cols)
         foreign = tuple(ForeignKey(tuple(f["cols"]), _key_name(f["ref_schema"], f["ref_table"]), tuple(f["ref_cols"]))
@@ -137,18 +139,31 @@ def table_ident(t: Table) -> sql.Composable:
 ROW_ALIAS = "tb$row"  # a whole-row alias no real column is likely to shadow
 
 
+def export_expression(t: Table) -> sql.Composable:
+    """The JSON of one row as a backup stores it: PostgreSQL's row_to_json, except that json and
+    jsonb columns are carried as their text (a JSON string), since row_to_json renders SQL NULL
+    and JSON null alike."""
+    alias = sql.Identifier(ROW_ALIAS)
+    if not t.text_columns:
+        return sql.SQL("row_to_json({})").format(alias)
+    cols = sql.SQL(", ").join(
+        sql.SQL("to_json({}.{}::text) AS {}").format(alias, sql.Identifier(c.name), sql.Identifier(c.name)) if c.as_text
+        else sql.SQL("{}.{}").format(alias, sql.Identifier(c.name)) for c in t.columns)
+    return sql.SQL("row_to_json((SELECT x FROM (SELECT {}) x))").format(cols)
+
+
 def scope_query(scope: TableScope, catalog: Catalog, org_id: str, select: sql.Composable | None = None) -> sql.Composed:
     """SELECT <select> FROM the table WHERE the row belongs to the tenant, following the
     scope's path of parents (semi-joins, so a child row appears once however many matches)."""
     t = scope.table
     alias = sql.Identifier(ROW_ALIAS)
-    select = select or sql.SQL("row_to_json({})").format(alias)
+    select = select or export_expression(t)
     only = sql.SQL("") if t.partitioned else sql.SQL("ONLY ")
-    cond = _path_condition(alias, scope, catalog, org_id)
+    cond = path_condition(alias, scope, catalog, org_id)
     return sql.SQL("SELECT {} FROM {}{} AS {} WHERE {}").format(select, only, table_ident(t), alias, cond)
 
 
-def _path_condition(alias: sql.Identifier, scope: TableScope, catalog: Catalog, org_id: str) -> sql.Composable:
+def path_condition(alias: sql.Identifier, scope: TableScope, catalog: Catalog, org_id: str) -> sql.Composable:
     lit = sql.Literal(org_id)
     if not scope.path:
         return sql.SQL("{}.{} = {}").format(alias, sql.Identifier(scope.anchor), lit)

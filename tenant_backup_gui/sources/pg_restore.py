@@ -1,0 +1,344 @@
+"""Restore one tenant over a direct connection: stage, compare, replace, check — in ONE transaction.
+
+The dry run performs the whole restore and rolls it back, so its counts and its list of references
+that would dangle are exact, not estimates. The apply does the same and commits. Rows are staged
+with COPY as the backup's own JSON text and written with json_populate_record, so PostgreSQL
+converts its own output back: every type round-trips. session_replication_role = replica keeps the
+application's triggers (audit rows, e-mails) and the FK triggers quiet; the FK checks the database
+skips are done explicitly before commit."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+import psycopg
+from psycopg import sql
+
+from .. import __version__
+from ..core.config import Config
+from ..core.errors import Cancelled, TenantBackupError
+from ..core.plan import TablePlan
+from ..core.scope import Catalog, TableScope, TenantScope, discover_scope, fk_order
+from .postgres import (COPY_OPTIONS, _first_line, connect, db_error, get_tenant, path_condition, read_catalog,
+                       scope_query, table_ident, who_runs)
+
+STAGE_BATCH = 1 << 20
+
+
+@dataclass
+class Dangling:
+    table: str
+    columns: tuple[str, ...]
+    parent: str
+    rows: int
+    other_tenant: bool = False
+
+    def describe(self) -> str:
+        if self.other_tenant:
+            return (f"{self.rows} row(s) of {self.table} would point through {','.join(self.columns)} into "
+                    f"another organization's {self.parent}")
+        return (f"{self.rows} row(s) of {self.table} would reference missing {self.parent} rows "
+                f"through {','.join(self.columns)}")
+
+
+@dataclass
+class StagedTable:
+    name: str
+    scope: TableScope
+    stage: str
+    rows: int = 0
+    columns: list[str] = field(default_factory=list)  # written back
+    text_columns: set[str] = field(default_factory=set)  # stored as their text (json/jsonb)
+
+    def value(self, column) -> sql.Composable:
+        """How one column of the staged row `s` (populated as `p`) becomes a value again."""
+        if column.name in self.text_columns:
+            return sql.SQL("(s.r->>{})::{}").format(sql.Literal(column.name), sql.SQL(column.type))
+        return sql.SQL("p.{}").format(sql.Identifier(column.name))
+
+    def rows_query(self, t, columns) -> sql.Composable:
+        select = sql.SQL(", ").join(sql.SQL("{} AS {}").format(self.value(c), sql.Identifier(c.name)) for c in columns)
+        return sql.SQL("SELECT {} FROM {} s, json_populate_record(null::{}, s.r) p").format(
+            select, sql.Identifier(self.stage), table_ident(t))
+
+
+def _restore_error(err: psycopg.Error, table: str) -> TenantBackupError:
+    diag = err.diag
+    detail = f" ({diag.message_detail})" if diag and diag.message_detail else ""
+    return TenantBackupError(f"restoring table {table}: {_first_line(err)}{detail}; nothing was changed")
+
+
+class RestoreSession:
+    """One connection, one transaction. Use as a context manager; nothing commits unless
+    `commit()` is called."""
+
+    def __init__(self, url: str, config: Config, org_id: str, cancelled=None, snapshot: bool = False):
+        """snapshot=True: REPEATABLE READ, so a dry run's fingerprint and counts see one state."""
+        self.url, self.config, self.org = url, config, org_id
+        self.snapshot = snapshot
+        self.cancelled = cancelled
+        self.conn: psycopg.Connection | None = None
+        self.catalog: Catalog | None = None
+        self.scope: TenantScope | None = None
+        self.staged: dict[str, StagedTable] = {}
+
+    def __enter__(self) -> "RestoreSession":
+        self.conn = connect(self.url)
+        if self.snapshot:
+            self.conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        try:
+            self.catalog = read_catalog(self.conn, self.config.schemas)
+        except psycopg.Error as err:
+            self.conn.close()
+            raise db_error(err, "reading the database catalog") from None
+        self.scope = discover_scope(self.catalog, self.config)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.conn is not None and not self.conn.closed:
+            try:
+                self.conn.rollback()
+            except psycopg.Error:
+                pass
+            self.conn.close()
+
+    def cancel(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.cancel_safe()
+            except Exception:  # noqa: BLE001
+                pass
+
+    def _check_cancel(self) -> None:
+        if self.cancelled is not None and self.cancelled.is_set():
+            raise Cancelled("restore cancelled; nothing was changed")
+
+    # ------------------------------------------------------------ guards
+    def lock(self, tables: list[TableScope]) -> None:
+        """Writers to these tables wait until we commit or roll back (readers do not): nothing
+        written between the fingerprint check and the commit can be lost."""
+        if not tables:
+            return
+        try:
+            self.conn.execute("SET LOCAL lock_timeout = '30s'")
+            self.conn.execute(sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(
+                sql.SQL(", ").join(table_ident(s.table) for s in tables)))
+        except psycopg.errors.LockNotAvailable:
+            raise TenantBackupError("the tenant's tables are busy (locked for over 30 s); try again shortly") from None
+        except psycopg.Error as err:
+            raise db_error(err, "locking the tenant's tables") from None
+
+    def fingerprint(self) -> str:
+        """An order-independent digest of every current row of the tenant, table by table."""
+        parts = []
+        alias = sql.Identifier("tb$row")
+        sel = sql.SQL("count(*)::text || ':' || coalesce(sum(hashtextextended(row_to_json({})::text, 0)::numeric), 0)::text").format(alias)
+        try:
+            for s in sorted(self.scope.tables, key=lambda s: s.table.key_name):
+                q = scope_query(s, self.catalog, self.org, select=sel)
+                parts.append(f"{s.table.key_name}={self.conn.execute(q).fetchone()[0]}")
+        except psycopg.Error as err:
+            raise db_error(err, "fingerprinting the tenant's current rows") from None
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+    def tenant_name(self) -> str | None:
+        t = get_tenant(self.conn, self.catalog, self.config, self.org)
+        return t.name if t else None
+
+    # ------------------------------------------------------------ staging
+    def stage(self, name: str, lines: Iterable[bytes], on_rows: Callable[[int], None]) -> StagedTable:
+        scope = self.scope.get(name)
+        stage = f"tb_stage_{len(self.staged)}"
+        st = StagedTable(name, scope, stage)
+        try:
+            self.conn.execute(sql.SQL("CREATE TEMP TABLE {} (r json) ON COMMIT DROP").format(sql.Identifier(stage)))
+            with self.conn.cursor() as cur:
+                with cur.copy(sql.SQL("COPY {} (r) FROM STDIN {}").format(sql.Identifier(stage), COPY_OPTIONS)) as cp:
+                    buf = bytearray()
+                    n = 0
+                    for line in lines:
+                        buf += line
+                        buf += b"\n"
+                        n += 1
+                        if len(buf) >= STAGE_BATCH:
+                            cp.write(bytes(buf))
+                            buf.clear()
+                            on_rows(n)
+                            self._check_cancel()
+                    if buf:
+                        cp.write(bytes(buf))
+            st.rows = n
+            on_rows(n)
+        except psycopg.Error as err:
+            raise db_error(err, f"staging table {name}") from None
+        self.staged[name] = st
+        return st
+
+    def staged_keys(self, st: StagedTable) -> list[str]:
+        q = sql.SQL("SELECT DISTINCT json_object_keys(r) FROM {} WHERE json_typeof(r) = 'object'").format(
+            sql.Identifier(st.stage))
+        return [r[0] for r in self.conn.execute(q)]
+
+    def non_null_count(self, st: StagedTable, column: str) -> int:
+        q = sql.SQL("SELECT count(*) FROM {} WHERE r->{} IS NOT NULL AND json_typeof(r->{}) <> 'null'").format(
+            sql.Identifier(st.stage), sql.Literal(column), sql.Literal(column))
+        return self.conn.execute(q).fetchone()[0]
+
+    # ------------------------------------------------------------ compare
+    def compare(self, st: StagedTable, plan: TablePlan) -> None:
+        """Fill current_rows, to_insert, to_update, to_delete, unchanged for one table."""
+        t = st.scope.table
+        alias = sql.Identifier("tb$row")
+        cur_q = scope_query(st.scope, self.catalog, self.org, select=sql.SQL("{}.*").format(alias))
+        populated = st.rows_query(t, t.columns)
+        try:
+            plan.current_rows = self.conn.execute(sql.SQL("SELECT count(*) FROM ({}) c").format(cur_q)).fetchone()[0]
+            key, kind = t.row_key
+            plan.key, plan.key_kind = list(key), kind
+            if key:
+                match = sql.SQL(" AND ").join(sql.SQL("s.{k} = c.{k}").format(k=sql.Identifier(k)) for k in key)
+                # Anti-joins (NOT EXISTS), never NOT IN: NOT IN over a large unhashable set is quadratic.
+                q = sql.SQL("""
+                    WITH s AS MATERIALIZED ({pop}), c AS MATERIALIZED ({cur})
+                    SELECT
+                      (SELECT count(*) FROM s WHERE NOT EXISTS (SELECT 1 FROM c WHERE {m})),
+                      (SELECT count(*) FROM c WHERE NOT EXISTS (SELECT 1 FROM s WHERE {m})),
+                      (SELECT count(*) FROM s JOIN c ON {m}
+                         WHERE row_to_json(s)::text IS DISTINCT FROM row_to_json(c)::text)
+                """).format(pop=populated, cur=cur_q, m=match)
+                ins, dele, upd = self.conn.execute(q).fetchone()
+                plan.to_insert, plan.to_delete, plan.to_update = ins, dele, upd
+                plan.unchanged = st.rows - ins - upd
+            else:
+                q = sql.SQL("""
+                    WITH s AS (SELECT row_to_json(p)::text AS t FROM ({pop}) p),
+                         c AS (SELECT row_to_json(q)::text AS t FROM ({cur}) q)
+                    SELECT (SELECT count(*) FROM (SELECT t FROM s EXCEPT ALL SELECT t FROM c) a),
+                           (SELECT count(*) FROM (SELECT t FROM c EXCEPT ALL SELECT t FROM s) b)
+                """).format(pop=populated, cur=cur_q)
+                ins, dele = self.conn.execute(q).fetchone()
+                plan.to_insert, plan.to_delete, plan.to_update = ins, dele, 0
+                plan.unchanged = st.rows - ins
+        except psycopg.Error as err:
+            raise _restore_error(err, st.name) from None
+
+    # ------------------------------------------------------------ apply
+    def quiet_triggers(self) -> None:
+        try:
+            self.conn.execute("SET LOCAL session_replication_role = replica")
+        except psycopg.errors.InsufficientPrivilege:
+            raise TenantBackupError("the database role may not set session_replication_role, which keeps the "
+                                    "app's triggers from firing during a restore; connect as the database owner "
+                                    "or a superuser (on Supabase: the postgres role)") from None
+
+    def delete_current(self, names: list[str], mode: str) -> dict[str, int]:
+        """Remove the tenant's current rows of these tables, children before parents (a child's
+        scope goes through its parents, so they must still be there)."""
+        if mode != "replace":
+            return {}
+        deleted = {}
+        order = fk_order({n: self.scope.get(n).table for n in names})
+        for name in reversed(order):
+            s = self.scope.get(name)
+            alias = sql.Identifier("tb$row")
+            q = sql.SQL("DELETE FROM {} AS {} WHERE {}").format(
+                table_ident(s.table), alias, path_condition(alias, s, self.catalog, self.org))
+            try:
+                deleted[name] = self.conn.execute(q).rowcount
+            except psycopg.Error as err:
+                raise _restore_error(err, name) from None
+            self._check_cancel()
+        return deleted
+
+    def insert(self, st: StagedTable, mode: str) -> int:
+        t = st.scope.table
+        written = [t.column(c) for c in st.columns]
+        cols = sql.SQL(", ").join(sql.Identifier(c.name) for c in written)
+        overriding = sql.SQL(" OVERRIDING SYSTEM VALUE") if any(c.identity == "always" for c in t.columns) else sql.SQL("")
+        where = sql.SQL("")
+        key, _ = t.row_key
+        if mode == "missing-only":
+            if not key:
+                return 0
+            match = sql.SQL(" AND ").join(sql.SQL("x.{k} = p.{k}").format(k=sql.Identifier(k)) for k in key)
+            where = sql.SQL(" WHERE NOT EXISTS (SELECT 1 FROM {} x WHERE {})").format(table_ident(t), match)
+        q = sql.SQL("INSERT INTO {} ({}){} SELECT * FROM ({}) p{}").format(
+            table_ident(t), cols, overriding, st.rows_query(t, written), where)
+        try:
+            return self.conn.execute(q).rowcount
+        except psycopg.Error as err:
+            raise _restore_error(err, st.name) from None
+
+    def dangling(self, names: list[str]) -> list[Dangling]:
+        """After the restore, within this transaction: foreign keys into or out of the restored
+        tables that no longer resolve (the database did not check them under replica mode), and
+        rows of this tenant that point into another tenant."""
+        restored = set(names)
+        out = []
+        for child in self.catalog.tables.values():
+            for fk in child.foreign_keys:
+                if child.key_name not in restored and fk.ref_table not in restored:
+                    continue
+                parent = self.catalog.get(fk.ref_table)
+                if parent is None:
+                    continue
+                cc = [sql.SQL("c.{}").format(sql.Identifier(c)) for c in fk.columns]
+                match = sql.SQL(" AND ").join(sql.SQL("p.{} = c.{}").format(sql.Identifier(pc), sql.Identifier(c))
+                                              for c, pc in zip(fk.columns, fk.ref_columns))
+                notnull = sql.SQL(" AND ").join(sql.SQL("{} IS NOT NULL").format(x) for x in cc)
+                q = sql.SQL("SELECT count(*) FROM {} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {} p WHERE {})").format(
+                    table_ident(child), notnull, table_ident(parent), match)
+                n = self.conn.execute(q).fetchone()[0]
+                if n:
+                    out.append(Dangling(child.key_name, fk.columns, fk.ref_table, n))
+                col = self.config.tenant_column
+                if child.key_name in restored and child.column(col) and parent.column(col):
+                    q = sql.SQL("SELECT count(*) FROM {} c JOIN {} p ON {} WHERE c.{} = {} AND p.{} IS DISTINCT FROM c.{}").format(
+                        table_ident(child), table_ident(parent), match, sql.Identifier(col), sql.Literal(self.org),
+                        sql.Identifier(col), sql.Identifier(col))
+                    n = self.conn.execute(q).fetchone()[0]
+                    if n:
+                        out.append(Dangling(child.key_name, fk.columns, fk.ref_table, n, other_tenant=True))
+        return out
+
+    def move_sequences(self, names: list[str]) -> list[str]:
+        """Serial and identity sequences past the restored ids, never backwards (setval is not
+        transactional: only the apply calls this, just before commit)."""
+        moved = []
+        for name in names:
+            t = self.scope.get(name).table
+            for c in t.columns:
+                if c.type not in ("integer", "bigint", "smallint"):
+                    continue
+                seq = self.conn.execute("SELECT pg_get_serial_sequence(%s, %s)",
+                                        [f'"{t.schema}"."{t.name}"', c.name]).fetchone()[0]
+                if not seq:
+                    continue
+                q = sql.SQL("""SELECT setval({seq}, m) FROM (SELECT max({col}) AS m FROM {t}) x
+                               WHERE m IS NOT NULL AND m > coalesce(pg_sequence_last_value({seq}::regclass), 0)""").format(
+                    seq=sql.Literal(seq), col=sql.Identifier(c.name), t=table_ident(t))
+                if self.conn.execute(q).fetchone():
+                    moved.append(seq)
+        return moved
+
+    def log_restore(self, metadata: dict, records: int, tables: int, backup_id: str) -> None:
+        """The restore's history row, in the restore's own transaction: it exists iff the restore does."""
+        user, host = who_runs()
+        try:
+            with self.conn.transaction():  # a savepoint: a missing backup_logs must not undo the restore
+                self.conn.execute(
+                    """INSERT INTO public.backup_logs (backup_type, status, started_at, completed_at, organization_id,
+                         backup_id, records_backed_up, tables_count, metadata, run_by, run_host, tool_version)
+                       VALUES ('restore', 'completed', now(), clock_timestamp(), %s, %s, %s, %s, %s, %s, %s, %s)""",
+                    [self.org, backup_id, records, tables, json.dumps(metadata), user, host, __version__])
+        except psycopg.Error:
+            pass
+
+    def commit(self) -> None:
+        try:
+            self.conn.commit()
+        except psycopg.Error as err:
+            raise db_error(err, "committing the restore") from None
