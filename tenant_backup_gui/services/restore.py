@@ -19,7 +19,7 @@ from ..core.plan import MODES, Plan, RestoreOptions, TablePlan, expiry, new_plan
 from ..platform import plans
 from ..sources import postgres
 from ..sources.pg_restore import RestoreSession
-from ..stores.backups import find_backup, iter_part_lines
+from ..stores.backups import find_backup, iter_part_blocks, prefetch
 from .backup import BackupJob
 from .context import Context
 from .job import Job
@@ -55,7 +55,9 @@ class _RestoreBase(Job):
             self._session.cancel()
 
     # The shared road: returns (tables, warnings, problems, restored rows).
-    def _walk(self, session: RestoreSession, info: BackupInfo, apply: bool) -> tuple[dict, list, list, int]:
+    def _walk(self, session: RestoreSession, info: BackupInfo, known: dict | None = None) -> tuple[dict, list, list, int]:
+        """known: the dry run's per-table counts. The apply passes them instead of comparing again:
+        the fingerprint proved the data is the one they were counted on."""
         warnings: list[str] = list(info.warnings) if info.legacy else []
         problems: list[str] = []
         if info.legacy:
@@ -82,9 +84,9 @@ class _RestoreBase(Job):
         for i, name in enumerate(names, 1):
             entry = info.tables[name]
             self.emit(Event("table", f"reading {name} from the backup", self.org_id, name, step=i, steps=len(names)))
-            lines = (line for part in entry.parts for line in iter_part_lines(self.ctx.store, part))
+            blocks = prefetch(b for part in entry.parts for b in iter_part_blocks(self.ctx.store, part))
             try:
-                st = session.stage(name, lines, lambda n, name=name, i=i: self.emit(
+                st = session.stage(name, blocks, lambda n, name=name, i=i: self.emit(
                     Event("progress", "", self.org_id, name, n, 0, i, len(names))))
             except IntegrityError as err:
                 raise IntegrityError(f"the backup is damaged: {err}") from None
@@ -112,7 +114,11 @@ class _RestoreBase(Job):
             st.text_columns = {c["name"] for c in entry.columns if c.get("encoding") == "text"}
             plans_[name] = tp
         for name in names:
-            session.compare(session.staged[name], plans_[name])
+            if known and name in known:
+                for k in ("current_rows", "to_insert", "to_update", "to_delete", "unchanged", "key", "key_kind"):
+                    setattr(plans_[name], k, known[name][k])
+            else:
+                session.compare(session.staged[name], plans_[name])
         session.quiet_triggers()
         session.delete_current(names, self.options.mode)
         restored = 0
@@ -188,7 +194,7 @@ class RestoreDryRunJob(_RestoreBase):
             try:
                 fingerprint = session.fingerprint()
                 name = session.tenant_name() or info.organization_name
-                tables, warnings, problems, restored = self._walk(session, info, apply=False)
+                tables, warnings, problems, restored = self._walk(session, info)
             finally:
                 self._session = None
         now = _now()
@@ -270,7 +276,7 @@ class RestoreApplyJob(_RestoreBase):
                     if session.fingerprint() != self.plan.fingerprint:
                         raise TenantBackupError("the data changed since the dry run; run it again")
                     name = session.tenant_name() or info.organization_name or self.plan.organization_name
-                    tables, warnings, problems, restored = self._walk(session, info, apply=True)
+                    tables, warnings, problems, restored = self._walk(session, info, known=self.plan.tables)
                     if problems:
                         raise TenantBackupError(f"the restore was refused and nothing was changed: {problems[0]}")
                     moved = session.move_sequences(list(tables))

@@ -25,9 +25,6 @@ from ..core.scope import Catalog, TableScope, TenantScope, discover_scope, fk_or
 from .postgres import (COPY_OPTIONS, _first_line, connect, db_error, get_tenant, path_condition, read_catalog,
                        scope_query, table_ident, who_runs)
 
-STAGE_BATCH = 1 << 20
-
-
 @dataclass
 class Dangling:
     table: str
@@ -149,7 +146,8 @@ class RestoreSession:
         return t.name if t else None
 
     # ------------------------------------------------------------ staging
-    def stage(self, name: str, lines: Iterable[bytes], on_rows: Callable[[int], None]) -> StagedTable:
+    def stage(self, name: str, blocks: Iterable[tuple[bytes, int]], on_rows: Callable[[int], None]) -> StagedTable:
+        """COPY the backup's JSON lines, block by block, into a temporary table."""
         scope = self.scope.get(name)
         stage = f"tb_stage_{len(self.staged)}"
         st = StagedTable(name, scope, stage)
@@ -157,21 +155,13 @@ class RestoreSession:
             self.conn.execute(sql.SQL("CREATE TEMP TABLE {} (r json) ON COMMIT DROP").format(sql.Identifier(stage)))
             with self.conn.cursor() as cur:
                 with cur.copy(sql.SQL("COPY {} (r) FROM STDIN {}").format(sql.Identifier(stage), COPY_OPTIONS)) as cp:
-                    buf = bytearray()
                     n = 0
-                    for line in lines:
-                        buf += line
-                        buf += b"\n"
-                        n += 1
-                        if len(buf) >= STAGE_BATCH:
-                            cp.write(bytes(buf))
-                            buf.clear()
-                            on_rows(n)
-                            self._check_cancel()
-                    if buf:
-                        cp.write(bytes(buf))
+                    for block, rows in blocks:
+                        cp.write(block)
+                        n += rows
+                        on_rows(n)
+                        self._check_cancel()
             st.rows = n
-            on_rows(n)
         except psycopg.Error as err:
             raise db_error(err, f"staging table {name}") from None
         self.staged[name] = st

@@ -252,38 +252,48 @@ def delete_backup(store: ObjectStore, info: BackupInfo) -> int:
     return sum(o.size for o in objs)
 
 
-def iter_part_lines(store: ObjectStore, part: Part) -> Iterator[bytes]:
-    """The rows of one part as JSON lines, checked against the manifest as they stream. A
-    mismatch raises after the last row: consumers apply rows inside a transaction that only
-    commits once every iterator is exhausted, so a bad part never lands."""
+def iter_part_blocks(store: ObjectStore, part: Part) -> Iterator[tuple[bytes, int]]:
+    """The rows of one part as blocks of whole JSON lines (each ending in a newline) with their
+    row count, checked against the manifest as they stream. A mismatch raises after the last
+    block: consumers apply rows inside a transaction that only commits once every iterator is
+    exhausted, so a bad part never lands. The checksum is judged first: it is what proves a part
+    is the one the backup wrote."""
     if part.format == "legacy-json":
         with store.open_reader(part.key) as fh:
             try:
                 rows = json.loads(fh.read())["data"]
             except (ValueError, KeyError, TypeError) as err:
                 raise IntegrityError(f"legacy file {part.key} is not readable JSON: {err}") from None
-        for row in rows:
-            yield json.dumps(row, ensure_ascii=False).encode()
+        if rows:
+            yield "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode(), len(rows)
         return
     sha = hashlib.sha256()
     size = rows = 0
     d = zlib.decompressobj(31)
     pending = b""
+    gzip_error = None
     with store.open_reader(part.key) as fh:
         while chunk := fh.read(READ_CHUNK):
             sha.update(chunk)
             size += len(chunk)
+            if gzip_error is not None:
+                continue  # keep hashing: the checksum decides what to report
             try:
-                lines = (pending + d.decompress(chunk)).split(b"\n")
+                data = pending + d.decompress(chunk)
             except zlib.error as err:
-                raise IntegrityError(f"{part.key} is damaged (not valid gzip: {err}); "
-                                     f"this backup cannot be trusted: use another one") from None
-            pending = lines.pop()
-            rows += len(lines)
-            yield from lines
+                gzip_error = str(err)
+                continue
+            cut = data.rfind(b"\n") + 1
+            pending = data[cut:]
+            if cut:
+                n = data.count(b"\n", 0, cut)
+                rows += n
+                yield data[:cut], n
     problem = None
     if size != part.bytes or sha.hexdigest() != part.sha256:
         problem = f"{part.key} does not match its checksum"
+    elif gzip_error is not None:
+        problem = f"{part.key} is damaged (not valid gzip: {gzip_error})"
     elif not d.eof or pending:
         problem = f"{part.key} is truncated"
     elif rows != part.rows:
@@ -292,41 +302,59 @@ def iter_part_lines(store: ObjectStore, part: Part) -> Iterator[bytes]:
         raise IntegrityError(problem + "; this backup cannot be trusted: use another one")
 
 
+def prefetch(items: Iterator, depth: int = 4) -> Iterator:
+    """Run a producer on its own thread, `depth` items ahead: reading, hashing and
+    decompressing (which release the GIL) overlap with the consumer's database writes.
+    The producer's exception is raised in the consumer, in order."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def produce():
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                q.put((True, item))
+        except BaseException as err:  # noqa: BLE001 - handed to the consumer
+            q.put((False, err))
+            return
+        q.put((True, done))
+
+    t = threading.Thread(target=produce, name="prefetch", daemon=True)
+    t.start()
+    try:
+        while True:
+            ok, item = q.get()
+            if not ok:
+                raise item
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        while t.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                t.join(0.05)
+
+
+def iter_part_lines(store: ObjectStore, part: Part) -> Iterator[bytes]:
+    for block, _ in iter_part_blocks(store, part):
+        yield from block[:-1].split(b"\n")
+
+
 def verify_part(store: ObjectStore, part: Part) -> tuple[int, str | None]:
     """Re-read one part against the manifest. Returns (rows, problem or None)."""
-    if part.sha256 is None:
-        try:
-            n = sum(1 for _ in iter_part_lines(store, part))
-        except TenantBackupError as err:
-            return 0, str(err)
-        if n != part.rows:
-            return n, f"{part.key} holds {n} rows, the summary says {part.rows}"
-        return n, None
-    sha = hashlib.sha256()
-    size = rows = 0
-    d = zlib.decompressobj(31)
-    gzip_error = None
+    rows = 0
     try:
-        with store.open_reader(part.key) as fh:
-            while chunk := fh.read(READ_CHUNK):
-                sha.update(chunk)
-                size += len(chunk)
-                if gzip_error is None:
-                    try:
-                        rows += d.decompress(chunk).count(b"\n")
-                    except zlib.error as err:
-                        gzip_error = str(err)
+        for _, n in iter_part_blocks(store, part):
+            rows += n
     except TenantBackupError as err:
-        return rows, str(err)
-    # The checksum speaks first: it is what proves a part is the one the backup wrote.
-    if size != part.bytes or sha.hexdigest() != part.sha256:
-        return rows, f"{part.key} does not match its checksum"
-    if gzip_error is not None:
-        return rows, f"{part.key} is damaged (not valid gzip: {gzip_error})"
-    if not d.eof:
-        return rows, f"{part.key} is truncated"
-    if rows != part.rows:
-        return rows, f"{part.key} holds {rows} rows, the manifest says {part.rows}"
+        return rows, str(err).split("; this backup")[0]
+    if part.sha256 is None and rows != part.rows:
+        return rows, f"{part.key} holds {rows} rows, the summary says {part.rows}"
     return rows, None
 
 
