@@ -148,3 +148,74 @@ def test_jobs_of_one_tenant_queue_and_different_tenants_run_side_by_side(qtbot, 
     assert [r["status"] for r in rows] == ["completed", "completed"]
     assert rows[1]["started_at"] >= rows[0]["completed_at"]  # one at a time for one tenant
     assert history(w.ctx, ORG_B)[0]["status"] == "completed"
+
+
+def test_restore_wizard_dry_run_gate_confirm_apply_and_undo(qtbot, loop, odd_db, env):
+    import psycopg
+    from PySide6.QtWidgets import QWizard
+    from tenant_backup_gui.gui.restore_wizard import PAGE_APPLY, PAGE_CONFIRM, PAGE_DRY_RUN, PAGE_OPTIONS, PAGE_RESULT
+    from .conftest import cli_json
+    env(odd_db)
+    first = cli_json("backup", "--org", ORG_A)["backup"]
+    with psycopg.connect(odd_db) as c:
+        c.execute("delete from big_table where organization_id = %s and id <= 10", [ORG_A])
+    w = open_window(qtbot, loop)
+    select_tenant(w, loop, ORG_A)
+    w.backup_table.selectRow(0)
+    w.act_restore.trigger()
+    wiz = w.wizard
+    qtbot.addWidget(wiz)
+    nxt = lambda: wiz.button(QWizard.NextButton)
+    assert wiz.currentId() == 0 and nxt().isEnabled()
+    wiz.next()
+    assert wiz.currentId() == PAGE_OPTIONS
+    wiz.next()
+    assert wiz.currentId() == PAGE_DRY_RUN
+    assert not nxt().isEnabled()  # not before the dry run has passed
+    wait_for(loop, lambda: wiz.plan is not None, what="the dry run")
+    assert nxt().isEnabled()
+    page = wiz.page(PAGE_DRY_RUN)
+    rows = {page.table.item(r, 0).text(): page.table.item(r, 3).text() for r in range(page.table.rowCount())}
+    assert rows["big_table"] == "10"  # ten rows to insert back
+    # changing a choice throws the dry run away
+    wiz.back()
+    opts = wiz.page(PAGE_OPTIONS)
+    opts.missing.setChecked(True)
+    assert wiz.plan is None
+    wiz.next()
+    assert not nxt().isEnabled()
+    wait_for(loop, lambda: wiz.plan is not None, what="the second dry run")
+    assert wiz.plan["tables"]["big_table"]["to_insert"] == 10
+    wiz.next()
+    assert wiz.currentId() == PAGE_CONFIRM and not nxt().isEnabled()
+    confirm = wiz.page(PAGE_CONFIRM)
+    confirm.name.setText("Acme")
+    assert not nxt().isEnabled() and "does not match" in confirm.hint.text()
+    assert "safety backup" in confirm.text.text()
+    confirm.name.setText("Acme Welding")
+    assert nxt().isEnabled()
+    wiz.next()
+    assert wiz.currentId() == PAGE_APPLY
+    wait_for(loop, lambda: wiz.currentId() == PAGE_RESULT, what="the apply")
+    result = wiz.result
+    assert result and result["safety_backup_id"] and result["tables"]["big_table"]["restored"] == 10
+    assert result["safety_backup_id"] in wiz.page(PAGE_RESULT).text.text()
+    with psycopg.connect(odd_db) as c:
+        assert c.execute("select count(*) from big_table where organization_id = %s", [ORG_A]).fetchone()[0] == 1500
+    # Undo: the same wizard, on the safety backup
+    wiz.page(PAGE_RESULT).undo.click()
+    wait_for(loop, lambda: w.wizard is not wiz, what="the undo wizard")
+    undo = w.wizard
+    qtbot.addWidget(undo)
+    assert undo.backup.id == result["safety_backup_id"] and undo.backup.type == "safety"
+    undo.next()
+    undo.next()
+    wait_for(loop, lambda: undo.plan is not None, what="the undo dry run")
+    undo.next()
+    undo.page(PAGE_CONFIRM).name.setText("Acme Welding")
+    undo.next()
+    wait_for(loop, lambda: undo.currentId() == PAGE_RESULT, what="the undo apply")
+    assert undo.result is not None
+    with psycopg.connect(odd_db) as c:  # back to the state before the restore: ten rows missing
+        assert c.execute("select count(*) from big_table where organization_id = %s", [ORG_A]).fetchone()[0] == 1490
+    assert first["id"]

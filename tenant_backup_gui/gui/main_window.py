@@ -20,6 +20,7 @@ from ..services.daily import DailyJob
 from ..services.inventory import VerifyJob
 from .dialogs import show_error, show_history_detail
 from .jobs import JobRunner
+from .restore_wizard import RestoreWizard
 
 
 def _size(n: int | None) -> str:
@@ -349,18 +350,21 @@ class MainWindow(QMainWindow):
     def run_daily(self) -> None:
         self.runner.submit("daily", "Daily run", lambda on_event: DailyJob(self.ctx, on_event=on_event))
 
-    def restore(self) -> None:
-        t, b = self.selected_tenant(), self.selected_backup()
+    def restore(self, backup=None) -> None:
+        t, b = self.selected_tenant(), backup or self.selected_backup()
         if not t or b is None or not b.complete:
-            return
-        try:
-            from .restore_wizard import RestoreWizard
-        except ImportError:
-            self.statusBar().showMessage("The restore wizard is not part of this build yet; use: tenant-backup restore", 10000)
             return
         self.wizard = RestoreWizard(self.ctx, t, b, self.backups, parent=self)
         self.wizard.finished.connect(lambda _=None: asyncio.ensure_future(self.refresh()))
+        self.wizard.undo_requested.connect(lambda bid: asyncio.ensure_future(self._undo(bid)))
         self.wizard.show()
+
+    async def _undo(self, backup_id: str) -> None:
+        """Undo a restore: the same wizard, on the safety backup it took."""
+        await self.load_backups()
+        b = next((x for x in self.backups if x.id == backup_id), None)
+        if b is not None:
+            self.restore(b)
 
     def _backup_menu(self, pos) -> None:
         b = self.selected_backup()

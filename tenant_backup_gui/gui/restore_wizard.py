@@ -1,0 +1,368 @@
+"""The restore wizard: backup → mode and tables → dry run → confirm → apply → result.
+
+Its Next button on the dry-run page stays disabled until a dry run of exactly the current choices
+succeeded; any change of backup, mode or tables throws that dry run away. The apply runs the
+dry run's plan and nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
+                               QListWidget, QListWidgetItem, QPlainTextEdit, QProgressBar, QPushButton,
+                               QRadioButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWizard, QWizardPage)
+
+from ..core.errors import TenantBackupError
+from ..core.events import Event
+from ..core.plan import RestoreOptions
+from ..services.restore import RestoreApplyJob, RestoreDryRunJob
+
+PAGE_BACKUP, PAGE_OPTIONS, PAGE_DRY_RUN, PAGE_CONFIRM, PAGE_APPLY, PAGE_RESULT = range(6)
+
+
+def _backup_label(b) -> str:
+    local = b.created_at.astimezone()
+    kind = "legacy — unverifiable: no checksums" if b.legacy else b.type
+    return f"{local:%Y-%m-%d %H:%M:%S}   {kind}   {b.total_records:,} records   ({b.id})"
+
+
+class BackupPage(QWizardPage):
+    def __init__(self, wiz: "RestoreWizard"):
+        super().__init__()
+        self.wiz = wiz
+        self.setTitle("Choose the backup")
+        self.setSubTitle(f"Restore {wiz.tenant['name']} from one of its complete backups.")
+        lay = QVBoxLayout(self)
+        self.list = QListWidget()
+        self.list.setAccessibleName("backups to restore from")
+        for b in wiz.backups:
+            if not b.complete:
+                continue
+            item = QListWidgetItem(_backup_label(b))
+            item.setData(Qt.UserRole, b)
+            self.list.addItem(item)
+            if b.id == wiz.backup.id:
+                self.list.setCurrentItem(item)
+        self.list.currentItemChanged.connect(self._changed)
+        lay.addWidget(self.list)
+
+    def _changed(self, item, _prev=None) -> None:
+        if item is not None:
+            self.wiz.backup = item.data(Qt.UserRole)
+            self.wiz.invalidate()
+        self.completeChanged.emit()
+
+    def isComplete(self) -> bool:
+        return self.list.currentItem() is not None
+
+
+class OptionsPage(QWizardPage):
+    def __init__(self, wiz: "RestoreWizard"):
+        super().__init__()
+        self.wiz = wiz
+        self.setTitle("What to restore")
+        lay = QVBoxLayout(self)
+        self.replace = QRadioButton("Replace: the organization becomes exactly the backup")
+        self.missing = QRadioButton("Missing only: put back rows deleted since the backup, change nothing else")
+        self.replace.setChecked(True)
+        group = QButtonGroup(self)
+        for b in (self.replace, self.missing):
+            group.addButton(b)
+            lay.addWidget(b)
+            b.toggled.connect(lambda _=False: self.wiz.invalidate())
+        lay.addWidget(QLabel("Tables (all checked: the whole organization):"))
+        self.tables = QListWidget()
+        self.tables.setAccessibleName("tables to restore")
+        self.tables.itemChanged.connect(lambda _=None: self.wiz.invalidate())
+        lay.addWidget(self.tables)
+
+    def initializePage(self) -> None:
+        self.tables.blockSignals(True)
+        self.tables.clear()
+        b = self.wiz.backup
+        for name in b.order or sorted(b.tables):
+            if name not in b.tables:
+                continue
+            item = QListWidgetItem(f"{name}  ({b.tables[name].record_count:,} rows)")
+            item.setData(Qt.UserRole, name)
+            item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
+            item.setCheckState(Qt.Checked)
+            self.tables.addItem(item)
+        self.tables.blockSignals(False)
+
+    def options(self) -> RestoreOptions:
+        names = [self.tables.item(i).data(Qt.UserRole) for i in range(self.tables.count())]
+        checked = [n for i, n in enumerate(names) if self.tables.item(i).checkState() == Qt.Checked]
+        return RestoreOptions("missing-only" if self.missing.isChecked() else "replace",
+                              () if len(checked) == len(names) else tuple(checked))
+
+    def isComplete(self) -> bool:
+        return any(self.tables.item(i).checkState() == Qt.Checked for i in range(self.tables.count())) \
+            or self.tables.count() == 0
+
+
+class DryRunPage(QWizardPage):
+    def __init__(self, wiz: "RestoreWizard"):
+        super().__init__()
+        self.wiz = wiz
+        self.setTitle("Dry run")
+        self.setSubTitle("Checks every checksum and compares the backup with today's data. Changes nothing.")
+        lay = QVBoxLayout(self)
+        bar = QHBoxLayout()
+        self.run_button = QPushButton("Run the dry run")
+        self.run_button.setAccessibleName("run the dry run")
+        self.run_button.clicked.connect(self.start)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1)
+        self.status = QLabel("Not run yet.")
+        self.status.setWordWrap(True)
+        self.status.setObjectName("dryRunStatus")
+        bar.addWidget(self.run_button)
+        bar.addWidget(self.progress, 1)
+        lay.addLayout(bar)
+        lay.addWidget(self.status)
+        self.table = QTableWidget(0, 7)
+        self.table.setObjectName("dryRunTable")
+        self.table.setHorizontalHeaderLabels(["Table", "In backup", "Now", "Insert", "Update", "Delete", "Unchanged"])
+        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        lay.addWidget(self.table, 1)
+        self.notes = QPlainTextEdit()
+        self.notes.setReadOnly(True)
+        self.notes.setMaximumHeight(110)
+        self.notes.setAccessibleName("dry run warnings and problems")
+        lay.addWidget(self.notes)
+        self.task = None
+
+    def initializePage(self) -> None:
+        if self.wiz.plan is None and self.task is None:
+            self.start()
+
+    def start(self) -> None:
+        if self.task is not None and not self.task.done():
+            return
+        self.task = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        self.wiz.plan = None
+        self.completeChanged.emit()
+        choices = self.wiz.choices()
+        self.run_button.setEnabled(False)
+        self.progress.setRange(0, 0)
+        self.status.setText("Running the dry run…")
+        self.table.setRowCount(0)
+        self.notes.clear()
+        job = RestoreDryRunJob(self.wiz.ctx, self.wiz.tenant["id"], self.wiz.backup.id, choices[1],
+                               on_event=self._event)
+        self.wiz.running = job
+        try:
+            result = await job.run()
+        except TenantBackupError as err:
+            self.status.setText(f"The dry run failed: {err}")
+            self.status.setStyleSheet("color: #b00020")
+            return
+        finally:
+            self.wiz.running = None
+            self.run_button.setEnabled(True)
+            self.progress.setRange(0, 1)
+            self.progress.setValue(1)
+        self.show_result(result)
+        if result["success"] and self.wiz.choices() == choices:
+            self.wiz.plan = result
+        self.completeChanged.emit()
+
+    def _event(self, ev: Event) -> None:
+        if ev.steps:
+            self.progress.setRange(0, ev.steps)
+            self.progress.setValue(max(0, ev.step - 1))
+        if ev.table and ev.kind == "progress":
+            self.status.setText(f"Reading {ev.table}: {ev.rows:,} rows")
+
+    def show_result(self, r: dict) -> None:
+        self.status.setText(r["message"])
+        self.status.setStyleSheet("" if r["success"] else "color: #b00020")
+        self.table.setRowCount(len(r["tables"]))
+        for row, (name, t) in enumerate(r["tables"].items()):
+            values = [name, t["record_count"], t["current_rows"], t["to_insert"], t["to_update"], t["to_delete"],
+                      t["unchanged"]]
+            for col, v in enumerate(values):
+                item = QTableWidgetItem(f"{v:,}" if isinstance(v, int) else str(v))
+                if col and isinstance(v, int):
+                    item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+                if t["problems"]:
+                    item.setForeground(QColor("#b00020"))
+                self.table.setItem(row, col, item)
+        self.notes.setPlainText("\n".join([f"PROBLEM: {p}" for p in r["problems"]] +
+                                          [f"warning: {w}" for w in r["warnings"]]) or "No warnings.")
+
+    def invalidate(self) -> None:
+        self.table.setRowCount(0)
+        self.notes.clear()
+        self.status.setText("The choices changed: run the dry run again.")
+        self.status.setStyleSheet("")
+        self.completeChanged.emit()
+
+    def isComplete(self) -> bool:
+        return self.wiz.plan is not None
+
+
+class ConfirmPage(QWizardPage):
+    def __init__(self, wiz: "RestoreWizard"):
+        super().__init__()
+        self.wiz = wiz
+        self.setTitle("Confirm")
+        lay = QVBoxLayout(self)
+        self.text = QLabel()
+        self.text.setWordWrap(True)
+        lay.addWidget(self.text)
+        self.name = QLineEdit()
+        self.name.setAccessibleName("type the organization's name to confirm")
+        self.name.textChanged.connect(lambda _: self.completeChanged.emit())
+        lay.addWidget(self.name)
+        self.hint = QLabel()
+        lay.addWidget(self.hint)
+        lay.addStretch(1)
+
+    def initializePage(self) -> None:
+        p = self.wiz.plan
+        s = p["summary"]
+        mode = self.wiz.choices()[1].mode
+        self.text.setText(
+            f"<b>{'Replace' if mode == 'replace' else 'Put back missing rows of'} "
+            f"{self.wiz.tenant['name']}</b> with backup {s['backup_id']}: {s['total_records_restored']:,} records "
+            f"in {s['total_tables']} tables.<br><br>A <b>safety backup</b> of the current state is taken first: "
+            f"it is listed with the backups and undoes this restore.<br><br>"
+            f"Type the organization's name, <b>{self.wiz.tenant['name']}</b>, to confirm:")
+        self.name.clear()
+
+    def isComplete(self) -> bool:
+        ok = self.name.text().strip() == (self.wiz.tenant["name"] or "")
+        self.hint.setText("" if ok or not self.name.text() else "The name does not match.")
+        return ok
+
+
+class ApplyPage(QWizardPage):
+    applied = Signal()
+
+    def __init__(self, wiz: "RestoreWizard"):
+        super().__init__()
+        self.wiz = wiz
+        self.setTitle("Restoring")
+        lay = QVBoxLayout(self)
+        self.progress = QProgressBar()
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        lay.addWidget(self.progress)
+        lay.addWidget(self.status)
+        lay.addStretch(1)
+        self.done = False
+        self.task = None
+
+    def initializePage(self) -> None:
+        self.done = False
+        self.task = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        self.progress.setRange(0, 0)
+        self.status.setText("Taking a safety backup, then restoring in one transaction…")
+        self.wiz.button(QWizard.BackButton).setEnabled(False)
+        job = RestoreApplyJob(self.wiz.ctx, self.wiz.tenant["id"], self.wiz.backup.id, self.wiz.plan["plan_id"],
+                              on_event=self._event)
+        self.wiz.running = job
+        try:
+            self.wiz.result = await job.run()
+        except TenantBackupError as err:
+            self.wiz.result = None
+            self.wiz.error = str(err)
+        finally:
+            self.wiz.running = None
+            self.progress.setRange(0, 1)
+            self.progress.setValue(1)
+        self.done = True
+        self.status.setText("Done." if self.wiz.result else f"The restore failed and nothing was changed: {self.wiz.error}")
+        self.completeChanged.emit()
+        self.applied.emit()
+        self.wiz.next()
+
+    def _event(self, ev: Event) -> None:
+        if ev.message:
+            self.status.setText(ev.message)
+        elif ev.table and ev.kind == "progress":
+            self.status.setText(f"{ev.table}: {ev.rows:,} rows")
+
+    def isComplete(self) -> bool:
+        return self.done
+
+
+class ResultPage(QWizardPage):
+    def __init__(self, wiz: "RestoreWizard"):
+        super().__init__()
+        self.wiz = wiz
+        self.setTitle("Result")
+        lay = QVBoxLayout(self)
+        self.text = QLabel()
+        self.text.setWordWrap(True)
+        self.text.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.text.setObjectName("resultText")
+        lay.addWidget(self.text)
+        self.undo = QPushButton("Undo this restore…")
+        self.undo.setAccessibleName("undo this restore")
+        self.undo.clicked.connect(self.wiz.undo)
+        lay.addWidget(self.undo)
+        lay.addStretch(1)
+
+    def initializePage(self) -> None:
+        r = self.wiz.result
+        if r is None:
+            self.setTitle("The restore failed")
+            self.text.setText(f"Nothing was changed.\n\n{self.wiz.error}")
+            self.undo.setVisible(False)
+            return
+        rows = "\n".join(f"  {n}: {t['restored']:,}" for n, t in r["tables"].items())
+        self.text.setText(f"{r['message']}\n\nSafety backup: {r['safety_backup_id']}\n\nRestored rows:\n{rows}")
+        self.undo.setVisible(True)
+
+
+class RestoreWizard(QWizard):
+    """One restore of one tenant. `undo_requested` carries the safety backup's id."""
+
+    undo_requested = Signal(str)
+
+    def __init__(self, ctx, tenant: dict, backup, backups: list, parent=None):
+        super().__init__(parent)
+        self.ctx, self.tenant, self.backup, self.backups = ctx, tenant, backup, backups
+        self.plan: dict | None = None
+        self.result: dict | None = None
+        self.error = ""
+        self.running = None
+        self.setWindowTitle(f"Restore {tenant['name']}")
+        self.setObjectName("restoreWizard")
+        self.setOption(QWizard.NoBackButtonOnLastPage, True)
+        self.setOption(QWizard.NoCancelButtonOnLastPage, True)
+        self.pages = [BackupPage(self), OptionsPage(self), DryRunPage(self), ConfirmPage(self), ApplyPage(self),
+                      ResultPage(self)]
+        for i, p in enumerate(self.pages):
+            self.setPage(i, p)
+        self.resize(820, 560)
+
+    def choices(self) -> tuple[str, RestoreOptions]:
+        return self.backup.id, self.pages[PAGE_OPTIONS].options()
+
+    def invalidate(self) -> None:
+        """A choice changed: the dry run no longer describes what would be applied."""
+        self.plan = None
+        self.pages[PAGE_DRY_RUN].task = None
+        self.pages[PAGE_DRY_RUN].invalidate()
+
+    def reject(self) -> None:
+        if self.running is not None:
+            self.running.cancel()
+        super().reject()
+
+    def undo(self) -> None:
+        if self.result:
+            self.undo_requested.emit(self.result["safety_backup_id"])
+            self.accept()
