@@ -177,6 +177,7 @@ class MainWindow(QMainWindow):
         split.addWidget(left)
         split.addWidget(right)
         split.setStretchFactor(1, 2)
+        split.setSizes([440, 840])
 
         # Jobs panel under everything
         central = QWidget()
