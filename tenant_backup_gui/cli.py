@@ -2,7 +2,7 @@
 
 Contract for scripts and schedulers: with --json stdout holds one JSON document and nothing else;
 errors are one line on stderr and a non-zero exit (2: configuration or connection, 3: another run
-holds the tenant's lock); a traceback only with --debug."""
+holds the tenant's lock, 4: credentials unavailable); a traceback only with --debug."""
 
 from __future__ import annotations
 

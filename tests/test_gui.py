@@ -219,3 +219,42 @@ def test_restore_wizard_dry_run_gate_confirm_apply_and_undo(qtbot, loop, odd_db,
     with psycopg.connect(odd_db) as c:  # back to the state before the restore: ten rows missing
         assert c.execute("select count(*) from big_table where organization_id = %s", [ORG_A]).fetchone()[0] == 1490
     assert first["id"]
+
+
+def test_first_start_opens_settings_and_secrets_go_to_the_keyring(qtbot, loop, odd_db, monkeypatch, tmp_path):
+    from tenant_backup_gui.gui.settings_dialog import SettingsDialog
+    from .conftest import run_cli
+    monkeypatch.delenv("TENANT_BACKUP_DATABASE_URL", raising=False)
+    monkeypatch.setenv("TENANT_BACKUP_STORE", str(tmp_path / "store"))
+    monkeypatch.setenv("TENANT_BACKUP_CONFIG", str(tmp_path / "config.toml"))
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "tests.keyring_backend.FileKeyring")
+    monkeypatch.setenv("TENANT_BACKUP_TEST_KEYRING", str(tmp_path / "keyring.json"))
+    (tmp_path / "config.toml").write_text('exclude = ["big_table"]\n')
+    w = MainWindow(Context.from_settings(load_settings()))
+    qtbot.addWidget(w)
+    w.show()
+    wait_for(loop, lambda: getattr(w, "settings_dialog", None) is not None and w.settings_dialog.isVisible(),
+             what="the settings dialog on first start")
+    dlg: SettingsDialog = w.settings_dialog
+    assert dlg.demo_button.isVisible() and "not configured" in w.st_db.text()
+    # a URL with a password: the dialog splits it, and saving puts the password in the keyring only
+    secret_url = odd_db.replace("postgres:@", "postgres:pw-s3cret@")
+    dlg.url.setText(secret_url.replace(":pw-s3cret", ""))
+    dlg.password.setText("pw-s3cret")
+    assert dlg.password.echoMode() == dlg.password.EchoMode.Password
+    assert loop.run_until_complete(dlg.test_connection()) and "Connected" in dlg.status.text()
+    dlg.save()
+    config = (tmp_path / "config.toml").read_text()
+    assert "pw-s3cret" not in config and 'exclude = [' in config and "days = 30" in config
+    assert "pw-s3cret" in (tmp_path / "keyring.json").read_text()
+    wait_for(loop, lambda: w.tenant_table.rowCount() == 3, what="organizations after saving")
+    # the CLI finds the same database through the keyring, with nothing in the environment
+    env = {k: v for k, v in os.environ.items() if k != "TENANT_BACKUP_DATABASE_URL"}
+    import subprocess, sys, json
+    cp = subprocess.run([sys.executable, "-m", "tenant_backup_gui", "tenants", "--json"], env=env,
+                        capture_output=True, text=True)
+    assert cp.returncode == 0, cp.stderr
+    assert len(json.loads(cp.stdout)) == 3
+    env["TENANT_BACKUP_TEST_KEYRING_LOCKED"] = "1"
+    cp = subprocess.run([sys.executable, "-m", "tenant_backup_gui", "tenants"], env=env, capture_output=True, text=True)
+    assert cp.returncode == 4 and "keyring is locked" in cp.stderr and len(cp.stderr.strip().splitlines()) == 1

@@ -24,6 +24,12 @@ class LockBusy(TenantBackupError):
     exit_code = 3
 
 
+class CredentialsUnavailable(TenantBackupError):
+    """The keyring cannot be reached or holds nothing for us: say which, and the other routes."""
+
+    exit_code = 4
+
+
 class Cancelled(TenantBackupError):
     exit_code = 130
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+import os
+from datetime import datetime
 
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QColor, QIcon, QKeySequence
@@ -13,6 +14,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QHBoxLay
 
 from ..core.errors import TenantBackupError
 from ..platform.paths import resources_dir
+from ..platform.settings import load_settings
 from ..services import inventory
 from ..services.backup import BackupJob
 from ..services.context import Context
@@ -21,6 +23,7 @@ from ..services.inventory import VerifyJob
 from .dialogs import show_error, show_history_detail
 from .jobs import JobRunner
 from .restore_wizard import RestoreWizard
+from .settings_dialog import SettingsDialog
 
 
 def _size(n: int | None) -> str:
@@ -83,7 +86,8 @@ class MainWindow(QMainWindow):
         self._build()
         self._restore_geometry()
         self.errors: list = []  # open error dialogs (tests read them)
-        QTimer.singleShot(0, lambda: asyncio.ensure_future(self.refresh()))
+        QTimer.singleShot(0, self._first_start if not ctx.settings.database_url else
+                          (lambda: asyncio.ensure_future(self.refresh())))
 
     # ------------------------------------------------------------ layout
     def _build(self) -> None:
@@ -112,6 +116,8 @@ class MainWindow(QMainWindow):
                                 "Back up every active organization, then apply retention")
         self.act_refresh = action("Refresh", QStyle.SP_BrowserReload, "F5",
                                   lambda: asyncio.ensure_future(self.refresh()), "Reload tenants, backups and history")
+        self.act_settings = action("Settings", QStyle.SP_FileDialogDetailedView, "Ctrl+,", lambda: self.open_settings(),
+                                   "Database, backup folder and retention")
 
         # Tenant picker
         left = QWidget()
@@ -214,6 +220,36 @@ class MainWindow(QMainWindow):
         QSettings("tenant-backup", "window").setValue("geometry", self.saveGeometry())
         super().closeEvent(event)
 
+    # ------------------------------------------------------------ settings
+    def _first_start(self) -> None:
+        self.st_db.setText("Database: not configured — open Settings")
+        self.open_settings(first_start=True)
+
+    def open_settings(self, first_start: bool = False) -> None:
+        self.settings_dialog = SettingsDialog(self.ctx.settings, first_start, parent=self)
+        self.settings_dialog.saved.connect(self._reload_settings)
+        self.settings_dialog.demo_requested.connect(lambda: asyncio.ensure_future(self.open_demo()))
+        self.settings_dialog.show()
+
+    def _reload_settings(self) -> None:
+        self.ctx = Context.from_settings(load_settings())
+        asyncio.ensure_future(self.refresh())
+
+    async def open_demo(self) -> None:
+        """Start the sandbox (a real PostgreSQL on this machine) and look at it."""
+        from ..services import demo
+        self.statusBar().showMessage("Starting the demo sandbox…")
+        try:
+            box = await asyncio.to_thread(demo.start)
+        except TenantBackupError as err:
+            self.errors.append(show_error(self, "The demo did not start", str(err)))
+            return
+        os.environ["TENANT_BACKUP_DATABASE_URL"] = box.url
+        os.environ["TENANT_BACKUP_STORE"] = str(box.store)
+        self.demo = True
+        self.setWindowTitle("Tenant Backup — demo sandbox")
+        self._reload_settings()
+
     # ------------------------------------------------------------ data
     def selected_tenant(self) -> dict | None:
         return self.tenant_table.current_payload()
@@ -222,10 +258,10 @@ class MainWindow(QMainWindow):
         return self.backup_table.current_payload()
 
     async def refresh(self) -> None:
-        try:
-            self.st_db.setText(f"Database: {self.ctx.source_info()['database']}")
-        except TenantBackupError as err:
-            self.st_db.setText(f"Database: not configured — {err}")
+        if not self.ctx.settings.database_url:
+            self.st_db.setText("Database: not configured — open Settings (Ctrl+,)")
+            return
+        self.st_db.setText(f"Database: {self.ctx.source_info()['database']}")
         self.st_store.setText(f"Store: {self.ctx.store.describe()}")
         try:
             state = await asyncio.to_thread(inventory.setup_state, self.ctx)

@@ -13,8 +13,8 @@ from pathlib import Path
 from psycopg.conninfo import conninfo_to_dict
 
 from ..core.config import Config, parse_config
-from ..core.errors import ConfigError
-from . import paths
+from ..core.errors import ConfigError, CredentialsUnavailable
+from . import credentials, paths
 
 
 @dataclass(frozen=True)
@@ -23,11 +23,16 @@ class Settings:
     config_path: Path | None
     database_url: str | None
     store_path: Path
+    url_source: str | None = None  # "environment" | "config" | "keyring"
+    notes: tuple[str, ...] = ()  # e.g. why the keyring was not consulted
 
     def require_database(self) -> str:
+        if not self.database_url and self.notes:
+            # Nothing in the environment or the config, and the keyring could not be asked.
+            raise CredentialsUnavailable(f"no database configured: {self.notes[0]}")
         if not self.database_url:
             raise ConfigError("no database configured; set TENANT_BACKUP_DATABASE_URL=postgresql://user:password@host:5432/db "
-                              "(or run `tenant-backup demo --headless` for a sandbox)")
+                              "or save it in the window's Settings (or run `tenant-backup demo --headless` for a sandbox)")
         return self.database_url
 
 
@@ -64,6 +69,45 @@ def load_settings(store_override: str | None = None) -> Settings:
         except Exception:  # noqa: BLE001 - an unparsable URL is reported on connect
             pass
         url = config.database_url
+    source = "environment" if os.environ.get("TENANT_BACKUP_DATABASE_URL") else ("config" if url else None)
+    notes: list[str] = []
+    if url is None:
+        try:
+            url = credentials.get_secret("database_url")
+            source = "keyring" if url else None
+        except CredentialsUnavailable as err:
+            notes.append(str(err))
     store = store_override or os.environ.get("TENANT_BACKUP_STORE") or config.store
     store_path = Path(store).expanduser() if store else paths.data_dir() / "backups"
-    return Settings(replace(config, database_url=None), path if path.exists() else None, url, store_path)
+    return Settings(replace(config, database_url=None), path if path.exists() else None, url, store_path,
+                    source, tuple(notes))
+
+
+def save_settings(*, database_url: str | None = None, store: str | None = None,
+                  retention_days: int | None = None) -> Path:
+    """What the settings dialog saves: the database URL (with its password) to the keyring, the
+    rest to config.toml — keeping every other key the user wrote there."""
+    import tomli_w
+    if database_url is not None:
+        credentials.set_secret("database_url", database_url)
+    path = config_path()
+    data: dict = {}
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as err:
+            raise ConfigError(f"config file {path} cannot be updated: {err}; fix or remove it") from None
+    if store is not None:
+        st = data.get("store")
+        if isinstance(st, dict):
+            st["path"] = store
+        else:
+            data["store"] = {"path": store}
+    if retention_days is not None:
+        data.setdefault("retention", {})["days"] = int(retention_days)
+    parse_config(data, where=str(path))  # never write what we could not read back
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(tomli_w.dumps(data), encoding="utf-8")
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,145 @@
+"""Settings: where the database is, where backups go, how long they stay. The password goes to
+the OS keyring, never to the config file; a first start with nothing configured opens this, with
+a way into the demo sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
+                               QPushButton, QSpinBox, QVBoxLayout, QWidget)
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from ..core.errors import TenantBackupError
+from ..platform.settings import Settings, save_settings
+from ..sources import postgres
+
+
+def split_url(url: str | None) -> tuple[str, str]:
+    """(URL without its password, password) — the dialog shows the first and masks the second."""
+    if not url:
+        return "", ""
+    try:
+        parts = conninfo_to_dict(url)
+    except Exception:  # noqa: BLE001 - show what we have
+        return url, ""
+    password = parts.pop("password", "") or ""
+    return make_conninfo(**parts) if "://" not in url else _url_without_password(url), password
+
+
+def _url_without_password(url: str) -> str:
+    scheme, rest = url.split("://", 1)
+    if "@" in rest.split("/", 1)[0]:
+        creds, host = rest.split("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}@{host}"
+    return url
+
+
+def join_url(url: str, password: str) -> str:
+    url = url.strip()
+    if not password:
+        return url
+    return make_conninfo(url, password=password)
+
+
+class SettingsDialog(QDialog):
+    demo_requested = Signal()
+    saved = Signal()
+
+    def __init__(self, settings: Settings, first_start: bool = False, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Tenant Backup — Settings" if not first_start else "Welcome to Tenant Backup")
+        self.setObjectName("settingsDialog")
+        lay = QVBoxLayout(self)
+        if first_start:
+            intro = QLabel("Nothing is configured yet. Connect to your app's database, or try the demo sandbox "
+                           "first: a real PostgreSQL with four demo organizations, on this machine only.")
+            intro.setWordWrap(True)
+            lay.addWidget(intro)
+        form = QFormLayout()
+        url, password = split_url(settings.database_url if settings.url_source != "environment" else None)
+        self.url = QLineEdit(url)
+        self.url.setPlaceholderText("postgresql://postgres@db.<project>.supabase.co:5432/postgres")
+        self.url.setAccessibleName("database URL without the password")
+        self.password = QLineEdit(password)
+        self.password.setEchoMode(QLineEdit.Password)
+        self.password.setAccessibleName("database password")
+        self.password.setPlaceholderText("stored in the OS keyring")
+        if settings.url_source == "environment":
+            self.url.setPlaceholderText("set by TENANT_BACKUP_DATABASE_URL (the environment wins)")
+        self.store = QLineEdit(str(settings.store_path))
+        self.store.setAccessibleName("backup folder")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout()
+        row.addWidget(self.store, 1)
+        row.addWidget(browse)
+        store_row = QWidget()
+        store_row.setLayout(row)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.days = QSpinBox()
+        self.days.setRange(1, 3650)
+        self.days.setValue(settings.config.retention.days)
+        self.days.setSuffix(" days")
+        self.days.setAccessibleName("retention in days")
+        form.addRow("Database URL", self.url)
+        form.addRow("Password", self.password)
+        form.addRow("Backup folder", store_row)
+        form.addRow("Keep backups for", self.days)
+        lay.addLayout(form)
+        self.status = QLabel("\n".join(settings.notes))
+        self.status.setWordWrap(True)
+        self.status.setObjectName("settingsStatus")
+        lay.addWidget(self.status)
+        buttons = QDialogButtonBox(QDialogButtonBox.Save | QDialogButtonBox.Cancel)
+        self.test_button = buttons.addButton("Test connection", QDialogButtonBox.ActionRole)
+        self.test_button.clicked.connect(lambda: asyncio.ensure_future(self.test_connection()))
+        self.demo_button = buttons.addButton("Try the demo", QDialogButtonBox.ActionRole)
+        self.demo_button.clicked.connect(self._demo)
+        buttons.accepted.connect(self.save)
+        buttons.rejected.connect(self.reject)
+        self.buttons = buttons
+        lay.addWidget(buttons)
+        self.resize(640, 280)
+
+    def _browse(self) -> None:
+        d = QFileDialog.getExistingDirectory(self, "Backup folder", self.store.text())
+        if d:
+            self.store.setText(d)
+
+    def _demo(self) -> None:
+        self.demo_requested.emit()
+        self.accept()
+
+    def full_url(self) -> str:
+        return join_url(self.url.text(), self.password.text())
+
+    async def test_connection(self) -> bool:
+        url = self.full_url()
+        if not url:
+            self.status.setText("Enter the database URL first.")
+            return False
+        self.status.setText("Connecting…")
+
+        def probe():
+            with postgres.connect(url, autocommit=True) as conn:
+                return conn.info.server_version
+        try:
+            version = await asyncio.to_thread(probe)
+        except TenantBackupError as err:
+            self.status.setText(str(err))
+            return False
+        self.status.setText(f"Connected: PostgreSQL {version // 10000}.{version % 10000} at {postgres.describe_url(url)}")
+        return True
+
+    def save(self) -> None:
+        try:
+            save_settings(database_url=self.full_url() or None, store=self.store.text().strip() or None,
+                          retention_days=self.days.value())
+        except TenantBackupError as err:
+            self.status.setText(str(err))
+            return
+        self.saved.emit()
+        self.accept()
