@@ -109,6 +109,12 @@ def test_a_failure_shows_a_dialog_and_the_window_stays_usable(qtbot, loop, odd_d
     assert "Traceback" not in box.text()
     wait_for(loop, lambda: w.history_table.rowCount() >= 1 and w.history_table.item(0, 2).text() == "failed",
              what="the failed history row")
+    assert w.history_table.item(0, 2).foreground().color().name() == "#b00020"  # failures stand out
+    w.history_table.doubleClicked.emit(w.history_table.model().index(0, 0))  # … and open their detail
+    detail = w.errors[-1]
+    assert "failed" in detail.text() and "tenant-backups" in detail.detailedText()
+    w.hist_status.setCurrentText("completed")  # the filter hides it
+    wait_for(loop, lambda: w.history_table.rowCount() == 0, what="the status filter")
     # still usable: another tenant backs up fine
     select_tenant(w, loop, ORG_A)
     w.act_backup.trigger()

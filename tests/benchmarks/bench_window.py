@@ -1,0 +1,114 @@
+"""Window benchmark (issue 5): does the window stay responsive while it backs up a ≈1.7 M-row
+tenant, and how soon after process start is it painted?
+
+- Responsiveness: a 10 ms QTimer ticks on the GUI thread during a backup started from the window;
+  the gaps between ticks are printed (p50, p99, max). Target p99 < 50 ms.
+- Start-up: a child process opens the window and reports its first paint; wall time from spawn.
+  Target < 1.5 s.
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python -m tests.benchmarks.bench_window
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from .bigtenant import create_big_tenant
+from .server import embedded_server
+
+CHILD = r"""
+import sys, os
+from PySide6.QtCore import QEvent, QObject
+from PySide6.QtWidgets import QApplication
+import qasync, asyncio
+from tenant_backup_gui.gui.main_window import MainWindow
+from tenant_backup_gui.platform.settings import load_settings
+from tenant_backup_gui.services.context import Context
+app = QApplication(sys.argv)
+loop = qasync.QEventLoop(app); asyncio.set_event_loop(loop)
+class Painted(QObject):
+    def eventFilter(self, obj, ev):
+        if ev.type() == QEvent.Paint:
+            sys.stdout.write("painted\n"); sys.stdout.flush(); os._exit(0)
+        return False
+w = MainWindow(Context.from_settings(load_settings()))
+f = Painted(); w.installEventFilter(f)
+w.show()
+with loop:
+    loop.run_forever()
+"""
+
+
+def startup_seconds(env: dict) -> float:
+    t = time.perf_counter()
+    p = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, timeout=60)
+    if "painted" not in p.stdout:
+        raise SystemExit(f"the window never painted: {p.stderr[-400:]}")
+    return time.perf_counter() - t
+
+
+def main() -> int:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    with embedded_server() as (server, _):
+        url = server.get_uri()
+        org = create_big_tenant(url)
+        work = tempfile.mkdtemp()
+        os.environ.update(TENANT_BACKUP_DATABASE_URL=url, TENANT_BACKUP_STORE=f"{work}/store",
+                          XDG_CONFIG_HOME=f"{work}/config", XDG_STATE_HOME=f"{work}/state")
+        starts = [startup_seconds(dict(os.environ)) for _ in range(3)]
+
+        from PySide6.QtCore import QTimer
+        from PySide6.QtWidgets import QApplication
+        import qasync
+        from tenant_backup_gui.gui.main_window import MainWindow
+        from tenant_backup_gui.platform.settings import load_settings
+        from tenant_backup_gui.services.context import Context
+        app = QApplication(sys.argv)
+        loop = qasync.QEventLoop(app)
+        asyncio.set_event_loop(loop)
+        ticks: list[float] = []
+        timer = QTimer()
+        timer.setInterval(10)
+        timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+
+        async def run() -> float:
+            w = MainWindow(Context.from_settings(load_settings()))
+            w.show()
+            while w.tenant_table.rowCount() == 0:
+                await asyncio.sleep(0.05)
+            for r in range(w.tenant_table.rowCount()):
+                if w.tenant_table.item(r, 4).text() == org:
+                    w.tenant_table.selectRow(r)
+            await asyncio.sleep(0.5)
+            timer.start()
+            t = time.perf_counter()
+            w.create_backup()
+            await asyncio.sleep(0.1)
+            while w.runner.busy():
+                await asyncio.sleep(0.05)
+            took = time.perf_counter() - t
+            timer.stop()
+            if w.errors:
+                raise SystemExit(f"backup failed: {w.errors[-1].text()}")
+            return took
+
+        with loop:
+            took = loop.run_until_complete(run())
+        gaps = sorted((b - a) * 1000 for a, b in zip(ticks, ticks[1:]))
+        p99 = gaps[int(len(gaps) * 0.99) - 1]
+        print(f"backup from the window: {took:.1f} s, {len(ticks)} timer ticks")
+        print(f"gaps between 10 ms ticks: p50 {statistics.median(gaps):.1f} ms, p99 {p99:.1f} ms, max {gaps[-1]:.1f} ms"
+              f"  target p99 < 50 ms  {'PASS' if p99 < 50 else 'FAIL'}")
+        print(f"process start to first paint: {', '.join(f'{s:.2f}' for s in starts)} s (median "
+              f"{statistics.median(starts):.2f})  target < 1.5 s  {'PASS' if statistics.median(starts) < 1.5 else 'FAIL'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
