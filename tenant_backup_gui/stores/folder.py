@@ -33,7 +33,9 @@ def _io_error(err: OSError, root: Path) -> TenantBackupError:
     if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return ConfigError(f"the backup folder {root} is not writable ({err.strerror}); fix its permissions "
                            f"or choose another folder (TENANT_BACKUP_STORE)")
-    return TenantBackupError(f"writing to the backup folder {root} failed: {err.strerror or err}")
+    where = f" ({err.filename})" if err.filename else ""
+    return TenantBackupError(f"writing to the backup folder {root} failed{where}: {err.strerror or err}; "
+                             f"check that the folder and what is in it can be written")
 
 
 class _FileWriter:
