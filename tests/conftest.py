@@ -98,6 +98,19 @@ def legacy_db(templates) -> str:
     return templates.clone(t)
 
 
+LEGACY_ORG = "5f0c7a4e-2b1d-4c7e-9a55-3e2f1d0c9b88"
+
+
+@pytest.fixture
+def legacy_store(tmp_path) -> Path:
+    """A store holding the old system's sample backup, as its storage bucket had it."""
+    import shutil
+    store = tmp_path / "store"
+    shutil.copytree(ROOT.parent / "shared" / "reference" / "legacy-backup-sample" / "tenant-backups",
+                    store / "tenant-backups")
+    return store
+
+
 @pytest.fixture
 def env(monkeypatch, tmp_path):
     """Point the tool at a database and a fresh store, the way a user would: environment only."""

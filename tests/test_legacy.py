@@ -3,27 +3,16 @@
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 
 from tenant_backup_gui.core.manifest import parse_summary
 from tenant_backup_gui.stores.backups import find_backup, iter_part_lines, list_backups
 from tenant_backup_gui.stores.folder import FolderStore
 
-from .conftest import ROOT, cli_json, run_cli
-
-SAMPLE = ROOT.parent / "shared" / "reference" / "legacy-backup-sample"
-ORG = "5f0c7a4e-2b1d-4c7e-9a55-3e2f1d0c9b88"
+from .conftest import LEGACY_ORG as ORG, cli_json, run_cli
 
 
-def sample_store(tmp_path: Path) -> Path:
-    store = tmp_path / "store"
-    shutil.copytree(SAMPLE / "tenant-backups", store / "tenant-backups")
-    return store
-
-
-def test_legacy_backup_is_listed_with_its_counts(legacy_db, env, tmp_path):
-    store = env(legacy_db, store=sample_store(tmp_path))
+def test_legacy_backup_is_listed_with_its_counts(legacy_db, legacy_store, env):
+    env(legacy_db, store=legacy_store)
     listed = cli_json("backups", "--org", ORG)
     assert len(listed) == 1
     b = listed[0]
@@ -37,15 +26,15 @@ def test_legacy_backup_is_listed_with_its_counts(legacy_db, env, tmp_path):
     assert any("user_invites" in w for w in b["warnings"])
 
 
-def test_legacy_rows_are_read_as_json_lines(tmp_path):
-    store = FolderStore(sample_store(tmp_path))
+def test_legacy_rows_are_read_as_json_lines(legacy_store):
+    store = FolderStore(legacy_store)
     info = find_backup(store, ORG, "2025-01-15")
     rows = [l.decode() for p in info.tables["customers"].parts for l in iter_part_lines(store, p)]
     assert len(rows) == 3 and '"North \\"Star\\" Farms"' in rows[2] and "Côté & Fils" in rows[1]
 
 
-def test_legacy_verify_says_unverifiable_but_checks_counts(legacy_db, env, tmp_path):
-    store = env(legacy_db, store=sample_store(tmp_path))
+def test_legacy_verify_says_unverifiable_but_checks_counts(legacy_db, legacy_store, env):
+    store = env(legacy_db, store=legacy_store)
     doc = cli_json("verify", "--org", ORG, "--backup", "2025-01-15")
     assert doc["success"] is True and doc["verified"] is False and doc["message"].startswith("unverifiable: no checksums")
     bottles = next(store.rglob("bottles-*.json"))

@@ -12,7 +12,7 @@ import time
 import psycopg
 import pytest
 
-from .conftest import ORG_A, ORG_B, ORG_C, ROOT, cli_json, fingerprint, run_cli
+from .conftest import LEGACY_ORG, ORG_A, ORG_B, ROOT, cli_json, fingerprint, run_cli
 from .helpers import load_summary
 
 OWN = {"backup_logs", "tenant_backup_meta"}
@@ -236,13 +236,9 @@ def test_a_dropped_column_is_reported_and_needs_consent(odd_db, env):
         assert c.execute("select count(*), min(note) from big_table where organization_id = %s", [ORG_A]).fetchone() == (1500, "new column")
 
 
-def test_the_old_systems_backup_restores(legacy_db, env, tmp_path):
-    import shutil
-    org = "5f0c7a4e-2b1d-4c7e-9a55-3e2f1d0c9b88"
-    store = tmp_path / "store"
-    shutil.copytree(ROOT.parent / "shared" / "reference" / "legacy-backup-sample" / "tenant-backups",
-                    store / "tenant-backups")
-    env(legacy_db, store=store)
+def test_the_old_systems_backup_restores(legacy_db, legacy_store, env):
+    org = LEGACY_ORG
+    env(legacy_db, store=legacy_store)
     plan = dry_run(org, "2025-01-15")
     assert plan["success"], plan["problems"]
     assert plan["warnings"][0].startswith("unverifiable: no checksums")

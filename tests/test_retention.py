@@ -60,13 +60,9 @@ def test_incomplete_backups_are_removed_only_once_stale():
     assert ds[fresh.id].keep and not ds[stale.id].keep
 
 
-def test_cleanup_dry_run_then_cleanup_on_a_real_store(legacy_db, env, tmp_path):
-    import shutil
-    from .conftest import ROOT, cli_json
-    org = "5f0c7a4e-2b1d-4c7e-9a55-3e2f1d0c9b88"
-    store = tmp_path / "store"
-    shutil.copytree(ROOT.parent / "shared" / "reference" / "legacy-backup-sample" / "tenant-backups",
-                    store / "tenant-backups")
+def test_cleanup_dry_run_then_cleanup_on_a_real_store(legacy_db, legacy_store, env):
+    from .conftest import LEGACY_ORG as org, cli_json
+    store = legacy_store
     env(legacy_db, store=store)
     import psycopg
     with psycopg.connect(legacy_db) as c:

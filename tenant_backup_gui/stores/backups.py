@@ -23,6 +23,34 @@ from .base import ObjectStore
 READ_CHUNK = 1 << 20
 
 
+class _OpenPart:
+    """One part being written: gzip stream, running SHA-256 of the stored bytes, counts."""
+
+    def __init__(self, key: str, writer, level: int):
+        self.key, self.writer = key, writer
+        self.comp = zlib.compressobj(level, zlib.DEFLATED, 31)
+        self.sha = hashlib.sha256()
+        self.rows = self.size = 0
+
+    def _out(self, data: bytes) -> None:
+        if data:
+            self.writer.write(data)
+            self.sha.update(data)
+            self.size += len(data)
+
+    def add(self, batch: bytes, rows: int) -> None:
+        self._out(self.comp.compress(batch))
+        self.rows += rows
+
+    def sync(self) -> None:
+        self._out(self.comp.flush(zlib.Z_SYNC_FLUSH))
+
+    def close(self) -> Part:
+        self._out(self.comp.flush())
+        self.writer.commit()
+        return Part(self.key, self.rows, self.size, self.sha.hexdigest())
+
+
 class BackupWriter:
     """Writes the parts of one backup; the summary, written by `finish`, makes it complete."""
 
@@ -96,77 +124,51 @@ class BackupWriter:
             raise TenantBackupError(f"writing the backup failed: {err}") from err
 
     # --- consumer side ---
+    def _open_part(self, table: str, index: int) -> "_OpenPart":
+        key = mf.part_key(self.org_id, self.backup_id, table, index)
+        writer = self.store.open_writer(key)
+        self.written_keys.append(key)
+        return _OpenPart(key, writer, self.level)
+
     def _work(self) -> None:
-        writer = comp = sha = None
+        part: _OpenPart | None = None
         parts: list[Part] = []
         table = None
-        index = 0
-        part_rows = part_size = 0
-
-        def close_part():
-            nonlocal writer, comp, sha, part_rows, part_size
-            tail = comp.flush()
-            writer.write(tail)
-            sha.update(tail)
-            part_size += len(tail)
-            writer.commit()
-            parts.append(Part(key, part_rows, part_size, sha.hexdigest()))
-            writer = comp = sha = None
-
         try:
             while True:
                 msg = self._queue.get()
                 if msg[0] == "begin":
-                    table, parts, index = msg[1], [], 0
-                    writer = None
+                    table, parts, part = msg[1], [], None
                 elif msg[0] == "data":
                     if self._error is not None:
                         continue
                     _, batch, rows = msg
                     bound = len(batch) + len(batch) // 1000 + 64  # zlib's worst case for this batch
-                    if writer is not None and part_size + bound + 65536 > self.part_bytes:
-                        # Near the limit: flush what zlib holds back, then decide exactly.
-                        out = comp.flush(zlib.Z_SYNC_FLUSH)
-                        writer.write(out)
-                        sha.update(out)
-                        part_size += len(out)
-                        if part_size + bound + 32 > self.part_bytes:  # 32: sync marker + gzip trailer
-                            close_part()
-                    if writer is None:
-                        index += 1
-                        key = mf.part_key(self.org_id, self.backup_id, table, index)
-                        writer = self.store.open_writer(key)
-                        self.written_keys.append(key)
-                        comp = zlib.compressobj(self.level, zlib.DEFLATED, 31)
-                        sha = hashlib.sha256()
-                        part_rows = part_size = 0
-                    out = comp.compress(batch)
-                    if out:
-                        writer.write(out)
-                        sha.update(out)
-                        part_size += len(out)
-                    part_rows += rows
+                    if part is not None and part.size + bound + 65536 > self.part_bytes:
+                        part.sync()  # near the limit: flush what zlib holds back, then decide exactly
+                        if part.size + bound + 32 > self.part_bytes:  # 32: sync marker + gzip trailer
+                            parts.append(part.close())
+                            part = None
+                    if part is None:
+                        part = self._open_part(table, len(parts) + 1)
+                    part.add(batch, rows)
                 elif msg[0] == "end":
                     if self._error is None:
-                        if writer is None:  # an empty table still gets one (empty) part: proof it was read
-                            index += 1
-                            key = mf.part_key(self.org_id, self.backup_id, table, index)
-                            writer = self.store.open_writer(key)
-                            self.written_keys.append(key)
-                            comp = zlib.compressobj(self.level, zlib.DEFLATED, 31)
-                            sha = hashlib.sha256()
-                            part_rows = part_size = 0
-                        close_part()
+                        if part is None and not parts:  # an empty table still gets an (empty) part: proof it was read
+                            part = self._open_part(table, 1)
+                        if part is not None:
+                            parts.append(part.close())
+                            part = None
                         self._result = parts
                     self._done.set()
                 elif msg[0] in ("stop", "abort"):
-                    if writer is not None:
-                        writer.abort()
+                    if part is not None:
+                        part.writer.abort()
                     return
         except BaseException as err:  # noqa: BLE001 - handed to the producer
             self._error = err
-            if writer is not None:
-                writer.abort()
+            if part is not None:
+                part.writer.abort()
             self._done.set()
             # Keep draining so the producer never blocks on a full queue.
             while True:

@@ -24,24 +24,13 @@ from tenant_backup_gui.core.scope import discover_scope
 from tenant_backup_gui.sources import postgres
 
 from .bigtenant import create_big_tenant
-from .server import embedded_server
+from .server import embedded_server, report, run_tenant_backup
 
-TIME = "/usr/bin/time"
-
-
-def run_ours(url: str, org: str, store: Path) -> tuple[float, int, dict]:
-    env = dict(os.environ, TENANT_BACKUP_DATABASE_URL=url, TENANT_BACKUP_STORE=str(store),
-               TENANT_BACKUP_CONFIG=str(store / "none.toml"))
-    env.pop("TENANT_BACKUP_CONFIG")
-    # Peak RSS of exactly this child: a wrapper reports its own child's ru_maxrss.
-    wrapper = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
-               "p = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE); d = time.perf_counter() - t; "
-               "sys.stderr.write(f'{d} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}\\n'); "
-               "sys.stdout.buffer.write(p.stdout); sys.exit(p.returncode)")
-    cp = subprocess.run([sys.executable, "-c", wrapper, sys.executable, "-m", "tenant_backup_gui", "backup",
-                         "--org", org, "--json"], env=env, capture_output=True, text=True, check=True)
-    seconds, rss_kb = cp.stderr.strip().splitlines()[-1].split()
-    return float(seconds), int(rss_kb), json.loads(cp.stdout)["backup"]
+def run_ours(url: str, org: str, store: Path) -> tuple[float, float, dict]:
+    env = dict(os.environ, TENANT_BACKUP_DATABASE_URL=url, TENANT_BACKUP_STORE=str(store))
+    env.pop("TENANT_BACKUP_CONFIG", None)
+    seconds, mb, out = run_tenant_backup(env, "backup", "--org", org)
+    return seconds, mb, json.loads(out)["backup"]
 
 
 def run_baseline(url: str, org: str, psql: Path, out: Path) -> float:
@@ -73,26 +62,24 @@ def main() -> int:
             for r in range(args.rounds):
                 store = work / f"store{r}"
                 store.mkdir()
-                s, kb, backup = run_ours(url, org, store)
+                s, mb, backup = run_ours(url, org, store)
                 ours.append(s)
-                rss.append(kb / 1024)
+                rss.append(mb)
                 shutil.rmtree(store)
                 bdir = work / f"base{r}"
                 bdir.mkdir()
                 base.append(run_baseline(url, org, bindir / "psql", bdir))
                 base_bytes = sum(f.stat().st_size for f in bdir.iterdir())
                 shutil.rmtree(bdir)
-                print(f"round {r + 1}: tenant-backup {s:.2f} s ({kb / 1024:.0f} MB peak), "
+                print(f"round {r + 1}: tenant-backup {s:.2f} s ({mb:.0f} MB peak), "
                       f"psql|gzip -1 {base[-1]:.2f} s")
         finally:
             shutil.rmtree(work, ignore_errors=True)
         rows = backup["total_records"]
-        ratio = statistics.median(ours) / statistics.median(base)
         print(f"rows exported: {rows:,}; ours {backup['total_size'] / 1e6:.1f} MB stored, baseline {base_bytes / 1e6:.1f} MB")
         print(f"throughput: tenant-backup {rows / statistics.median(ours):,.0f} rows/s, "
               f"psql|gzip {rows / statistics.median(base):,.0f} rows/s")
-        print(f"ratio (median ours / median baseline): {ratio:.2f}  target ≤ 1.30  {'PASS' if ratio <= 1.3 else 'FAIL'}")
-        print(f"peak RSS: {max(rss):.0f} MB  target < 300 MB  {'PASS' if max(rss) < 300 else 'FAIL'}")
+        report("median ours / median baseline", ours, base, rss, 1.3)
     return 0
 
 

@@ -29,21 +29,11 @@ from tenant_backup_gui.core.scope import discover_scope
 from tenant_backup_gui.sources import postgres
 
 from .bigtenant import create_big_tenant
-from .server import embedded_server
+from .server import embedded_server, report, run_tenant_backup
 
-WRAP = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
-        "p = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE); d = time.perf_counter() - t; "
-        "sys.stderr.write(f'{d} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}\\n'); "
-        "sys.stdout.buffer.write(p.stdout); sys.exit(p.returncode)")
-
-
-def tb(env: dict, *args: str) -> tuple[float, int, dict]:
-    cp = subprocess.run([sys.executable, "-c", WRAP, sys.executable, "-m", "tenant_backup_gui", *args, "--json"],
-                        env=env, capture_output=True, text=True)
-    if cp.returncode:
-        raise SystemExit(f"tenant-backup {' '.join(args)} failed: {cp.stderr.strip()[-500:]}")
-    seconds, kb = cp.stderr.strip().splitlines()[-1].split()
-    return float(seconds), int(kb), json.loads(cp.stdout)
+def tb(env: dict, *args: str) -> tuple[float, float, dict]:
+    seconds, mb, out = run_tenant_backup(env, *args)
+    return seconds, mb, json.loads(out)
 
 
 def delete_tenant(url: str, org: str) -> None:
@@ -89,10 +79,10 @@ def main() -> int:
                 delete_tenant(url, org)
                 d, _, plan = tb(env, "restore", "--org", org, "--backup", backup["id"], "--dry-run")
                 dry.append(d)
-                s, kb, res = tb(env, "restore", "--org", org, "--backup", backup["id"], "--apply",
+                s, mb, res = tb(env, "restore", "--org", org, "--backup", backup["id"], "--apply",
                                 "--plan", plan["plan_id"], "--yes")
                 ours.append(s)
-                rss.append(kb / 1024)
+                rss.append(mb)
                 with psycopg.connect(url, autocommit=True) as c:
                     for t, _ in queries:
                         c.execute(f'DROP TABLE IF EXISTS "bench_{t.name}"')
@@ -104,16 +94,14 @@ def main() -> int:
                     subprocess.run([str(bindir / "psql"), url, "-X", "-q", "-c",
                                     f'\\copy "bench_{t.name}" FROM \'{work / (t.name + ".copy")}\''], check=True)
                 base.append(time.perf_counter() - t0)
-                print(f"round {r + 1}: dry run {d:.2f} s, apply {s:.2f} s ({kb / 1024:.0f} MB peak, "
+                print(f"round {r + 1}: dry run {d:.2f} s, apply {s:.2f} s ({mb:.0f} MB peak, "
                       f"{res['summary']['total_records_restored']:,} rows), COPY FROM {base[-1]:.2f} s")
         finally:
             shutil.rmtree(work, ignore_errors=True)
         rows = backup["total_records"]
-        ratio = statistics.median(ours) / statistics.median(base)
         print(f"rows restored: {rows:,}; apply {rows / statistics.median(ours):,.0f} rows/s, "
               f"COPY FROM {rows / statistics.median(base):,.0f} rows/s, dry run median {statistics.median(dry):.2f} s")
-        print(f"ratio (median apply / median COPY FROM): {ratio:.2f}  target ≤ 2.00  {'PASS' if ratio <= 2.0 else 'FAIL'}")
-        print(f"peak RSS: {max(rss):.0f} MB  target < 300 MB  {'PASS' if max(rss) < 300 else 'FAIL'}")
+        report("median apply / median COPY FROM", ours, base, rss, 2.0)
     return 0
 
 

@@ -24,3 +24,29 @@ def embedded_server():
         yield server, POSTGRES_BIN_PATH
     finally:
         server.cleanup()
+
+
+_WRAP = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
+         "p = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE); d = time.perf_counter() - t; "
+         "sys.stderr.write(f'{d} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}\\n'); "
+         "sys.stdout.buffer.write(p.stdout); sys.exit(p.returncode)")
+
+
+def run_tenant_backup(env: dict, *args: str) -> tuple[float, float, str]:
+    """`tenant-backup ARGS --json` in a child, through a wrapper that reports exactly that
+    child's wall time and peak RSS. Returns (seconds, peak MB, stdout)."""
+    import subprocess
+    import sys
+    cp = subprocess.run([sys.executable, "-c", _WRAP, sys.executable, "-m", "tenant_backup_gui", *args, "--json"],
+                        env=env, capture_output=True, text=True)
+    if cp.returncode:
+        raise SystemExit(f"tenant-backup {' '.join(args)} failed: {cp.stderr.strip()[-500:]}")
+    seconds, kb = cp.stderr.strip().splitlines()[-1].split()
+    return float(seconds), int(kb) / 1024, cp.stdout
+
+
+def report(label: str, ours: list[float], base: list[float], rss: list[float], ratio_target: float) -> None:
+    import statistics
+    ratio = statistics.median(ours) / statistics.median(base)
+    print(f"ratio ({label}): {ratio:.2f}  target ≤ {ratio_target:.2f}  {'PASS' if ratio <= ratio_target else 'FAIL'}")
+    print(f"peak RSS: {max(rss):.0f} MB  target < 300 MB  {'PASS' if max(rss) < 300 else 'FAIL'}")
