@@ -148,19 +148,65 @@ def cmd_verify(args) -> int:
     return 0 if result["success"] else 1
 
 
+def _daily_log():
+    """The nightly run's own log: a rotating file in the user log dir (no secrets reach it:
+    messages never carry credentials)."""
+    import logging
+    from logging.handlers import RotatingFileHandler
+    from .platform.paths import log_dir
+    log = logging.getLogger("tenant_backup.daily")
+    if not log.handlers:
+        try:
+            log_dir().mkdir(parents=True, exist_ok=True)
+            handler = RotatingFileHandler(log_dir() / "daily.log", maxBytes=1_000_000, backupCount=5, encoding="utf-8")
+        except OSError:
+            return log
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+    return log
+
+
+def _notify_failure(message: str) -> None:
+    """A desktop notification, where a session bus and notify-send exist; silent otherwise."""
+    import shutil
+    import subprocess
+    if os.environ.get("DBUS_SESSION_BUS_ADDRESS") and shutil.which("notify-send"):
+        subprocess.run(["notify-send", "--urgency=critical", "Tenant Backup", message], capture_output=True, timeout=10)
+
+
 def cmd_daily(args) -> int:
-    from .services.daily import DailyJob
+    from .services.daily import DailyJob, last_success
+    log = _daily_log()
     progress = Progress(not args.json)
-    result = asyncio.run(_run_job(DailyJob(_context(args), on_event=progress), progress))
+    try:
+        ctx = _context(args)
+        stale = last_success(ctx)
+        result = asyncio.run(_run_job(DailyJob(ctx, on_event=progress), progress))
+    except TenantBackupError as err:
+        log.error("daily run did not start or stopped: %s", err)
+        _notify_failure(f"The daily backup failed: {err}")
+        raise
+    if stale:
+        result["warnings"].insert(0, stale)
+        log.warning(stale)
+    s = result["summary"]
+    log.info("%s: %s/%s tenants, %s records, %s bytes", result["message"], s["successful_tenants"],
+             s["total_tenants"], s["total_records"], s["total_size"])
+    for d in result["tenants"]:
+        if not d["success"]:
+            log.error("tenant %s (%s) failed: %s", d["organization_name"], d["organization_id"], d["error"])
+    if not result["success"]:
+        _notify_failure(result["message"])
 
     def human(r):
-        s = r["summary"]
         lines = [r["message"], f"  tenants: {s['successful_tenants']}/{s['total_tenants']} ok, "
                                f"{s['total_records']} records, {_size(s['total_size'])}"]
         lines += [f"  FAILED {d['organization_name'] or d['organization_id']}: {d['error']}"
                   for d in r["tenants"] if not d["success"]]
         if r.get("cleanup"):
             lines.append(f"  cleanup: {r['cleanup'].get('message')}")
+        lines += [f"  warning: {w}" for w in r["warnings"]]
         return "\n".join(lines)
     _out(args, result, human)
     return 0 if result["success"] else 1
@@ -253,6 +299,67 @@ def cmd_restore(args) -> int:
     return 0
 
 
+def cmd_schedule(args) -> int:
+    from .services import schedule
+    ctx = _context(args)
+    if args.action == "install":
+        result = schedule.install(ctx, args.at, args.env_file)
+    elif args.action == "remove":
+        result = schedule.remove(ctx)
+    else:
+        result = schedule.status(ctx)
+
+    def human(r):
+        if not r["installed"]:
+            lines = [f"the daily run is not installed ({r['backend']}); install it with: tenant-backup schedule install"]
+        else:
+            lines = [f"the daily run is installed ({r['backend']}): next run {r['next_run']}",
+                     f"  runs: {' '.join(r['command'] or [])}"]
+        last = r.get("last_result")
+        lines.append(f"  last daily run: {last['status']} at {last['started_at']}" if last else "  last daily run: none yet")
+        lines += [f"  warning: {w}" for w in r.get("warnings", [])]
+        return "\n".join(lines)
+    _out(args, result, human)
+    return 0
+
+
+def cmd_credentials(args) -> int:
+    import getpass
+    from .core.errors import ConfigError
+    from .platform import credentials
+    from .sources.postgres import describe_url
+    if args.action == "set":
+        url = sys.stdin.readline().strip() if not sys.stdin.isatty() else getpass.getpass("Database URL (with password): ")
+        if not url:
+            raise ConfigError("no URL given; pass it on standard input or type it at the prompt")
+        credentials.set_secret("database_url", url)
+        result = {"stored": True, "database": describe_url(url)}
+        _out(args, result, f"stored in the OS keyring: the database URL for {result['database']}")
+    elif args.action == "clear":
+        credentials.delete_secret("database_url")
+        _out(args, {"stored": False}, "removed the database URL from the OS keyring")
+    else:
+        url = credentials.get_secret("database_url")
+        result = {"stored": bool(url), "database": describe_url(url) if url else None,
+                  "environment_overrides": bool(os.environ.get("TENANT_BACKUP_DATABASE_URL"))}
+        _out(args, result, (f"the OS keyring holds the database URL for {result['database']}" if url
+                            else "the OS keyring holds no database URL")
+             + ("\n  (TENANT_BACKUP_DATABASE_URL is set and wins)" if result["environment_overrides"] else ""))
+    return 0
+
+
+def cmd_doctor(args) -> int:
+    from .services import doctor
+    result = doctor.run()
+    mark = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
+
+    def human(r):
+        return "\n".join(f"{mark[c['status']]}  {c['name']}: {c['message']}" + (f"\n      fix: {c['fix']}" if c["fix"] else "")
+                         for c in r["checks"])
+    _out(args, result, human)
+    return 0 if result["success"] else 1
+
+
 def cmd_demo(args) -> int:
     from .services import demo
     if args.stop:
@@ -336,6 +443,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--allow-dropped-columns", action="store_true",
                    help="restore although columns or tables of the backup no longer exist (their data is skipped)")
     r.add_argument("--yes", action="store_true", help="do not ask for the organization's name")
+    sc = add("schedule", cmd_schedule, "install, remove or show the nightly `daily` run in the OS scheduler")
+    sc.add_argument("action", choices=["install", "remove", "status"])
+    sc.add_argument("--at", default="02:00", metavar="HH:MM", help="time of day in UTC (default 02:00)")
+    sc.add_argument("--env-file", metavar="FILE", help="a file (mode 0600) with TENANT_BACKUP_DATABASE_URL=… for "
+                    "schedulers that cannot reach the keyring")
+    cr = add("credentials", cmd_credentials, "the database URL in the OS keyring: set (from stdin or a prompt), "
+             "clear, status")
+    cr.add_argument("action", choices=["set", "clear", "status"])
+    add("doctor", cmd_doctor, "check connection, privileges, setup, keyring, schedule, retention and disk space")
     d = add("demo", cmd_demo, "run the app on a sandbox database with demo organizations")
     d.add_argument("--headless", action="store_true", help="start the sandbox and print how to use the CLI on it")
     d.add_argument("--stop", action="store_true", help="stop the sandbox database")

@@ -18,7 +18,7 @@ from ..platform.settings import load_settings
 from ..services import inventory
 from ..services.backup import BackupJob
 from ..services.context import Context
-from ..services.daily import DailyJob
+from ..services.daily import DailyJob, last_success
 from ..services.inventory import VerifyJob
 from .dialogs import show_error, show_history_detail
 from .jobs import JobRunner
@@ -189,6 +189,12 @@ class MainWindow(QMainWindow):
         central = QWidget()
         cv = QVBoxLayout(central)
         cv.setContentsMargins(4, 4, 4, 4)
+        self.banner = QLabel()
+        self.banner.setObjectName("staleBanner")
+        self.banner.setWordWrap(True)
+        self.banner.setStyleSheet("background: #fff4e5; color: #663c00; border: 1px solid #ffb74d; padding: 6px;")
+        self.banner.setVisible(False)
+        cv.addWidget(self.banner)
         cv.addWidget(split, 1)
         self.jobs_box = QWidget()
         self.jobs_layout = QVBoxLayout(self.jobs_box)
@@ -269,6 +275,9 @@ class MainWindow(QMainWindow):
                                   "Setup: missing — run `tenant-backup setup`" if not state["installed"] else
                                   f"Setup: version {state['version']} is outdated — run `tenant-backup setup`")
             self.tenants = await asyncio.to_thread(inventory.tenant_overview, self.ctx)
+            stale = await asyncio.to_thread(last_success, self.ctx)
+            self.banner.setText(f"⚠ {stale[0].upper()}{stale[1:]}" if stale else "")
+            self.banner.setVisible(bool(stale))
         except TenantBackupError as err:
             self.st_setup.setText("Setup: unknown")
             self.errors.append(show_error(self, "Cannot load organizations", str(err)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from ..core.errors import ConnectionFailed, TenantBackupError
 from ..core.events import Event, EventSink, ignore
@@ -14,6 +14,28 @@ from .context import Context
 from .inventory import tenants
 from .job import Job
 from .retention import CleanupJob
+
+
+STALE_AFTER = timedelta(hours=26)
+
+
+def last_success(ctx: Context) -> str | None:
+    """A warning when the last successful daily run is older than 26 hours (or there is none
+    while earlier runs exist): the window shows it as a banner, `daily` says so."""
+    try:
+        rows = ctx.history().rows(None, 50, "daily")
+    except TenantBackupError:
+        return None
+    if not rows:
+        return None
+    ok = [r for r in rows if r["status"] == "completed" and r["completed_at"]]
+    if not ok:
+        return "no daily run has succeeded yet: the last ones failed; see tenant-backup history --type daily"
+    age = datetime.now(timezone.utc) - ok[0]["completed_at"]
+    if age > STALE_AFTER:
+        return (f"the last successful daily run finished {age.total_seconds() / 3600:.0f} hours ago "
+                f"({ok[0]['completed_at']:%Y-%m-%d %H:%M} UTC); check the schedule: tenant-backup schedule status")
+    return None
 
 
 class DailyJob(Job):

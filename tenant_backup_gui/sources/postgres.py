@@ -504,3 +504,18 @@ def setup_state(url: str) -> dict:
     with connect(url, autocommit=True) as conn:
         version = installed_version(conn)
     return {"installed": version is not None, "version": version, "current": version == SCHEMA_VERSION}
+
+
+def privileges(url: str, config: Config, tables: list[Table]) -> dict:
+    """What this role may do: read every tenant table, and set session_replication_role (which
+    a restore needs to keep the app's triggers quiet). Changes nothing."""
+    with connect(url) as conn:
+        unreadable = [t.key_name for t in tables if not conn.execute(
+            "SELECT has_table_privilege(%s, 'SELECT')", [f'"{t.schema}"."{t.name}"']).fetchone()[0]]
+        try:
+            conn.execute("SET LOCAL session_replication_role = replica")
+            replica = True
+        except psycopg.Error:
+            replica = False
+        conn.rollback()
+        return {"unreadable": unreadable, "replica": replica, "version": conn.info.server_version}

@@ -1,0 +1,109 @@
+"""`tenant-backup doctor`: is everything in place for tonight's run and for a restore? Each check
+is ok / warn / fail with the fix. Read-only."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from ..core.errors import TenantBackupError
+from ..core.scope import discover_scope
+from ..platform import credentials, scheduler
+from ..platform.settings import load_settings
+from ..sources import postgres
+from .context import Context
+from .daily import last_success
+
+
+def _check(name: str, status: str, message: str, fix: str = "") -> dict:
+    return {"name": name, "status": status, "message": message, "fix": fix}
+
+
+def run() -> dict:
+    checks: list[dict] = []
+    try:
+        settings = load_settings()
+    except TenantBackupError as err:
+        checks.append(_check("configuration", "fail", str(err), "fix the config file it names"))
+        return _result(checks)
+    checks.append(_check("configuration", "ok", f"config {settings.config_path or '(defaults: no config file)'}"))
+    ctx = Context.from_settings(settings)
+
+    try:
+        found = credentials.get_secret("database_url")
+        checks.append(_check("keyring", "ok", "the OS keyring is reachable from here"
+                             + (" and holds the database URL" if found else "")))
+    except TenantBackupError as err:
+        checks.append(_check("keyring", "warn" if settings.url_source in ("environment", "config") else "fail",
+                             str(err), "set TENANT_BACKUP_DATABASE_URL, or run from a desktop session"))
+
+    if not settings.database_url:
+        checks.append(_check("database", "fail", "no database configured",
+                             "set TENANT_BACKUP_DATABASE_URL or save it in the window's Settings"))
+    else:
+        try:
+            with postgres.Snapshot(settings.database_url, settings.config) as snap:
+                scope = discover_scope(snap.catalog, settings.config)
+            priv = postgres.privileges(settings.database_url, settings.config, [s.table for s in scope.tables])
+            checks.append(_check("database", "ok", f"connected to {postgres.describe_url(settings.database_url)} "
+                                 f"(PostgreSQL {priv['version'] // 10000}); {len(scope.tables)} tenant tables "
+                                 f"(URL from {settings.url_source})"))
+            if priv["unreadable"]:
+                checks.append(_check("privileges", "fail", f"cannot read {', '.join(priv['unreadable'][:5])}",
+                                     "connect as the database owner, or GRANT SELECT on those tables"))
+            elif not priv["replica"]:
+                checks.append(_check("privileges", "warn", "backups work, but a restore cannot set "
+                                     "session_replication_role", "connect as the owner (on Supabase: postgres)"))
+            else:
+                checks.append(_check("privileges", "ok", "reads every tenant table; may restore"))
+            state = postgres.setup_state(settings.database_url)
+            if state["current"]:
+                checks.append(_check("setup", "ok", f"backup_logs and helpers installed (version {state['version']})"))
+            else:
+                checks.append(_check("setup", "warn", "backup_logs and helpers are " +
+                                     ("missing" if not state["installed"] else f"outdated (version {state['version']})"),
+                                     "run: tenant-backup setup"))
+        except TenantBackupError as err:
+            checks.append(_check("database", "fail", str(err), "check TENANT_BACKUP_DATABASE_URL"))
+
+    problems = ctx.store.problems()
+    if problems:
+        checks.append(_check("backup folder", "fail", problems[0], "choose a writable folder (TENANT_BACKUP_STORE)"))
+    else:
+        probe = Path(ctx.store.root)
+        while not probe.exists():
+            probe = probe.parent
+        free = shutil.disk_usage(probe).free
+        status = "ok" if free > 2 * 1024 ** 3 else "warn"
+        checks.append(_check("backup folder", status, f"{ctx.store.root}: {free / 1024 ** 3:.1f} GiB free",
+                             "" if status == "ok" else "free space or choose a bigger disk"))
+
+    r = settings.config.retention
+    checks.append(_check("retention", "ok", f"backups older than {r.days} days are deleted (never a tenant's newest)"
+                         + (f"; keep daily {r.keep_daily}, weekly {r.keep_weekly}, monthly {r.keep_monthly}"
+                            if r.keep_daily or r.keep_weekly or r.keep_monthly else "")))
+
+    try:
+        st = scheduler.status()
+        if not st["installed"]:
+            checks.append(_check("schedule", "warn", f"the daily run is not installed ({st['backend']})",
+                                 "run: tenant-backup schedule install"))
+        else:
+            checks.append(_check("schedule", "ok", f"installed ({st['backend']}), next run {st['next_run']}"))
+            if settings.url_source == "keyring" and st["backend"] in ("systemd", "cron"):
+                checks.append(_check("scheduler credentials", "warn",
+                                     "the scheduled job may not reach the keyring outside your login session",
+                                     "tenant-backup schedule install --env-file FILE (chmod 600)"))
+    except TenantBackupError as err:
+        checks.append(_check("schedule", "warn", str(err)))
+    if settings.database_url:
+        stale = last_success(ctx)
+        if stale:
+            checks.append(_check("last daily run", "warn", stale, "tenant-backup history --type daily"))
+    return _result(checks)
+
+
+def _result(checks: list[dict]) -> dict:
+    worst = "fail" if any(c["status"] == "fail" for c in checks) else (
+        "warn" if any(c["status"] == "warn" for c in checks) else "ok")
+    return {"success": worst != "fail", "status": worst, "checks": checks}
