@@ -338,6 +338,28 @@ def cmd_credentials(args) -> int:
     elif args.action == "clear":
         credentials.delete_secret("database_url")
         _out(args, {"stored": False}, "removed the database URL from the OS keyring")
+    elif args.action == "new-key":
+        from .core.encryption import encode_key, key_id, new_key
+        if credentials.backup_key() is not None and not args.replace:
+            raise ConfigError("the keyring already holds a backup key; backups made with it need it to be restored — "
+                              "export it first (credentials export-key), then pass --replace")
+        key = new_key()
+        credentials.set_backup_key(key)
+        result = {"key_id": key_id(key), "key": encode_key(key)}
+        _out(args, result, f"new backup key {result['key_id']} stored in the OS keyring. Keep this recovery copy "
+                           f"somewhere safe — without it, encrypted backups cannot be restored elsewhere:\n{result['key']}")
+    elif args.action == "export-key":
+        from .core.encryption import encode_key, key_id
+        key = credentials.backup_key()
+        if key is None:
+            raise ConfigError("the keyring holds no backup key; create one with: tenant-backup credentials new-key")
+        _out(args, {"key_id": key_id(key), "key": encode_key(key)}, encode_key(key))
+    elif args.action == "import-key":
+        from .core.encryption import decode_key, key_id
+        text = sys.stdin.readline() if not sys.stdin.isatty() else getpass.getpass("Backup key (base64): ")
+        key = decode_key(text)
+        credentials.set_backup_key(key)
+        _out(args, {"key_id": key_id(key)}, f"backup key {key_id(key)} stored in the OS keyring")
     else:
         url = credentials.get_secret("database_url")
         result = {"stored": bool(url), "database": describe_url(url) if url else None,
@@ -448,9 +470,10 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--at", default="02:00", metavar="HH:MM", help="time of day in UTC (default 02:00)")
     sc.add_argument("--env-file", metavar="FILE", help="a file (mode 0600) with TENANT_BACKUP_DATABASE_URL=… for "
                     "schedulers that cannot reach the keyring")
-    cr = add("credentials", cmd_credentials, "the database URL in the OS keyring: set (from stdin or a prompt), "
-             "clear, status")
-    cr.add_argument("action", choices=["set", "clear", "status"])
+    cr = add("credentials", cmd_credentials, "secrets in the OS keyring: the database URL (set from stdin or a "
+             "prompt, clear, status) and the backup encryption key (new-key, export-key, import-key)")
+    cr.add_argument("action", choices=["set", "clear", "status", "new-key", "export-key", "import-key"])
+    cr.add_argument("--replace", action="store_true", help="with new-key: replace an existing backup key")
     add("doctor", cmd_doctor, "check connection, privileges, setup, keyring, schedule, retention and disk space")
     d = add("demo", cmd_demo, "run the app on a sandbox database with demo organizations")
     d.add_argument("--headless", action="store_true", help="start the sandbox and print how to use the CLI on it")

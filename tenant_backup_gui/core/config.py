@@ -59,6 +59,7 @@ class Config:
     part_bytes: int = DEFAULT_PART_BYTES
     lock_wait_seconds: float = 10.0
     plan_ttl_minutes: int = 60
+    encrypt: bool = False  # AES-256-GCM per part, the key in the OS keyring
     database_url: str | None = None
     store: str | None = None
 
@@ -91,7 +92,7 @@ def _cols(value: Any, where: str) -> tuple[str, ...]:
 
 KNOWN_KEYS = {
     "tenant_column", "tenant_table", "tenant_name_column", "schemas", "expected_tables", "include",
-    "exclude", "global_tables", "parent_paths", "retention", "store", "database", "restore",
+    "exclude", "global_tables", "parent_paths", "retention", "store", "database", "restore", "backup",
 }
 
 
@@ -157,6 +158,10 @@ def parse_config(data: dict, where: str = "config") -> Config:
         kw["database_url"] = str(db["url"])
     if isinstance(db.get("lock_wait_seconds"), (int, float)):
         kw["lock_wait_seconds"] = float(db["lock_wait_seconds"])
+    bk = data.get("backup", {})
+    if not isinstance(bk, dict) or set(bk) - {"encrypt"} or not isinstance(bk.get("encrypt", False), bool):
+        raise ConfigError(f"{where}: [backup] takes encrypt = true|false only")
+    kw["encrypt"] = bk.get("encrypt", False)
     rest = data.get("restore", {})
     if not isinstance(rest, dict) or set(rest) - {"plan_ttl_minutes"}:
         raise ConfigError(f"{where}: [restore] takes plan_ttl_minutes only")

@@ -76,6 +76,7 @@ class Part:
     bytes: int
     sha256: str | None  # None: a legacy file, written without checksums
     format: str = "jsonl.gz"  # or "legacy-json"
+    encrypted: bool = False  # AES-256-GCM over the gzip stream (core/encryption.py)
 
 
 @dataclass
@@ -108,6 +109,7 @@ class BackupInfo:
     warnings: list[str] = field(default_factory=list)
     errors: list[dict] = field(default_factory=list)
     problem: str | None = None  # why an incomplete backup is not one
+    key_id: str | None = None  # the encryption key's id, when encrypted
 
     def to_json(self) -> dict:
         return {
@@ -121,6 +123,8 @@ class BackupInfo:
             "total_size": self.total_size,
             "complete": self.complete,
             "verifiable": not self.legacy,
+            "encrypted": bool(self.key_id),
+            **({"key_id": self.key_id} if self.key_id else {}),
             "tables": {n: {"record_count": t.record_count, "parts": len(t.parts)} for n, t in self.tables.items()},
             "warnings": self.warnings,
             **({"problem": self.problem} if self.problem else {}),
@@ -129,7 +133,8 @@ class BackupInfo:
 
 def build_summary(*, organization_id: str, organization_name: str | None, backup_id: str, backup_type: str,
                   started: datetime, finished: datetime, tables: list[TableEntry], warnings: list[str],
-                  tool_version: str, source: dict, tenant_column: str, skipped: dict[str, str]) -> dict:
+                  tool_version: str, source: dict, tenant_column: str, skipped: dict[str, str],
+                  key_id: str | None = None) -> dict:
     """The old summary's fields first (old readers keep working), then the manifest."""
     old_tables = {}
     for t in tables:
@@ -161,6 +166,7 @@ def build_summary(*, organization_id: str, organization_name: str | None, backup
             "source": source,
             "tenant_column": tenant_column,
             "encoding": "row_to_json lines, gzip",
+            **({"encryption": {"algorithm": "AES-256-GCM", "key_id": key_id}} if key_id else {}),
             "order": [t.name for t in tables],
             "tables": {
                 t.name: {
@@ -170,7 +176,8 @@ def build_summary(*, organization_id: str, organization_name: str | None, backup
                     "key_kind": t.key_kind,
                     "generated_columns": t.generated_columns,
                     "scope": t.scope,
-                    "parts": [{"key": p.key, "rows": p.rows, "bytes": p.bytes, "sha256": p.sha256} for p in t.parts],
+                    "parts": [{"key": p.key, "rows": p.rows, "bytes": p.bytes, "sha256": p.sha256,
+                               **({"encrypted": True} if p.encrypted else {})} for p in t.parts],
                 }
                 for t in tables
             },
@@ -202,7 +209,8 @@ def parse_summary(doc: dict, key: str) -> BackupInfo:
         for name, t in manifest["tables"].items():
             tables[name] = TableEntry(
                 name=name, record_count=t["record_count"],
-                parts=[Part(p["key"], p["rows"], p["bytes"], p["sha256"]) for p in t["parts"]],
+                parts=[Part(p["key"], p["rows"], p["bytes"], p["sha256"], encrypted=p.get("encrypted", False))
+                       for p in t["parts"]],
                 columns=t.get("columns", []), key=t.get("key", []), key_kind=t.get("key_kind", "none"),
                 generated_columns=t.get("generated_columns", []), scope=t.get("scope", ""))
         return BackupInfo(
@@ -210,7 +218,8 @@ def parse_summary(doc: dict, key: str) -> BackupInfo:
             date=doc.get("backup_date", backup_id[:10]), created_at=created, type=manifest.get("type", "manual"),
             total_records=doc.get("total_records", 0), total_size=doc.get("total_size", 0), complete=True,
             summary_key=key, tables=tables, order=manifest.get("order", list(tables)),
-            warnings=list(manifest.get("warnings", [])), errors=list(doc.get("errors", [])))
+            warnings=list(manifest.get("warnings", [])), errors=list(doc.get("errors", [])),
+            key_id=(manifest.get("encryption") or {}).get("key_id"))
     # The old system's summary: one plain JSON file per table, no checksums.
     tables = {}
     warnings = []

@@ -53,3 +53,15 @@ def delete_secret(name: str, profile: str = "default") -> None:
         pass
     except errors.KeyringError as err:
         raise CredentialsUnavailable(f"the OS keyring failed ({type(err).__name__})") from None
+
+
+def backup_key() -> bytes | None:
+    """The backup encryption key from the keyring (None when there is none)."""
+    from ..core.encryption import decode_key
+    text = get_secret("backup_key")
+    return decode_key(text) if text else None
+
+
+def set_backup_key(key: bytes) -> None:
+    from ..core.encryption import encode_key
+    set_secret("backup_key", encode_key(key))

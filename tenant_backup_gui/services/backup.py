@@ -12,6 +12,7 @@ from .. import __version__
 from ..core import manifest as mf
 from ..core.errors import Cancelled, TenantBackupError
 from ..core.events import Event, EventSink, ignore
+from ..core.encryption import key_id
 from ..core.manifest import TableEntry
 from ..core.scope import discover_scope
 from ..sources import postgres
@@ -128,7 +129,8 @@ class BackupJob(Job):
         backup_id = mf.timestamp_id(begun)
         self.emit(Event("started", f"backing up {tenant.name if tenant else org} ({len(scope.tables)} tables)",
                         org, steps=len(scope.tables)))
-        writer = BackupWriter(ctx.store, org, backup_id, ctx.config.part_bytes)
+        secret = ctx.encryption_key()
+        writer = BackupWriter(ctx.store, org, backup_id, ctx.config.part_bytes, secret=secret)
         entries: list[TableEntry] = []
         try:
             for i, ts in enumerate(scope.tables, 1):
@@ -162,7 +164,8 @@ class BackupJob(Job):
                 organization_id=org, organization_name=tenant.name if tenant else None, backup_id=backup_id,
                 backup_type=self.backup_type, started=begun, finished=datetime.now(timezone.utc), tables=entries,
                 warnings=scope.warnings, tool_version=__version__, source=ctx.source_info(),
-                tenant_column=ctx.config.tenant_column, skipped=scope.skipped)
+                tenant_column=ctx.config.tenant_column, skipped=scope.skipped,
+                key_id=key_id(secret) if secret else None)
             summary_key = writer.finish(summary)
         except BaseException:
             writer.abort()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from ..core import manifest as mf
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, TenantBackupError
 from ..core.events import Event, EventSink, ignore
 from ..core.manifest import BackupInfo
 from ..platform.paths import resource_text
@@ -63,12 +63,20 @@ class VerifyJob(Job):
         self.bind_loop()
         org = check_org_id(self.org_ref)
         info = await asyncio.to_thread(find_backup, self.ctx.store, org, self.backup_ref)
-        problems = await asyncio.to_thread(verify_backup, self.ctx.store, info, self.emit, self.cancelled.is_set)
+        try:
+            secret = self.ctx.key_for(info)
+            keyless = False
+        except TenantBackupError:
+            secret, keyless = None, True  # checksums over what is stored still prove it intact
+        problems = await asyncio.to_thread(verify_backup, self.ctx.store, info, self.emit, self.cancelled.is_set, secret)
         rows = sum(t.record_count for t in info.tables.values())
         if info.legacy and not problems:
             message = f"unverifiable: no checksums (an old-system backup); row counts match ({rows} rows)"
         elif problems:
             message = f"backup {info.id} is damaged: {problems[0]}" + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "")
+        elif keyless:
+            message = (f"backup {info.id} is intact on disk: {sum(len(t.parts) for t in info.tables.values())} "
+                       f"encrypted parts match their checksums (without key {info.key_id} the rows were not counted)")
         else:
             message = f"backup {info.id} is intact: {sum(len(t.parts) for t in info.tables.values())} parts, {rows} rows"
         self.emit(Event("finished", message, org))

@@ -81,10 +81,11 @@ class _RestoreBase(Job):
                 if s.table.key_name not in info.tables:
                     warnings.append(f"table {s.table.key_name} is not in the backup (new since?): left as it is")
         plans_: dict[str, TablePlan] = {}
+        secret = self.ctx.key_for(info)  # refuses, naming the key, before anything is read
         for i, name in enumerate(names, 1):
             entry = info.tables[name]
             self.emit(Event("table", f"reading {name} from the backup", self.org_id, name, step=i, steps=len(names)))
-            blocks = prefetch(b for part in entry.parts for b in iter_part_blocks(self.ctx.store, part))
+            blocks = prefetch(b for part in entry.parts for b in iter_part_blocks(self.ctx.store, part, secret))
             try:
                 st = session.stage(name, blocks, lambda n, name=name, i=i: self.emit(
                     Event("progress", "", self.org_id, name, n, 0, i, len(names))))

@@ -15,7 +15,8 @@ from collections import defaultdict
 from typing import Iterator
 
 from ..core import manifest as mf
-from ..core.errors import Cancelled, IntegrityError, TenantBackupError
+from ..core.encryption import NONCE, TAG, Decryptor, Encryptor
+from ..core.errors import Cancelled, CredentialsUnavailable, IntegrityError, TenantBackupError
 from ..core.events import Event, EventSink, ignore
 from ..core.manifest import BackupInfo, Part, TableEntry
 from .base import ObjectStore
@@ -26,13 +27,21 @@ READ_CHUNK = 1 << 20
 class _OpenPart:
     """One part being written: gzip stream, running SHA-256 of the stored bytes, counts."""
 
-    def __init__(self, key: str, writer, level: int):
+    def __init__(self, key: str, writer, level: int, secret: bytes | None = None):
         self.key, self.writer = key, writer
         self.comp = zlib.compressobj(level, zlib.DEFLATED, 31)
         self.sha = hashlib.sha256()
         self.rows = self.size = 0
+        self.cipher = Encryptor(secret) if secret else None
+        if self.cipher:
+            self._store(self.cipher.header())
 
     def _out(self, data: bytes) -> None:
+        if data and self.cipher:
+            data = self.cipher.update(data)
+        self._store(data)
+
+    def _store(self, data: bytes) -> None:
         if data:
             self.writer.write(data)
             self.sha.update(data)
@@ -47,14 +56,18 @@ class _OpenPart:
 
     def close(self) -> Part:
         self._out(self.comp.flush())
+        if self.cipher:
+            self._store(self.cipher.finalize())
         self.writer.commit()
-        return Part(self.key, self.rows, self.size, self.sha.hexdigest())
+        return Part(self.key, self.rows, self.size, self.sha.hexdigest(), encrypted=self.cipher is not None)
 
 
 class BackupWriter:
     """Writes the parts of one backup; the summary, written by `finish`, makes it complete."""
 
-    def __init__(self, store: ObjectStore, org_id: str, backup_id: str, part_bytes: int, level: int = 1):
+    def __init__(self, store: ObjectStore, org_id: str, backup_id: str, part_bytes: int, level: int = 1,
+                 secret: bytes | None = None):
+        self.secret = secret  # an AES-256 key: parts are encrypted when given
         self.store = store
         self.org_id = org_id
         self.backup_id = backup_id
@@ -62,6 +75,8 @@ class BackupWriter:
         self.level = level
         # A batch must fit a part with room to spare, however badly it compresses.
         self.batch_bytes = max(4096, min(1 << 20, part_bytes // 8))
+        # room for the nonce and the tag when encrypting
+        self.part_bytes = part_bytes - (NONCE + TAG if secret else 0)
         self.written_keys: list[str] = []
         self._queue: queue.Queue = queue.Queue(maxsize=8)
         self._error: BaseException | None = None
@@ -128,7 +143,7 @@ class BackupWriter:
         key = mf.part_key(self.org_id, self.backup_id, table, index)
         writer = self.store.open_writer(key)
         self.written_keys.append(key)
-        return _OpenPart(key, writer, self.level)
+        return _OpenPart(key, writer, self.level, self.secret)
 
     def _work(self) -> None:
         part: _OpenPart | None = None
@@ -254,7 +269,7 @@ def delete_backup(store: ObjectStore, info: BackupInfo) -> int:
     return sum(o.size for o in objs)
 
 
-def iter_part_blocks(store: ObjectStore, part: Part) -> Iterator[tuple[bytes, int]]:
+def iter_part_blocks(store: ObjectStore, part: Part, secret: bytes | None = None) -> Iterator[tuple[bytes, int]]:
     """The rows of one part as blocks of whole JSON lines (each ending in a newline) with their
     row count, checked against the manifest as they stream. A mismatch raises after the last
     block: consumers apply rows inside a transaction that only commits once every iterator is
@@ -269,19 +284,24 @@ def iter_part_blocks(store: ObjectStore, part: Part) -> Iterator[tuple[bytes, in
         if rows:
             yield "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode(), len(rows)
         return
+    if part.encrypted and secret is None:
+        raise CredentialsUnavailable(f"{part.key} is encrypted and no backup key was given; "
+                                     f"import it with: tenant-backup credentials import-key")
     sha = hashlib.sha256()
     size = rows = 0
     d = zlib.decompressobj(31)
+    dec = Decryptor(secret, part.key) if part.encrypted else None
     pending = b""
     gzip_error = None
     with store.open_reader(part.key) as fh:
         while chunk := fh.read(READ_CHUNK):
             sha.update(chunk)
             size += len(chunk)
+            plain = dec.update(chunk) if dec else chunk  # keep decrypting: the tag outranks gzip
             if gzip_error is not None:
                 continue  # keep hashing: the checksum decides what to report
             try:
-                data = pending + d.decompress(chunk)
+                data = pending + d.decompress(plain)
             except zlib.error as err:
                 gzip_error = str(err)
                 continue
@@ -294,12 +314,28 @@ def iter_part_blocks(store: ObjectStore, part: Part) -> Iterator[tuple[bytes, in
     problem = None
     if size != part.bytes or sha.hexdigest() != part.sha256:
         problem = f"{part.key} does not match its checksum"
-    elif gzip_error is not None:
-        problem = f"{part.key} is damaged (not valid gzip: {gzip_error})"
-    elif not d.eof or pending:
-        problem = f"{part.key} is truncated"
-    elif rows != part.rows:
-        problem = f"{part.key} holds {rows} rows, the manifest says {part.rows}"
+    elif dec is not None:
+        try:  # the tag decides whether the part is genuine
+            tail = dec.finish()
+            data = pending + d.decompress(tail) if gzip_error is None else b""
+        except IntegrityError as err:
+            problem = str(err)
+        except zlib.error as err:
+            gzip_error = str(err)
+        else:
+            cut = data.rfind(b"\n") + 1
+            pending = data[cut:]
+            if cut:
+                n = data.count(b"\n", 0, cut)
+                rows += n
+                yield data[:cut], n
+    if problem is None:
+        if gzip_error is not None:
+            problem = f"{part.key} is damaged (not valid gzip: {gzip_error})"
+        elif not d.eof or pending:
+            problem = f"{part.key} is truncated"
+        elif rows != part.rows:
+            problem = f"{part.key} holds {rows} rows, the manifest says {part.rows}"
     if problem:
         raise IntegrityError(problem + "; this backup cannot be trusted: use another one")
 
@@ -347,11 +383,20 @@ def iter_part_lines(store: ObjectStore, part: Part) -> Iterator[bytes]:
         yield from block[:-1].split(b"\n")
 
 
-def verify_part(store: ObjectStore, part: Part) -> tuple[int, str | None]:
-    """Re-read one part against the manifest. Returns (rows, problem or None)."""
+def verify_part(store: ObjectStore, part: Part, secret: bytes | None = None) -> tuple[int, str | None]:
+    """Re-read one part against the manifest. Returns (rows, problem or None). An encrypted part
+    without its key is checked on what is stored: size and SHA-256."""
+    if part.encrypted and secret is None:
+        sha, size = hashlib.sha256(), 0
+        with store.open_reader(part.key) as fh:
+            while chunk := fh.read(READ_CHUNK):
+                sha.update(chunk)
+                size += len(chunk)
+        ok = size == part.bytes and sha.hexdigest() == part.sha256
+        return part.rows, None if ok else f"{part.key} does not match its checksum"
     rows = 0
     try:
-        for _, n in iter_part_blocks(store, part):
+        for _, n in iter_part_blocks(store, part, secret):
             rows += n
     except TenantBackupError as err:
         return rows, str(err).split("; this backup")[0]
@@ -361,13 +406,13 @@ def verify_part(store: ObjectStore, part: Part) -> tuple[int, str | None]:
 
 
 def verify_backup(store: ObjectStore, info: BackupInfo, on_event: EventSink = ignore,
-                  cancelled=lambda: False) -> list[str]:
+                  cancelled=lambda: False, secret: bytes | None = None) -> list[str]:
     problems: list[str] = []
     parts = [(t, p) for t in info.tables.values() for p in t.parts]
     for i, (t, p) in enumerate(parts, 1):
         if cancelled():
             raise Cancelled("verification cancelled")
-        rows, problem = verify_part(store, p)
+        rows, problem = verify_part(store, p, secret)
         if problem:
             problems.append(problem)
         on_event(Event("progress", f"verified {p.key}", info.organization_id, t.name, rows, p.bytes, i, len(parts)))
