@@ -429,6 +429,8 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     common.add_argument("--debug", action="store_true", help="show a traceback on errors")
+    common.add_argument("--profile", metavar="NAME", help="a named profile: its own config, keyring entries, "
+                        "backup folder and schedule (default: TENANT_BACKUP_PROFILE, else 'default')")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     def add(name, func, help_):
@@ -492,6 +494,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help()
             return 0
         return run_window(demo=False)
+    if getattr(args, "profile", None):
+        os.environ["TENANT_BACKUP_PROFILE"] = args.profile  # children (the scheduler's job) inherit it
     try:
         return args.func(args)
     except TenantBackupError as err:

@@ -45,7 +45,7 @@ def test_cron_install_status_remove_touches_only_our_line(crontab, odd_db, env, 
     assert doc["command"][-1] == "daily" and os.path.isabs(doc["command"][0])
     assert doc["next_run"].endswith("03:30+00:00")
     table = subprocess.run(["crontab", "-l"], capture_output=True, text=True).stdout.splitlines()
-    assert table[0] == mine and len(table) == 2 and scheduler.CRON_MARK in table[1]
+    assert table[0] == mine and len(table) == 2 and scheduler.CRON_MARK + " " in table[1]
     again = cli_json("schedule", "install", "--at", "03:30")  # idempotent
     assert again["installed"] and len(subprocess.run(["crontab", "-l"], capture_output=True, text=True).stdout.splitlines()) == 2
     status = cli_json("schedule", "status")
@@ -67,7 +67,7 @@ def test_the_scheduled_command_runs_in_a_bare_environment(crontab, odd_db, env, 
     doc = cli_json("schedule", "install", "--env-file", str(secrets))
     assert any("0600" in w for w in doc["warnings"])
     line = next(l for l in subprocess.run(["crontab", "-l"], capture_output=True, text=True).stdout.splitlines()
-                if scheduler.CRON_MARK in l)
+                if scheduler.cron_mark() + " " in l)
     command = line.split(None, 5)[5].split(scheduler.CRON_MARK)[0]
     log_home = tmp_path / "home"
     log_home.mkdir()
@@ -84,9 +84,9 @@ def test_the_scheduled_command_runs_in_a_bare_environment(crontab, odd_db, env, 
 
 def test_systemd_units_verify_and_persist():
     units = scheduler.systemd_units(SPEC)
-    timer = units[f"{scheduler.UNIT}.timer"]
+    timer = units[f"{scheduler.unit()}.timer"]
     assert "OnCalendar=*-*-* 02:00:00 UTC" in timer and "Persistent=true" in timer
-    service = units[f"{scheduler.UNIT}.service"]
+    service = units[f"{scheduler.unit()}.service"]
     assert "ExecStart='/opt/tenant backup/bin/tenant-backup' daily" in service
     if not shutil.which("systemd-analyze"):
         pytest.skip("systemd-analyze is not installed")
@@ -96,7 +96,7 @@ def test_systemd_units_verify_and_persist():
         real["command"] = ["/bin/true", "daily"]
         for name, text in scheduler.systemd_units(scheduler.Spec(**real)).items():
             (scheduler.Path(d) / name).write_text(text)
-        cp = subprocess.run(["systemd-analyze", "verify", f"{d}/{scheduler.UNIT}.timer", f"{d}/{scheduler.UNIT}.service"],
+        cp = subprocess.run(["systemd-analyze", "verify", f"{d}/{scheduler.unit()}.timer", f"{d}/{scheduler.unit()}.service"],
                             capture_output=True, text=True)
         assert cp.returncode == 0, cp.stderr
 
@@ -107,7 +107,7 @@ def test_launchd_plist_and_task_xml_parse(monkeypatch):
     _t.tzset()
     try:
         plist = plistlib.loads(scheduler.launchd_plist(SPEC, NOW))
-        assert plist["Label"] == scheduler.LAUNCHD_LABEL and plist["ProgramArguments"] == SPEC.command
+        assert plist["Label"] == scheduler.launchd_label() and plist["ProgramArguments"] == SPEC.command
         assert plist["StartCalendarInterval"] == {"Hour": 20, "Minute": 0}  # 02:00 UTC in Regina
         assert plist["EnvironmentVariables"] == {"TENANT_BACKUP_STORE": "/srv/backups"}
         root = ET.fromstring(scheduler.schtasks_xml(SPEC, NOW).replace('encoding="UTF-16"', ""))
@@ -144,3 +144,24 @@ def test_daily_warns_when_the_last_success_is_old(odd_db, env):
                   "completed_at = completed_at - interval '3 days' where backup_type = 'daily'")
     doc = cli_json("daily")
     assert any("hours ago" in w for w in doc["warnings"])
+
+
+def test_profiles_have_their_own_schedule_config_and_folder(crontab, odd_db, env, tmp_path, monkeypatch):
+    env(odd_db)
+    monkeypatch.delenv("TENANT_BACKUP_CONFIG")
+    monkeypatch.delenv("TENANT_BACKUP_STORE")
+    default = cli_json("schedule", "install")
+    prod = cli_json("schedule", "install", "--at", "04:00", "--profile", "prod")
+    assert prod["command"][-3:] == ["--profile", "prod", "daily"] and default["command"][-1] == "daily"
+    assert "--profile" not in default["command"]
+    lines = subprocess.run(["crontab", "-l"], capture_output=True, text=True).stdout.splitlines()
+    assert len(lines) == 2
+    cli_json("schedule", "remove", "--profile", "prod")
+    lines = subprocess.run(["crontab", "-l"], capture_output=True, text=True).stdout.splitlines()
+    assert len(lines) == 1 and "--profile" not in lines[0]  # the default profile's line stays
+    cli_json("schedule", "remove")
+    b = cli_json("backup", "--org", ORG_A, "--profile", "prod")["backup"]
+    prod_store = tmp_path / "xdg-data" / "tenant-backup" / "profiles" / "prod" / "backups"
+    assert (prod_store / b["summary"]).exists()  # the profile's own folder, not the default one
+    cp = run_cli("tenants", "--profile", "../etc")
+    assert cp.returncode == 2 and "profile name" in cp.stderr

@@ -6,6 +6,7 @@ the error says so and names the environment-variable route."""
 from __future__ import annotations
 
 from ..core.errors import CredentialsUnavailable
+from .paths import profile as active_profile
 
 SERVICE = "tenant-backup"
 ENV_ROUTE = "set TENANT_BACKUP_DATABASE_URL in the environment instead"
@@ -21,7 +22,8 @@ def _account(name: str, profile: str) -> str:
     return f"{profile}:{name}"
 
 
-def get_secret(name: str, profile: str = "default") -> str | None:
+def get_secret(name: str, profile: str | None = None) -> str | None:
+    profile = profile or active_profile()
     keyring, errors = _keyring()
     try:
         return keyring.get_password(SERVICE, _account(name, profile))
@@ -33,7 +35,8 @@ def get_secret(name: str, profile: str = "default") -> str | None:
         raise CredentialsUnavailable(f"the OS keyring failed ({type(err).__name__}); {ENV_ROUTE}") from None
 
 
-def set_secret(name: str, value: str, profile: str = "default") -> None:
+def set_secret(name: str, value: str, profile: str | None = None) -> None:
+    profile = profile or active_profile()
     keyring, errors = _keyring()
     try:
         keyring.set_password(SERVICE, _account(name, profile), value)
@@ -45,7 +48,8 @@ def set_secret(name: str, value: str, profile: str = "default") -> None:
         raise CredentialsUnavailable(f"the OS keyring refused the secret ({type(err).__name__})") from None
 
 
-def delete_secret(name: str, profile: str = "default") -> None:
+def delete_secret(name: str, profile: str | None = None) -> None:
+    profile = profile or active_profile()
     keyring, errors = _keyring()
     try:
         keyring.delete_password(SERVICE, _account(name, profile))

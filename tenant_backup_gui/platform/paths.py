@@ -11,6 +11,17 @@ import platformdirs
 APP = "tenant-backup"
 
 
+def profile() -> str:
+    """The active profile: `--profile NAME` (the CLI puts it in TENANT_BACKUP_PROFILE), else
+    "default". Each profile has its own config file, keyring entries, backup folder and schedule."""
+    import re
+    name = os.environ.get("TENANT_BACKUP_PROFILE") or "default"
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,40}", name):
+        from ..core.errors import ConfigError
+        raise ConfigError(f"profile name {name!r} may hold only letters, digits, '-' and '_' (at most 40)")
+    return name
+
+
 def config_dir() -> Path:
     return Path(platformdirs.user_config_dir(APP, appauthor=False))
 

@@ -21,10 +21,32 @@ from xml.sax.saxutils import escape
 from ..core.errors import ConfigError, TenantBackupError
 from . import paths
 
+def _suffix() -> str:
+    name = paths.profile()
+    return "" if name == "default" else f"-{name}"
+
+
+# Names per profile: the default profile keeps the plain ones.
 UNIT = "tenant-backup-daily"
 CRON_MARK = "# tenant-backup:daily"
 LAUNCHD_LABEL = "com.tenant-backup.daily"
 TASK_NAME = "Tenant Backup Daily"
+
+
+def unit() -> str:
+    return UNIT + _suffix()
+
+
+def cron_mark() -> str:
+    return CRON_MARK + _suffix()
+
+
+def launchd_label() -> str:
+    return LAUNCHD_LABEL + _suffix()
+
+
+def task_name() -> str:
+    return TASK_NAME + _suffix()
 
 
 def parse_at(at: str) -> time:
@@ -35,16 +57,16 @@ def parse_at(at: str) -> time:
         raise ConfigError(f"--at {at!r} is not a time; use HH:MM in UTC, e.g. 02:00") from None
 
 
-def daily_command(profile: str | None = None) -> list[str]:
+def daily_command() -> list[str]:
     """Absolute paths only: schedulers run with a minimal PATH."""
     if getattr(sys, "frozen", False):
         argv = [sys.executable]
     else:
         script = Path(sys.executable).parent / ("tenant-backup.exe" if os.name == "nt" else "tenant-backup")
         argv = [str(script)] if script.exists() else [sys.executable, "-m", "tenant_backup_gui"]
+    if paths.profile() != "default":
+        argv += ["--profile", paths.profile()]
     argv.append("daily")
-    if profile:
-        argv += ["--profile", profile]
     return argv
 
 
@@ -87,7 +109,7 @@ def systemd_units(spec: Spec) -> dict[str, str]:
         "[Unit]\nDescription=Tenant Backup daily run\n\n"
         f"[Timer]\nOnCalendar=*-*-* {spec.at.hour:02d}:{spec.at.minute:02d}:00 UTC\nPersistent=true\n"
         "RandomizedDelaySec=0\n\n[Install]\nWantedBy=timers.target\n")
-    return {f"{UNIT}.service": service, f"{UNIT}.timer": timer}
+    return {f"{unit()}.service": service, f"{unit()}.timer": timer}
 
 
 def systemd_user_available() -> bool:
@@ -110,7 +132,7 @@ def cron_line(spec: Spec, now: datetime | None = None) -> str:
     cmd = " ".join(shlex.quote(a) for a in spec.command)
     prefix = f"env {env} " if env else ""
     return (f"{t.minute} {t.hour} * * * {source}{prefix}{cmd} >> {shlex.quote(str(log))} 2>&1 "
-            f"{CRON_MARK} {spec.at.hour:02d}:{spec.at.minute:02d} UTC")
+            f"{cron_mark()} {spec.at.hour:02d}:{spec.at.minute:02d} UTC")
 
 
 def _crontab_read() -> list[str]:
@@ -132,7 +154,7 @@ def _crontab_write(lines: list[str]) -> None:
 def launchd_plist(spec: Spec, now: datetime | None = None) -> bytes:
     t = local_time(spec.at, now)
     doc = {
-        "Label": LAUNCHD_LABEL,
+        "Label": launchd_label(),
         "ProgramArguments": spec.command,
         "StartCalendarInterval": {"Hour": t.hour, "Minute": t.minute},
         "EnvironmentVariables": dict(spec.environment),
@@ -191,16 +213,16 @@ def install(spec: Spec) -> dict:
         d.mkdir(parents=True, exist_ok=True)
         for name, text in systemd_units(spec).items():
             (d / name).write_text(text)
-        for args in (["daemon-reload"], ["enable", "--now", f"{UNIT}.timer"]):
+        for args in (["daemon-reload"], ["enable", "--now", f"{unit()}.timer"]):
             cp = subprocess.run(["systemctl", "--user", *args], capture_output=True, text=True)
             if cp.returncode != 0:
                 raise TenantBackupError(f"systemctl --user {' '.join(args)} failed: {cp.stderr.strip()}")
     elif kind == "cron":
         paths.log_dir().mkdir(parents=True, exist_ok=True)
-        lines = [line for line in _crontab_read() if CRON_MARK not in line]
+        lines = [line for line in _crontab_read() if cron_mark() + " " not in line]
         _crontab_write(lines + [cron_line(spec)])
     elif kind == "launchd":
-        plist = Path.home() / "Library" / "LaunchAgents" / f"{LAUNCHD_LABEL}.plist"
+        plist = Path.home() / "Library" / "LaunchAgents" / f"{launchd_label()}.plist"
         plist.parent.mkdir(parents=True, exist_ok=True)
         plist.write_bytes(launchd_plist(spec))
         uid = os.getuid()
@@ -212,7 +234,7 @@ def install(spec: Spec) -> dict:
         xml = paths.state_dir() / "task.xml"
         xml.parent.mkdir(parents=True, exist_ok=True)
         xml.write_text(schtasks_xml(spec), encoding="utf-16")
-        cp = subprocess.run(["schtasks", "/Create", "/XML", str(xml), "/TN", TASK_NAME, "/F"],
+        cp = subprocess.run(["schtasks", "/Create", "/XML", str(xml), "/TN", task_name(), "/F"],
                             capture_output=True, text=True)
         if cp.returncode != 0:
             raise TenantBackupError(f"schtasks /Create failed: {cp.stderr.strip() or cp.stdout.strip()}")
@@ -222,21 +244,21 @@ def install(spec: Spec) -> dict:
 def remove() -> dict:
     kind = backend()
     if kind == "systemd":
-        subprocess.run(["systemctl", "--user", "disable", "--now", f"{UNIT}.timer"], capture_output=True)
-        for name in (f"{UNIT}.service", f"{UNIT}.timer"):
+        subprocess.run(["systemctl", "--user", "disable", "--now", f"{unit()}.timer"], capture_output=True)
+        for name in (f"{unit()}.service", f"{unit()}.timer"):
             (systemd_dir() / name).unlink(missing_ok=True)
         subprocess.run(["systemctl", "--user", "daemon-reload"], capture_output=True)
     elif kind == "cron":
         before = _crontab_read()
-        after = [line for line in before if CRON_MARK not in line]
+        after = [line for line in before if cron_mark() + " " not in line]
         if after != before:
             _crontab_write(after)
     elif kind == "launchd":
-        plist = Path.home() / "Library" / "LaunchAgents" / f"{LAUNCHD_LABEL}.plist"
+        plist = Path.home() / "Library" / "LaunchAgents" / f"{launchd_label()}.plist"
         subprocess.run(["launchctl", "bootout", f"gui/{os.getuid()}", str(plist)], capture_output=True)
         plist.unlink(missing_ok=True)
     else:
-        subprocess.run(["schtasks", "/Delete", "/TN", TASK_NAME, "/F"], capture_output=True)
+        subprocess.run(["schtasks", "/Delete", "/TN", task_name(), "/F"], capture_output=True)
     return status()
 
 
@@ -244,8 +266,8 @@ def status(at: time | None = None) -> dict:
     kind = backend()
     installed, command, when = False, None, at
     if kind == "systemd":
-        svc = systemd_dir() / f"{UNIT}.service"
-        timer = systemd_dir() / f"{UNIT}.timer"
+        svc = systemd_dir() / f"{unit()}.service"
+        timer = systemd_dir() / f"{unit()}.timer"
         installed = svc.exists() and timer.exists()
         if installed:
             for line in svc.read_text().splitlines():
@@ -255,23 +277,23 @@ def status(at: time | None = None) -> dict:
                 if line.startswith("OnCalendar="):
                     when = parse_at(line.split()[1][:5])
     elif kind == "cron":
-        mine = [line for line in _crontab_read() if CRON_MARK in line]
+        mine = [line for line in _crontab_read() if cron_mark() + " " in line]
         installed = bool(mine)
         if installed:
-            words = shlex.split(mine[0].split(CRON_MARK)[0])
-            tail = mine[0].split(CRON_MARK)[1].split()
+            words = shlex.split(mine[0].split(cron_mark() + " ")[0])
+            tail = mine[0].split(cron_mark() + " ")[1].split()
             when = parse_at(tail[0]) if tail else when
             cmd = words[5:words.index(">>")] if ">>" in words else words[5:]
             while cmd and (cmd[0] == "env" or "=" in cmd[0]):
                 cmd = cmd[1:]
             command = cmd
     elif kind == "launchd":
-        plist = Path.home() / "Library" / "LaunchAgents" / f"{LAUNCHD_LABEL}.plist"
+        plist = Path.home() / "Library" / "LaunchAgents" / f"{launchd_label()}.plist"
         installed = plist.exists()
         if installed:
             command = plistlib.loads(plist.read_bytes())["ProgramArguments"]
     else:
-        cp = subprocess.run(["schtasks", "/Query", "/TN", TASK_NAME], capture_output=True, text=True)
+        cp = subprocess.run(["schtasks", "/Query", "/TN", task_name()], capture_output=True, text=True)
         installed = cp.returncode == 0
     return {"installed": installed, "backend": kind, "command": command,
             "next_run": next_run(when).isoformat(timespec="minutes") if installed and when else None}

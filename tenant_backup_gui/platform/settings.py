@@ -38,7 +38,10 @@ class Settings:
 
 def config_path() -> Path:
     env = os.environ.get("TENANT_BACKUP_CONFIG")
-    return Path(env).expanduser() if env else paths.config_dir() / "config.toml"
+    if env:
+        return Path(env).expanduser()
+    name = paths.profile()
+    return paths.config_dir() / ("config.toml" if name == "default" else f"profiles/{name}.toml")
 
 
 def load_config(path: Path, required: bool) -> Config:
@@ -78,7 +81,9 @@ def load_settings(store_override: str | None = None) -> Settings:
         except CredentialsUnavailable as err:
             notes.append(str(err))
     store = store_override or os.environ.get("TENANT_BACKUP_STORE") or config.store
-    store_path = Path(store).expanduser() if store else paths.data_dir() / "backups"
+    name = paths.profile()
+    store_path = Path(store).expanduser() if store else (
+        paths.data_dir() / "backups" if name == "default" else paths.data_dir() / "profiles" / name / "backups")
     return Settings(replace(config, database_url=None), path if path.exists() else None, url, store_path,
                     source, tuple(notes))
 
