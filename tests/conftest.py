@@ -112,6 +112,20 @@ def legacy_store(tmp_path) -> Path:
 
 
 @pytest.fixture
+def crontab():
+    """The real crontab of this user, restored afterwards whatever the test did."""
+    import shutil
+    if not shutil.which("crontab"):
+        pytest.skip("crontab is not installed (.ci/run installs it)")
+    saved = subprocess.run(["crontab", "-l"], capture_output=True, text=True)
+    yield
+    if saved.returncode == 0:
+        subprocess.run(["crontab", "-"], input=saved.stdout, text=True, check=True)
+    else:
+        subprocess.run(["crontab", "-r"], capture_output=True)
+
+
+@pytest.fixture
 def env(monkeypatch, tmp_path):
     """Point the tool at a database and a fresh store, the way a user would: environment only."""
     def use(url: str, store: Path | None = None, **extra) -> Path:

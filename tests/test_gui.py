@@ -264,3 +264,24 @@ def test_first_start_opens_settings_and_secrets_go_to_the_keyring(qtbot, loop, o
     env["TENANT_BACKUP_TEST_KEYRING_LOCKED"] = "1"
     cp = subprocess.run([sys.executable, "-m", "tenant_backup_gui", "tenants"], env=env, capture_output=True, text=True)
     assert cp.returncode == 4 and "keyring is locked" in cp.stderr and len(cp.stderr.strip().splitlines()) == 1
+
+
+def test_settings_installs_and_removes_the_daily_run(qtbot, loop, odd_db, env, crontab):
+    import subprocess
+    from PySide6.QtCore import QTime
+    env(odd_db)
+    w = open_window(qtbot, loop)
+    w.open_settings()
+    dlg = w.settings_dialog
+    wait_for(loop, lambda: "not installed" in dlg.schedule_state.text(), what="the schedule state")
+    dlg.at.setTime(QTime(3, 15))
+    dlg.install_button.click()
+    wait_for(loop, lambda: dlg.schedule_state.text().startswith("installed"), what="the install")
+    line = [l for l in subprocess.run(["crontab", "-l"], capture_output=True, text=True).stdout.splitlines()
+            if "tenant-backup:daily " in l]
+    assert len(line) == 1 and "03:15 UTC" in line[0] and " daily >> " in line[0]
+    assert "T03:15" in dlg.schedule_state.text()
+    dlg.remove_button.click()
+    wait_for(loop, lambda: dlg.schedule_state.text().startswith("not installed"), what="the removal")
+    assert not [l for l in subprocess.run(["crontab", "-l"], capture_output=True, text=True).stdout.splitlines()
+                if "tenant-backup:daily" in l]

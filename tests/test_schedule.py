@@ -23,19 +23,6 @@ SPEC = scheduler.Spec(time(2, 0), ["/opt/tenant backup/bin/tenant-backup", "dail
                       {"TENANT_BACKUP_STORE": "/srv/backups"})
 
 
-@pytest.fixture
-def crontab():
-    """The real crontab of this user, restored afterwards whatever the test did."""
-    if not shutil.which("crontab"):
-        pytest.skip("crontab is not installed (.ci/run installs it)")
-    saved = subprocess.run(["crontab", "-l"], capture_output=True, text=True)
-    yield
-    if saved.returncode == 0:
-        subprocess.run(["crontab", "-"], input=saved.stdout, text=True, check=True)
-    else:
-        subprocess.run(["crontab", "-r"], capture_output=True)
-
-
 def test_cron_install_status_remove_touches_only_our_line(crontab, odd_db, env, tmp_path):
     env(odd_db)
     mine = "15 4 * * 1 /usr/local/bin/someone-elses-job --weekly"

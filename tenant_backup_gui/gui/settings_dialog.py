@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import asyncio
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QTime, Signal
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
-                               QPushButton, QSpinBox, QVBoxLayout, QWidget)
+                               QPushButton, QSpinBox, QTimeEdit, QVBoxLayout, QWidget)
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from ..core.errors import TenantBackupError
@@ -84,10 +84,31 @@ class SettingsDialog(QDialog):
         self.days.setValue(settings.config.retention.days)
         self.days.setSuffix(" days")
         self.days.setAccessibleName("retention in days")
+        self.at = QTimeEdit(QTime(2, 0))
+        self.at.setDisplayFormat("HH:mm 'UTC'")
+        self.at.setAccessibleName("daily run time in UTC")
+        self.schedule_state = QLabel("…")
+        self.schedule_state.setObjectName("scheduleState")
+        self.schedule_state.setWordWrap(True)
+        self.install_button = QPushButton("Install")
+        self.install_button.setAccessibleName("install the daily run")
+        self.install_button.clicked.connect(lambda: asyncio.ensure_future(self.change_schedule(True)))
+        self.remove_button = QPushButton("Remove")
+        self.remove_button.setAccessibleName("remove the daily run")
+        self.remove_button.clicked.connect(lambda: asyncio.ensure_future(self.change_schedule(False)))
+        sched = QHBoxLayout()
+        sched.setContentsMargins(0, 0, 0, 0)
+        sched.addWidget(self.at)
+        sched.addWidget(self.install_button)
+        sched.addWidget(self.remove_button)
+        sched.addWidget(self.schedule_state, 1)
+        sched_row = QWidget()
+        sched_row.setLayout(sched)
         form.addRow("Database URL", self.url)
         form.addRow("Password", self.password)
         form.addRow("Backup folder", store_row)
         form.addRow("Keep backups for", self.days)
+        form.addRow("Daily run", sched_row)
         lay.addLayout(form)
         self.status = QLabel("\n".join(settings.notes))
         self.status.setWordWrap(True)
@@ -102,7 +123,47 @@ class SettingsDialog(QDialog):
         buttons.rejected.connect(self.reject)
         self.buttons = buttons
         lay.addWidget(buttons)
-        self.resize(640, 280)
+        self.resize(720, 320)
+        self.settings = settings
+        asyncio.ensure_future(self.show_schedule())
+
+    def _context(self):
+        from ..services.context import Context
+        return Context.from_settings(self.settings)
+
+    def _show(self, st: dict) -> None:
+        if st.get("installed"):
+            text = f"installed ({st['backend']}), next run {st['next_run']}"
+        else:
+            text = f"not installed ({st.get('backend', '?')})"
+        last = st.get("last_result")
+        if last:
+            text += f"; last run {last['status']}"
+        warnings = st.get("warnings") or []
+        self.schedule_state.setText(text + ("\n" + warnings[0] if warnings else ""))
+        self.remove_button.setEnabled(bool(st.get("installed")))
+
+    async def show_schedule(self) -> None:
+        from ..services import schedule
+        try:
+            self._show(await asyncio.to_thread(schedule.status, self._context()))
+        except TenantBackupError as err:
+            self.schedule_state.setText(str(err))
+            self.install_button.setEnabled(False)
+            self.remove_button.setEnabled(False)
+
+    async def change_schedule(self, install: bool) -> None:
+        from ..services import schedule
+        ctx = self._context()
+        try:
+            if install:
+                st = await asyncio.to_thread(schedule.install, ctx, self.at.time().toString("HH:mm"))
+            else:
+                st = await asyncio.to_thread(schedule.remove, ctx)
+        except TenantBackupError as err:
+            self.schedule_state.setText(str(err))
+            return
+        self._show(st)
 
     def _browse(self) -> None:
         d = QFileDialog.getExistingDirectory(self, "Backup folder", self.store.text())
