@@ -13,7 +13,7 @@ from pathlib import Path
 from psycopg.conninfo import conninfo_to_dict
 
 from ..core.config import Config, parse_config
-from ..core.errors import ConfigError, CredentialsUnavailable
+from ..core.errors import ConfigError, CredentialsUnavailable, TenantBackupError
 from . import credentials, paths
 
 
@@ -25,6 +25,13 @@ class Settings:
     store_path: Path
     url_source: str | None = None  # "environment" | "config" | "keyring"
     notes: tuple[str, ...] = ()  # e.g. why the keyring was not consulted
+
+    def database_problem(self) -> TenantBackupError | None:
+        try:
+            self.require_database()
+        except TenantBackupError as err:
+            return err
+        return None
 
     def require_database(self) -> str:
         if not self.database_url and self.notes:

@@ -64,8 +64,8 @@ class BackupJob(Job):
             problems.append(f"'{self.org_id}' is not an organization id (a UUID); list them with: tenant-backup tenants")
         if self.backup_type not in mf.BACKUP_TYPES:
             problems.append(f"unknown backup type '{self.backup_type}' (use {', '.join(mf.BACKUP_TYPES)})")
-        if not self.ctx.settings.database_url:
-            problems.append("no database configured; set TENANT_BACKUP_DATABASE_URL")
+        if (missing := self.ctx.settings.database_problem()) is not None:
+            problems.append(missing)
         problems += self.ctx.store.problems()
         return problems
 

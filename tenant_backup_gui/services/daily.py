@@ -46,8 +46,8 @@ class DailyJob(Job):
 
     def prepare(self) -> list[str]:
         problems = []
-        if not self.ctx.settings.database_url:
-            problems.append("no database configured; set TENANT_BACKUP_DATABASE_URL")
+        if (missing := self.ctx.settings.database_problem()) is not None:
+            problems.append(missing)
         return problems + self.ctx.store.problems()
 
     def cancel(self) -> None:

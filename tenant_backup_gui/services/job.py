@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, TenantBackupError
 from ..core.events import Event, EventSink, ignore
 
 
@@ -16,8 +16,9 @@ class Job:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
 
-    def prepare(self) -> list[str]:
-        """What stops this job from running, as one-line messages. Touches nothing."""
+    def prepare(self) -> list:
+        """What stops this job from running: one-line messages (or the error itself, when its
+        kind matters, e.g. credentials unavailable). Touches nothing."""
         return []
 
     def cancel(self) -> None:
@@ -26,7 +27,8 @@ class Job:
     def check_prepared(self) -> None:
         problems = self.prepare()
         if problems:
-            raise ConfigError(problems[0])
+            first = problems[0]
+            raise first if isinstance(first, TenantBackupError) else ConfigError(str(first))
 
     def bind_loop(self) -> None:
         self._loop = asyncio.get_running_loop()

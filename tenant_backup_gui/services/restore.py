@@ -45,8 +45,8 @@ class _RestoreBase(Job):
             problems.append(f"'{self.org_id}' is not an organization id (a UUID); list them with: tenant-backup tenants")
         if self.options.mode not in MODES:
             problems.append(f"unknown mode '{self.options.mode}' (use {' or '.join(MODES)})")
-        if not self.ctx.settings.database_url:
-            problems.append("no database configured; set TENANT_BACKUP_DATABASE_URL")
+        if (missing := self.ctx.settings.database_problem()) is not None:
+            problems.append(missing)
         return problems
 
     def cancel(self) -> None:
