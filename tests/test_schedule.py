@@ -152,3 +152,13 @@ def test_profiles_have_their_own_schedule_config_and_folder(crontab, odd_db, env
     assert (prod_store / b["summary"]).exists()  # the profile's own folder, not the default one
     cp = run_cli("tenants", "--profile", "../etc")
     assert cp.returncode == 2 and "profile name" in cp.stderr
+
+
+def test_headless_commands_never_import_qt(odd_db, env):
+    import sys
+    env(odd_db)
+    code = ("import sys, json, tenant_backup_gui.cli as c; rc = c.main(['daily', '--json']); "
+            "sys.stderr.write(json.dumps([m for m in sys.modules if m.startswith(('PySide6', 'qasync'))]))")
+    cp = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ))
+    assert json.loads(cp.stdout or "{}").get("success") is True, cp.stderr[-500:]
+    assert cp.stderr.strip().endswith("[]"), cp.stderr[-300:]
