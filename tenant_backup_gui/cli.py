@@ -107,6 +107,23 @@ def cmd_tenants(args) -> int:
     return 0
 
 
+def cmd_scope(args) -> int:
+    from .services.inventory import scope
+    doc = scope(_context(args))
+
+    def human(d):
+        lines = [f"{len(d['tables'])} tables hold a tenant's rows (tenant column: {d['tenant_column']}):"]
+        lines += [f"  {t['name']:<32} {t['reached']}" + ("" if t["key"] else "  (no key: compared as whole rows)")
+                  for t in d["tables"]]
+        if d["skipped"]:
+            lines.append("not backed up:")
+            lines += [f"  {n:<32} {why}" for n, why in sorted(d["skipped"].items())]
+        lines += [f"warning: {w}" for w in d["warnings"]]
+        return "\n".join(lines)
+    _out(args, doc, human)
+    return 0
+
+
 def cmd_backup(args) -> int:
     from .services.backup import BackupJob
     progress = Progress(not args.json)
@@ -440,6 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("setup", cmd_setup, "create or upgrade backup_logs and the tool's helpers in the database")
     add("tenants", cmd_tenants, "list the organizations")
+    add("scope", cmd_scope, "show which tables a tenant's backup holds, how each is reached, and what is left out")
     add("backup", cmd_backup, "back up one organization now").add_argument("--org", required=True, metavar="ID")
     add("backups", cmd_backups, "list one organization's backups, newest first").add_argument(
         "--org", required=True, metavar="ID")

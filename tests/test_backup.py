@@ -323,3 +323,14 @@ def test_disk_full_mid_backup_leaves_no_backup_behind(odd_db, env, tmp_path):
         assert cli_json("history", "--org", ORG_A)[0]["status"] == "failed"
     finally:
         subprocess.run(["umount", str(small)])
+
+
+def test_scope_shows_what_a_backup_holds_and_why(odd_db, env):
+    env(odd_db, config='global_tables = ["big_table"]\n[parent_paths]\nno_pk_table = { column = "a", parent = "odd_serial" }\n')
+    doc = cli_json("scope")
+    tables = {t["name"]: t for t in doc["tables"]}
+    assert tables["order_item_notes"]["reached"] == "through order_item_id → order_items → order_id → orders"
+    assert tables["organizations"]["reached"] == "the tenant table, by its key"
+    assert "big_table" not in tables and doc["skipped"]["big_table"] == "global table (config)"
+    assert doc["skipped"]["countries"].startswith("global: no tenant column")
+    assert any("'user_invites'" in w for w in doc["warnings"])

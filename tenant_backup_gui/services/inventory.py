@@ -105,3 +105,18 @@ def tenant_overview(ctx: Context) -> list[dict]:
 
 def setup_state(ctx: Context) -> dict:
     return postgres.setup_state(ctx.url)
+
+
+def scope(ctx: Context) -> dict:
+    """What a backup of any tenant would hold, and why: the discovered scope, for the owner to
+    confirm (and correct in the config) before relying on it."""
+    from ..core.scope import discover_scope
+    with postgres.Snapshot(ctx.url, ctx.config) as snap:
+        found = discover_scope(snap.catalog, ctx.config)
+    return {
+        "tenant_column": found.tenant_column,
+        "tables": [{"name": s.table.key_name, "reached": s.describe(), "key": list(s.table.row_key[0]),
+                    "key_kind": s.table.row_key[1]} for s in found.tables],
+        "skipped": found.skipped,
+        "warnings": found.warnings,
+    }
