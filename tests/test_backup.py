@@ -22,13 +22,14 @@ def db_rows(url: str, sql: str, *params) -> list[str]:
 
 
 def select_list(url: str, table: str) -> str:
-    """Every column as row_to_json shows it, except json/jsonb: their text, as a JSON string —
-    row_to_json alone writes SQL NULL and JSON null the same way, and a backup must not."""
+    """Every column as row_to_json shows it, except json, jsonb and arrays: their text, as a JSON
+    string — row_to_json alone writes SQL NULL and JSON null the same way and drops array bounds,
+    and a backup must not."""
     with psycopg.connect(url) as c:
         cols = c.execute("select column_name, data_type, udt_name from information_schema.columns "
                          "where table_name = %s order by ordinal_position", [table]).fetchall()
-    return ", ".join(f't."{n}"' if u not in ("json", "jsonb") else f'to_json(t."{n}"::text) as "{n}"'
-                     for n, _, u in cols)
+    return ", ".join(f't."{n}"' if u not in ("json", "jsonb") and d != "ARRAY" else f'to_json(t."{n}"::text) as "{n}"'
+                     for n, d, u in cols)
 
 
 def test_backup_is_complete_and_exact_for_every_type(odd_db, env):

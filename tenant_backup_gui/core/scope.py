@@ -21,8 +21,8 @@ class Column:
     generated: bool = False
     identity: str | None = None  # "always" | "by default" | None
     has_default: bool = False
-    # json/jsonb (or arrays, domains of them): row_to_json writes SQL NULL and JSON null alike, so
-    # these travel as their text in a JSON string and are cast back on restore.
+    # json, jsonb and arrays (and domains of them): row_to_json writes SQL NULL and JSON null alike
+    # and drops array lower bounds, so these travel as their text in a JSON string, cast back on restore.
     as_text: bool = False
 
 

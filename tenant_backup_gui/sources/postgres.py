@@ -84,7 +84,8 @@ select n.nspname, c.relname, c.relkind = 'p',
   (select coalesce(json_agg(json_build_object(
       'name', a.attname, 'type', format_type(a.atttypid, a.atttypmod), 'nullable', not a.attnotnull,
       'generated', a.attgenerated <> '', 'identity', a.attidentity, 'has_default', a.atthasdef,
-      'as_text', (select coalesce(nullif(bt.typname, ''), ty.typname) in ('json', 'jsonb', '_json', '_jsonb')
+      'as_text', (select coalesce(bt.typname, ty.typname) in ('json', 'jsonb')
+                         or coalesce(bt.typcategory, ty.typcategory) = 'A'
                   from pg_type ty left join pg_type bt on bt.oid = ty.typbasetype where ty.oid = a.atttypid))
       order by a.attnum), '[]')
    from pg_attribute a where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped),
@@ -140,9 +141,9 @@ ROW_ALIAS = "tb$row"  # a whole-row alias no real column is likely to shadow
 
 
 def export_expression(t: Table) -> sql.Composable:
-    """The JSON of one row as a backup stores it: PostgreSQL's row_to_json, except that json and
-    jsonb columns are carried as their text (a JSON string), since row_to_json renders SQL NULL
-    and JSON null alike."""
+    """The JSON of one row as a backup stores it: PostgreSQL's row_to_json, except that json,
+    jsonb and array columns are carried as their text (a JSON string): row_to_json renders SQL
+    NULL and JSON null alike, and drops an array's lower bounds ('[0:2]={1,2,3}' → [1,2,3])."""
     alias = sql.Identifier(ROW_ALIAS)
     if not t.text_columns:
         return sql.SQL("row_to_json({})").format(alias)

@@ -158,3 +158,7 @@ insert into unique_only values
   ('00000000-0000-4000-8000-00000000000c', 'X1', 'gone');
 
 delete from trigger_hits;  -- the loads above fired the trigger; start the tests from nothing
+
+-- Arrays whose lower bound is not 1: row_to_json drops the bounds, a backup must not.
+update odd_types set a_int = '[0:2]={1,2,3}', a_text = '[-1:0]={x,NULL}'
+where id = (select min(id) from odd_types where organization_id = '00000000-0000-4000-8000-00000000000a');
