@@ -269,6 +269,12 @@ def delete_backup(store: ObjectStore, info: BackupInfo) -> int:
     return sum(o.size for o in objs)
 
 
+def _whole_lines(data: bytes) -> tuple[bytes, int, bytes]:
+    """(the complete lines, how many, the unfinished rest)."""
+    cut = data.rfind(b"\n") + 1
+    return data[:cut], data.count(b"\n", 0, cut), data[cut:]
+
+
 def iter_part_blocks(store: ObjectStore, part: Part, secret: bytes | None = None) -> Iterator[tuple[bytes, int]]:
     """The rows of one part as blocks of whole JSON lines (each ending in a newline) with their
     row count, checked against the manifest as they stream. A mismatch raises after the last
@@ -301,34 +307,28 @@ def iter_part_blocks(store: ObjectStore, part: Part, secret: bytes | None = None
             if gzip_error is not None:
                 continue  # keep hashing: the checksum decides what to report
             try:
-                data = pending + d.decompress(plain)
+                block, n, pending = _whole_lines(pending + d.decompress(plain))
             except zlib.error as err:
                 gzip_error = str(err)
                 continue
-            cut = data.rfind(b"\n") + 1
-            pending = data[cut:]
-            if cut:
-                n = data.count(b"\n", 0, cut)
+            if n:
                 rows += n
-                yield data[:cut], n
+                yield block, n
     problem = None
     if size != part.bytes or sha.hexdigest() != part.sha256:
         problem = f"{part.key} does not match its checksum"
     elif dec is not None:
         try:  # the tag decides whether the part is genuine
             tail = dec.finish()
-            data = pending + d.decompress(tail) if gzip_error is None else b""
+            block, n, pending = _whole_lines(pending + d.decompress(tail)) if gzip_error is None else (b"", 0, pending)
         except IntegrityError as err:
             problem = str(err)
         except zlib.error as err:
             gzip_error = str(err)
         else:
-            cut = data.rfind(b"\n") + 1
-            pending = data[cut:]
-            if cut:
-                n = data.count(b"\n", 0, cut)
+            if n:
                 rows += n
-                yield data[:cut], n
+                yield block, n
     if problem is None:
         if gzip_error is not None:
             problem = f"{part.key} is damaged (not valid gzip: {gzip_error})"
