@@ -230,11 +230,10 @@ class RestoreApplyJob(_RestoreBase):
         if not self.plan_id:
             return ["a restore needs the plan of a dry run: run tenant-backup restore --dry-run first, "
                     "then --apply --plan PLAN_ID"]
-        backup_id = self.plan.backup_id if self.plan else self.backup_ref
-        if self.plan is not None and len(self.backup_ref) == 10:
-            backup_id = self.plan.backup_id if self.plan.backup_date == self.backup_ref else self.backup_ref
-        why = why_plan_unusable(self.plan, self.org_id, backup_id if self.plan else self.backup_ref,
-                                self.options, _now())
+        ref = self.backup_ref
+        if self.plan is not None and len(ref) == 10 and self.plan.backup_date == ref:
+            ref = self.plan.backup_id  # a date names the plan's backup when it is of that day
+        why = why_plan_unusable(self.plan, self.org_id, ref, self.options, _now())
         return [why] if why else []
 
     async def run(self) -> dict:
