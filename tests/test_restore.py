@@ -291,3 +291,21 @@ def test_kill_9_during_apply_leaves_the_tenant_before_or_after_never_between(dem
             with psycopg.connect(demo_db) as c:  # damage again for the next round
                 pass
     assert "before" in outcomes  # at least one kill landed mid-way and was rolled back
+
+
+def test_a_change_row_to_json_cannot_see_still_counts_as_a_change(odd_db, env):
+    """SQL NULL → JSON null in a json column looks the same to row_to_json; the fingerprint and
+    the comparison must still see it."""
+    env(odd_db)
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    with psycopg.connect(odd_db) as c:
+        row = c.execute("select id from odd_types where organization_id = %s and j_json is null order by id limit 1",
+                        [ORG_A]).fetchone()[0]
+    plan = dry_run(ORG_A, backup["id"])
+    assert plan["tables"]["odd_types"]["to_update"] == 0
+    with psycopg.connect(odd_db) as c:
+        c.execute("update odd_types set j_json = 'null' where id = %s", [row])
+    cp = apply(ORG_A, backup["id"], plan["plan_id"])
+    assert cp.returncode == 1 and "the data changed since the dry run" in cp.stderr
+    again = dry_run(ORG_A, backup["id"])
+    assert again["tables"]["odd_types"]["to_update"] == 1

@@ -22,8 +22,8 @@ from ..core.config import Config
 from ..core.errors import Cancelled, TenantBackupError
 from ..core.plan import TablePlan
 from ..core.scope import Catalog, TableScope, TenantScope, discover_scope, fk_order
-from .postgres import (COPY_OPTIONS, _first_line, connect, db_error, get_tenant, path_condition, read_catalog,
-                       scope_query, table_ident, who_runs)
+from .postgres import (COPY_OPTIONS, _first_line, connect, db_error, export_expression, get_tenant, path_condition,
+                       read_catalog, scope_query, table_ident, who_runs)
 
 @dataclass
 class Dangling:
@@ -131,10 +131,11 @@ class RestoreSession:
     def fingerprint(self) -> str:
         """An order-independent digest of every current row of the tenant, table by table."""
         parts = []
-        alias = sql.Identifier("tb$row")
-        sel = sql.SQL("count(*)::text || ':' || coalesce(sum(hashtextextended(row_to_json({})::text, 0)::numeric), 0)::text").format(alias)
         try:
             for s in sorted(self.scope.tables, key=lambda s: s.table.key_name):
+                # The backup's own row text: it tells SQL NULL from JSON null and keeps array bounds.
+                sel = sql.SQL("count(*)::text || ':' || coalesce(sum(hashtextextended(({})::text, 0)::numeric), 0)::text"
+                              ).format(export_expression(s.table))
                 q = scope_query(s, self.catalog, self.org, select=sel)
                 parts.append(f"{s.table.key_name}={self.conn.execute(q).fetchone()[0]}")
         except psycopg.Error as err:
@@ -197,15 +198,15 @@ class RestoreSession:
                       (SELECT count(*) FROM s WHERE NOT EXISTS (SELECT 1 FROM c WHERE {m})),
                       (SELECT count(*) FROM c WHERE NOT EXISTS (SELECT 1 FROM s WHERE {m})),
                       (SELECT count(*) FROM s JOIN c ON {m}
-                         WHERE row_to_json(s)::text IS DISTINCT FROM row_to_json(c)::text)
+                         WHERE s::text IS DISTINCT FROM c::text)
                 """).format(pop=populated, cur=cur_q, m=match)
                 ins, dele, upd = self.conn.execute(q).fetchone()
                 plan.to_insert, plan.to_delete, plan.to_update = ins, dele, upd
                 plan.unchanged = st.rows - ins - upd
             else:
                 q = sql.SQL("""
-                    WITH s AS (SELECT row_to_json(p)::text AS t FROM ({pop}) p),
-                         c AS (SELECT row_to_json(q)::text AS t FROM ({cur}) q)
+                    WITH s AS (SELECT p::text AS t FROM ({pop}) p),
+                         c AS (SELECT q::text AS t FROM ({cur}) q)
                     SELECT (SELECT count(*) FROM (SELECT t FROM s EXCEPT ALL SELECT t FROM c) a),
                            (SELECT count(*) FROM (SELECT t FROM c EXCEPT ALL SELECT t FROM s) b)
                 """).format(pop=populated, cur=cur_q)
