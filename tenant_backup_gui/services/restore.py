@@ -98,6 +98,7 @@ class _RestoreBase(Job):
             current = {c.name: c for c in table.columns}
             backup_cols = [c["name"] for c in entry.columns] if entry.columns else session.staged_keys(st)
             backup_types = {c["name"]: c["type"] for c in entry.columns}
+            skipped: set[str] = set()
             for col in backup_cols:
                 if col not in current:
                     n = session.non_null_count(st, col)
@@ -107,12 +108,24 @@ class _RestoreBase(Job):
                     else:
                         tp.problems.append(msg + "; pass --allow-dropped-columns to restore without it")
                 elif backup_types.get(col) and backup_types[col] != current[col].type:
-                    warnings.append(f"column {name}.{col} changed type from {backup_types[col]} to {current[col].type}")
+                    change = f"column {name}.{col} changed type from {backup_types[col]} to {current[col].type}"
+                    n = session.unconvertible_count(st, col, current[col].type)
+                    if not n:
+                        warnings.append(change + ("" if n is None else ": every value converts"))
+                    elif self.options.allow_dropped_columns:
+                        warnings.append(f"{change}: {n} row(s) hold values that do not fit; the column is skipped "
+                                        f"(restored rows take its default), as allowed")
+                        skipped.add(col)
+                    else:  # skipped in the dry run too, so the rest is still checked; the apply is refused
+                        tp.problems.append(f"{change}: {n} row(s) hold values that do not fit; pass "
+                                           f"--allow-dropped-columns to restore without that column")
+                        skipped.add(col)
             for col in current:
                 if col not in backup_cols and not current[col].generated:
                     warnings.append(f"column {name}.{col} is new since the backup: restored rows take its default")
-            st.columns = [c for c in backup_cols if c in current and not current[c].generated]
+            st.columns = [c for c in backup_cols if c in current and not current[c].generated and c not in skipped]
             st.text_columns = {c["name"] for c in entry.columns if c.get("encoding") == "text"}
+            st.unreadable = skipped
             plans_[name] = tp
         for name in names:
             if known and name in known:
@@ -252,6 +265,13 @@ class RestoreApplyJob(_RestoreBase):
                                     errors=[str(err)], backup_id=info.id)
             if self.safety_backup_id and not isinstance(err, Cancelled):
                 raise type(err)(f"{err} (safety backup {self.safety_backup_id} was taken)") from None
+            raise
+        except BaseException as err:  # an internal error still leaves its restore row in the history
+            log_id = await asyncio.to_thread(history.start, "restore", self.org_id,
+                                             {"plan_id": self.plan_id, "safety_backup_id": self.safety_backup_id},
+                                             info.id)
+            await asyncio.to_thread(history.finish, log_id, "failed", errors=[f"internal error: {err!r}"],
+                                    backup_id=info.id)
             raise
         plans.discard(self.plan_id)
         result["safety_backup_id"] = self.safety_backup_id

@@ -38,7 +38,8 @@ class Dangling:
             return (f"{self.rows} row(s) of {self.table} would point through {','.join(self.columns)} into "
                     f"another organization's {self.parent}")
         return (f"{self.rows} row(s) of {self.table} would reference missing {self.parent} rows "
-                f"through {','.join(self.columns)}")
+                f"through {','.join(self.columns)}; put those {self.parent} rows back first, or restore "
+                f"without {self.table} (--tables)")
 
 
 @dataclass
@@ -49,23 +50,33 @@ class StagedTable:
     rows: int = 0
     columns: list[str] = field(default_factory=list)  # written back
     text_columns: set[str] = field(default_factory=set)  # stored as their text (json/jsonb)
+    unreadable: set[str] = field(default_factory=set)  # values that no longer fit the column's type: skipped
 
     def value(self, column) -> sql.Composable:
         """How one column of the staged row `s` (populated as `p`) becomes a value again."""
+        if column.name in self.unreadable:
+            return sql.SQL("NULL::{}").format(sql.SQL(column.type))
         if column.name in self.text_columns:
             return sql.SQL("(s.r->>{})::{}").format(sql.Literal(column.name), sql.SQL(column.type))
         return sql.SQL("p.{}").format(sql.Identifier(column.name))
 
     def rows_query(self, t, columns) -> sql.Composable:
         select = sql.SQL(", ").join(sql.SQL("{} AS {}").format(self.value(c), sql.Identifier(c.name)) for c in columns)
-        return sql.SQL("SELECT {} FROM {} s, json_populate_record(null::{}, s.r) p").format(
-            select, sql.Identifier(self.stage), table_ident(t))
+        record = sql.SQL("s.r")
+        if self.unreadable:  # leave those keys out, or json_populate_record would fail on them
+            record = sql.SQL("(SELECT coalesce(json_object_agg(e.key, e.value), '{{}}') FROM json_each(s.r) e "
+                             "WHERE e.key <> ALL({}))").format(sql.Literal(sorted(self.unreadable)))
+        return sql.SQL("SELECT {} FROM {} s, json_populate_record(null::{}, {}) p").format(
+            select, sql.Identifier(self.stage), table_ident(t), record)
 
 
-def _restore_error(err: psycopg.Error, table: str) -> TenantBackupError:
+def _restore_error(err: psycopg.Error, table: str, row: str = "") -> TenantBackupError:
+    """One line: the table, the row's key when known, the database's reason. Never the row itself:
+    PostgreSQL's "Failing row contains (…)" detail would print every column, secrets included."""
     diag = err.diag
-    detail = f" ({diag.message_detail})" if diag and diag.message_detail else ""
-    return TenantBackupError(f"restoring table {table}: {_first_line(err)}{detail}; nothing was changed")
+    detail = diag.message_detail if diag and diag.message_detail else ""
+    detail = "" if detail.startswith("Failing row contains") else f" ({detail})"
+    return TenantBackupError(f"restoring table {table}{row}: {_first_line(err)}{detail}; nothing was changed")
 
 
 class RestoreSession:
@@ -178,6 +189,20 @@ class RestoreSession:
             sql.Identifier(st.stage), sql.Literal(column), sql.Literal(column))
         return self.conn.execute(q).fetchone()[0]
 
+    def unconvertible_count(self, st: StagedTable, column: str, type_: str) -> int | None:
+        """Rows whose value of `column` does not fit today's type; None when the server cannot
+        tell (pg_input_is_valid is PostgreSQL 16+: the insert then says it, naming the table)."""
+        if self.conn.info.server_version < 160000:
+            return None
+        q = sql.SQL("SELECT count(*) FROM {} WHERE json_typeof(r->{c}) IS DISTINCT FROM 'null' AND r->{c} IS NOT NULL "
+                    "AND NOT pg_input_is_valid(r->>{c}, {t})").format(
+            sql.Identifier(st.stage), c=sql.Literal(column), t=sql.Literal(type_))
+        try:
+            with self.conn.transaction():
+                return self.conn.execute(q).fetchone()[0]
+        except psycopg.Error:
+            return None
+
     # ------------------------------------------------------------ compare
     def compare(self, st: StagedTable, plan: TablePlan) -> None:
         """Fill current_rows, to_insert, to_update, to_delete, unchanged for one table."""
@@ -259,40 +284,82 @@ class RestoreSession:
         q = sql.SQL("INSERT INTO {} ({}){} SELECT * FROM ({}) p{}").format(
             table_ident(t), cols, overriding, st.rows_query(t, written), where)
         try:
-            return self.conn.execute(q).rowcount
+            with self.conn.transaction():  # a savepoint, so the failing row can be looked up afterwards
+                return self.conn.execute(q).rowcount
         except psycopg.Error as err:
-            raise _restore_error(err, st.name) from None
+            raise _restore_error(err, st.name, self._failing_row(err, st)) from None
+
+    def _failing_row(self, err: psycopg.Error, st: StagedTable) -> str:
+        """' row id=5' for a NOT NULL violation (the only kind whose row the database does not
+        name by its key), or ''."""
+        t = st.scope.table
+        key, _ = t.row_key
+        col = err.diag.column_name if err.diag else None
+        if not isinstance(err, psycopg.errors.NotNullViolation) or not key or not col or t.column(col) is None:
+            return ""
+        wanted = [t.column(k) for k in key] + ([] if col in key else [t.column(col)])
+        q = sql.SQL("SELECT {} FROM ({}) x WHERE x.{} IS NULL LIMIT 1").format(
+            sql.SQL(", ").join(sql.SQL("x.{}::text").format(sql.Identifier(k)) for k in key),
+            st.rows_query(t, wanted), sql.Identifier(col))
+        try:
+            with self.conn.transaction():
+                row = self.conn.execute(q).fetchone()
+        except psycopg.Error:
+            return ""
+        if row is None:
+            return ""
+        if len(key) == 1:
+            return f" row {key[0]}={row[0]}"
+        return f" row ({', '.join(key)})=({', '.join(str(v) for v in row)})"
+
+    FOREIGN_KEYS_SQL = """
+        select cn.nspname, c.relname, pn.nspname, p.relname,
+          (select array_agg(a.attname::text order by k.ord) from unnest(con.conkey) with ordinality k(num, ord)
+             join pg_attribute a on a.attrelid = con.conrelid and a.attnum = k.num),
+          (select array_agg(a.attname::text order by k.ord) from unnest(con.confkey) with ordinality k(num, ord)
+             join pg_attribute a on a.attrelid = con.confrelid and a.attnum = k.num)
+        from pg_constraint con
+        join pg_class c on c.oid = con.conrelid join pg_namespace cn on cn.oid = c.relnamespace
+        join pg_class p on p.oid = con.confrelid join pg_namespace pn on pn.oid = p.relnamespace
+        where con.contype = 'f' and not c.relispartition and (con.conrelid = any(%s) or con.confrelid = any(%s))
+        order by 1, 2, con.conname"""
 
     def dangling(self, names: list[str]) -> list[Dangling]:
         """After the restore, within this transaction: foreign keys into or out of the restored
         tables that no longer resolve (the database did not check them under replica mode), and
-        rows of this tenant that point into another tenant."""
-        restored = set(names)
+        rows of this tenant that point into another tenant. Every foreign key counts, whatever
+        schema its other end is in: `profiles.id → auth.users.id` for a user deleted since."""
+        restored = {self.scope.get(n).table for n in names}
+        oids = [self.conn.execute("SELECT %s::regclass::oid", [f'"{t.schema}"."{t.name}"']).fetchone()[0]
+                for t in restored]
+        by_name = {(t.schema, t.name): t for t in restored}
+        col = self.config.tenant_column
         out = []
-        for child in self.catalog.tables.values():
-            for fk in child.foreign_keys:
-                if child.key_name not in restored and fk.ref_table not in restored:
-                    continue
-                parent = self.catalog.get(fk.ref_table)
-                if parent is None:
-                    continue
-                cc = [sql.SQL("c.{}").format(sql.Identifier(c)) for c in fk.columns]
+        try:
+            fks = self.conn.execute(self.FOREIGN_KEYS_SQL, [oids, oids]).fetchall()
+            for cs, cn, ps, pn, cols, pcols in fks:
+                child = sql.SQL(".").join([sql.Identifier(cs), sql.Identifier(cn)])
+                parent = sql.SQL(".").join([sql.Identifier(ps), sql.Identifier(pn)])
+                cname, pname = (cn if cs == "public" else f"{cs}.{cn}"), (pn if ps == "public" else f"{ps}.{pn}")
                 match = sql.SQL(" AND ").join(sql.SQL("p.{} = c.{}").format(sql.Identifier(pc), sql.Identifier(c))
-                                              for c, pc in zip(fk.columns, fk.ref_columns))
-                notnull = sql.SQL(" AND ").join(sql.SQL("{} IS NOT NULL").format(x) for x in cc)
+                                              for c, pc in zip(cols, pcols))
+                notnull = sql.SQL(" AND ").join(sql.SQL("c.{} IS NOT NULL").format(sql.Identifier(c)) for c in cols)
                 q = sql.SQL("SELECT count(*) FROM {} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {} p WHERE {})").format(
-                    table_ident(child), notnull, table_ident(parent), match)
+                    child, notnull, parent, match)
                 n = self.conn.execute(q).fetchone()[0]
                 if n:
-                    out.append(Dangling(child.key_name, fk.columns, fk.ref_table, n))
-                col = self.config.tenant_column
-                if child.key_name in restored and child.column(col) and parent.column(col):
-                    q = sql.SQL("SELECT count(*) FROM {} c JOIN {} p ON {} WHERE c.{} = {} AND p.{} IS DISTINCT FROM c.{}").format(
-                        table_ident(child), table_ident(parent), match, sql.Identifier(col), sql.Literal(self.org),
-                        sql.Identifier(col), sql.Identifier(col))
+                    out.append(Dangling(cname, tuple(cols), pname, n))
+                ct, pt = by_name.get((cs, cn)), self.catalog.get(pname)
+                if ct is not None and ct.column(col) and pt is not None and pt.column(col):
+                    q = sql.SQL("SELECT count(*) FROM {} c JOIN {} p ON {} WHERE c.{} = {} AND p.{} IS DISTINCT FROM c.{}"
+                                ).format(child, parent, match, sql.Identifier(col), sql.Literal(self.org),
+                                         sql.Identifier(col), sql.Identifier(col))
                     n = self.conn.execute(q).fetchone()[0]
                     if n:
-                        out.append(Dangling(child.key_name, fk.columns, fk.ref_table, n, other_tenant=True))
+                        out.append(Dangling(cname, tuple(cols), pname, n, other_tenant=True))
+                self._check_cancel()
+        except psycopg.Error as err:
+            raise db_error(err, "checking the references of the restored rows") from None
         return out
 
     def move_sequences(self, names: list[str]) -> list[str]:

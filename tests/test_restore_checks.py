@@ -1,0 +1,161 @@
+"""What a dry run must catch before anything is written, and what a failed restore must say:
+references into other schemas, type changes, the failing row named by its key (never its values),
+expired plans, and kill -9 at the moments that matter."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+
+from .conftest import ORG_A, ORG_B, ROOT, cli_json, run_cli
+from .test_restore import apply, dry_run, everything
+
+
+def test_references_into_another_schema_that_would_dangle_block_the_apply(odd_db, env):
+    """profiles.id → auth.users.id on Supabase: a user deleted since the backup."""
+    env(odd_db)
+    with psycopg.connect(odd_db) as c:
+        c.execute("create schema auth")
+        c.execute("create table auth.users (id uuid primary key, email text)")
+        c.execute("insert into auth.users select gen_random_uuid(), 'u' || g || '@x' from generate_series(1, 3) g")
+        c.execute("alter table members add column user_id uuid references auth.users(id)")
+        c.execute("update members set user_id = (select id from auth.users order by email limit 1) "
+                  "where organization_id = %s", [ORG_A])
+        members = c.execute("select count(*) from members where organization_id = %s", [ORG_A]).fetchone()[0]
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    with psycopg.connect(odd_db) as c:  # the user is deleted since; today's members no longer point to it
+        c.execute("update members set user_id = null where organization_id = %s", [ORG_A])
+        c.execute("delete from auth.users where email = (select min(email) from auth.users)")
+    plan = dry_run(ORG_A, backup["id"])
+    assert plan["success"] is False and plan["plan_id"] is None
+    assert any(f"{members} row(s) of members would reference missing auth.users rows through user_id" in p
+               for p in plan["problems"]), plan["problems"]
+    # leaving members out is the way forward the message names
+    names = [n for n in plan["tables"] if n != "members"]
+    plan = dry_run(ORG_A, backup["id"], "--tables", ",".join(names))
+    assert plan["success"], plan["problems"]
+
+
+def test_an_incompatible_type_change_is_reported_with_its_rows_and_needs_consent(odd_db, env):
+    env(odd_db)
+    with psycopg.connect(odd_db) as c:
+        c.execute("update big_table set payload = 'p' || id where organization_id = %s", [ORG_A])
+        c.execute("update big_table set payload = id::text where organization_id = %s and id <= 1000", [ORG_A])
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    with psycopg.connect(odd_db) as c:  # payload becomes a number: 500 of the backup's values do not fit
+        c.execute("update big_table set payload = null where payload !~ '^[0-9]+$'")
+        c.execute("alter table big_table alter column payload type integer using payload::integer")
+    plan = dry_run(ORG_A, backup["id"])
+    assert plan["success"] is False
+    assert any("big_table.payload changed type from text to integer: 500 row(s) hold values that do not fit" in p
+               for p in plan["problems"]), plan["problems"]
+    plan = dry_run(ORG_A, backup["id"], "--allow-dropped-columns")
+    assert plan["success"], plan["problems"]
+    assert apply(ORG_A, backup["id"], plan["plan_id"], "--allow-dropped-columns").returncode == 0
+    with psycopg.connect(odd_db) as c:
+        assert c.execute("select count(*), count(payload) from big_table where organization_id = %s",
+                         [ORG_A]).fetchone() == (1500, 0)
+
+
+def test_a_compatible_type_change_restores_with_a_warning(odd_db, env):
+    env(odd_db)
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    with psycopg.connect(odd_db) as c:
+        c.execute("alter table odd_serial alter column label type varchar(200)")
+    plan = dry_run(ORG_A, backup["id"])
+    assert plan["success"], plan["problems"]
+    assert any("odd_serial.label changed type from text to character varying(200): every value converts" in w
+               for w in plan["warnings"])
+
+
+def test_a_failing_row_is_named_by_its_key_and_its_values_never_shown(odd_db, env):
+    env(odd_db)
+    with psycopg.connect(odd_db) as c:
+        c.execute("update members set name = 'hunter2-secret' where organization_id = %s", [ORG_A])
+        first = c.execute("select id::text from members where organization_id = %s order by id limit 1",
+                          [ORG_A]).fetchone()[0]
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    with psycopg.connect(odd_db) as c:  # a column added since, NOT NULL and without a default
+        c.execute("alter table members add column must text")
+        c.execute("update members set must = 'x'")
+        c.execute("alter table members alter column must set not null")
+    state = everything(odd_db)
+    cp = run_cli("restore", "--org", ORG_A, "--backup", backup["id"], "--dry-run")
+    assert cp.returncode == 1
+    line = cp.stderr.strip().splitlines()[-1]
+    assert "restoring table members row id=" in line and "must" in line and "not-null" in line, cp.stderr
+    assert "hunter2" not in cp.stderr and "Traceback" not in cp.stderr
+    assert everything(odd_db) == state
+
+    # another organization's row with a key the backup holds: the table, the key, the reason
+    with psycopg.connect(odd_db) as c:
+        c.execute("alter table members drop column must")
+        c.execute("update members set organization_id = %s where id = %s", [ORG_B, first])
+    cp = run_cli("restore", "--org", ORG_A, "--backup", backup["id"], "--dry-run")
+    assert cp.returncode == 1
+    assert "restoring table members" in cp.stderr and f"Key (id)=({first}) already exists" in cp.stderr, cp.stderr
+    assert "nothing was changed" in cp.stderr
+
+
+def test_an_expired_plan_is_refused(odd_db, env, tmp_path):
+    env(odd_db)
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    plan = dry_run(ORG_A, backup["id"])
+    path = next(Path(tmp_path / "xdg-state").rglob(f"{plan['plan_id']}.json"))
+    doc = json.loads(path.read_text())
+    doc["expires_at"] = "2000-01-01T00:00:00+00:00"
+    path.write_text(json.dumps(doc))
+    cp = apply(ORG_A, backup["id"], plan["plan_id"])
+    assert cp.returncode == 2 and "expired" in cp.stderr and "dry run again" in cp.stderr
+
+
+def _restore_query(url: str) -> str | None:
+    """What the apply's connection is running inside its transaction, if anything."""
+    with psycopg.connect(url, autocommit=True) as c:
+        row = c.execute("select query from pg_stat_activity where application_name = 'tenant-backup' "
+                        "and datname = current_database() and xact_start is not null and state = 'active' "
+                        "and pid <> pg_backend_pid() order by xact_start limit 1").fetchone()
+    return row[0] if row else None
+
+
+def test_kill_9_inside_the_transaction_leaves_the_tenant_as_before(demo_db, env):
+    """SIGKILL the apply when the database shows it staging rows, deleting, inserting: each time the
+    tenant is exactly as before; once left alone, exactly restored."""
+    org = "5f0c7a4e-2b1d-4c7e-9a55-3e2f1d0c9b88"
+    env(demo_db)
+    with psycopg.connect(demo_db) as c:
+        c.execute("insert into bottle_scans (organization_id, scanned_at) select %s, now() "
+                  "from generate_series(1, 400000)", [org])
+    backup = cli_json("backup", "--org", org)["backup"]
+    restored_state = everything(demo_db)
+    with psycopg.connect(demo_db) as c:
+        c.execute("delete from bottle_scans where organization_id = %s and id %% 2 = 0", [org])
+        c.execute("update customers set phone = 'changed' where organization_id = %s", [org])
+    damaged = everything(demo_db)
+    hit = []
+    for moment in ('COPY "tb_stage', "DELETE", "INSERT INTO", "SELECT count(*) FROM"):
+        plan = dry_run(org, backup["id"])
+        proc = subprocess.Popen([sys.executable, "-m", "tenant_backup_gui", "restore", "--org", org, "--backup",
+                                 backup["id"], "--apply", "--plan", plan["plan_id"], "--yes"],
+                                cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline:
+            q = _restore_query(demo_db)
+            if q and q.lstrip().startswith(moment):
+                proc.send_signal(signal.SIGKILL)
+                hit.append(moment)
+                break
+            time.sleep(0.005)
+        proc.wait()
+        time.sleep(0.5)  # the server notices the dead client and rolls back
+        assert everything(demo_db) == damaged, f"changed after a kill during {moment}"
+    assert len(hit) >= 3, hit  # the kills did land inside the transaction
+    plan = dry_run(org, backup["id"])
+    assert apply(org, backup["id"], plan["plan_id"]).returncode == 0
+    assert everything(demo_db) == restored_state
