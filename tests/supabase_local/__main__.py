@@ -12,7 +12,9 @@ def main() -> int:
     print(f"SUPABASE_URL={stack.url}")
     print(f"anon key:         {stack.anon_key}")
     print(f"service role key: {stack.service_key}")
-    print("(REST at /rest/v1; Ctrl-C stops it; the sandbox database keeps running: tenant-backup demo --stop)")
+    print(f"storage:          {stack.url}/storage/v1 (bucket metadata in the sandbox's storage schema)")
+    print("(REST at /rest/v1, Storage at /storage/v1; Ctrl-C stops it; the sandbox database keeps running: "
+          "tenant-backup demo --stop)")
     sys.stdout.flush()
     try:
         signal.pause()

@@ -1,4 +1,4 @@
-"""The pieces of the local Supabase stand-in: roles, JWTs, PostgREST, the gateway."""
+"""The pieces of the local Supabase stand-in: roles, JWTs, PostgREST, the Storage server, the gateway."""
 
 from __future__ import annotations
 
@@ -19,6 +19,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import psycopg
+
+from .storage import DEFAULT_LIMIT as DEFAULT_UPLOAD_LIMIT
+from .storage import StorageServer
 
 ROOT = Path(__file__).resolve().parents[2]
 JWT_SECRET = "local-supabase-jwt-secret-with-at-least-32-characters"
@@ -66,8 +69,10 @@ def free_port() -> int:
 
 
 class _Gateway(BaseHTTPRequestHandler):
-    """/rest/v1/* → PostgREST, as Supabase's gateway does: `apikey` must be one of the
-    project's keys; without Authorization the apikey is the bearer."""
+    """/rest/v1/* → PostgREST and /storage/v1/* → the Storage server, as Supabase's gateway
+    does: `apikey` must be one of the project's keys; without Authorization the apikey is the
+    bearer. `fail_next` answers the next requests (either route) with a 503; `reset_next`
+    drops the next connections without an answer."""
 
     protocol_version = "HTTP/1.1"
     stack: "SupabaseLocal"
@@ -80,15 +85,25 @@ class _Gateway(BaseHTTPRequestHandler):
         key = self.headers.get("apikey")
         if key not in (s.anon_key, s.service_key):
             return self._reply(401, {"message": "Invalid API key", "hint": "Double check your Supabase `anon` or `service_role` API key."})
-        if not self.path.startswith("/rest/v1/"):
+        if self.path.startswith("/rest/v1/"):
+            upstream = f"http://127.0.0.1:{s.postgrest_port}{self.path[len('/rest/v1'):]}"
+        elif self.path.startswith("/storage/v1/") and s.storage is not None:
+            upstream = s.storage.url + self.path[len("/storage/v1"):]
+        else:
             return self._reply(404, {"message": "no route"})
-        if s.fail_next:  # an injected fault, for retry tests
-            s.fail_next -= 1
-            return self._reply(503, {"message": "upstream unavailable (injected)"})
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
-        req = urllib.request.Request(f"http://127.0.0.1:{s.postgrest_port}{self.path[len('/rest/v1'):]}",
-                                     data=body, method=self.command)
+        with s.fault_lock:
+            fail, reset = s.fail_next > 0, s.fail_next <= 0 and s.reset_next > 0
+            s.fail_next -= fail
+            s.reset_next -= reset
+        if fail:  # an injected fault, for retry tests
+            return self._reply(503, {"message": "upstream unavailable (injected)"})
+        if reset:  # the connection dies without an answer
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        req = urllib.request.Request(upstream, data=body, method=self.command)
         for h, v in self.headers.items():
             if h.lower() not in ("host", "apikey", "content-length", "connection"):
                 req.add_header(h, v)
@@ -115,18 +130,22 @@ class _Gateway(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    do_GET = do_POST = do_PATCH = do_DELETE = do_HEAD = _handle
+    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = do_HEAD = _handle
 
 
 class SupabaseLocal:
-    def __init__(self, db_url: str, rls: bool = True):
+    def __init__(self, db_url: str, rls: bool = True, upload_limit: int = DEFAULT_UPLOAD_LIMIT):
         self.db_url = db_url
         self.rls = rls
         self.anon_key = jwt("anon")
         self.service_key = jwt("service_role")
         self.fail_next = 0
+        self.reset_next = 0
+        self.fault_lock = threading.Lock()
+        self.upload_limit = upload_limit  # the project's global upload size limit, in bytes
         self.proc: subprocess.Popen | None = None
         self.gateway: ThreadingHTTPServer | None = None
+        self.storage: StorageServer | None = None
 
     @property
     def url(self) -> str:
@@ -162,6 +181,7 @@ class SupabaseLocal:
                     err = self.proc.stderr.read().decode() if self.proc.poll() is not None else "timed out"
                     raise RuntimeError(f"PostgREST did not start: {err[-500:]}") from None
                 time.sleep(0.1)
+        self.storage = StorageServer(self.db_url, JWT_SECRET, self.upload_limit).start()
         handler = type("Gateway", (_Gateway,), {"stack": self})
         self.gateway = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         threading.Thread(target=self.gateway.serve_forever, daemon=True).start()
@@ -171,6 +191,8 @@ class SupabaseLocal:
         if self.gateway is not None:
             self.gateway.shutdown()
             self.gateway.server_close()
+        if self.storage is not None:
+            self.storage.stop()
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
