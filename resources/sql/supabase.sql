@@ -1,0 +1,251 @@
+-- Tenant Backup over the Supabase REST API (PostgREST): the export side. Run after setup.sql.
+-- Idempotent. Every function here may be executed by service_role only: with the anon key row level
+-- security would answer `200 []` and a backup would be silently empty, so an anon caller must get an
+-- error instead. No function takes SQL text: tables and columns arrive as names (quoted with %I),
+-- the organization id as a value (quoted with %L), types are read from the catalog here.
+-- The line `--@catalog.sql` below is replaced by resources/sql/catalog.sql when this file is printed or
+-- installed (tenant_backup_gui.sources.supabase_rest.setup_sql()): one copy of the catalog query.
+
+-- The catalog, exactly as the direct connection reads it. No `set search_path`: format_type names
+-- types as the caller's search path sees them, the same as over a direct connection.
+create or replace function public.tenant_backup_catalog(schemas text[])
+returns table (schema_name name, table_name name, partitioned boolean, columns_json json, unique_keys json,
+               foreign_keys json, primary_key text[])
+language sql stable security invoker as $catalog$
+--@catalog.sql
+$catalog$;
+
+-- `FROM <table> AS "tb$row" WHERE <the row belongs to the tenant>`, following the scope's path of
+-- parents with semi-joins, as postgres.scope_query builds it. tbl: {schema, name, partitioned};
+-- scope: {anchor, hops: [{columns, parent_schema, parent_name, parent_columns}]}, from the child up.
+create or replace function public.tenant_backup_scope_from(tbl json, scope json, org text)
+returns text language plpgsql stable security invoker set search_path = pg_catalog as $$
+declare
+  hops json := coalesce(scope -> 'hops', '[]'::json);
+  n int := json_array_length(coalesce(scope -> 'hops', '[]'::json));
+  inner_cond text;
+  hop json;
+  p text;
+  child text;
+begin
+  if n = 0 then
+    inner_cond := format('%I.%I = %L', 'tb$row', scope ->> 'anchor', org);
+  else
+    for depth in reverse n - 1 .. 0 loop
+      hop := hops -> depth;
+      p := 'p' || depth;
+      child := case when depth = 0 then 'tb$row' else 'p' || (depth - 1) end;
+      inner_cond := format('(%s) IN (SELECT %s FROM %I.%I AS %I WHERE %s)',
+        (select string_agg(format('%I.%I', child, c), ', ' order by o)
+           from json_array_elements_text(hop -> 'columns') with ordinality x(c, o)),
+        (select string_agg(format('%I.%I', p, c), ', ' order by o)
+           from json_array_elements_text(hop -> 'parent_columns') with ordinality x(c, o)),
+        hop ->> 'parent_schema', hop ->> 'parent_name', p,
+        coalesce(inner_cond, format('%I.%I = %L', p, scope ->> 'anchor', org)));
+    end loop;
+  end if;
+  return format('FROM %s%I.%I AS %I WHERE %s',
+                case when (tbl ->> 'partitioned')::boolean then '' else 'ONLY ' end,
+                tbl ->> 'schema', tbl ->> 'name', 'tb$row', inner_cond);
+end $$;
+
+-- PostgREST (12 and later) hands a function's result over untouched when the function returns a domain
+-- named after the media type asked for: `Accept: text/plain` then gives the bytes of the text.
+do $$ begin
+  if not exists (select from pg_type where typname = 'text/plain' and typnamespace = 'public'::regnamespace) then
+    create domain public."text/plain" as text;
+  end if;
+end $$;
+
+-- One page of a tenant table: the rows strictly after `after` in key order (keyset, never OFFSET),
+-- at most page_rows of them. Returned as one text/plain, so PostgREST sends its bytes as they are
+-- (no JSON quoting, no max-rows: it is one value): the first line is the cursor for the next page (the last row's key as JSON
+-- text values), then one row a line, each exactly postgres.export_expression's text: row_to_json,
+-- with json, jsonb and array columns as their text. An empty string is an empty page: the end.
+-- tbl: {schema, name, partitioned, columns: [{name, as_text}], key: [column names]}; with no key the
+-- table is paged by ctid (a TID range scan since PostgreSQL 14), which needs a plain table.
+create or replace function public.tenant_backup_export_page(tbl json, scope json, org text,
+                                                            after json default null, page_rows int default 5000)
+returns public."text/plain" language plpgsql stable security invoker set search_path = pg_catalog as $$
+declare
+  rel regclass := to_regclass(format('%I.%I', tbl ->> 'schema', tbl ->> 'name'));
+  keys text[] := array(select json_array_elements_text(coalesce(tbl -> 'key', '[]'::json)));
+  rowexpr text;
+  keyexpr text;
+  cursorexpr text;
+  aftercond text := 'true';
+  result text;
+  last_key text;
+  nkeys int;
+begin
+  if rel is null then
+    raise exception 'table %.% does not exist', tbl ->> 'schema', tbl ->> 'name' using errcode = '42P01';
+  end if;
+  if exists (select from json_array_elements(tbl -> 'columns') c where (c ->> 'as_text')::boolean) then
+    rowexpr := format('row_to_json((SELECT x FROM (SELECT %s) x))',
+      (select string_agg(case when (c ->> 'as_text')::boolean
+                              then format('to_json(%I.%I::text) AS %I', 'tb$row', c ->> 'name', c ->> 'name')
+                              else format('%I.%I', 'tb$row', c ->> 'name') end, ', ' order by o)
+         from json_array_elements(tbl -> 'columns') with ordinality x(c, o)));
+  else
+    rowexpr := format('row_to_json(%I)', 'tb$row');
+  end if;
+  nkeys := greatest(cardinality(keys), 1);
+  if cardinality(keys) = 0 then
+    if (tbl ->> 'partitioned')::boolean then
+      raise exception 'partitioned table %.% has no primary or unique key to page by', tbl ->> 'schema', tbl ->> 'name';
+    end if;
+    keyexpr := format('%I.ctid', 'tb$row');
+    cursorexpr := format('json_build_object(''ctid'', %I.ctid::text)', 'tb$row');
+    if after is not null then
+      aftercond := format('%I.ctid > %L::tid', 'tb$row', after ->> 'ctid');
+    end if;
+  else
+    keyexpr := (select string_agg(format('%I.%I', 'tb$row', k), ', ' order by o) from unnest(keys) with ordinality u(k, o));
+    cursorexpr := format('json_build_object(%s)', (select string_agg(format('%L, %I.%I::text', k, 'tb$row', k), ', ' order by o)
+                                                   from unnest(keys) with ordinality u(k, o)));
+    if after is not null then
+      -- The key's values come back as text and are cast to the column's own type, read here.
+      aftercond := format('(%s) > (%s)', keyexpr,
+        (select string_agg(format('%L::%s', after ->> k,
+                  (select format_type(a.atttypid, a.atttypmod) from pg_attribute a
+                    where a.attrelid = rel and a.attname = k and not a.attisdropped)), ', ' order by o)
+           from unnest(keys) with ordinality u(k, o)));
+    end if;
+  end if;
+  -- The page's rows in key order, and the last one's key as the cursor (orders spelled out in the
+  -- aggregates: a subquery's order is not promised to survive into them).
+  execute format('SELECT string_agg(j, E''\n'' ORDER BY %1$s), (array_agg(c ORDER BY %2$s))[1] '
+                 'FROM (SELECT (%3$s)::text AS j, %4$s AS c, %5$s %6$s AND %7$s ORDER BY %8$s LIMIT %9$s) AS %10$I',
+                 (select string_agg(format('%I', 'tb$k' || o), ', ' order by o) from generate_series(1, nkeys) o),
+                 (select string_agg(format('%I DESC', 'tb$k' || o), ', ' order by o) from generate_series(1, nkeys) o),
+                 rowexpr, cursorexpr,
+                 (select string_agg(format('%s AS %I', case when cardinality(keys) = 0 then keyexpr
+                                                            else format('%I.%I', 'tb$row', keys[o]) end, 'tb$k' || o), ', ' order by o)
+                    from generate_series(1, nkeys) o),
+                 public.tenant_backup_scope_from(tbl, scope, org),
+                 aftercond, keyexpr, greatest(1, least(coalesce(page_rows, 5000), 100000)), 'tb$page')
+    into result, last_key;
+  if result is null then
+    return '';
+  end if;
+  return last_key || E'\n' || result || E'\n';
+end $$;
+
+-- How many rows of a tenant table there are now: the cross-check of an export where PostgREST's own
+-- filters cannot express the path (a parent path only the config knows, a composite link).
+create or replace function public.tenant_backup_count(tbl json, scope json, org text)
+returns bigint language plpgsql stable security invoker set search_path = pg_catalog as $$
+declare
+  n bigint;
+begin
+  execute 'SELECT count(*) ' || public.tenant_backup_scope_from(tbl, scope, org) into n;
+  return n;
+end $$;
+
+-- The tenant lock over REST. A session advisory lock cannot span HTTP requests, so a run holds a
+-- lease row instead, renewed while it works; a crashed run's lease expires. The advisory lock of the
+-- direct connection (postgres.TenantLock: class 31595, hashtext(org)) is tried too, so a REST run
+-- never starts while a direct-connection run of the same tenant holds it.
+create table if not exists public.tenant_backup_locks (
+  organization_id text primary key,
+  token uuid not null,
+  holder text not null,
+  acquired_at timestamptz not null default now(),
+  expires_at timestamptz not null
+);
+alter table public.tenant_backup_locks enable row level security;
+
+-- Returns {taken: true} or {taken: false, holder, since, expires_at}.
+create or replace function public.tenant_backup_lock(org text, token uuid, holder text, ttl_seconds int)
+returns json language plpgsql volatile security invoker set search_path = pg_catalog as $$
+declare
+  l public.tenant_backup_locks;
+begin
+  if pg_try_advisory_xact_lock(31595, hashtext(org)) then
+    insert into public.tenant_backup_locks as t (organization_id, token, holder, acquired_at, expires_at)
+    values (org, token, holder, now(), now() + make_interval(secs => ttl_seconds))
+    on conflict (organization_id) do update
+      set token = excluded.token, holder = excluded.holder, expires_at = excluded.expires_at,
+          acquired_at = case when t.token = excluded.token then t.acquired_at else now() end
+      where t.token = excluded.token or t.expires_at < now()
+    returning * into l;
+    if found then
+      return json_build_object('taken', true);
+    end if;
+  end if;
+  select * into l from public.tenant_backup_locks t
+   where t.organization_id = org and t.expires_at >= now() and t.token <> tenant_backup_lock.token;
+  if not found then  -- the advisory lock is held: a direct-connection run (or a taker this instant)
+    return json_build_object('taken', false, 'holder', 'a run over a direct database connection');
+  end if;
+  return json_build_object('taken', false, 'holder', l.holder, 'since', l.acquired_at, 'expires_at', l.expires_at);
+end $$;
+
+-- Extends our lease; false when it is no longer ours (it expired and another run took it).
+create or replace function public.tenant_backup_lock_renew(org text, token uuid, ttl_seconds int)
+returns boolean language sql volatile security invoker set search_path = pg_catalog as $$
+  with u as (
+    update public.tenant_backup_locks t set expires_at = now() + make_interval(secs => ttl_seconds)
+     where t.organization_id = org and t.token = tenant_backup_lock_renew.token returning 1)
+  select exists (select from u);
+$$;
+
+create or replace function public.tenant_backup_unlock(org text, token uuid)
+returns boolean language sql volatile security invoker set search_path = pg_catalog as $$
+  with d as (
+    delete from public.tenant_backup_locks t
+     where t.organization_id = org and t.token = tenant_backup_unlock.token returning 1)
+  select exists (select from d);
+$$;
+
+-- What is installed, and who we are: only the service role may call it, which is how a client
+-- proves it holds the service role key and not the anon key.
+create or replace function public.tenant_backup_info()
+returns json language sql stable security invoker set search_path = pg_catalog as $$
+  select json_build_object(
+    'schema_version', (select value from public.tenant_backup_meta where key = 'schema_version'),
+    'supabase_version', (select value from public.tenant_backup_meta where key = 'supabase_version'),
+    'server_version', current_setting('server_version_num')::int,
+    'role', current_user);
+$$;
+
+-- Only service_role may run these (Supabase grants new functions to anon and authenticated by default).
+do $$
+declare
+  f text;
+begin
+  foreach f in array array[
+    'public.tenant_backup_catalog(text[])', 'public.tenant_backup_scope_from(json, json, text)',
+    'public.tenant_backup_export_page(json, json, text, json, int)', 'public.tenant_backup_count(json, json, text)',
+    'public.tenant_backup_lock(text, uuid, text, int)', 'public.tenant_backup_lock_renew(text, uuid, int)',
+    'public.tenant_backup_unlock(text, uuid)', 'public.tenant_backup_info()']
+  loop
+    execute format('revoke execute on function %s from public', f);
+    if exists (select from pg_roles where rolname = 'anon') then
+      execute format('revoke execute on function %s from anon', f);
+    end if;
+    if exists (select from pg_roles where rolname = 'authenticated') then
+      execute format('revoke execute on function %s from authenticated', f);
+    end if;
+    if exists (select from pg_roles where rolname = 'service_role') then
+      execute format('grant execute on function %s to service_role', f);
+    end if;
+  end loop;
+  revoke all on public.tenant_backup_locks from public;
+  if exists (select from pg_roles where rolname = 'anon') then
+    revoke all on public.tenant_backup_locks from anon;
+  end if;
+  if exists (select from pg_roles where rolname = 'authenticated') then
+    revoke all on public.tenant_backup_locks from authenticated;
+  end if;
+  if exists (select from pg_roles where rolname = 'service_role') then
+    grant select, insert, update, delete on public.tenant_backup_locks to service_role;
+  end if;
+end $$;
+
+insert into public.tenant_backup_meta (key, value) values ('supabase_version', '1')
+  on conflict (key) do update set value = excluded.value;
+
+-- PostgREST caches the functions it may call: ask it to read them again.
+notify pgrst, 'reload schema';

@@ -1,0 +1,642 @@
+"""A tenant's rows over the Supabase REST API (PostgREST), with the project URL and the service
+role key — the way most owners connect. The same interface as postgres.Snapshot, so the jobs do not
+care which path the rows took, and the same bytes: a page of rows is built by an installed SQL
+function (resources/sql/supabase.sql) with postgres.export_expression's text, and travels as
+`text/plain`, so nothing re-encodes it.
+
+What REST cannot give, and what stands in for it: no single snapshot across requests (each table's
+row count is read before and after its export and must agree with the rows read), no session lock
+(a lease row, renewed while the run works), no cap-free responses (PostgREST's max-rows truncates
+silently, so tables are read by keyset pages until a page comes back empty).
+
+supabase-py's async client builds every request; we send them ourselves (RequestConfig.send on the
+client's own httpx session) because the client's retry cannot see timeouts or POSTs and its errors
+drop the HTTP status, which decides between retrying, refusing the key and naming missing setup.
+The client lives on a private event loop in a thread of its own: the jobs call a source from a
+worker thread, and the GUI's thread may already run a loop of its own."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import re
+import threading
+import time
+import uuid
+from concurrent.futures import Future
+from datetime import datetime
+from typing import Any, Callable, Coroutine
+from urllib.parse import urlsplit
+
+import httpx
+
+from .. import __version__
+from ..core.config import Config
+from ..core.errors import (Cancelled, ConfigError, ConnectionFailed, LockBusy, TenantBackupError)
+from ..core.scope import Catalog, Table, TableScope
+from ..platform.paths import resource_text
+from . import postgres
+from .postgres import APP_NAME, Tenant, catalog_from_rows, who_runs
+
+SUPABASE_VERSION = 1  # of the functions in resources/sql/supabase.sql (tenant_backup_meta 'supabase_version')
+SETUP_HINT = "run the SQL printed by `tenant-backup setup --print-sql` in the project's SQL editor"
+
+
+def setup_sql() -> str:
+    """resources/sql/supabase.sql with the catalog query (resources/sql/catalog.sql, the one copy)
+    as the body of public.tenant_backup_catalog(schemas)."""
+    body = postgres.CATALOG_SQL
+    if body.count("%s") != 1:
+        raise AssertionError("catalog.sql must hold exactly one placeholder (the schemas)")
+    return resource_text("sql", "supabase.sql").replace("--@catalog.sql\n", body.replace("%s", "schemas").rstrip() + "\n")
+
+
+# ---------------------------------------------------------------- keys
+
+def key_role(key: str) -> str | None:
+    """What a Supabase API key grants: the `role` claim of a JWT key (read, not verified: only the
+    project can verify it, and check() asks the project), or the kind of an opaque key."""
+    key = key.strip()
+    if key.startswith("sb_secret_"):
+        return "service_role"
+    if key.startswith("sb_publishable_"):
+        return "publishable"
+    parts = key.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return payload.get("role") if isinstance(payload, dict) else None
+
+
+def _error_doc(r: httpx.Response) -> dict:
+    try:
+        doc = r.json()
+    except ValueError:
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _one_line(text: Any, limit: int = 200) -> str:
+    line = (str(text or "").strip().splitlines() or [""])[0]
+    return line if len(line) <= limit else line[:limit] + "…"
+
+
+# ---------------------------------------------------------------- the project
+
+class _Loop:
+    """An event loop on a daemon thread: coroutines are submitted from any thread."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="supabase-rest", daemon=True)
+        self.thread.start()
+
+    def submit(self, coro: Coroutine) -> Future:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        if not self.loop.is_running():
+            self.loop.close()
+
+
+class SupabaseProject:
+    """A Supabase project reached with its URL and service role key. Opens lazily; close() (or use
+    it as a context manager) ends the client and its thread. The key is never put in a message."""
+
+    def __init__(self, url: str, service_key: str, timeout: float = 60.0, retries: int = 5,
+                 backoff: float = 0.5):
+        url = (url or "").strip().rstrip("/")
+        url = re.sub(r"/rest/v1$", "", url)
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError("the Supabase project URL is not valid; expected https://<project>.supabase.co "
+                              "(SUPABASE_URL)")
+        if not (service_key or "").strip():
+            raise ConfigError("no Supabase service role key; set SUPABASE_SERVICE_ROLE_KEY "
+                              "(Project Settings → API → service_role)")
+        self.url, self.host = url, parts.netloc
+        self._key = service_key.strip()
+        self.timeout, self.retries, self.backoff = timeout, retries, backoff
+        self._loop: _Loop | None = None
+        self._client = None
+        self._open_lock = threading.Lock()
+
+    def __repr__(self) -> str:  # never the key
+        return f"SupabaseProject({self.url!r})"
+
+    def __enter__(self) -> "SupabaseProject":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _open(self):
+        with self._open_lock:
+            if self._client is None:
+                from supabase import AsyncClientOptions, acreate_client
+                self._loop = _Loop()
+                options = AsyncClientOptions(postgrest_client_timeout=self.timeout, postgrest_client_retry=False,
+                                             auto_refresh_token=False, persist_session=False)
+                try:
+                    self._client = self._loop.submit(acreate_client(self.url, self._key, options)).result()
+                except Exception as err:  # noqa: BLE001 - the client's own validation
+                    self._loop.close()
+                    self._loop = None
+                    raise ConfigError(f"cannot use the Supabase project {self.host}: {_one_line(err)}; "
+                                      f"check SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY") from None
+            return self._client
+
+    @property
+    def client(self):
+        """supabase-py's AsyncClient (use it from coroutines given to run/submit)."""
+        return self._open()
+
+    def submit(self, coro: Coroutine) -> Future:
+        self._open()
+        return self._loop.submit(coro)
+
+    def run(self, coro: Coroutine):
+        return self.submit(coro).result()
+
+    def close(self) -> None:
+        with self._open_lock:
+            if self._client is not None:
+                try:
+                    self._loop.submit(self._client.postgrest.aclose()).result(10)
+                except Exception:  # noqa: BLE001 - closing is best effort
+                    pass
+                self._loop.close()
+                self._client, self._loop = None, None
+
+    # ------------------------------------------------------------ requests
+
+    async def send(self, builder, doing: str, accept: str | None = None, ok_missing: bool = False) -> httpx.Response:
+        """Send a request that supabase-py built, with our retries: exponential backoff on 5xx,
+        timeouts and broken connections; a 4xx becomes its one-line error at once."""
+        req = builder.request if hasattr(builder, "request") else builder
+        if accept:
+            req.headers["Accept"] = accept
+        delay, failure = self.backoff, ""
+        from httpx import Headers
+        for attempt in range(self.retries + 1):
+            try:
+                r = await req.send(Headers())
+            except httpx.TransportError as err:
+                failure = "timed out" if isinstance(err, httpx.TimeoutException) else f"connection failed: {_one_line(err) or type(err).__name__}"
+            else:
+                if r.status_code < 500:
+                    if r.is_success or (ok_missing and r.status_code == 404):
+                        return r
+                    raise self.error(r, doing)
+                doc = _error_doc(r)
+                failure = f"HTTP {r.status_code}" + (f" {_one_line(doc.get('message'))}" if doc.get("message") else "")
+            if attempt < self.retries:
+                await asyncio.sleep(delay)
+                delay *= 2
+        raise ConnectionFailed(f"{doing}: the Supabase project {self.host} failed {self.retries + 1} times "
+                               f"({failure}); check the project's status and run it again")
+
+    def error(self, r: httpx.Response, doing: str) -> TenantBackupError:
+        """A PostgREST error response as one line that says what to do."""
+        doc = _error_doc(r)
+        code, msg = doc.get("code") or "", _one_line(doc.get("message") or r.reason_phrase)
+        if r.status_code == 401 and not code:
+            return ConnectionFailed(f"{doing}: the Supabase project {self.host} refused the key ({msg}); "
+                                    f"check SUPABASE_SERVICE_ROLE_KEY")
+        if code == "42501" or r.status_code in (401, 403):
+            return ConnectionFailed(f"{doing}: permission denied ({msg}); use the project's service_role key "
+                                    f"(SUPABASE_SERVICE_ROLE_KEY), not the anon key")
+        if code == "PGRST202" or code == "42883" and "tenant_backup" in msg:
+            return ConfigError(f"{doing}: the Tenant Backup functions are missing or outdated in the Supabase "
+                               f"project {self.host}; {SETUP_HINT}")
+        if code in ("42P01", "PGRST205"):
+            return TenantBackupError(f"{doing}: {msg} (was a table dropped during the run?); run it again")
+        return TenantBackupError(f"{doing}: the Supabase project {self.host} answered HTTP {r.status_code}: "
+                                 f"{msg}{f' ({code})' if code else ''}")
+
+    async def rpc(self, fn: str, params: dict, doing: str, accept: str | None = None) -> httpx.Response:
+        return await self.send(self.client.rpc(fn, params), doing, accept)
+
+    # ------------------------------------------------------------ checks
+
+    def check(self) -> dict:
+        """Refuse a key that is not the service role's, before anything is read: with the anon key
+        row level security answers `200 []` and a backup would be silently empty. Reads the key's
+        role, then asks the project a question only the service role may answer. Returns
+        tenant_backup_info(): versions and the server's version number."""
+        role = key_role(self._key)
+        if role in ("anon", "authenticated", "publishable"):
+            what = "the publishable key" if role == "publishable" else f"the {role} key"
+            raise ConnectionFailed(f"SUPABASE_SERVICE_ROLE_KEY holds {what}, not the service role key: row level "
+                                   f"security would hide every row and the backup would be silently empty; use the "
+                                   f"service_role (secret) key from Project Settings → API")
+        if role != "service_role":
+            raise ConnectionFailed("SUPABASE_SERVICE_ROLE_KEY is not a Supabase service role key (neither a JWT with "
+                                   "role service_role nor an sb_secret_ key); copy it from Project Settings → API")
+        info = self.run(self.rpc("tenant_backup_info", {}, "checking the Supabase key")).json()
+        if not isinstance(info, dict) or info.get("role") == "anon":
+            raise ConnectionFailed("the Supabase project did not accept the key as the service role; use the "
+                                   "service_role key (SUPABASE_SERVICE_ROLE_KEY)")
+        return info
+
+
+# ---------------------------------------------------------------- catalog and tenants
+
+def read_catalog(project: SupabaseProject, schemas: tuple[str, ...]) -> Catalog:
+    r = project.run(project.rpc("tenant_backup_catalog", {"schemas": list(schemas)}, "reading the database catalog"))
+    return catalog_from_rows((d["schema_name"], d["table_name"], d["partitioned"], d["columns_json"],
+                              d["unique_keys"], d["foreign_keys"], d["primary_key"]) for d in r.json())
+
+
+def _tenant_table(catalog: Catalog, config: Config) -> tuple[Table, str]:
+    t = catalog.get(config.tenant_table)
+    if t is None or len(t.primary_key) != 1:
+        raise ConfigError(f"the tenant table '{config.tenant_table}' does not exist or has no single-column "
+                          f"primary key; set tenant_table in the config")
+    return t, (config.tenant_name_column if t.column(config.tenant_name_column) else t.primary_key[0])
+
+
+def _tenant(t: Table, name_col: str, row: dict) -> Tenant:
+    def text(v):
+        return None if v is None else v if isinstance(v, str) else json.dumps(v)
+    return Tenant(text(row[t.primary_key[0]]), text(row[name_col]), row.get("deleted_at") is not None)
+
+
+def _select_cols(t: Table, name_col: str) -> str:
+    cols = dict.fromkeys([t.primary_key[0], name_col] + (["deleted_at"] if t.column("deleted_at") else []))
+    return ",".join(cols)
+
+
+def _table(project: SupabaseProject, t: Table):
+    c = project.client
+    return (c.table(t.name) if t.schema == "public" else c.schema(t.schema).table(t.name))
+
+
+def get_tenant(project: SupabaseProject, catalog: Catalog, config: Config, org_id: str) -> Tenant | None:
+    t, name_col = _tenant_table(catalog, config)
+
+    async def go():
+        q = _table(project, t).select(_select_cols(t, name_col)).eq(t.primary_key[0], org_id)
+        r = await project.send(q, f"reading organization {org_id}")
+        return r.json()
+    try:
+        rows = project.run(go())
+    except TenantBackupError as err:
+        if "22P02" in str(err):  # not a valid id for the key's type: no such tenant
+            return None
+        raise
+    return _tenant(t, name_col, rows[0]) if rows else None
+
+
+def list_tenants(project: SupabaseProject, config: Config, catalog: Catalog | None = None) -> list[Tenant]:
+    """Every tenant, read in keyset pages (more than max-rows tenants are not cut off), sorted by
+    name then id as postgres.list_tenants sorts them."""
+    catalog = catalog or read_catalog(project, config.schemas)
+    t, name_col = _tenant_table(catalog, config)
+    pk = t.primary_key[0]
+
+    async def go():
+        out, last = [], None
+        while True:
+            q = _table(project, t).select(_select_cols(t, name_col)).order(pk).limit(1000)
+            if last is not None:
+                q = q.gt(pk, last)
+            rows = (await project.send(q, "listing the organizations")).json()
+            if not rows:
+                return out
+            out += rows
+            last = rows[-1][pk]
+    tenants = [_tenant(t, name_col, r) for r in project.run(go())]
+    return sorted(tenants, key=lambda x: (x.name is None, x.name or "", x.id))
+
+
+# ---------------------------------------------------------------- export
+
+def _table_arg(t: Table) -> dict:
+    key, _ = t.row_key
+    return {"schema": t.schema, "name": t.name, "partitioned": t.partitioned,
+            "columns": [{"name": c.name, "as_text": c.as_text} for c in t.columns], "key": list(key)}
+
+
+def _scope_arg(scope: TableScope, catalog: Catalog) -> dict:
+    hops = []
+    for h in scope.path:
+        p = catalog.tables[h.parent]
+        hops.append({"columns": list(h.columns), "parent_schema": p.schema, "parent_name": p.name,
+                     "parent_columns": list(h.parent_columns)})
+    return {"anchor": scope.anchor, "hops": hops}
+
+
+def _embedded_filter(scope: TableScope, catalog: Catalog) -> tuple[str, str] | None:
+    """PostgREST's own way to the tenant (`select=…,parent!col!inner(…)`, `parent.col=eq.X`), for
+    an independent count; None where it cannot say it (another schema, an undeclared or composite
+    link), and the installed count function is asked instead."""
+    t = scope.table
+    if t.schema != "public":
+        return None
+    if not scope.path:
+        return scope.anchor, scope.anchor
+    child, names = t, []
+    for h in scope.path:
+        parent = catalog.tables[h.parent]
+        declared = any(fk.columns == h.columns and fk.ref_table == h.parent and fk.ref_columns == h.parent_columns
+                       for fk in child.foreign_keys)
+        if parent.schema != "public" or len(h.columns) != 1 or not declared:
+            return None
+        names.append((parent.name, h.columns[0]))
+        child = parent
+    select = scope.anchor
+    for name, col in reversed(names):
+        select = f"{name}!{col}!inner({select})"
+    return select, ".".join([n for n, _ in names] + [scope.anchor])
+
+
+class RestSnapshot:
+    """One backup's view of a Supabase project: postgres.Snapshot's interface over REST."""
+
+    def __init__(self, project: SupabaseProject, config: Config, page_rows: int = 5000):
+        self.project = project
+        self.config = config
+        self.page_rows = page_rows
+        self.catalog: Catalog | None = None
+        self.server_version: int | None = None
+        self._pending: Future | None = None
+        self._cancelled = threading.Event()
+
+    def __enter__(self) -> "RestSnapshot":
+        info = self.project.check()
+        self.server_version = info.get("server_version")
+        self.catalog = read_catalog(self.project, self.config.schemas)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.cancel_pending()
+
+    def lock_tables(self, scopes: list[TableScope]) -> None:
+        """Nothing to hold over REST (no session spans the requests); the per-table counts before
+        and after each export catch a table that changed instead."""
+
+    def tenant(self, org_id: str) -> Tenant | None:
+        return get_tenant(self.project, self.catalog, self.config, org_id)
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+        self.cancel_pending()
+
+    def cancel_pending(self) -> None:
+        if self._pending is not None:
+            self._pending.cancel()
+
+    def count(self, scope: TableScope, org_id: str) -> int:
+        """The table's tenant rows now, as the server counts them: PostgREST's count=exact through
+        its own filters where it can express the path, else the installed count function."""
+        name = scope.table.key_name
+        embedded = _embedded_filter(scope, self.catalog)
+        doing = f"counting the rows of table {name}"
+
+        async def go() -> int:
+            if embedded is not None:
+                select, column = embedded
+                q = _table(self.project, scope.table).select(select, count="exact", head=True).eq(column, org_id)
+                try:
+                    r = await self.project.send(q, doing)
+                    total = r.headers.get("content-range", "").rpartition("/")[2]
+                    if total.isdigit():
+                        return int(total)
+                except TenantBackupError as err:
+                    if "PGRST2" not in str(err):  # a relationship PostgREST does not see: ask the server
+                        raise
+            r = await self.project.rpc("tenant_backup_count", {"tbl": _table_arg(scope.table),
+                                       "scope": _scope_arg(scope, self.catalog), "org": org_id}, doing)
+            return int(r.json())
+        return self.project.run(go())
+
+    def export(self, scope: TableScope, org_id: str, batch_bytes: int,
+               sink: Callable[[bytes, int], None], cancelled: threading.Event) -> int:
+        """Stream one table's tenant rows to `sink` in batches of whole lines, page by keyset page
+        until a page is empty (a short page proves nothing under max-rows). The next page is fetched
+        while `sink` handles this one. Returns the row count, checked against the server's count
+        before and after."""
+        name = scope.table.key_name
+        before = self.count(scope, org_id)
+        params = {"tbl": _table_arg(scope.table), "scope": _scope_arg(scope, self.catalog), "org": org_id,
+                  "page_rows": self.page_rows}
+        doing = f"exporting table {name}"
+
+        def fetch(after: dict | None) -> Future:
+            # text/plain: PostgREST hands the function's text over as it is (application/json would
+            # quote it as a JSON string); supabase-py's rpc() has no way to ask, so we set the header.
+            self._pending = self.project.submit(
+                self.project.rpc("tenant_backup_export_page", {**params, "after": after}, doing, accept="text/plain"))
+            return self._pending
+
+        rows, buf = 0, bytearray()
+        pending = fetch(None)
+        try:
+            while True:
+                try:
+                    body = pending.result()
+                except Exception:
+                    if cancelled.is_set() or self._cancelled.is_set():
+                        raise Cancelled("backup cancelled") from None
+                    raise
+                body = body.content
+                if not body:
+                    break
+                nl = body.index(b"\n")
+                after = json.loads(body[:nl])
+                pending = fetch(after)
+                page = memoryview(body)[nl + 1:]
+                n = body.count(b"\n") - 1
+                if n < 1 or n > self.page_rows:
+                    raise TenantBackupError(f"{doing}: a page of {n} rows came back for {self.page_rows} asked; "
+                                            f"run the backup again")
+                buf += page
+                rows += n
+                if len(buf) >= batch_bytes:
+                    sink(bytes(buf), buf.count(b"\n"))
+                    buf.clear()
+                if cancelled.is_set() or self._cancelled.is_set():
+                    raise Cancelled("backup cancelled")
+            if buf:
+                sink(bytes(buf), buf.count(b"\n"))
+        finally:
+            if not pending.done():
+                pending.cancel()
+            self._pending = None
+        after_count = self.count(scope, org_id)
+        if not before == after_count == rows:
+            again = self.count(scope, org_id)  # once more, in case a count was read mid-change
+            if not before == again == rows:
+                if before != again or before != after_count:
+                    raise TenantBackupError(f"table {name} changed during the backup ({before} rows before, "
+                                            f"{again} after); run the backup again")
+                raise TenantBackupError(f"table {name}: the server counts {before} rows but {rows} were read; "
+                                        f"run the backup again")
+        return rows
+
+
+# ---------------------------------------------------------------- lock
+
+class RestTenantLock:
+    """One backup or restore per tenant at a time, over REST: a lease row (tenant_backup_locks)
+    taken by tenant_backup_lock(), renewed every ttl/3 while held, released on exit; a crashed
+    run's lease expires after ttl_seconds. `lost` turns true if a renewal finds it taken."""
+
+    def __init__(self, project: SupabaseProject, org_id: str, wait_seconds: float, ttl_seconds: int = 60):
+        self.project, self.org_id, self.wait, self.ttl = project, org_id, wait_seconds, int(ttl_seconds)
+        self.token = str(uuid.uuid4())
+        self.lost = False
+        self._stop = threading.Event()
+        self._beat: threading.Thread | None = None
+
+    def __enter__(self) -> "RestTenantLock":
+        user, host = who_runs()
+        holder = f"{APP_NAME} {__version__}, {user}@{host}"
+        args = {"org": self.org_id, "token": self.token, "holder": holder, "ttl_seconds": self.ttl}
+        deadline = time.monotonic() + self.wait
+        while True:
+            r = self.project.run(self.project.rpc("tenant_backup_lock", args, f"locking organization {self.org_id}"))
+            got = r.json()
+            if got.get("taken"):
+                self._beat = threading.Thread(target=self._renew, name="tenant-lock-lease", daemon=True)
+                self._beat.start()
+                return self
+            if time.monotonic() >= deadline:
+                since = got.get("since")
+                when = f", since {datetime.fromisoformat(since):%Y-%m-%d %H:%M:%S %Z}" if since else ""
+                raise LockBusy(f"another backup or restore of organization {self.org_id} is running "
+                               f"({got.get('holder') or 'unknown program'}{when}); try again when it has finished")
+            time.sleep(0.2)
+
+    def _renew(self) -> None:
+        while not self._stop.wait(max(self.ttl / 3, 0.1)):
+            try:
+                ok = self.project.run(self.project.rpc("tenant_backup_lock_renew", {
+                    "org": self.org_id, "token": self.token, "ttl_seconds": self.ttl}, "renewing the tenant lock")).json()
+            except TenantBackupError:
+                continue  # the lease lasts ttl: the next beat tries again
+            if ok is False:
+                self.lost = True
+                return
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._beat is not None:
+            self._beat.join(5)
+        try:
+            self.project.run(self.project.rpc("tenant_backup_unlock", {"org": self.org_id, "token": self.token},
+                                              "releasing the tenant lock"))
+        except TenantBackupError:
+            pass  # the lease expires by itself
+
+
+# ---------------------------------------------------------------- history
+
+def _when(v: str | None) -> datetime | None:
+    return datetime.fromisoformat(v) if v else None
+
+
+class RestHistory:
+    """postgres.History over REST: backup_logs through PostgREST (the service role bypasses its
+    RLS). A failed write becomes a warning, never the operation's result."""
+
+    def __init__(self, project: SupabaseProject):
+        self.project = project
+        self.warnings: list[str] = []
+
+    def _fail(self, err: BaseException) -> None:
+        msg = str(err)
+        if "42P01" in msg or "PGRST205" in msg or "backup_logs" in msg and "does not exist" in msg:
+            msg = f"backup_logs does not exist; {SETUP_HINT}"
+        self.warnings.append(f"history not written: {msg}")
+
+    def start(self, backup_type: str, org_id: str | None, metadata: dict | None = None,
+              backup_id: str | None = None) -> str | None:
+        user, host = who_runs()
+        row = {"backup_type": backup_type, "status": "in_progress", "started_at": datetime.now().astimezone().isoformat(),
+               "organization_id": org_id, "backup_id": backup_id, "metadata": metadata or {}, "run_by": user,
+               "run_host": host, "tool_version": __version__}
+
+        async def go():
+            q = self.project.client.table("backup_logs").insert(row)
+            return (await self.project.send(q, "writing the history")).json()[0]["id"]
+        try:
+            return str(self.project.run(go()))
+        except TenantBackupError as err:
+            self._fail(err)
+            return None
+
+    def finish(self, log_id: str | None, status: str, *, records: int = 0, size: int = 0, tables: int = 0,
+               metadata: dict | None = None, errors: list | None = None, backup_id: str | None = None) -> None:
+        if log_id is None:
+            return
+
+        async def go():
+            table = self.project.client.table("backup_logs")
+            cur = (await self.project.send(table.select("metadata,backup_id").eq("id", log_id), "reading the history")).json()
+            old = cur[0] if cur else {}
+            change = {"status": status, "completed_at": datetime.now().astimezone().isoformat(),
+                      "records_backed_up": records, "backup_size": size, "tables_count": tables,
+                      "metadata": {**(old.get("metadata") or {}), **(metadata or {})}, "errors": errors or [],
+                      "backup_id": backup_id or old.get("backup_id")}
+            await self.project.send(self.project.client.table("backup_logs").update(change).eq("id", log_id),
+                                    "writing the history")
+        try:
+            self.project.run(go())
+        except TenantBackupError as err:
+            self._fail(err)
+
+    def rows(self, org_id: str | None = None, limit: int = 200, backup_type: str | None = None,
+             status: str | None = None) -> list[dict]:
+        cols = ("id,backup_type,status,organization_id,backup_id,started_at,completed_at,records_backed_up,"
+                "backup_size,tables_count,metadata,errors,run_by,run_host")
+
+        async def go():
+            q = self.project.client.table("backup_logs").select(cols)
+            if org_id:
+                q = q.eq("organization_id", org_id)
+            if backup_type:
+                q = q.eq("backup_type", backup_type)
+            if status:
+                q = q.eq("status", status)
+            q = q.order("started_at", desc=True, nullsfirst=False).order("created_at", desc=True).limit(min(limit, 1000))
+            return (await self.project.send(q, "reading the history")).json()
+        try:
+            rows = self.project.run(go())
+        except TenantBackupError as err:
+            if "42P01" in str(err) or "PGRST205" in str(err):
+                raise ConfigError(f"there is no history yet: backup_logs does not exist; {SETUP_HINT}") from None
+            raise
+        for r in rows:
+            r["started_at"], r["completed_at"] = _when(r["started_at"]), _when(r["completed_at"])
+        return rows
+
+
+# ---------------------------------------------------------------- setup and info
+
+def server_info(project: SupabaseProject) -> dict:
+    return {"kind": "supabase", "project": project.host}
+
+
+def setup_state(project: SupabaseProject) -> dict:
+    """Is the tool's SQL installed and current? {installed, version, current, supabase_version}."""
+    async def go():
+        r = await project.send(project.client.rpc("tenant_backup_info", {}), "reading the setup state", ok_missing=True)
+        if r.status_code != 404:
+            return r.json()
+        q = project.client.table("tenant_backup_meta").select("key,value")
+        m = await project.send(q, "reading the setup state", ok_missing=True)
+        values = {d["key"]: d["value"] for d in m.json()} if m.status_code != 404 else {}
+        return {"schema_version": values.get("schema_version"), "supabase_version": values.get("supabase_version")}
+    info = project.run(go())
+    version = int(info["schema_version"]) if info.get("schema_version") else None
+    sv = int(info["supabase_version"]) if info.get("supabase_version") else None
+    return {"installed": version is not None and sv is not None, "version": version, "supabase_version": sv,
+            "current": version == postgres.SCHEMA_VERSION and sv == SUPABASE_VERSION}
