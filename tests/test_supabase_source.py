@@ -5,7 +5,7 @@ the row cap, through parent paths, across injected 5xx — and refuses what woul
 
 from __future__ import annotations
 
-import json
+import re
 import threading
 import time
 import urllib.error
@@ -116,3 +116,133 @@ def test_the_old_one_request_per_table_read_truncates_the_same_data(supa):
     with RestSnapshot(project, Config()) as snap:
         rows, _ = collect(snap, discover_scope(snap.catalog, Config()).get("big_table"), ORG_A)
     assert rows == BIG["big_table"]
+
+
+def test_keys_that_are_not_the_service_role_are_refused_before_anything_is_read(supa):
+    url, stack, project = supa
+    for key, said in [(stack.anon_key, "the anon key"), (jwt("authenticated"), "the authenticated key"),
+                      ("sb_publishable_abc123", "the publishable key")]:
+        with SupabaseProject(stack.url, key) as p, pytest.raises(ConnectionFailed) as e:
+            RestSnapshot(p, Config()).__enter__()
+        msg = str(e.value)
+        assert said in msg and "silently empty" in msg and "service_role" in msg
+        assert key not in msg and "\n" not in msg
+    # The server agrees: only the service role may run the tool's functions, whatever a key claims.
+    with SupabaseProject(stack.url, stack.anon_key) as p, pytest.raises(ConnectionFailed) as e:
+        p.run(p.rpc("tenant_backup_export_page", {"tbl": {}, "scope": {}, "org": ORG_A}, "exporting"))
+    assert "permission denied" in str(e.value)
+    forged = jwt("service_role", secret="not-the-projects-secret-but-32-characters-long")
+    with SupabaseProject(stack.url, forged) as p, pytest.raises(ConnectionFailed) as e:
+        p.check()
+    assert "refused the key" in str(e.value) and forged not in str(e.value)
+
+
+def test_an_injected_5xx_mid_export_is_retried_and_the_result_is_still_exact(supa):
+    url, stack, project = supa
+    direct = direct_export(url, ORG_A)["order_items"]
+    with RestSnapshot(project, Config(), page_rows=1000) as snap:
+        scope = discover_scope(snap.catalog, Config()).get("order_items")
+        chunks = []
+
+        def sink(batch: bytes, rows: int) -> None:
+            chunks.append(batch)
+            if len(chunks) == 1:
+                stack.fail_next = 2  # the next two requests get 503
+
+        rows = snap.export(scope, ORG_A, 1, sink, threading.Event())
+    assert stack.fail_next == 0 and len(chunks) > 2
+    assert rows == len(direct) and sorted(b"".join(chunks).splitlines()) == sorted(direct)
+
+
+def test_a_project_that_keeps_failing_fails_the_export_loudly(supa):
+    url, stack, project = supa
+    with RestSnapshot(project, Config(), page_rows=1000) as snap:
+        scope = discover_scope(snap.catalog, Config()).get("big_table")
+        stack.fail_next = 100
+        with pytest.raises(ConnectionFailed) as e:
+            collect(snap, scope, ORG_A)
+    stack.fail_next = 0
+    msg = str(e.value)  # four attempts (retries=3), then one line that says so
+    assert "failed 4 times (" in msg and "503" in msg and msg.endswith("run it again") and "\n" not in msg
+
+
+def test_a_count_that_moves_during_the_export_is_reported(supa):
+    url, stack, project = supa
+    with RestSnapshot(project, Config(), page_rows=1000) as snap:
+        scope = discover_scope(snap.catalog, Config()).get("big_table")
+
+        def sink(batch: bytes, rows: int) -> None:
+            with psycopg.connect(url, autocommit=True) as c:  # the app writes while we page
+                c.execute(f"insert into big_table (organization_id, payload) values ('{ORG_A}', 'late')")
+
+        with pytest.raises(TenantBackupError) as e:
+            snap.export(scope, ORG_A, 1, sink, threading.Event())
+    assert re.match(r"table big_table changed during the backup \(3000 rows before, 30\d\d after\)", str(e.value))
+    assert str(e.value).endswith("run the backup again")
+
+
+def test_counts_follow_the_parent_path_through_postgrest_and_the_installed_function(supa):
+    url, stack, project = supa
+    with RestSnapshot(project, Config()) as snap:
+        scope = discover_scope(snap.catalog, Config())
+        for name in ("order_item_notes", "unique_only", "organizations"):
+            s = scope.get(name)
+            assert supabase_rest._embedded_filter(s, snap.catalog) is not None
+            assert snap.count(s, ORG_A) == len(direct_export(url, ORG_A)[name])
+        notes = scope.get("order_item_notes")
+        assert supabase_rest._embedded_filter(notes, snap.catalog)[0] == \
+            "order_items!order_item_id!inner(orders!order_id!inner(organization_id))"
+        # Where PostgREST cannot express the path, the installed function counts the same rows.
+        r = project.run(project.rpc("tenant_backup_count", {"tbl": supabase_rest._table_arg(notes.table),
+                                    "scope": supabase_rest._scope_arg(notes, snap.catalog), "org": ORG_A}, "count"))
+        assert r.json() == BIG["order_item_notes"]
+
+
+def test_the_rest_lock_excludes_a_second_holder_and_expires(supa):
+    url, stack, project = supa
+    with RestTenantLock(project, ORG_A, 0):
+        with pytest.raises(LockBusy) as e:
+            RestTenantLock(project, ORG_A, 0.5).__enter__()
+        assert "another backup or restore of organization" in str(e.value) and "tenant-backup" in str(e.value)
+        with RestTenantLock(project, ORG_B, 0):  # other tenants are free
+            pass
+    with RestTenantLock(project, ORG_A, 0):  # released on exit
+        pass
+    # A holder that renews keeps it past its ttl; one that crashed (stops renewing) loses it at expiry.
+    alive = RestTenantLock(project, ORG_A, 0, ttl_seconds=1).__enter__()
+    time.sleep(1.6)
+    with pytest.raises(LockBusy):
+        RestTenantLock(project, ORG_A, 0).__enter__()
+    alive._stop.set()  # the run "crashes": no more renewals, no release
+    alive._beat.join()
+    with RestTenantLock(project, ORG_A, 3):
+        assert alive.project is project
+    # A run over a direct connection of the same tenant excludes a REST run too.
+    with postgres.TenantLock(url, ORG_C, 0):
+        with pytest.raises(LockBusy) as e:
+            RestTenantLock(project, ORG_C, 0.3).__enter__()
+        assert "direct database connection" in str(e.value)
+
+
+def test_tenants_history_and_setup_over_rest_match_the_direct_path(supa):
+    url, stack, project = supa
+    with postgres.Snapshot(url, Config()) as snap:
+        direct = postgres.list_tenants(snap.conn, snap.catalog, Config())
+    assert supabase_rest.list_tenants(project, Config()) == direct
+    assert [t.deleted for t in direct if t.id == ORG_C] == [True]
+    with RestSnapshot(project, Config()) as snap:
+        assert snap.tenant(ORG_B).name == 'Côté & "Fils"'
+        assert snap.tenant("00000000-0000-4000-8000-0000000000ff") is None
+        assert snap.server_version >= 140000
+    history = supabase_rest.RestHistory(project)
+    log_id = history.start("manual", ORG_A, {"store": "x"})
+    history.finish(log_id, "completed", records=5, size=9, tables=2, metadata={"backup_id": "b1"}, backup_id="b1")
+    rows = postgres.History(url).rows(ORG_A)
+    assert rows[0]["id"] == log_id and rows[0]["status"] == "completed" and rows[0]["records_backed_up"] == 5
+    assert rows[0]["metadata"] == {"store": "x", "backup_id": "b1"}
+    rest_rows = history.rows(ORG_A)
+    assert rest_rows[0]["id"] == log_id and rest_rows[0]["completed_at"] == rows[0]["completed_at"]
+    assert history.warnings == []
+    assert supabase_rest.setup_state(project) == {"installed": True, "version": postgres.SCHEMA_VERSION,
+                                                   "supabase_version": supabase_rest.SUPABASE_VERSION, "current": True}
+    assert supabase_rest.server_info(project) == {"kind": "supabase", "project": stack.url.split("//")[1]}
