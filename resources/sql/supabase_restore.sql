@@ -1,0 +1,581 @@
+-- Tenant Backup: the restore over REST, as functions the REST API calls (RPC).
+-- Idempotent: safe to run again; it replaces older versions of these functions in place.
+-- Run it after setup.sql (backup_logs). In the Supabase SQL editor it runs as `postgres`, which
+-- then owns these functions: that is what lets them do what the service role itself may not
+-- (keep the app's triggers quiet with session_replication_role, lock tables).
+--
+-- Why SQL functions: over REST every request is its own transaction. A restore must be ONE
+-- transaction (delete, insert, check references, log — or nothing), so the backup's rows are
+-- first staged in batches, then one RPC performs the whole restore on the server. It is the
+-- same algorithm as the direct-connection restore (tenant_backup_gui/sources/pg_restore.py).
+--
+-- Safety rules kept throughout: every identifier goes through format('%I'), every value through
+-- format('%L'); no SQL text is ever accepted from the caller. Only service_role may execute.
+
+-- Rows of a backup waiting for their restore: the backup's own line text, exactly.
+create table if not exists public.tenant_backup_staging (
+  run_id uuid not null,
+  tbl text not null,
+  n bigint not null,
+  r text not null,
+  staged_at timestamptz not null default now(),
+  primary key (run_id, tbl, n)
+);
+create index if not exists tenant_backup_staging_staged_at_idx on public.tenant_backup_staging (staged_at);
+-- RLS on and no policies: only roles that bypass RLS (service_role) and the owner reach it.
+alter table public.tenant_backup_staging enable row level security;
+revoke all on public.tenant_backup_staging from public;
+do $$ begin
+  if exists (select from pg_roles where rolname = 'anon') then
+    execute 'revoke all on public.tenant_backup_staging from anon';
+  end if;
+  if exists (select from pg_roles where rolname = 'authenticated') then
+    execute 'revoke all on public.tenant_backup_staging from authenticated';
+  end if;
+  if exists (select from pg_roles where rolname = 'service_role') then
+    execute 'grant select, insert, delete on public.tenant_backup_staging to service_role';
+  end if;
+end $$;
+
+-- The version of these helpers: the client refuses to restore with missing or older ones.
+create or replace function public.tenant_backup_restore_version() returns integer
+language sql immutable as $$ select 1 $$;
+
+-- ------------------------------------------------------------------ internal helpers
+-- (tenant_backup__*: called only by the functions below, which run as their owner)
+
+-- The table a description names, refusing system schemas and the tool's own tables: the
+-- service role may not use these helpers to write where the app's tenant data never lives.
+create or replace function public.tenant_backup__rel(p_t json) returns regclass
+language plpgsql stable set search_path = pg_catalog, pg_temp as $$
+declare
+  s text := coalesce(p_t->>'schema', 'public');
+  t text := p_t->>'table';
+  rel regclass;
+begin
+  if t is null then
+    raise exception 'a table description has no "table"' using errcode = '22023';
+  end if;
+  if s like 'pg\_%' or s in ('information_schema', 'auth', 'storage', 'vault', 'realtime', '_realtime',
+      'supabase_functions', 'supabase_migrations', 'extensions', 'graphql', 'graphql_public', 'pgsodium',
+      'pgsodium_masks', 'net', 'cron', 'pgbouncer') then
+    raise exception 'table %.% is in a system schema: the restore helpers never write there', s, t
+      using errcode = '42501';
+  end if;
+  if s = 'public' and t in ('backup_logs', 'tenant_backup_meta', 'tenant_backup_staging') then
+    raise exception 'table % is the tool''s own: a restore never rewrites it', t using errcode = '42501';
+  end if;
+  rel := to_regclass(format('%I.%I', s, t));
+  if rel is null or (select relkind from pg_class where oid = rel) not in ('r', 'p') then
+    raise exception 'table %.% does not exist in this database; run the dry run again', s, t
+      using errcode = '42P01';
+  end if;
+  return rel;
+end $$;
+
+-- The name used in files, reports and staging: bare in public, schema-qualified elsewhere.
+create or replace function public.tenant_backup__name(p_t json) returns text
+language sql immutable set search_path = pg_catalog, pg_temp as $$
+  select coalesce(p_t->>'name', case when coalesce(p_t->>'schema', 'public') = 'public' then p_t->>'table'
+                                     else (p_t->>'schema') || '.' || (p_t->>'table') end)
+$$;
+
+-- WHERE condition: the row of alias p_alias belongs to the tenant, following the scope's path of
+-- parents (semi-joins). Same text shape as sources/postgres.py path_condition.
+create or replace function public.tenant_backup__path_condition(p_alias text, p_scope json, p_org text) returns text
+language plpgsql immutable set search_path = pg_catalog, pg_temp as $$
+declare
+  hops json := coalesce(p_scope->'path', '[]'::json);
+  anchor text := p_scope->>'anchor';
+  inner_cond text;
+  hop json;
+  p text;
+  cond text;
+  pcols text;
+  ccols text;
+begin
+  if anchor is null then
+    raise exception 'a table scope has no "anchor"' using errcode = '22023';
+  end if;
+  if json_array_length(hops) = 0 then
+    return format('%I.%I = %L', p_alias, anchor, p_org);
+  end if;
+  for depth in reverse json_array_length(hops) - 1 .. 0 loop
+    hop := hops->depth;
+    p := 'p' || depth;
+    cond := coalesce(inner_cond, format('%I.%I = %L', p, anchor, p_org));
+    select string_agg(format('%I.%I', p, c), ', ' order by o) into pcols
+      from json_array_elements_text(hop->'parent_columns') with ordinality x(c, o);
+    select string_agg(format('%I.%I', case when depth = 0 then p_alias else 'p' || (depth - 1) end, c), ', ' order by o)
+      into ccols from json_array_elements_text(hop->'columns') with ordinality x(c, o);
+    inner_cond := format('(%s) IN (SELECT %s FROM %I.%I AS %I WHERE %s)', ccols, pcols,
+                         coalesce(hop->>'parent_schema', 'public'), hop->>'parent_table', p, cond);
+  end loop;
+  return inner_cond;
+end $$;
+
+-- The JSON of one row as a backup stores it (sources/postgres.py export_expression): row_to_json,
+-- except json, jsonb and array columns carried as their text.
+create or replace function public.tenant_backup__export_expression(p_rel regclass) returns text
+language sql stable set search_path = pg_catalog, pg_temp as $$
+  select case when bool_or(x.as_text) then
+      format('row_to_json((SELECT x FROM (SELECT %s) x))', string_agg(
+        case when x.as_text then format('to_json(%I.%I::text) AS %I', 'tb$row', x.attname, x.attname)
+             else format('%I.%I', 'tb$row', x.attname) end, ', ' order by x.attnum))
+    else format('row_to_json(%I)', 'tb$row') end
+  from (select a.attname, a.attnum,
+               (select coalesce(bt.typname, ty.typname) in ('json', 'jsonb') or coalesce(bt.typcategory, ty.typcategory) = 'A'
+                from pg_type ty left join pg_type bt on bt.oid = ty.typbasetype where ty.oid = a.atttypid) as as_text
+        from pg_attribute a where a.attrelid = p_rel and a.attnum > 0 and not a.attisdropped) x
+$$;
+
+-- SELECT p_select FROM the table WHERE the row belongs to the tenant.
+create or replace function public.tenant_backup__scope_query(p_t json, p_org text, p_select text) returns text
+language plpgsql stable set search_path = pg_catalog, pg_temp as $$
+declare
+  rel regclass := public.tenant_backup__rel(p_t);
+  only_ text := case when (select relkind from pg_class where oid = rel) = 'p' then '' else 'ONLY ' end;
+begin
+  return format('SELECT %s FROM %s%s AS %I WHERE %s', p_select, only_, rel, 'tb$row',
+                public.tenant_backup__path_condition('tb$row', p_t->'scope', p_org));
+end $$;
+
+-- An order-independent digest of every current row of the tenant, table by table: the same value
+-- as RestoreSession.fingerprint over a direct connection.
+create or replace function public.tenant_backup__fingerprint(p_org text, p_tables json) returns text
+language plpgsql stable set search_path = pg_catalog, pg_temp as $$
+declare
+  t json;
+  part text;
+  parts text[] := '{}';
+begin
+  for t in select e from json_array_elements(p_tables) e order by public.tenant_backup__name(e) collate "C" loop
+    execute public.tenant_backup__scope_query(t, p_org, format(
+        'count(*)::text || '':'' || coalesce(sum(hashtextextended((%s)::text, 0)::numeric), 0)::text',
+        public.tenant_backup__export_expression(public.tenant_backup__rel(t))))
+      into part;
+    parts := parts || (public.tenant_backup__name(t) || '=' || part);
+  end loop;
+  return encode(sha256(convert_to(array_to_string(parts, E'\n'), 'UTF8')), 'hex');
+end $$;
+
+-- SELECT the staged rows of one table as today's columns (pg_restore.StagedTable.rows_query):
+-- json_populate_record converts PostgreSQL's own JSON back; text-encoded columns are cast from
+-- their text; skipped columns (values that no longer fit) become NULL and are left out of the record.
+create or replace function public.tenant_backup__rows(p_t json, p_rel regclass, p_run uuid, p_columns text[])
+returns text language plpgsql stable set search_path = pg_catalog, pg_temp as $$
+declare
+  text_cols text[] := array(select json_array_elements_text(coalesce(p_t->'text_columns', '[]'::json)));
+  skipped text[] := array(select json_array_elements_text(coalesce(p_t->'skipped', '[]'::json)));
+  sel text;
+  rec text := 's.r';
+begin
+  select string_agg(case
+      when u.c = any(skipped) then format('NULL::%s AS %I', format_type(a.atttypid, a.atttypmod), u.c)
+      when u.c = any(text_cols) then format('(s.r->>%L)::%s AS %I', u.c, format_type(a.atttypid, a.atttypmod), u.c)
+      else format('p.%I AS %I', u.c, u.c) end, ', ' order by u.o)
+    into sel
+    from unnest(p_columns) with ordinality u(c, o)
+    join pg_attribute a on a.attrelid = p_rel and a.attname = u.c and a.attnum > 0 and not a.attisdropped;
+  if cardinality(skipped) > 0 then  -- leave those keys out, or json_populate_record would fail on them
+    rec := format('(SELECT coalesce(json_object_agg(e.key, e.value), ''{}'') FROM json_each(s.r) e '
+                  'WHERE e.key <> ALL(%L::text[]))', skipped);
+  end if;
+  return format('SELECT %s FROM (SELECT st.r::json AS r FROM public.tenant_backup_staging st '
+                'WHERE st.run_id = %L AND st.tbl = %L) s, json_populate_record(null::%s, %s) p',
+                sel, p_run, public.tenant_backup__name(p_t), p_rel, rec);
+end $$;
+
+-- One line naming the table, the row's key when known and the server's reason; never the row
+-- itself ("Failing row contains (…)" would print every column, secrets included).
+create or replace function public.tenant_backup__error(p_table text, p_row text, p_message text, p_detail text)
+returns text language sql immutable set search_path = pg_catalog, pg_temp as $$
+  select format('restoring table %s%s: %s%s; nothing was changed', p_table, coalesce(p_row, ''),
+                split_part(p_message, E'\n', 1),
+                case when coalesce(p_detail, '') = '' or p_detail like 'Failing row contains%' then ''
+                     else format(' (%s)', split_part(p_detail, E'\n', 1)) end)
+$$;
+
+-- ' row id=5' for the first staged row whose `p_column` is NULL (a NOT NULL violation is the only
+-- kind whose row the database does not name by its key), or ''.
+create or replace function public.tenant_backup__null_row(p_t json, p_rel regclass, p_run uuid, p_column text)
+returns text language plpgsql stable set search_path = pg_catalog, pg_temp as $$
+declare
+  key text[] := array(select json_array_elements_text(coalesce(p_t->'key', '[]'::json)));
+  vals text[];
+begin
+  if cardinality(key) = 0 or p_column is null then
+    return '';
+  end if;
+  execute format('SELECT ARRAY[%s] FROM (%s) x WHERE x.%I IS NULL LIMIT 1',
+                 (select string_agg(format('x.%I::text', k), ', ') from unnest(key) k),
+                 public.tenant_backup__rows(p_t, p_rel, p_run,
+                   key || case when p_column = any(key) then '{}'::text[] else array[p_column] end),
+                 p_column) into vals;
+  if vals is null then
+    return '';
+  elsif cardinality(key) = 1 then
+    return format(' row %s=%s', key[1], vals[1]);
+  end if;
+  return format(' row (%s)=(%s)', array_to_string(key, ', '), array_to_string(vals, ', ', 'NULL'));
+end $$;
+
+-- The whole restore, in the caller's transaction (see tenant_backup_restore).
+create or replace function public.tenant_backup__run(p_run uuid, p_org text, p_tables json, p_mode text,
+  p_apply boolean, p_fingerprint text, p_log json, p_fp_tables json, p_tenant_column text)
+returns jsonb language plpgsql volatile set search_path = pg_catalog, pg_temp as $$
+declare
+  t json;
+  rel regclass;
+  rels regclass[] := '{}';
+  lock_rels regclass[] := '{}';
+  descs json[] := '{}';
+  names text[] := '{}';
+  name text;
+  i int;
+  n bigint;
+  staged bigint;
+  cols text[];
+  all_cols text[];
+  key text[];
+  kind text;
+  match text;
+  cur_q text;
+  pop text;
+  ins bigint; dele bigint; upd bigint;
+  plan jsonb;
+  plans jsonb := '{}';
+  warnings jsonb := '[]';
+  problems jsonb := '[]';
+  dangling jsonb := '[]';
+  restored bigint := 0;
+  written bigint;
+  msg text; detail text; state text; col text;
+  fk record;
+  nn_cond text;
+  moved jsonb := '[]';
+  seq text;
+  overriding text;
+  where_ text;
+  per_table jsonb := '{}';
+begin
+  -- Resolve every table first: a missing one fails before anything is touched.
+  for t in select e from json_array_elements(p_tables) e loop
+    rel := public.tenant_backup__rel(t);
+    rels := rels || rel;
+    descs := descs || t;
+    names := names || public.tenant_backup__name(t);
+  end loop;
+  for t in select e from json_array_elements(p_fp_tables) e loop
+    lock_rels := lock_rels || public.tenant_backup__rel(t);
+  end loop;
+  lock_rels := array(select distinct x from unnest(lock_rels || rels) x);
+
+  if p_apply then
+    -- Writers to these tables wait until we commit or roll back (readers do not): nothing written
+    -- between the fingerprint check and the commit can be lost.
+    perform set_config('lock_timeout', '30s', true);
+    begin
+      execute format('LOCK TABLE %s IN EXCLUSIVE MODE', (select string_agg(x::text, ', ') from unnest(lock_rels) x));
+    exception when lock_not_available then
+      raise exception 'the tenant''s tables are busy (locked for over 30 s); try again shortly';
+    end;
+    if public.tenant_backup__fingerprint(p_org, p_fp_tables) is distinct from p_fingerprint then
+      raise exception 'the data changed since the dry run; run it again';
+    end if;
+  end if;
+
+  -- Staged rows complete? (a lost batch must never become a silently smaller restore)
+  for i in 1 .. cardinality(descs) loop
+    t := descs[i]; name := names[i];
+    select count(*) into staged from public.tenant_backup_staging where run_id = p_run and tbl = name;
+    if staged is distinct from (t->>'rows')::bigint then
+      raise exception 'table %: % rows were sent but % are staged; run it again', name, coalesce(t->>'rows', '?'), staged;
+    end if;
+  end loop;
+
+  -- Compare (pg_restore.RestoreSession.compare).
+  for i in 1 .. cardinality(descs) loop
+    t := descs[i]; rel := rels[i]; name := names[i];
+    key := array(select json_array_elements_text(coalesce(t->'key', '[]'::json)));
+    kind := coalesce(t->>'key_kind', case when cardinality(key) > 0 then 'primary' else 'none' end);
+    all_cols := array(select attname::text from pg_attribute where attrelid = rel and attnum > 0
+                      and not attisdropped order by attnum);
+    begin
+      cur_q := public.tenant_backup__scope_query(t, p_org, format('%I.*', 'tb$row'));
+      pop := public.tenant_backup__rows(t, rel, p_run, all_cols);
+      execute format('SELECT count(*) FROM (%s) c', cur_q) into n;
+      if cardinality(key) > 0 then
+        match := (select string_agg(format('s.%I = c.%I', k, k), ' AND ') from unnest(key) k);
+        -- Anti-joins (NOT EXISTS), never NOT IN: NOT IN over a large unhashable set is quadratic.
+        execute format($q$
+          WITH s AS MATERIALIZED (%s), c AS MATERIALIZED (%s)
+          SELECT (SELECT count(*) FROM s WHERE NOT EXISTS (SELECT 1 FROM c WHERE %s)),
+                 (SELECT count(*) FROM c WHERE NOT EXISTS (SELECT 1 FROM s WHERE %s)),
+                 (SELECT count(*) FROM s JOIN c ON %s WHERE s::text IS DISTINCT FROM c::text)$q$,
+          pop, cur_q, match, match, match) into ins, dele, upd;
+      else
+        execute format($q$
+          WITH s AS (SELECT p::text AS t FROM (%s) p), c AS (SELECT q::text AS t FROM (%s) q)
+          SELECT (SELECT count(*) FROM (SELECT t FROM s EXCEPT ALL SELECT t FROM c) a),
+                 (SELECT count(*) FROM (SELECT t FROM c EXCEPT ALL SELECT t FROM s) b)$q$,
+          pop, cur_q) into ins, dele;
+        upd := 0;
+      end if;
+    exception when others then
+      get stacked diagnostics msg = message_text, detail = pg_exception_detail, state = returned_sqlstate;
+      raise exception '%', public.tenant_backup__error(name, '', msg, detail) using errcode = state;
+    end;
+    staged := (t->>'rows')::bigint;
+    plans := plans || jsonb_build_object(name, jsonb_build_object(
+      'record_count', staged, 'current_rows', n, 'to_insert', ins, 'to_update', upd, 'to_delete', dele,
+      'unchanged', staged - ins - upd, 'restored', 0, 'deleted', 0, 'key', to_jsonb(key), 'key_kind', kind));
+  end loop;
+
+  -- Keep the app's triggers (audit rows, e-mails) and the FK triggers quiet; the references the
+  -- database skips are checked below. Only a superuser-like role may set this: these functions
+  -- are SECURITY DEFINER for that reason (service_role may not).
+  begin
+    perform set_config('session_replication_role', 'replica', true);
+  exception when insufficient_privilege then
+    raise exception 'the role that installed the restore helpers (%) may not set session_replication_role, which keeps the app''s triggers from firing; run the SQL from `tenant-backup setup --print-sql` as the postgres role',
+      current_user using errcode = '42501';
+  end;
+
+  -- Delete the tenant's current rows, children before parents (a child's scope goes through its
+  -- parents, so they must still be there).
+  if p_mode = 'replace' then
+    for i in reverse cardinality(descs) .. 1 loop
+      t := descs[i]; name := names[i];
+      begin
+        execute format('DELETE FROM %s AS %I WHERE %s', rels[i], 'tb$row',
+                       public.tenant_backup__path_condition('tb$row', t->'scope', p_org));
+        get diagnostics n = row_count;
+      exception when others then
+        get stacked diagnostics msg = message_text, detail = pg_exception_detail, state = returned_sqlstate;
+        raise exception '%', public.tenant_backup__error(name, '', msg, detail) using errcode = state;
+      end;
+      plans := jsonb_set(plans, array[name, 'deleted'], to_jsonb(n));
+    end loop;
+  end if;
+
+  -- Insert, parents first.
+  for i in 1 .. cardinality(descs) loop
+    t := descs[i]; rel := rels[i]; name := names[i];
+    cols := array(select json_array_elements_text(coalesce(t->'columns', '[]'::json)));
+    key := array(select json_array_elements_text(coalesce(t->'key', '[]'::json)));
+    select c into col from unnest(cols) c
+      where not exists (select 1 from pg_attribute a where a.attrelid = rel and a.attname = c and a.attnum > 0
+                        and not a.attisdropped and a.attgenerated = '');
+    if col is not null then
+      raise exception 'restoring table %: column % does not exist or is generated; run the dry run again', name, col;
+    end if;
+    written := 0;
+    if p_mode = 'missing-only' and cardinality(key) = 0 then
+      warnings := warnings || to_jsonb(format('table %s has no key: missing-only cannot tell which rows are missing; left as is', name));
+    elsif cardinality(cols) > 0 then
+      overriding := case when coalesce((t->>'identity_always')::boolean, false) or exists (
+          select 1 from pg_attribute where attrelid = rel and attnum > 0 and not attisdropped and attidentity = 'a')
+        then ' OVERRIDING SYSTEM VALUE' else '' end;
+      where_ := '';
+      if p_mode = 'missing-only' then
+        where_ := format(' WHERE NOT EXISTS (SELECT 1 FROM %s x WHERE %s)', rel,
+                         (select string_agg(format('x.%I = p.%I', k, k), ' AND ') from unnest(key) k));
+      end if;
+      begin
+        execute format('INSERT INTO %s (%s)%s SELECT * FROM (%s) p%s', rel,
+                       (select string_agg(format('%I', c), ', ' order by o) from unnest(cols) with ordinality u(c, o)),
+                       overriding, public.tenant_backup__rows(t, rel, p_run, cols), where_);
+        get diagnostics written = row_count;
+      exception when others then
+        get stacked diagnostics msg = message_text, detail = pg_exception_detail, state = returned_sqlstate,
+                                col = column_name;
+        raise exception '%', public.tenant_backup__error(name,
+            case when state = '23502' then public.tenant_backup__null_row(t, rel, p_run, col) else '' end, msg, detail)
+          using errcode = state;
+      end;
+    end if;
+    plans := jsonb_set(plans, array[name, 'restored'], to_jsonb(written));
+    per_table := per_table || jsonb_build_object(name, written);
+    restored := restored + written;
+    if p_mode = 'missing-only' then
+      plan := plans->name;
+      plans := jsonb_set(plans, array[name], plan || jsonb_build_object('to_insert', written, 'to_update', 0,
+        'to_delete', 0, 'unchanged', (plan->>'record_count')::bigint - written));
+    end if;
+  end loop;
+
+  -- References that no longer resolve (the database did not check them under replica mode), in
+  -- every foreign key into or out of the restored tables, whatever schema the other end is in;
+  -- and rows of this tenant pointing into another tenant.
+  for fk in
+    select cn.nspname as cs, c.relname as cn, pn.nspname as ps, p.relname as pn, con.conrelid, con.confrelid,
+      (select array_agg(a.attname::text order by k.ord) from unnest(con.conkey) with ordinality k(num, ord)
+         join pg_attribute a on a.attrelid = con.conrelid and a.attnum = k.num) as cols,
+      (select array_agg(a.attname::text order by k.ord) from unnest(con.confkey) with ordinality k(num, ord)
+         join pg_attribute a on a.attrelid = con.confrelid and a.attnum = k.num) as pcols
+    from pg_constraint con
+    join pg_class c on c.oid = con.conrelid join pg_namespace cn on cn.oid = c.relnamespace
+    join pg_class p on p.oid = con.confrelid join pg_namespace pn on pn.oid = p.relnamespace
+    where con.contype = 'f' and not c.relispartition and (con.conrelid = any(rels) or con.confrelid = any(rels))
+    order by 1, 2, con.conname
+  loop
+    match := (select string_agg(format('p.%I = c.%I', pc, cc), ' AND ') from unnest(fk.cols, fk.pcols) u(cc, pc));
+    nn_cond := (select string_agg(format('c.%I IS NOT NULL', cc), ' AND ') from unnest(fk.cols) cc);
+    name := case when fk.cs = 'public' then fk.cn else fk.cs || '.' || fk.cn end;
+    col := case when fk.ps = 'public' then fk.pn else fk.ps || '.' || fk.pn end;  -- the parent's name
+    execute format('SELECT count(*) FROM %I.%I c WHERE %s AND NOT EXISTS (SELECT 1 FROM %I.%I p WHERE %s)',
+                   fk.cs, fk.cn, nn_cond, fk.ps, fk.pn, match) into n;
+    if n > 0 then
+      dangling := dangling || jsonb_build_object('table', name, 'columns', to_jsonb(fk.cols), 'parent', col,
+                                                 'rows', n, 'other_tenant', false);
+      problems := problems || to_jsonb(format('%s row(s) of %s would reference missing %s rows through %s; put those '
+        '%s rows back first, or restore without %s (--tables)', n, name, col, array_to_string(fk.cols, ','), col, name));
+    end if;
+    if fk.conrelid = any(rels)
+       and exists (select 1 from pg_attribute where attrelid = fk.conrelid and attname = p_tenant_column and attnum > 0 and not attisdropped)
+       and exists (select 1 from pg_attribute where attrelid = fk.confrelid and attname = p_tenant_column and attnum > 0 and not attisdropped) then
+      execute format('SELECT count(*) FROM %I.%I c JOIN %I.%I p ON %s WHERE c.%I = %L AND p.%I IS DISTINCT FROM c.%I',
+                     fk.cs, fk.cn, fk.ps, fk.pn, match, p_tenant_column, p_org, p_tenant_column, p_tenant_column) into n;
+      if n > 0 then
+        dangling := dangling || jsonb_build_object('table', name, 'columns', to_jsonb(fk.cols), 'parent', col,
+                                                   'rows', n, 'other_tenant', true);
+        warnings := warnings || to_jsonb(format('%s row(s) of %s would point through %s into another organization''s %s',
+                                                n, name, array_to_string(fk.cols, ','), col));
+      end if;
+    end if;
+  end loop;
+
+  if p_apply then
+    if jsonb_array_length(problems) > 0 then
+      raise exception 'the restore was refused and nothing was changed: %', problems->>0;
+    end if;
+    -- Serial and identity sequences past the restored ids, never backwards.
+    for i in 1 .. cardinality(descs) loop
+      for col in select attname::text from pg_attribute where attrelid = rels[i] and attnum > 0 and not attisdropped
+                   and atttypid in ('int2'::regtype, 'int4'::regtype, 'int8'::regtype) order by attnum loop
+        seq := pg_get_serial_sequence(rels[i]::text, col);
+        continue when seq is null;
+        execute format('SELECT max(%I)::bigint FROM %s', col, rels[i]) into n;
+        if n is not null and n > coalesce(pg_sequence_last_value(seq::regclass), 0) then
+          perform setval(seq::regclass, n);
+          moved := moved || to_jsonb(seq);
+        end if;
+      end loop;
+    end loop;
+    -- The restore's history row, in the restore's own transaction: it exists iff the restore does.
+    begin
+      insert into public.backup_logs (backup_type, status, started_at, completed_at, organization_id, backup_id,
+        records_backed_up, tables_count, metadata, run_by, run_host, tool_version)
+      values ('restore', 'completed', now(), clock_timestamp(), p_org::uuid, p_log->>'backup_id', restored,
+        cardinality(descs),
+        coalesce((p_log->'metadata')::jsonb, '{}'::jsonb)
+          || jsonb_build_object('sequences_moved', moved, 'tables', per_table, 'via', 'rest'),
+        p_log->>'run_by', p_log->>'run_host', p_log->>'tool_version');
+    exception when others then  -- a missing backup_logs must not undo the restore
+      get stacked diagnostics msg = message_text;
+      warnings := warnings || to_jsonb('history not written: ' || msg);
+    end;
+  end if;
+
+  return jsonb_build_object('tables', plans, 'warnings', warnings, 'problems', problems, 'dangling', dangling,
+    'total_records_restored', restored, 'sequences_moved', moved, 'applied', p_apply, 'mode', p_mode);
+end $$;
+
+-- ------------------------------------------------------------------ the API (service_role only)
+
+-- The tenant's current fingerprint. p_tables: [{name?, schema, table, scope: {anchor, path}}].
+create or replace function public.tenant_backup_fingerprint(p_org text, p_tables json) returns text
+language sql stable security definer set search_path = pg_catalog, pg_temp as $$
+  select public.tenant_backup__fingerprint(p_org, p_tables)
+$$;
+
+-- Staged rows older than a day belong to restores that never finished: remove them.
+create or replace function public.tenant_backup_purge_staging() returns integer
+language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare n integer;
+begin
+  delete from public.tenant_backup_staging where staged_at < now() - interval '1 day';
+  get diagnostics n = row_count;
+  return n;
+end $$;
+
+-- The restore of one tenant from the rows staged under p_run_id, in the RPC's one transaction.
+-- Dry run (p_apply false): the same work, inside a block that is then rolled back (a custom
+-- SQLSTATE raised at its end undoes its effects; the report survives in a variable), so its counts
+-- and its list of dangling references are exact and it changes nothing. It also returns the
+-- fingerprint the apply must find. Apply: tables locked, fingerprint re-checked, restore, sequences
+-- moved, history row, commit. Either way this run's staged rows are removed; any error rolls back
+-- everything.
+-- SECURITY DEFINER, owned by the installing role (on Supabase `postgres`), with a fixed
+-- search_path: service_role may not set session_replication_role nor lock every table.
+create or replace function public.tenant_backup_restore(p_run_id uuid, p_org text, p_tables json,
+  p_mode text default 'replace', p_apply boolean default false, p_fingerprint text default null,
+  p_log json default '{}', p_fingerprint_tables json default null, p_tenant_column text default 'organization_id')
+returns json language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare
+  report jsonb;
+  fp_tables json := coalesce(p_fingerprint_tables, p_tables);
+  before text;
+begin
+  if p_mode is null or p_mode not in ('replace', 'missing-only') then
+    raise exception 'unknown mode % (use replace or missing-only)', coalesce(p_mode, 'null') using errcode = '22023';
+  end if;
+  if p_tables is null or json_typeof(p_tables) <> 'array' then
+    raise exception 'p_tables must be a JSON array of table descriptions' using errcode = '22023';
+  end if;
+  if p_org is null then
+    raise exception 'no organization id given' using errcode = '22023';
+  end if;
+  if p_apply then
+    if p_fingerprint is null then
+      raise exception 'an apply needs the fingerprint of its dry run; run the dry run first' using errcode = '22023';
+    end if;
+    report := public.tenant_backup__run(p_run_id, p_org, p_tables, p_mode, true, p_fingerprint, p_log, fp_tables,
+                                        p_tenant_column);
+    report := report || jsonb_build_object('fingerprint', p_fingerprint);
+  else
+    before := public.tenant_backup__fingerprint(p_org, fp_tables);
+    begin
+      report := public.tenant_backup__run(p_run_id, p_org, p_tables, p_mode, false, null, p_log, fp_tables,
+                                          p_tenant_column);
+      raise exception using errcode = 'TBDRY', message = 'dry run: rolled back';
+    exception when sqlstate 'TBDRY' then
+      null;  -- everything the block did is undone; `report` keeps what it found
+    end;
+    if public.tenant_backup__fingerprint(p_org, fp_tables) is distinct from before then
+      report := jsonb_set(report, '{problems}', (report->'problems')
+                || to_jsonb('the tenant''s data changed during the dry run; run it again'::text));
+      before := null;
+    end if;
+    report := report || jsonb_build_object('fingerprint', before);
+  end if;
+  delete from public.tenant_backup_staging where run_id = p_run_id;
+  return (report || jsonb_build_object('helpers_version', public.tenant_backup_restore_version()))::json;
+end $$;
+
+-- Only the service role (and the owner) may execute any of this; the internal helpers, only the owner.
+do $$
+declare f record;
+begin
+  for f in select p.oid::regprocedure as sig, p.proname like 'tenant\_backup\_\_%' as internal
+           from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+           where n.nspname = 'public' and (p.proname like 'tenant\_backup\_\_%' or p.proname in
+             ('tenant_backup_restore_version', 'tenant_backup_fingerprint', 'tenant_backup_purge_staging',
+              'tenant_backup_restore')) loop
+    execute format('revoke all on function %s from public', f.sig);
+    if exists (select from pg_roles where rolname = 'anon') then
+      execute format('revoke all on function %s from anon', f.sig);
+    end if;
+    if exists (select from pg_roles where rolname = 'authenticated') then
+      execute format('revoke all on function %s from authenticated', f.sig);
+    end if;
+    if exists (select from pg_roles where rolname = 'service_role') then
+      execute format(case when f.internal then 'revoke all on function %s from service_role'
+                          else 'grant execute on function %s to service_role' end, f.sig);
+    end if;
+  end loop;
+end $$;
+
+-- Tell PostgREST (Supabase's REST API) to see the new functions now.
+notify pgrst, 'reload schema';
