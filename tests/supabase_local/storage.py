@@ -223,7 +223,7 @@ class StorageServer:
         handler = type("StorageHandler", (_Handler,), {"server_state": self})
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.httpd.daemon_threads = True
-        threading.Thread(target=self.httpd.serve_forever, name="storage-server", daemon=True).start()
+        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), name="storage-server", daemon=True).start()
         return self
 
     def stop(self) -> None:
@@ -242,6 +242,7 @@ class StorageServer:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_state: StorageServer
+    disable_nagle_algorithm = True  # headers and body go out as separate writes: no 40 ms delayed-ACK stalls
 
     def log_message(self, *args) -> None:  # quiet
         pass
