@@ -88,7 +88,8 @@ class _RestoreBase(Job):
             blocks = prefetch(b for part in entry.parts for b in iter_part_blocks(self.ctx.store, part, secret))
             try:
                 st = session.stage(name, blocks, lambda n, name=name, i=i: self.emit(
-                    Event("progress", "", self.org_id, name, n, 0, i, len(names))))
+                    Event("progress", "", self.org_id, name, n, 0, i, len(names))),
+                    compare=not (known and name in known))
             except IntegrityError as err:
                 raise IntegrityError(f"the backup is damaged: {err}") from None
             tp = TablePlan(name, entry.record_count)
