@@ -270,3 +270,24 @@ def test_a_mirror_that_cannot_be_written_fails_the_write(stack, tmp_path):
     with pytest.raises(TenantBackupError, match="mirror copy"):
         store.put_bytes(key, b"{}")
     assert store.primary.list(mf.ROOT) == []  # the primary never got an object its mirror lacks
+
+
+def test_an_unreachable_project_or_a_refused_key_is_one_line_without_the_key(stack):
+    down = SupabaseStorageStore("http://127.0.0.1:9", stack.service_key)
+    down.retry_delays = FAST
+    problems = down.problems()
+    assert len(problems) == 1 and "after 4 tries" in problems[0] and "\n" not in problems[0]
+    assert stack.service_key not in problems[0]
+
+    wrong = make_store(stack, key="sb_secret_not-this-projects-key")
+    problems = wrong.problems()
+    assert len(problems) == 1 and "refused the key" in problems[0] and "SUPABASE_SERVICE_ROLE_KEY" in problems[0]
+    assert "sb_secret_not-this-projects-key" not in problems[0]
+    with pytest.raises(ConnectionFailed, match="refused the key"):
+        wrong.list(mf.ROOT)
+
+    # a project without the bucket yet: no backups, not an error; nothing was created by looking
+    fresh = make_store(stack, "not-yet")
+    assert fresh.list(mf.ROOT) == [] and fresh.list_dirs(mf.ROOT) == [] and fresh.problems() == []
+    fresh.delete([f"{mf.ROOT}/{ORG_A}/2026-01-01/x.json"])
+    assert [b.name for b in storage(stack).list_buckets()] == []

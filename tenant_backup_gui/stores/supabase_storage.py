@@ -220,7 +220,10 @@ class SupabaseStorageStore:
         bucket = self._storage.from_(self.bucket)
         for i in range(0, len(keys), DELETE_BATCH):
             batch = keys[i:i + DELETE_BATCH]
-            self._call(f"deleting {len(batch)} backup files", lambda b=batch: bucket.remove(b))
+            try:
+                self._call(f"deleting {len(batch)} backup files", lambda b=batch: bucket.remove(b), raw_404=True)
+            except _NotFound:  # no bucket: nothing to delete
+                return
 
     # --- Supabase specifics ---
     def ensure_bucket(self) -> None:
@@ -268,6 +271,17 @@ class SupabaseStorageStore:
     def _scrub(self, text: str) -> str:
         return text.replace(self._key, "<key>") if self._key else text
 
+    def _reason(self, err: StorageApiError) -> str:
+        """The server's own words: storage3 wraps a body it cannot parse (a gateway's) in a prefix."""
+        text = str(err.message)
+        prefix = "Unable to parse error message: "
+        if text.startswith(prefix):
+            try:
+                text = str(json.loads(text[len(prefix):])["message"])
+            except (ValueError, KeyError, TypeError):
+                text = text[len(prefix):]
+        return self._scrub(" ".join(text.split()))[:300]
+
     def _public_message(self) -> str:
         return (f"the Supabase Storage bucket {self.bucket} is public: anyone with a file's address could download "
                 f"the backups; make it private (dashboard → Storage → {self.bucket} → Edit bucket → uncheck Public "
@@ -297,7 +311,11 @@ class SupabaseStorageStore:
         offset = 0
         while True:
             opts = {"limit": LIST_PAGE, "offset": offset, "sortBy": {"column": "name", "order": "asc"}}
-            page = self._call(f"listing {folder or 'the bucket'}", lambda o=opts: bucket.list(folder, o))
+            try:
+                page = self._call(f"listing {folder or 'the bucket'}", lambda o=opts: bucket.list(folder, o),
+                                  raw_404=True)
+            except _NotFound:  # no bucket yet: no backups
+                return []
             for r in page:
                 rows.setdefault(r.get("name"), r)
             if len(page) < LIST_PAGE:
@@ -347,7 +365,7 @@ class SupabaseStorageStore:
                     time.sleep(self.retry_delays[attempt])
                     continue
                 if status >= 500:
-                    raise self._gave_up(what, tries, f"HTTP {status}: {self._scrub(str(err.message))[:200]}") from None
+                    raise self._gave_up(what, tries, f"HTTP {status}: {self._reason(err)}") from None
                 raise self._mapped(what, err, status, missing, raw_404) from None
             except (httpx.TimeoutException, httpx.TransportError) as err:
                 if attempt + 1 < tries:
@@ -363,7 +381,7 @@ class SupabaseStorageStore:
                                 f"check the network and the project's status, then try again")
 
     def _mapped(self, what: str, err: StorageApiError, status: int, missing: str | None, raw_404: bool) -> Exception:
-        message = self._scrub(str(err.message))
+        message = self._reason(err)
         if status == 404 and raw_404:
             return _NotFound(message)
         if status == 404 and missing is not None:
