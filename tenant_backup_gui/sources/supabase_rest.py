@@ -396,6 +396,9 @@ class RestSnapshot:
     def count(self, scope: TableScope, org_id: str) -> int:
         """The table's tenant rows now, as the server counts them: PostgREST's count=exact through
         its own filters where it can express the path, else the installed count function."""
+        return self._count_later(scope, org_id).result()
+
+    def _count_later(self, scope: TableScope, org_id: str) -> Future:
         name = scope.table.key_name
         embedded = _embedded_filter(scope, self.catalog)
         doing = f"counting the rows of table {name}"
@@ -415,16 +418,16 @@ class RestSnapshot:
             r = await self.project.rpc("tenant_backup_count", {"tbl": _table_arg(scope.table),
                                        "scope": _scope_arg(scope, self.catalog), "org": org_id}, doing)
             return int(r.json())
-        return self.project.run(go())
+        return self.project.submit(go())
 
     def export(self, scope: TableScope, org_id: str, batch_bytes: int,
                sink: Callable[[bytes, int], None], cancelled: threading.Event) -> int:
         """Stream one table's tenant rows to `sink` in batches of whole lines, page by keyset page
         until a page is empty (a short page proves nothing under max-rows). The next page is fetched
         while `sink` handles this one. Returns the row count, checked against the server's count
-        before and after."""
+        before (read alongside the first page) and after."""
         name = scope.table.key_name
-        before = self.count(scope, org_id)
+        counted = self._count_later(scope, org_id)  # read while the first page is on its way
         params = {"tbl": _table_arg(scope.table), "scope": _scope_arg(scope, self.catalog), "org": org_id,
                   "page_rows": self.page_rows}
         doing = f"exporting table {name}"
@@ -470,6 +473,7 @@ class RestSnapshot:
             if not pending.done():
                 pending.cancel()
             self._pending = None
+        before = counted.result()
         after_count = self.count(scope, org_id)
         if not before == after_count == rows:
             again = self.count(scope, org_id)  # once more, in case a count was read mid-change
