@@ -14,13 +14,13 @@ import psycopg
 import pytest
 
 from tenant_backup_gui.core.config import Config
-from tenant_backup_gui.core.errors import ConnectionFailed, TenantBackupError
+from tenant_backup_gui.core.errors import ConnectionFailed, LockBusy, TenantBackupError
 from tenant_backup_gui.core.scope import discover_scope
 from tenant_backup_gui.platform.settings import Settings
 from tenant_backup_gui.services.backup import BackupJob
 from tenant_backup_gui.services.context import Context
 from tenant_backup_gui.sources.pg_restore import RestoreSession
-from tenant_backup_gui.sources.postgres import read_catalog
+from tenant_backup_gui.sources.postgres import TenantLock, read_catalog
 from tenant_backup_gui.sources.supabase_restore import (HELPERS_MISSING, HelpersMissing, SupabaseRestore,
                                                         describe_table, new_run_id)
 from tenant_backup_gui.stores.backups import find_backup, iter_part_blocks
@@ -100,12 +100,13 @@ class Tenant:
                 text_columns=[c["name"] for c in entry.columns if c.get("encoding") == "text"]))
         return run, tables
 
-    def dry_run(self, sr: SupabaseRestore, mode: str = "replace", **kw) -> dict:
-        run, tables = self.stage(sr)
-        return sr.restore(run, self.org, tables, mode, False, fingerprint_tables=self.all_tables(), **kw)
+    def dry_run(self, sr: SupabaseRestore, mode: str = "replace", names: list[str] | None = None) -> dict:
+        run, tables = self.stage(sr, names)
+        return sr.restore(run, self.org, tables, mode, False, fingerprint_tables=self.all_tables())
 
-    def apply(self, sr: SupabaseRestore, fingerprint: str, mode: str = "replace") -> dict:
-        run, tables = self.stage(sr)
+    def apply(self, sr: SupabaseRestore, fingerprint: str, mode: str = "replace",
+              names: list[str] | None = None) -> dict:
+        run, tables = self.stage(sr, names)
         try:
             return sr.restore(run, self.org, tables, mode, True, fingerprint, {"plan_id": "plan-test"},
                               backup_id=self.info.id, fingerprint_tables=self.all_tables())
@@ -248,6 +249,8 @@ def test_missing_or_outdated_helpers_are_reported_and_the_restore_refused(stack,
         with pytest.raises(HelpersMissing):
             sr.restore(new_run_id(), ORG_A, tenant.all_tables(), "replace", True, "x")
         assert everything(odd_db) == state
+        install(odd_db)  # running the SQL again is the upgrade
+        wait_for(lambda: sr.helpers_state()["current"], "the upgraded helpers")
 
 
 def rpc(stack: SupabaseLocal, key: str, fn: str, body: dict) -> int:
@@ -302,3 +305,31 @@ def test_staging_survives_5xx_and_a_resent_batch_is_not_duplicated(rest, stack, 
     with pytest.raises(TenantBackupError) as e:
         rest.restore(run2, ORG_A, tables2, "replace", False)
     assert "big_table" in str(e.value) and "2600 rows were sent but 2599 are staged" in str(e.value)
+
+
+def test_references_that_would_dangle_are_reported_and_refuse_the_apply(rest, odd_db, tmp_path):
+    tenant = Tenant(odd_db, tmp_path / "store")
+    led = rows_of(odd_db, "select count(*) from teams where organization_id = %s and lead_member_id is not null",
+                  ORG_A)[0][0]
+    assert led > 0
+    damage(odd_db, ORG_A)  # among others: A's members deleted, teams.lead_member_id cleared
+    state = everything(odd_db)
+    plan = tenant.dry_run(rest, names=["teams"])  # teams alone would point at members that are gone
+    assert list(plan["tables"]) == ["teams"] and plan["tables"]["teams"]["to_update"] > 0
+    assert any(p.startswith(f"{led} row(s) of teams would reference missing members rows through lead_member_id")
+               for p in plan["problems"]), plan["problems"]
+    assert plan["dangling"][0]["table"] == "teams" and plan["dangling"][0]["parent"] == "members"
+    with pytest.raises(TenantBackupError) as e:
+        tenant.apply(rest, plan["fingerprint"], names=["teams"])
+    assert str(e.value).startswith("the restore was refused and nothing was changed: ")
+    assert everything(odd_db) == state
+
+
+def test_the_apply_waits_for_nobody_while_another_job_holds_the_tenant(rest, odd_db, tmp_path):
+    tenant = Tenant(odd_db, tmp_path / "store")
+    plan = tenant.dry_run(rest)
+    with TenantLock(odd_db, ORG_A, 1):  # a backup or restore over the direct connection
+        with pytest.raises(LockBusy) as e:
+            tenant.apply(rest, plan["fingerprint"])
+    assert "another backup or restore of organization" in str(e.value)
+    assert tenant.apply(rest, plan["fingerprint"])["applied"] is True

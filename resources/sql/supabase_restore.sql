@@ -272,6 +272,12 @@ begin
   lock_rels := array(select distinct x from unnest(lock_rels || rels) x);
 
   if p_apply then
+    -- One backup or restore per tenant at a time: the advisory lock the direct-connection jobs hold
+    -- (sources/postgres.py TenantLock: class 0x7B6B = 31595, hashtext(org id)).
+    if not pg_try_advisory_xact_lock(31595, hashtext(p_org)) then
+      raise exception 'another backup or restore of organization % is running; try again when it has finished', p_org
+        using errcode = '55P03';
+    end if;
     -- Writers to these tables wait until we commit or roll back (readers do not): nothing written
     -- between the fingerprint check and the commit can be lost.
     perform set_config('lock_timeout', '30s', true);

@@ -25,7 +25,7 @@ from supabase.lib.client_options import SyncClientOptions
 
 from .. import __version__
 from ..core.config import Config
-from ..core.errors import ConfigError, ConnectionFailed, TenantBackupError
+from ..core.errors import ConfigError, ConnectionFailed, LockBusy, TenantBackupError
 from ..core.scope import Catalog, TableScope
 from .postgres import who_runs
 
@@ -123,7 +123,9 @@ def _error(err: APIError, doing: str, status: int | None = None) -> TenantBackup
         return ConnectionFailed(f"{doing}: permission denied ({message}); {SERVICE_KEY_HINT}")
     if code.startswith("PGRST3") or message == "Invalid API key":
         return ConnectionFailed(f"{doing}: the key was refused ({message}); check SUPABASE_SERVICE_ROLE_KEY")
-    if message.startswith(("restoring table ", "the data changed", "the restore was refused", "the tenant's tables",
+    if message.startswith(("another backup or restore", "the tenant's tables are busy")):
+        return LockBusy(message)
+    if message.startswith(("restoring table ", "the data changed", "the restore was refused",
                            "table ", "the role that installed")):
         return TenantBackupError(message)  # the helpers' own one-line message
     detail = err.details if isinstance(err.details, str) else ""
