@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
@@ -195,6 +196,12 @@ def test_5xx_and_dropped_connections_are_retried_4xx_never(stack):
     assert stack.reset_next == 0
     stack.fail_next = 3  # the list call needs a fourth try
     assert [o.key for o in store.list(mf.ROOT)] == [key]
+    impatient = make_store(stack, timeout=0.3)
+    stack.stall_next, stack.stall_seconds = 1, 2.0
+    began = time.monotonic()
+    with impatient.open_reader(key) as fh:  # the first try times out, the second is answered
+        assert fh.read() == b"payload"
+    assert stack.stall_next == 0 and time.monotonic() - began < 1.5
 
     # a 4xx is an answer: asked once, reported in one line naming the key
     before = len(stack.storage.requests)

@@ -72,7 +72,8 @@ class _Gateway(BaseHTTPRequestHandler):
     """/rest/v1/* → PostgREST and /storage/v1/* → the Storage server, as Supabase's gateway
     does: `apikey` must be one of the project's keys; without Authorization the apikey is the
     bearer. `fail_next` answers the next requests (either route) with a 503; `reset_next`
-    drops the next connections without an answer."""
+    drops the next connections without an answer; `stall_next` holds the next requests for
+    `stall_seconds` before passing them on (a client's timeout, while the request still lands)."""
 
     protocol_version = "HTTP/1.1"
     stack: "SupabaseLocal"
@@ -96,14 +97,18 @@ class _Gateway(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else None
         with s.fault_lock:
             fail, reset = s.fail_next > 0, s.fail_next <= 0 and s.reset_next > 0
+            stall = not fail and not reset and s.stall_next > 0
             s.fail_next -= fail
             s.reset_next -= reset
+            s.stall_next -= stall
         if fail:  # an injected fault, for retry tests
             return self._reply(503, {"message": "upstream unavailable (injected)"})
         if reset:  # the connection dies without an answer
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
             return
+        if stall:
+            time.sleep(s.stall_seconds)
         req = urllib.request.Request(upstream, data=body, method=self.command)
         for h, v in self.headers.items():
             if h.lower() not in ("host", "apikey", "content-length", "connection"):
@@ -142,6 +147,8 @@ class SupabaseLocal:
         self.service_key = jwt("service_role")
         self.fail_next = 0
         self.reset_next = 0
+        self.stall_next = 0
+        self.stall_seconds = 1.0
         self.fault_lock = threading.Lock()
         self.upload_limit = upload_limit  # the project's global upload size limit, in bytes
         self.proc: subprocess.Popen | None = None
