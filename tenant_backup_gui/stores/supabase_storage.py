@@ -374,6 +374,10 @@ class SupabaseStorageStore:
                 reason = "timed out" if isinstance(err, httpx.TimeoutException) else \
                     self._scrub(str(err) or type(err).__name__)
                 raise self._gave_up(what, tries, reason) from None
+            except (ValueError, KeyError, TypeError) as err:  # an answer storage3 could not read (pydantic, JSON)
+                raise TenantBackupError(f"{what}: Supabase Storage at {self.url} gave an answer that could not be "
+                                        f"read ({self._scrub(' '.join(str(err).split()))[:200]}); check that "
+                                        f"SUPABASE_URL is the project URL") from None
         raise AssertionError("unreachable")
 
     def _gave_up(self, what: str, tries: int, reason: str) -> ConnectionFailed:
