@@ -511,3 +511,14 @@ class MirroredStore:
     def max_object_bytes(self) -> int:
         limit = getattr(self.primary, "max_object_bytes", None)
         return limit() if limit else DEFAULT_UPLOAD_LIMIT
+
+    def ensure_bucket(self) -> None:
+        ensure = getattr(self.primary, "ensure_bucket", None)
+        if ensure:
+            ensure()
+
+    def close(self) -> None:
+        for store in (self.primary, self.mirror):
+            close = getattr(store, "close", None)
+            if close:
+                close()
