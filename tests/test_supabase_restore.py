@@ -82,7 +82,8 @@ class Tenant:
     def all_tables(self) -> list[dict]:
         return [describe_table(s, rows=0, catalog=self.catalog) for s in self.scope.tables]
 
-    def stage(self, sr: SupabaseRestore, names: list[str] | None = None) -> tuple[str, list[dict]]:
+    def stage(self, sr: SupabaseRestore, names: list[str] | None = None,
+              known: dict | None = None) -> tuple[str, list[dict]]:
         run = new_run_id()
         tables = []
         for s in self.scope.tables:  # parents first
@@ -97,7 +98,8 @@ class Tenant:
             tables.append(describe_table(
                 s, rows=rows, catalog=self.catalog,
                 columns=[c["name"] for c in entry.columns if c["name"] in current and not current[c["name"]].generated],
-                text_columns=[c["name"] for c in entry.columns if c.get("encoding") == "text"]))
+                text_columns=[c["name"] for c in entry.columns if c.get("encoding") == "text"],
+                known=(known or {}).get(name)))
         return run, tables
 
     def dry_run(self, sr: SupabaseRestore, mode: str = "replace", names: list[str] | None = None) -> dict:
@@ -105,8 +107,8 @@ class Tenant:
         return sr.restore(run, self.org, tables, mode, False, fingerprint_tables=self.all_tables())
 
     def apply(self, sr: SupabaseRestore, fingerprint: str, mode: str = "replace",
-              names: list[str] | None = None) -> dict:
-        run, tables = self.stage(sr, names)
+              names: list[str] | None = None, known: dict | None = None) -> dict:
+        run, tables = self.stage(sr, names, known)
         try:
             return sr.restore(run, self.org, tables, mode, True, fingerprint, {"plan_id": "plan-test"},
                               backup_id=self.info.id, fingerprint_tables=self.all_tables())
@@ -149,8 +151,10 @@ def test_roundtrip_past_max_rows_is_exact_and_touches_nobody_else(rest, odd_db, 
     assert everything(odd_db) == damaged  # the dry run changed nothing
     assert staged(odd_db) == 0  # and removed what it staged
 
-    done = tenant.apply(rest, plan["fingerprint"])
+    done = tenant.apply(rest, plan["fingerprint"], known=plan["tables"])  # not compared again
     assert done["applied"] is True and done["problems"] == []
+    assert {n: {k: v for k, v in t.items() if k != "deleted"} for n, t in done["tables"].items()} == \
+        {n: {k: v for k, v in t.items() if k != "deleted"} for n, t in plan["tables"].items()}
     assert done["total_records_restored"] == tenant.info.total_records
     after = everything(odd_db)
     for table in after:
@@ -333,3 +337,18 @@ def test_the_apply_waits_for_nobody_while_another_job_holds_the_tenant(rest, odd
             tenant.apply(rest, plan["fingerprint"])
     assert "another backup or restore of organization" in str(e.value)
     assert tenant.apply(rest, plan["fingerprint"])["applied"] is True
+
+
+def test_staged_rows_answer_the_plans_checks(rest, odd_db, tmp_path):
+    tenant = Tenant(odd_db, tmp_path / "store")
+    run, _ = tenant.stage(rest, ["odd_types"])
+    too_big = rows_of(odd_db, "select count(*) from odd_types where organization_id = %s "
+                              "and i_int not between -32768 and 32767", ORG_A)[0][0]
+    info = rest.staged_info(run, "odd_types", ["t_text", "n_inet"], {"i_int": "smallint", "u_uuid": "uuid",
+                                                                      "t_text": "not_a_type"})
+    assert info["keys"] == sorted(c["name"] for c in tenant.info.tables["odd_types"].columns)
+    held = rows_of(odd_db, "select count(t_text), count(n_inet) from odd_types where organization_id = %s", ORG_A)[0]
+    assert info["non_null"] == {"t_text": held[0], "n_inet": held[1]} and held[1] < 7
+    assert info["unconvertible"] == {"i_int": too_big, "u_uuid": 0, "t_text": None} and too_big > 0
+    rest.discard(run)
+    assert staged(odd_db) == 0

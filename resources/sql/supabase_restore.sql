@@ -300,11 +300,20 @@ begin
     end if;
   end loop;
 
-  -- Compare (pg_restore.RestoreSession.compare).
+  -- Compare (pg_restore.RestoreSession.compare). An apply may pass the dry run's counts instead
+  -- ("known"): the fingerprint proved the data is the one they were counted on.
   for i in 1 .. cardinality(descs) loop
     t := descs[i]; rel := rels[i]; name := names[i];
     key := array(select json_array_elements_text(coalesce(t->'key', '[]'::json)));
     kind := coalesce(t->>'key_kind', case when cardinality(key) > 0 then 'primary' else 'none' end);
+    if p_apply and json_typeof(t->'known') = 'object' then
+      plans := plans || jsonb_build_object(name, jsonb_build_object(
+        'record_count', (t->>'rows')::bigint, 'current_rows', (t->'known'->>'current_rows')::bigint,
+        'to_insert', (t->'known'->>'to_insert')::bigint, 'to_update', (t->'known'->>'to_update')::bigint,
+        'to_delete', (t->'known'->>'to_delete')::bigint, 'unchanged', (t->'known'->>'unchanged')::bigint,
+        'restored', 0, 'deleted', 0, 'key', to_jsonb(key), 'key_kind', kind));
+      continue;
+    end if;
     all_cols := array(select attname::text from pg_attribute where attrelid = rel and attnum > 0
                       and not attisdropped order by attnum);
     begin
@@ -496,6 +505,47 @@ language sql stable security definer set search_path = pg_catalog, pg_temp as $$
   select public.tenant_backup__fingerprint(p_org, p_tables)
 $$;
 
+-- What the client checks on staged rows before it plans (pg_restore's staged_keys, non_null_count,
+-- unconvertible_count): the keys the lines hold (a legacy backup has no column list), how many rows
+-- hold a value for each of p_non_null (columns dropped since), and how many values of each column of
+-- p_types ({column: today's type}) no longer fit it (null where the server cannot tell: before 16).
+create or replace function public.tenant_backup_staged_info(p_run_id uuid, p_table text,
+  p_non_null text[] default '{}', p_types json default '{}') returns json
+language plpgsql stable security definer set search_path = pg_catalog, pg_temp as $$
+declare
+  keys jsonb;
+  non_null jsonb := '{}';
+  unfit jsonb := '{}';
+  c text;
+  ty text;
+  n bigint;
+begin
+  select coalesce(jsonb_agg(k order by k), '[]') into keys from (
+    select distinct json_object_keys(st.r::json) as k from public.tenant_backup_staging st
+    where st.run_id = p_run_id and st.tbl = p_table and json_typeof(st.r::json) = 'object') x;
+  foreach c in array coalesce(p_non_null, '{}') loop
+    select count(*) into n from public.tenant_backup_staging st
+      where st.run_id = p_run_id and st.tbl = p_table and json_typeof(st.r::json->c) is distinct from 'null'
+        and st.r::json->c is not null;
+    non_null := non_null || jsonb_build_object(c, n);
+  end loop;
+  for c, ty in select key, value from json_each_text(coalesce(p_types, '{}')) loop
+    if current_setting('server_version_num')::int < 160000 then
+      unfit := unfit || jsonb_build_object(c, null);
+      continue;
+    end if;
+    begin
+      execute 'SELECT count(*) FROM public.tenant_backup_staging st WHERE st.run_id = $1 AND st.tbl = $2 '
+              'AND json_typeof(st.r::json->$3) IS DISTINCT FROM ''null'' AND st.r::json->$3 IS NOT NULL '
+              'AND NOT pg_input_is_valid(st.r::json->>$3, $4)' into n using p_run_id, p_table, c, ty;
+    exception when others then
+      n := null;  -- not a type name the server knows: the insert will say it, naming the table
+    end;
+    unfit := unfit || jsonb_build_object(c, n);
+  end loop;
+  return json_build_object('keys', keys, 'non_null', non_null, 'unconvertible', unfit);
+end $$;
+
 -- Staged rows older than a day belong to restores that never finished: remove them.
 create or replace function public.tenant_backup_purge_staging() returns integer
 language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
@@ -568,7 +618,7 @@ begin
            from pg_proc p join pg_namespace n on n.oid = p.pronamespace
            where n.nspname = 'public' and (p.proname like 'tenant\_backup\_\_%' or p.proname in
              ('tenant_backup_restore_version', 'tenant_backup_fingerprint', 'tenant_backup_purge_staging',
-              'tenant_backup_restore')) loop
+              'tenant_backup_restore', 'tenant_backup_staged_info')) loop
     execute format('revoke all on function %s from public', f.sig);
     if exists (select from pg_roles where rolname = 'anon') then
       execute format('revoke all on function %s from anon', f.sig);

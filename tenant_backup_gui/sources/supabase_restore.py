@@ -88,10 +88,11 @@ def _split(name: str, catalog: Catalog | None) -> tuple[str, str]:
 
 def describe_table(scope: TableScope, *, rows: int, columns: Iterable[str] | None = None,
                    text_columns: Iterable[str] = (), skipped: Iterable[str] = (),
-                   catalog: Catalog | None = None) -> dict:
+                   catalog: Catalog | None = None, known: dict | None = None) -> dict:
     """One entry of the restore's `p_tables`: what to write and how the table reaches its tenant.
     rows: how many rows were staged for it. columns: the columns written back (default: every
-    non-generated column of today's table)."""
+    non-generated column of today's table). known: the dry run's counts of this table (an apply
+    then skips comparing again; the fingerprint proves they still hold)."""
     t = scope.table
     key, kind = t.row_key
     path = []
@@ -106,6 +107,8 @@ def describe_table(scope: TableScope, *, rows: int, columns: Iterable[str] | Non
         "key": list(key), "key_kind": kind,
         "identity_always": any(c.identity == "always" for c in t.columns),
         "scope": {"anchor": scope.anchor, "path": path},
+        **({"known": {k: known[k] for k in ("current_rows", "to_insert", "to_update", "to_delete", "unchanged")}}
+           if known else {}),
     }
 
 
@@ -247,6 +250,17 @@ class SupabaseRestore:
         """Remove a run's staged rows (after a failed restore; a finished one removes its own)."""
         self._call("removing staged rows", lambda: self._stage.table(STAGING_TABLE).delete(
             returning=ReturnMethod.minimal).eq("run_id", run_id), retry=True)
+
+    def staged_info(self, run_id: str, table: str, non_null: Iterable[str] = (),
+                    types: dict[str, str] | None = None) -> dict:
+        """What the plan checks on staged rows: {"keys": [...] (the lines' keys: a legacy backup has
+        no column list), "non_null": {column: rows holding a value} for columns dropped since,
+        "unconvertible": {column: values that no longer fit today's type, or None when the server
+        cannot tell (before PostgreSQL 16)} for each {column: type} of `types`}."""
+        res = self._call(f"checking the staged rows of {table}", lambda: self._rpc.rpc(
+            "tenant_backup_staged_info", {"p_run_id": run_id, "p_table": table, "p_non_null": list(non_null),
+                                          "p_types": types or {}}), retry=True)
+        return res.data
 
     # ------------------------------------------------------------ fingerprint and restore
     def fingerprint(self, org: str, tables: list[dict]) -> str:
