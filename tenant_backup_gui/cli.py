@@ -93,7 +93,10 @@ def _context(args):
 # ----------------------------------------------------------------- commands
 
 def cmd_setup(args) -> int:
-    from .services.inventory import setup
+    from .services.inventory import setup, setup_sql
+    if args.print_sql:
+        sys.stdout.write(setup_sql())
+        return 0
     result = setup(_context(args))
     _out(args, result, lambda r: r["message"])
     return 0
@@ -345,6 +348,21 @@ def cmd_credentials(args) -> int:
     from .core.errors import ConfigError
     from .platform import credentials
     from .sources.postgres import describe_url
+    if args.supabase and args.action in ("set", "clear"):
+        if args.action == "clear":
+            credentials.delete_secret("supabase_service_role_key")
+            _out(args, {"stored": False}, "removed the Supabase service role key from the OS keyring")
+            return 0
+        from .sources.supabase_rest import key_role
+        key = (sys.stdin.readline().strip() if not sys.stdin.isatty()
+               else getpass.getpass("Supabase service role key (Project Settings → API): ").strip())
+        if key_role(key) != "service_role":
+            raise ConfigError("that is not a Supabase service role key (a JWT with role service_role, or an sb_secret_ "
+                              "key); copy the service_role key from Project Settings → API — nothing was stored")
+        credentials.set_secret("supabase_service_role_key", key)
+        _out(args, {"stored": True}, "stored in the OS keyring: the Supabase service role key (set the project URL "
+                                     "with SUPABASE_URL or [supabase] url in the config)")
+        return 0
     if args.action == "set":
         url = sys.stdin.readline().strip() if not sys.stdin.isatty() else getpass.getpass("Database URL (with password): ")
         if not url:
@@ -379,11 +397,14 @@ def cmd_credentials(args) -> int:
         _out(args, {"key_id": key_id(key)}, f"backup key {key_id(key)} stored in the OS keyring")
     else:
         url = credentials.get_secret("database_url")
+        supabase = bool(credentials.get_secret("supabase_service_role_key"))
         result = {"stored": bool(url), "database": describe_url(url) if url else None,
-                  "environment_overrides": bool(os.environ.get("TENANT_BACKUP_DATABASE_URL"))}
+                  "environment_overrides": bool(os.environ.get("TENANT_BACKUP_DATABASE_URL")),
+                  "supabase_key_stored": supabase}
         _out(args, result, (f"the OS keyring holds the database URL for {result['database']}" if url
                             else "the OS keyring holds no database URL")
-             + ("\n  (TENANT_BACKUP_DATABASE_URL is set and wins)" if result["environment_overrides"] else ""))
+             + ("\n  (TENANT_BACKUP_DATABASE_URL is set and wins)" if result["environment_overrides"] else "")
+             + ("\nthe OS keyring holds the Supabase service role key" if supabase else ""))
     return 0
 
 
@@ -455,7 +476,9 @@ def build_parser() -> argparse.ArgumentParser:
         sp.set_defaults(func=func)
         return sp
 
-    add("setup", cmd_setup, "create or upgrade backup_logs and the tool's helpers in the database")
+    add("setup", cmd_setup, "create or upgrade backup_logs and the tool's helpers in the database").add_argument(
+        "--print-sql", action="store_true", help="print the SQL instead, for the Supabase SQL editor (run it once "
+        "as the postgres role; it is idempotent)")
     add("tenants", cmd_tenants, "list the organizations")
     add("scope", cmd_scope, "show which tables a tenant's backup holds, how each is reached, and what is left out")
     add("backup", cmd_backup, "back up one organization now").add_argument("--org", required=True, metavar="ID")
@@ -490,10 +513,13 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--at", default="02:00", metavar="HH:MM", help="time of day in UTC (default 02:00)")
     sc.add_argument("--env-file", metavar="FILE", help="a file (mode 0600) with TENANT_BACKUP_DATABASE_URL=… for "
                     "schedulers that cannot reach the keyring")
-    cr = add("credentials", cmd_credentials, "secrets in the OS keyring: the database URL (set from stdin or a "
-             "prompt, clear, status) and the backup encryption key (new-key, export-key, import-key)")
+    cr = add("credentials", cmd_credentials, "secrets in the OS keyring: the database URL or, with --supabase, the "
+             "service role key (set from stdin or a prompt, clear, status) and the backup encryption key "
+             "(new-key, export-key, import-key)")
     cr.add_argument("action", choices=["set", "clear", "status", "new-key", "export-key", "import-key"])
     cr.add_argument("--replace", action="store_true", help="with new-key: replace an existing backup key")
+    cr.add_argument("--supabase", action="store_true", help="with set/clear: the Supabase service role key instead "
+                    "of the database URL")
     add("doctor", cmd_doctor, "check connection, privileges, setup, keyring, schedule, retention and disk space")
     d = add("demo", cmd_demo, "run the app on a sandbox database with demo organizations")
     d.add_argument("--headless", action="store_true", help="start the sandbox and print how to use the CLI on it")

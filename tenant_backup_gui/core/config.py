@@ -62,6 +62,10 @@ class Config:
     encrypt: bool = False  # AES-256-GCM per part, the key in the OS keyring
     database_url: str | None = None
     store: str | None = None
+    store_kind: str = "folder"  # "folder" | "supabase" (Supabase Storage)
+    bucket: str = "backups"
+    mirror: str | None = None  # with Supabase Storage: a local folder that keeps a second copy
+    supabase_url: str | None = None  # https://<project>.supabase.co; the key never goes here
 
 
 def _str_list(data: dict, key: str, where: str) -> tuple[str, ...] | None:
@@ -93,7 +97,9 @@ def _cols(value: Any, where: str) -> tuple[str, ...]:
 KNOWN_KEYS = {
     "tenant_column", "tenant_table", "tenant_name_column", "schemas", "expected_tables", "include",
     "exclude", "global_tables", "parent_paths", "retention", "store", "database", "restore", "backup",
+    "supabase",
 }
+STORE_KINDS = ("folder", "supabase")
 
 
 def parse_config(data: dict, where: str = "config") -> Config:
@@ -145,12 +151,38 @@ def parse_config(data: dict, where: str = "config") -> Config:
     if isinstance(store, str):
         kw["store"] = store
     elif isinstance(store, dict):
+        extra = set(store) - {"path", "part_size_mb", "kind", "bucket", "mirror"}
+        if extra:
+            raise ConfigError(f"{where}: store.{sorted(extra)[0]} is not a setting "
+                              f"(use path, part_size_mb, kind, bucket, mirror)")
         if "path" in store:
             kw["store"] = str(store["path"])
         if (mb := _int(store, "part_size_mb", f"{where}: store", minimum=1)) is not None:
             kw["part_bytes"] = mb * 1024 * 1024
+        if "kind" in store:
+            if store["kind"] not in STORE_KINDS:
+                raise ConfigError(f"{where}: store.kind must be {' or '.join(repr(k) for k in STORE_KINDS)}, "
+                                  f"not {store['kind']!r}")
+            kw["store_kind"] = store["kind"]
+        for key in ("bucket", "mirror"):
+            if key in store:
+                if not isinstance(store[key], str) or not store[key]:
+                    raise ConfigError(f"{where}: store.{key} must be a non-empty string")
+                kw[key] = store[key]
     else:
         raise ConfigError(f"{where}: store must be a folder path or a table with path = \"...\"")
+    sb = data.get("supabase", {})
+    if not isinstance(sb, dict):
+        raise ConfigError(f"{where}: [supabase] must be a table with url = \"https://<project>.supabase.co\"")
+    if set(sb) & {"key", "service_role_key", "service_key", "anon_key"}:
+        raise ConfigError(f"{where}: [supabase] holds a key; secrets never go in the config file — remove it and "
+                          f"set SUPABASE_SERVICE_ROLE_KEY or save it with: tenant-backup credentials set --supabase")
+    if set(sb) - {"url"}:
+        raise ConfigError(f"{where}: supabase.{sorted(set(sb) - {'url'})[0]} is not a setting (use url)")
+    if "url" in sb:
+        if not isinstance(sb["url"], str) or not sb["url"].startswith(("https://", "http://")):
+            raise ConfigError(f"{where}: supabase.url must be the project URL, e.g. https://<project>.supabase.co")
+        kw["supabase_url"] = sb["url"]
     db = data.get("database", {})
     if not isinstance(db, dict):
         raise ConfigError(f"{where}: [database] must be a table with url = \"postgresql://...\"")

@@ -1,13 +1,18 @@
 """Settings from the config file and the environment; the environment always wins.
 
 No secret is ever read from or written to the config file: a database URL there may not carry a
-password (put the whole URL in TENANT_BACKUP_DATABASE_URL, or use the keyring)."""
+password (put the whole URL in TENANT_BACKUP_DATABASE_URL, or use the keyring), and the Supabase
+service role key comes from SUPABASE_SERVICE_ROLE_KEY or the keyring only.
+
+Two ways to the rows: a database URL (direct, one snapshot, fastest) or the Supabase project URL
+and service role key (REST). With both, rows travel over the direct connection. Backups go to a
+folder, or to Supabase Storage (TENANT_BACKUP_STORE=supabase), optionally mirrored to a folder."""
 
 from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from psycopg.conninfo import conninfo_to_dict
@@ -25,13 +30,36 @@ class Settings:
     store_path: Path
     url_source: str | None = None  # "environment" | "config" | "keyring"
     notes: tuple[str, ...] = ()  # e.g. why the keyring was not consulted
+    supabase_url: str | None = None
+    supabase_key: str | None = field(default=None, repr=False)  # a secret: never printed
+    store_kind: str = "folder"  # "folder" | "supabase"
+    bucket: str = "backups"
+    mirror_path: Path | None = None
+
+    @property
+    def direct(self) -> bool:
+        """Rows over a direct PostgreSQL connection (else over the Supabase REST API)."""
+        return bool(self.database_url) or not (self.supabase_url and self.supabase_key)
 
     def database_problem(self) -> TenantBackupError | None:
+        """What keeps us from reaching the tenants' rows, by either road."""
+        if not self.direct:
+            return None
         try:
             self.require_database()
         except TenantBackupError as err:
             return err
         return None
+
+    def require_supabase(self) -> tuple[str, str]:
+        if not self.supabase_url:
+            raise ConfigError("no Supabase project configured; set SUPABASE_URL=https://<project>.supabase.co "
+                              "(or [supabase] url in the config)")
+        if not self.supabase_key:
+            why = f": {self.notes[0]}" if self.notes else ""
+            raise CredentialsUnavailable(f"no Supabase service role key{why}; set SUPABASE_SERVICE_ROLE_KEY or save "
+                                         f"it with: tenant-backup credentials set --supabase")
+        return self.supabase_url, self.supabase_key
 
     def require_database(self) -> str:
         if not self.database_url and self.notes:
@@ -39,7 +67,8 @@ class Settings:
             raise CredentialsUnavailable(f"no database configured: {self.notes[0]}")
         if not self.database_url:
             raise ConfigError("no database configured; set TENANT_BACKUP_DATABASE_URL=postgresql://user:password@host:5432/db "
-                              "or save it in the window's Settings (or run `tenant-backup demo --headless` for a sandbox)")
+                              "or SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY, or save them in the window's Settings "
+                              "(or run `tenant-backup demo --headless` for a sandbox)")
         return self.database_url
 
 
@@ -87,12 +116,26 @@ def load_settings(store_override: str | None = None) -> Settings:
             source = "keyring" if url else None
         except CredentialsUnavailable as err:
             notes.append(str(err))
+    sb_url = os.environ.get("SUPABASE_URL") or config.supabase_url
+    sb_key = os.environ.get("SUPABASE_SERVICE_ROLE_KEY") or None
+    if sb_key is None and sb_url:
+        try:
+            sb_key = credentials.get_secret("supabase_service_role_key")
+        except CredentialsUnavailable as err:
+            notes.append(str(err))
     store = store_override or os.environ.get("TENANT_BACKUP_STORE") or config.store
+    kind = config.store_kind
+    if store == "supabase":  # TENANT_BACKUP_STORE=supabase: Supabase Storage, not a folder named so
+        kind, store = "supabase", config.store if config.store_kind == "folder" else None
+    elif store_override or os.environ.get("TENANT_BACKUP_STORE"):
+        kind = "folder"
     name = paths.profile()
     store_path = Path(store).expanduser() if store else (
         paths.data_dir() / "backups" if name == "default" else paths.data_dir() / "profiles" / name / "backups")
+    mirror = os.environ.get("TENANT_BACKUP_MIRROR") or config.mirror
     return Settings(replace(config, database_url=None), path if path.exists() else None, url, store_path,
-                    source, tuple(notes))
+                    source, tuple(notes), sb_url.rstrip("/") if sb_url else None, sb_key, kind, config.bucket,
+                    Path(mirror).expanduser() if mirror else None)
 
 
 def save_settings(*, database_url: str | None = None, store: str | None = None,

@@ -15,7 +15,6 @@ from ..core.events import Event, EventSink, ignore
 from ..core.encryption import key_id
 from ..core.manifest import TableEntry
 from ..core.scope import discover_scope
-from ..sources import postgres
 from ..stores.backups import BackupWriter
 from .context import Context
 from .job import Job
@@ -56,7 +55,7 @@ class BackupJob(Job):
         self.org_id = org_id.strip().lower() if isinstance(org_id, str) else org_id
         self.backup_type = backup_type
         self.allow_missing_tenant = allow_missing_tenant
-        self._snapshot: postgres.Snapshot | None = None
+        self._snapshot = None  # postgres.Snapshot or supabase_rest.RestSnapshot
 
     def prepare(self) -> list[str]:
         problems = []
@@ -105,16 +104,16 @@ class BackupJob(Job):
     def _run(self) -> BackupResult:
         ctx, org = self.ctx, self.org_id
         started = time.monotonic()
-        lock = postgres.TenantLock(ctx.url, org, ctx.config.lock_wait_seconds) if self.hold_lock else nullcontext()
+        lock = ctx.tenant_lock(org) if self.hold_lock else nullcontext()
         with lock:
-            with postgres.Snapshot(ctx.url, ctx.config) as snap:
+            with ctx.snapshot() as snap:
                 self._snapshot = snap
                 try:
                     return self._export(snap, started)
                 finally:
                     self._snapshot = None
 
-    def _export(self, snap: postgres.Snapshot, started: float) -> BackupResult:
+    def _export(self, snap, started: float) -> BackupResult:
         ctx, org = self.ctx, self.org_id
         tenant = snap.tenant(org)
         if tenant is None and not self.allow_missing_tenant:
@@ -130,7 +129,7 @@ class BackupJob(Job):
         self.emit(Event("started", f"backing up {tenant.name if tenant else org} ({len(scope.tables)} tables)",
                         org, steps=len(scope.tables)))
         secret = ctx.encryption_key()
-        writer = BackupWriter(ctx.store, org, backup_id, ctx.config.part_bytes, secret=secret)
+        writer = BackupWriter(ctx.store, org, backup_id, ctx.part_bytes(), secret=secret)
         entries: list[TableEntry] = []
         try:
             for i, ts in enumerate(scope.tables, 1):

@@ -1,43 +1,139 @@
-"""What every job needs: settings, the source's URL and the store. Built once per command or
-window, so jobs never read the environment themselves."""
+"""What every job needs: settings, the source of the rows and the store. Built once per command or
+window, so jobs never read the environment themselves — and the one place that decides between a
+direct PostgreSQL connection and the Supabase REST API, and between a folder and Supabase Storage."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
+from typing import Any
 
 from ..core.config import Config
 from ..core.encryption import key_id
-from ..core.errors import ConfigError, CredentialsUnavailable
+from ..core.errors import ConfigError, CredentialsUnavailable, TenantBackupError
 from ..core.manifest import BackupInfo
 from ..platform import credentials
 from ..platform.settings import Settings
 from ..sources import postgres
+from ..stores.base import ObjectStore
 from ..stores.folder import FolderStore
+
+
+class UnavailableStore:
+    """Stands in for a store that cannot be built (a missing key): every job's prepare() lists the
+    reason, and anything that reaches it anyway gets the same one line."""
+
+    def __init__(self, problem: TenantBackupError):
+        self.problem = problem
+
+    def describe(self) -> str:
+        return "Supabase Storage (not configured)"
+
+    def problems(self) -> list[str]:
+        return [str(self.problem)]
+
+    def __getattr__(self, name: str) -> Any:
+        raise self.problem
+
+
+def build_store(settings: Settings) -> ObjectStore:
+    if settings.store_kind != "supabase":
+        return FolderStore(settings.store_path)
+    from ..stores.supabase_storage import MirroredStore, SupabaseStorageStore
+    try:
+        url, key = settings.require_supabase()
+        store = SupabaseStorageStore(url, key, settings.bucket)
+    except TenantBackupError as err:
+        return UnavailableStore(err)
+    if settings.mirror_path is not None:
+        return MirroredStore(store, FolderStore(settings.mirror_path))
+    return store
 
 
 @dataclass
 class Context:
     settings: Settings
-    store: FolderStore
+    store: ObjectStore
+    _project: Any = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Context":
-        return cls(settings, FolderStore(settings.store_path))
+        return cls(settings, build_store(settings))
 
     @property
     def config(self) -> Config:
         return self.settings.config
 
     @property
+    def direct(self) -> bool:
+        return self.settings.direct
+
+    @property
     def url(self) -> str:
         return self.settings.require_database()
 
-    def history(self) -> postgres.History:
-        return postgres.History(self.url)
+    def project(self):
+        """The Supabase project (REST), opened once and shared by every job of this context."""
+        from ..sources.supabase_rest import SupabaseProject
+        with self._lock:
+            if self._project is None:
+                url, key = self.settings.require_supabase()
+                self._project = SupabaseProject(url, key)
+            return self._project
+
+    def close(self) -> None:
+        with self._lock:
+            if self._project is not None:
+                self._project.close()
+                self._project = None
+        close = getattr(self.store, "close", None)
+        if callable(close) and not isinstance(self.store, UnavailableStore):
+            close()
+
+    # ------------------------------------------------------------ the source, by either road
+    def snapshot(self):
+        """One view of the tenant's rows: a REPEATABLE READ snapshot over a direct connection, or
+        keyset pages over REST (cross-checked counts; see sources/supabase_rest.py)."""
+        if self.direct:
+            return postgres.Snapshot(self.url, self.config)
+        from ..sources.supabase_rest import RestSnapshot
+        return RestSnapshot(self.project(), self.config)
+
+    def tenant_lock(self, org_id: str, wait_seconds: float | None = None):
+        wait = self.config.lock_wait_seconds if wait_seconds is None else wait_seconds
+        if self.direct:
+            return postgres.TenantLock(self.url, org_id, wait)
+        from ..sources.supabase_rest import RestTenantLock
+        return RestTenantLock(self.project(), org_id, wait)
+
+    def history(self):
+        if self.direct:
+            return postgres.History(self.url)
+        from ..sources.supabase_rest import RestHistory
+        return RestHistory(self.project())
 
     def source_info(self) -> dict:
-        return postgres.server_info(self.url)
+        if self.direct:
+            return postgres.server_info(self.url)
+        from ..sources.supabase_rest import server_info
+        return server_info(self.project())
 
+    def source_name(self) -> str:
+        """Where the rows come from, for the status bar and messages (never a secret)."""
+        if self.direct:
+            return postgres.describe_url(self.url)
+        return f"Supabase project {self.project().host}"
+
+    def part_bytes(self) -> int:
+        """Parts are cut below the store's upload limit (Supabase: the bucket's or project's)."""
+        limit = getattr(self.store, "max_object_bytes", None)
+        if callable(limit) and not isinstance(self.store, UnavailableStore):
+            # Room for gzip's and the cipher's framing past the cut.
+            return max(1 << 20, min(self.config.part_bytes, limit() - (256 << 10)))
+        return self.config.part_bytes
+
+    # ------------------------------------------------------------ encryption
     def encryption_key(self) -> bytes | None:
         """The key new backups are encrypted with, or None when encryption is off."""
         if not self.config.encrypt:

@@ -37,9 +37,12 @@ def run() -> dict:
         checks.append(_check("keyring", "warn" if settings.url_source in ("environment", "config") else "fail",
                              str(err), "set TENANT_BACKUP_DATABASE_URL, or run from a desktop session"))
 
-    if not settings.database_url:
+    if not settings.direct:
+        checks += _supabase_checks(ctx)
+    elif not settings.database_url:
         checks.append(_check("database", "fail", "no database configured",
-                             "set TENANT_BACKUP_DATABASE_URL or save it in the window's Settings"))
+                             "set TENANT_BACKUP_DATABASE_URL (or SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY), or save "
+                             "it in the window's Settings"))
     else:
         try:
             with postgres.Snapshot(settings.database_url, settings.config) as snap:
@@ -67,7 +70,12 @@ def run() -> dict:
             checks.append(_check("database", "fail", str(err), "check TENANT_BACKUP_DATABASE_URL"))
 
     problems = ctx.store.problems()
-    if problems:
+    if settings.store_kind == "supabase":
+        if problems:
+            checks.append(_check("backup store", "fail", problems[0], "fix what it says; the bucket must be private"))
+        else:
+            checks.append(_check("backup store", "ok", ctx.store.describe()))
+    elif problems:
         checks.append(_check("backup folder", "fail", problems[0], "choose a writable folder (TENANT_BACKUP_STORE)"))
     else:
         probe = Path(ctx.store.root)
@@ -96,11 +104,40 @@ def run() -> dict:
                                      "tenant-backup schedule install --env-file FILE (chmod 600)"))
     except TenantBackupError as err:
         checks.append(_check("schedule", "warn", str(err)))
-    if settings.database_url:
+    if settings.database_url or not settings.direct:
         stale = last_success(ctx)
         if stale:
             checks.append(_check("last daily run", "warn", stale, "tenant-backup history --type daily"))
     return _result(checks)
+
+
+def _supabase_checks(ctx: Context) -> list[dict]:
+    """The REST road: the key is the service role's, the project answers, the SQL is installed."""
+    from ..sources import supabase_rest
+    from ..sources.supabase_restore import SupabaseRestore
+    fix_sql = "run the SQL of `tenant-backup setup --print-sql` in the project's SQL editor"
+    try:
+        project = ctx.project()
+        info = project.check()
+    except TenantBackupError as err:
+        return [_check("supabase", "fail", str(err), "use the service_role key from Project Settings → API "
+                       "(SUPABASE_SERVICE_ROLE_KEY or tenant-backup credentials set --supabase)")]
+    out = [_check("supabase", "ok", f"{project.host}: the key is the service role's "
+                  f"(PostgreSQL {int(info.get('server_version') or 0) // 10000})")]
+    try:
+        state = supabase_rest.setup_state(project)
+        url, key = ctx.settings.require_supabase()
+        with SupabaseRestore(url, key) as rest:
+            restore = rest.helpers_state()
+    except TenantBackupError as err:
+        return out + [_check("setup", "fail", str(err), fix_sql)]
+    if state.get("current") and restore.get("current"):
+        out.append(_check("setup", "ok", "backup_logs, export, lock and restore functions installed"))
+    else:
+        missing = [what for what, ok in (("backup_logs and export functions", state.get("current")),
+                                         ("restore functions", restore.get("current"))) if not ok]
+        out.append(_check("setup", "fail", f"missing or outdated: {', '.join(missing)}", fix_sql))
+    return out
 
 
 def _result(checks: list[dict]) -> dict:

@@ -23,6 +23,10 @@ def check_org_id(org_id: str) -> str:
 
 
 def tenants(ctx: Context) -> list[postgres.Tenant]:
+    if not ctx.direct:
+        from ..sources import supabase_rest
+        with ctx.snapshot() as snap:
+            return supabase_rest.list_tenants(ctx.project(), ctx.config, snap.catalog)
     with postgres.Snapshot(ctx.url, ctx.config) as snap:
         try:
             return postgres.list_tenants(snap.conn, snap.catalog, ctx.config)
@@ -39,8 +43,22 @@ def history(ctx: Context, org_id: str | None = None, limit: int = 200, backup_ty
     return ctx.history().rows(check_org_id(org_id) if org_id else None, limit, backup_type, status)
 
 
+def setup_sql() -> str:
+    """Everything the tool needs in the app's database, as one idempotent script: backup_logs and
+    the version table, then the Supabase path's export, lock and restore functions (which only
+    service_role may execute). `setup` installs it over a direct connection; `setup --print-sql`
+    prints it for the Supabase SQL editor."""
+    from ..sources.supabase_rest import setup_sql as export_sql
+    return "\n".join([resource_text("sql", "setup.sql"), export_sql(), resource_text("sql", "supabase_restore.sql")])
+
+
 def setup(ctx: Context) -> dict:
-    result = postgres.install(ctx.url, resource_text("sql", "setup.sql"))
+    if not ctx.direct:
+        state = setup_state(ctx)
+        raise ConfigError(f"setup needs a direct database connection (TENANT_BACKUP_DATABASE_URL); over the Supabase API "
+                          f"run the SQL of `tenant-backup setup --print-sql` in the project's SQL editor instead "
+                          f"(installed now: {'yes, current' if state.get('current') else 'no or outdated'})")
+    result = postgres.install(ctx.url, setup_sql())
     return {"success": True, "database": postgres.describe_url(ctx.url), **result,
             "message": ("installed" if result["previous_version"] is None else "up to date")
             + f": backup_logs and helpers (schema version {result['version']})"}
@@ -90,7 +108,7 @@ def tenant_overview(ctx: Context) -> list[dict]:
     backup is older than 26 hours, or the last one failed."""
     from datetime import datetime, timedelta, timezone
     now = datetime.now(timezone.utc)
-    last = postgres.last_backups(ctx.url)
+    last = postgres.last_backups(ctx.url) if ctx.direct else _last_backups_rest(ctx)
     out = []
     for t in tenants(ctx):
         info = last.get(t.id, {})
@@ -103,7 +121,27 @@ def tenant_overview(ctx: Context) -> list[dict]:
     return out
 
 
+def _last_backups_rest(ctx: Context) -> dict[str, dict]:
+    """postgres.last_backups over REST, from the newest history rows (up to 1000)."""
+    last: dict[str, dict] = {}
+    try:
+        rows = ctx.history().rows(limit=1000)
+    except ConfigError:
+        return {}
+    for r in rows:  # newest first
+        if not r.get("organization_id") or r["backup_type"] not in ("manual", "daily_tenant", "safety"):
+            continue
+        info = last.setdefault(r["organization_id"], {"last_ok": None, "last_status": r["status"],
+                                                       "last_started": r["started_at"]})
+        if info["last_ok"] is None and r["status"] == "completed":
+            info["last_ok"] = r["completed_at"]
+    return last
+
+
 def setup_state(ctx: Context) -> dict:
+    if not ctx.direct:
+        from ..sources import supabase_rest
+        return supabase_rest.setup_state(ctx.project())
     return postgres.setup_state(ctx.url)
 
 
@@ -111,7 +149,7 @@ def scope(ctx: Context) -> dict:
     """What a backup of any tenant would hold, and why: the discovered scope, for the owner to
     confirm (and correct in the config) before relying on it."""
     from ..core.scope import discover_scope
-    with postgres.Snapshot(ctx.url, ctx.config) as snap:
+    with ctx.snapshot() as snap:
         found = discover_scope(snap.catalog, ctx.config)
     return {
         "tenant_column": found.tenant_column,

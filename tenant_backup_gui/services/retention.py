@@ -8,7 +8,6 @@ from datetime import datetime, timezone
 from ..core.errors import LockBusy, TenantBackupError
 from ..core.events import Event, EventSink, ignore
 from ..core.retention import decide
-from ..sources import postgres
 from ..stores.backups import delete_backup, list_backups
 from .context import Context
 from .job import Job
@@ -64,7 +63,7 @@ class CleanupJob(Job):
                     break
                 try:
                     # Never delete under a running restore that may be reading these files.
-                    with postgres.TenantLock(self.ctx.url, org, 0):
+                    with self.ctx.tenant_lock(org, 0):
                         for d in items:
                             freed += delete_backup(self.ctx.store, d.backup)
                             deleted.append(_entry(d))
