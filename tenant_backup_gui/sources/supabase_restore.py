@@ -151,6 +151,7 @@ class SupabaseRestore:
         self.batch_rows, self.batch_bytes = batch_rows, batch_bytes
         self.attempts, self.backoff = attempts, backoff
         self._http: list[httpx.Client] = []
+        self._purged = False
         # Two clients: staging requests are short and retried; the restore RPC may run for minutes.
         self._stage = self._client(stage_timeout)
         self._rpc = self._client(restore_timeout)
@@ -219,7 +220,11 @@ class SupabaseRestore:
     def stage(self, run_id: str, table: str, blocks: Iterable[tuple[bytes, int]],
               on_rows: Callable[[int], None] | None = None) -> int:
         """Send one table's backup lines (blocks of whole JSON lines, as iter_part_blocks yields
-        them) to the staging table, in batches. Returns how many rows were staged."""
+        them) to the staging table, in batches. Returns how many rows were staged. The first call
+        also removes stale staged rows left by restores that never finished."""
+        if not self._purged:
+            self.purge_staging()
+            self._purged = True
         n = 0
         batch: list[dict] = []
         size = 0
