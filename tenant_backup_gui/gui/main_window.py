@@ -86,7 +86,7 @@ class MainWindow(QMainWindow):
         self._build()
         self._restore_geometry()
         self.errors: list = []  # open error dialogs (tests read them)
-        QTimer.singleShot(0, self._first_start if not ctx.settings.database_url else
+        QTimer.singleShot(0, self._first_start if not ctx.settings.configured else
                           (lambda: asyncio.ensure_future(self.refresh())))
 
     # ------------------------------------------------------------ layout
@@ -264,16 +264,17 @@ class MainWindow(QMainWindow):
         return self.backup_table.current_payload()
 
     async def refresh(self) -> None:
-        if not self.ctx.settings.database_url:
+        if not self.ctx.settings.configured:
             self.st_db.setText("Database: not configured — open Settings (Ctrl+,)")
             return
-        self.st_db.setText(f"Database: {self.ctx.source_info()['database']}")
         self.st_store.setText(f"Store: {self.ctx.store.describe()}")
+        fix = "run `tenant-backup setup`" if self.ctx.direct else "run `tenant-backup setup --print-sql` in the SQL editor"
         try:
+            self.st_db.setText(f"Database: {await asyncio.to_thread(self.ctx.source_name)}")
             state = await asyncio.to_thread(inventory.setup_state, self.ctx)
             self.st_setup.setText("Setup: ok" if state["current"] else
-                                  "Setup: missing — run `tenant-backup setup`" if not state["installed"] else
-                                  f"Setup: version {state['version']} is outdated — run `tenant-backup setup`")
+                                  f"Setup: missing — {fix}" if not state["installed"] else
+                                  f"Setup: version {state['version']} is outdated — {fix}")
             self.tenants = await asyncio.to_thread(inventory.tenant_overview, self.ctx)
             stale = await asyncio.to_thread(last_success, self.ctx)
             self.banner.setText(f"⚠ {stale[0].upper()}{stale[1:]}" if stale else "")

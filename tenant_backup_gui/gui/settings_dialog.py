@@ -1,14 +1,15 @@
-"""Settings: where the database is, where backups go, how long they stay. The password goes to
-the OS keyring, never to the config file; a first start with nothing configured opens this, with
-a way into the demo sandbox."""
+"""Settings: where the rows are (a database URL, or a Supabase project URL and its service role
+key), where backups go (a folder, or Supabase Storage with an optional local mirror), how long they
+stay. The password and the key go to the OS keyring, never to the config file; a first start with
+nothing configured opens this, with a way into the demo sandbox."""
 
 from __future__ import annotations
 
 import asyncio
 
 from PySide6.QtCore import QTime, Signal
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
-                               QPushButton, QSpinBox, QTimeEdit, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
+                               QLineEdit, QPushButton, QSpinBox, QTimeEdit, QVBoxLayout, QWidget)
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from ..core.errors import TenantBackupError
@@ -69,16 +70,27 @@ class SettingsDialog(QDialog):
         self.password.setPlaceholderText("stored in the OS keyring")
         if settings.url_source == "environment":
             self.url.setPlaceholderText("set by TENANT_BACKUP_DATABASE_URL (the environment wins)")
+        self.supabase_url = QLineEdit(settings.supabase_url or "")
+        self.supabase_url.setPlaceholderText("https://<project>.supabase.co (instead of, or with, the database URL)")
+        self.supabase_url.setAccessibleName("Supabase project URL")
+        self.supabase_key = QLineEdit()
+        self.supabase_key.setEchoMode(QLineEdit.Password)
+        self.supabase_key.setAccessibleName("Supabase service role key")
+        self.supabase_key.setPlaceholderText("service_role key, stored in the OS keyring" +
+                                             (" (one is saved)" if settings.supabase_key else ""))
+        self.store_kind = QComboBox()
+        self.store_kind.addItem("a folder on this computer", "folder")
+        self.store_kind.addItem(f"Supabase Storage (private bucket '{settings.bucket}')", "supabase")
+        self.store_kind.setCurrentIndex(1 if settings.store_kind == "supabase" else 0)
+        self.store_kind.setAccessibleName("where backups are kept")
         self.store = QLineEdit(str(settings.store_path))
         self.store.setAccessibleName("backup folder")
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._browse)
-        row = QHBoxLayout()
-        row.addWidget(self.store, 1)
-        row.addWidget(browse)
-        store_row = QWidget()
-        store_row.setLayout(row)
-        row.setContentsMargins(0, 0, 0, 0)
+        store_row = self._folder_row(self.store, "Backup folder")
+        self.mirror = QLineEdit(str(settings.mirror_path or ""))
+        self.mirror.setPlaceholderText("optional: a local folder that keeps a second copy (3-2-1)")
+        self.mirror.setAccessibleName("mirror folder for Supabase Storage backups")
+        mirror_row = self._folder_row(self.mirror, "Mirror folder")
+        self.store_kind.currentIndexChanged.connect(self._store_kind_changed)
         self.days = QSpinBox()
         self.days.setRange(1, 3650)
         self.days.setValue(settings.config.retention.days)
@@ -106,7 +118,11 @@ class SettingsDialog(QDialog):
         sched_row.setLayout(sched)
         form.addRow("Database URL", self.url)
         form.addRow("Password", self.password)
+        form.addRow("Supabase project URL", self.supabase_url)
+        form.addRow("Service role key", self.supabase_key)
+        form.addRow("Keep backups in", self.store_kind)
         form.addRow("Backup folder", store_row)
+        form.addRow("Mirror folder", mirror_row)
         form.addRow("Keep backups for", self.days)
         form.addRow("Daily run", sched_row)
         lay.addLayout(form)
@@ -123,9 +139,27 @@ class SettingsDialog(QDialog):
         buttons.rejected.connect(self.reject)
         self.buttons = buttons
         lay.addWidget(buttons)
-        self.resize(720, 320)
+        self.resize(760, 420)
         self.settings = settings
+        self._store_kind_changed()
         asyncio.ensure_future(self.show_schedule())
+
+    def _folder_row(self, edit: QLineEdit, title: str) -> QWidget:
+        browse = QPushButton("Browse…")
+        browse.setAccessibleName(f"browse for the {title.lower()}")
+        browse.clicked.connect(lambda: self._browse(edit, title))
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(edit, 1)
+        row.addWidget(browse)
+        w = QWidget()
+        w.setLayout(row)
+        return w
+
+    def _store_kind_changed(self) -> None:
+        supabase = self.store_kind.currentData() == "supabase"
+        self.store.setEnabled(not supabase)
+        self.mirror.setEnabled(supabase)
 
     def _context(self):
         from ..services.context import Context
@@ -165,10 +199,10 @@ class SettingsDialog(QDialog):
             return
         self._show(st)
 
-    def _browse(self) -> None:
-        d = QFileDialog.getExistingDirectory(self, "Backup folder", self.store.text())
+    def _browse(self, edit: QLineEdit, title: str) -> None:
+        d = QFileDialog.getExistingDirectory(self, title, edit.text())
         if d:
-            self.store.setText(d)
+            edit.setText(d)
 
     def _demo(self) -> None:
         self.demo_requested.emit()
@@ -179,8 +213,10 @@ class SettingsDialog(QDialog):
 
     async def test_connection(self) -> bool:
         url = self.full_url()
+        if not url and self.supabase_url.text().strip():
+            return await self.test_supabase()
         if not url:
-            self.status.setText("Enter the database URL first.")
+            self.status.setText("Enter the database URL (or the Supabase project URL and key) first.")
             return False
         self.status.setText("Connecting…")
 
@@ -195,10 +231,31 @@ class SettingsDialog(QDialog):
         self.status.setText(f"Connected: PostgreSQL {version // 10000}.{version % 10000} at {postgres.describe_url(url)}")
         return True
 
+    async def test_supabase(self) -> bool:
+        """The key must be the service role's and the project must answer to it."""
+        from ..sources.supabase_rest import SupabaseProject
+        key = self.supabase_key.text().strip() or self.settings.supabase_key or ""
+        self.status.setText("Asking the Supabase project…")
+
+        def probe():
+            with SupabaseProject(self.supabase_url.text().strip(), key) as project:
+                project.check()
+                return project.host
+        try:
+            host = await asyncio.to_thread(probe)
+        except TenantBackupError as err:
+            self.status.setText(str(err))
+            return False
+        self.status.setText(f"Connected: Supabase project {host} with its service role key")
+        return True
+
     def save(self) -> None:
+        kind = self.store_kind.currentData()
         try:
             save_settings(database_url=self.full_url() or None, store=self.store.text().strip() or None,
-                          retention_days=self.days.value())
+                          retention_days=self.days.value(), supabase_url=self.supabase_url.text().strip(),
+                          supabase_key=self.supabase_key.text().strip() or None, store_kind=kind,
+                          mirror=self.mirror.text().strip() if kind == "supabase" else None)
         except TenantBackupError as err:
             self.status.setText(str(err))
             return

@@ -37,6 +37,11 @@ class Settings:
     mirror_path: Path | None = None
 
     @property
+    def configured(self) -> bool:
+        """A road to the rows exists: a database URL, or a Supabase project with its key."""
+        return bool(self.database_url) or bool(self.supabase_url and self.supabase_key)
+
+    @property
     def direct(self) -> bool:
         """Rows over a direct PostgreSQL connection (else over the Supabase REST API)."""
         return bool(self.database_url) or not (self.supabase_url and self.supabase_key)
@@ -139,12 +144,17 @@ def load_settings(store_override: str | None = None) -> Settings:
 
 
 def save_settings(*, database_url: str | None = None, store: str | None = None,
-                  retention_days: int | None = None) -> Path:
-    """What the settings dialog saves: the database URL (with its password) to the keyring, the
-    rest to config.toml — keeping every other key the user wrote there."""
+                  retention_days: int | None = None, supabase_url: str | None = None,
+                  supabase_key: str | None = None, store_kind: str | None = None,
+                  mirror: str | None = None) -> Path:
+    """What the settings dialog saves: the database URL (with its password) and the Supabase
+    service role key to the keyring, the rest to config.toml — keeping every other key the user
+    wrote there. An empty string removes a setting."""
     import tomli_w
     if database_url is not None:
         credentials.set_secret("database_url", database_url)
+    if supabase_key:
+        credentials.set_secret("supabase_service_role_key", supabase_key)
     path = config_path()
     data: dict = {}
     if path.exists():
@@ -160,6 +170,17 @@ def save_settings(*, database_url: str | None = None, store: str | None = None,
             data["store"] = {"path": store}
     if retention_days is not None:
         data.setdefault("retention", {})["days"] = int(retention_days)
+    for section, key, value in (("supabase", "url", supabase_url), ("store", "kind", store_kind),
+                                ("store", "mirror", mirror)):
+        if value is None:
+            continue
+        table = data.get(section)
+        if not isinstance(table, dict):  # `store = "/path"` becomes a table keeping the path
+            table = data[section] = {"path": table} if isinstance(table, str) else {}
+        if value:
+            table[key] = value
+        else:
+            table.pop(key, None)
     parse_config(data, where=str(path))  # never write what we could not read back
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
