@@ -62,7 +62,7 @@ begin
     raise exception 'table %.% is in a system schema: the restore helpers never write there', s, t
       using errcode = '42501';
   end if;
-  if s = 'public' and t in ('backup_logs', 'tenant_backup_meta', 'tenant_backup_staging') then
+  if s = 'public' and t in ('backup_logs', 'tenant_backup_meta', 'tenant_backup_staging', 'tenant_backup_locks') then
     raise exception 'table % is the tool''s own: a restore never rewrites it', t using errcode = '42501';
   end if;
   rel := to_regclass(format('%I.%I', s, t));

@@ -21,7 +21,7 @@ LEGACY_TABLES = (
 )
 
 # The tool's own tables: never tenant data, although backup_logs carries organization_id.
-OWN_TABLES = ("backup_logs", "tenant_backup_meta", "tenant_backup_staging")
+OWN_TABLES = ("backup_logs", "tenant_backup_meta", "tenant_backup_staging", "tenant_backup_locks")
 
 DEFAULT_PART_BYTES = 32 * 1024 * 1024
 

@@ -17,7 +17,6 @@ from ..core.events import Event, EventSink, ignore
 from ..core.manifest import BackupInfo
 from ..core.plan import MODES, Plan, RestoreOptions, TablePlan, expiry, new_plan_id, why_plan_unusable
 from ..platform import plans
-from ..sources import postgres
 from ..sources.pg_restore import RestoreSession
 from ..stores.backups import find_backup, iter_part_blocks, prefetch
 from .backup import BackupJob
@@ -54,10 +53,20 @@ class _RestoreBase(Job):
         if self._session is not None:
             self._session.cancel()
 
+    def _open_session(self, snapshot: bool):
+        """The road to the tenant's rows: one direct transaction, or the installed functions over REST."""
+        if self.ctx.direct:
+            return RestoreSession(self.ctx.url, self.ctx.config, self.org_id, self.cancelled, snapshot=snapshot)
+        from ..sources.supabase_restore import RestRestoreSession
+        url, key = self.ctx.settings.require_supabase()
+        return RestRestoreSession(self.ctx.project(), url, key, self.ctx.config, self.org_id, self.cancelled)
+
     # The shared road: returns (tables, warnings, problems, restored rows).
-    def _walk(self, session: RestoreSession, info: BackupInfo, known: dict | None = None) -> tuple[dict, list, list, int]:
+    def _walk(self, session, info: BackupInfo, known: dict | None = None, *, apply: bool = False,
+              fingerprint: str | None = None, log: dict | None = None) -> tuple[dict, list, list, int]:
         """known: the dry run's per-table counts. The apply passes them instead of comparing again:
-        the fingerprint proved the data is the one they were counted on."""
+        the fingerprint proved the data is the one they were counted on. Over REST, `apply`,
+        `fingerprint` and `log` go to the one call that does the rest on the server."""
         warnings: list[str] = list(info.warnings) if info.legacy else []
         problems: list[str] = []
         if info.legacy:
@@ -128,6 +137,8 @@ class _RestoreBase(Job):
             st.text_columns = {c["name"] for c in entry.columns if c.get("encoding") == "text"}
             st.unreadable = skipped
             plans_[name] = tp
+        if not isinstance(session, RestoreSession):
+            return self._finish_rest(session, names, plans_, warnings, problems, known, apply, fingerprint, log, info)
         for name in names:
             if known and name in known:
                 for k in ("current_rows", "to_insert", "to_update", "to_delete", "unchanged", "key", "key_kind"):
@@ -154,6 +165,27 @@ class _RestoreBase(Job):
         for tp in plans_.values():
             problems.extend(tp.problems)
         return {n: plans_[n] for n in names}, warnings, problems, restored
+
+    def _finish_rest(self, session, names, plans_, warnings, problems, known, apply, fingerprint, log, info):
+        """Compare, replace and check references on the server, in one RPC (one transaction)."""
+        for tp in plans_.values():
+            problems.extend(tp.problems)
+        if problems and apply:  # refused before anything is sent
+            return {n: plans_[n] for n in names}, warnings, problems, 0
+        self.emit(Event("message", "restoring on the server" if apply else "rehearsing the restore on the server",
+                        self.org_id))
+        report = session.run(names, self.options.mode, apply, known=known, fingerprint=fingerprint,
+                             metadata=log, backup_id=info.id)
+        for name in names:
+            got = report["tables"].get(name, {})
+            for k in ("current_rows", "to_insert", "to_update", "to_delete", "unchanged", "restored", "key", "key_kind"):
+                if k in got:
+                    setattr(plans_[name], k, got[k])
+        warnings += report.get("warnings", [])
+        problems += report.get("problems", [])
+        self.server_fingerprint = report.get("fingerprint")
+        self.sequences_moved = report.get("sequences_moved", [])
+        return {n: plans_[n] for n in names}, warnings, problems, int(report.get("total_records_restored") or 0)
 
     def _check_cancel(self) -> None:
         if self.cancelled.is_set():
@@ -204,12 +236,14 @@ class RestoreDryRunJob(_RestoreBase):
         return result
 
     def _run(self, info: BackupInfo) -> dict:
-        with RestoreSession(self.ctx.url, self.ctx.config, self.org_id, self.cancelled, snapshot=True) as session:
+        with self._open_session(snapshot=True) as session:
             self._session = session
             try:
-                fingerprint = session.fingerprint()
+                fingerprint = session.fingerprint() if self.ctx.direct else None
                 name = session.tenant_name() or info.organization_name
                 tables, warnings, problems, restored = self._walk(session, info)
+                if not self.ctx.direct:  # the server's own, read in the dry run's transaction
+                    fingerprint = self.server_fingerprint
             finally:
                 self._session = None
         now = _now()
@@ -281,7 +315,7 @@ class RestoreApplyJob(_RestoreBase):
         return result
 
     def _run(self, info: BackupInfo) -> dict:
-        with postgres.TenantLock(self.ctx.url, self.org_id, self.ctx.config.lock_wait_seconds):
+        with self.ctx.tenant_lock(self.org_id):
             self.emit(Event("message", "taking a safety backup of the current state", self.org_id))
             safety = BackupJob(self.ctx, self.org_id, "safety", on_event=self.on_event,
                                allow_missing_tenant=True, hold_lock=False)
@@ -290,6 +324,8 @@ class RestoreApplyJob(_RestoreBase):
             safety_result = safety.run_blocking()  # already on a worker thread, under our lock
             self.safety_backup_id = safety_result.id
             self._check_cancel()
+            if not self.ctx.direct:
+                return self._run_rest(info)
             with RestoreSession(self.ctx.url, self.ctx.config, self.org_id, self.cancelled) as session:
                 self._session = session
                 try:
@@ -308,6 +344,26 @@ class RestoreApplyJob(_RestoreBase):
                     session.commit()
                 finally:
                     self._session = None
+        return self._applied(info, name, tables, warnings, restored)
+
+    def _run_rest(self, info: BackupInfo) -> dict:
+        """Over REST the server locks the tables, re-checks the fingerprint, restores, moves the
+        sequences and writes the history row in the one transaction of its restore function."""
+        with self._open_session(snapshot=False) as session:
+            self._session = session
+            try:
+                name = session.tenant_name() or info.organization_name or self.plan.organization_name
+                log = {"plan_id": self.plan_id, "safety_backup_id": self.safety_backup_id,
+                       "options": self.options.key()}
+                tables, warnings, problems, restored = self._walk(session, info, known=self.plan.tables, apply=True,
+                                                                  fingerprint=self.plan.fingerprint, log=log)
+                if problems:
+                    raise TenantBackupError(f"the restore was refused and nothing was changed: {problems[0]}")
+            finally:
+                self._session = None
+        return self._applied(info, name, tables, warnings, restored)
+
+    def _applied(self, info: BackupInfo, name: str | None, tables: dict, warnings: list, restored: int) -> dict:
         message = (f"Restored {restored} records in {len(tables)} tables of {name or self.org_id} from backup "
                    f"{info.id}; safety backup {self.safety_backup_id} holds the state before")
         return self._result(info, name, tables, warnings, [], restored, self.plan_id, message, True)

@@ -307,3 +307,109 @@ class SupabaseRestore:
 def _scopes(tables: list[dict]) -> list[dict]:
     """What a fingerprint needs of a table description."""
     return [{k: t[k] for k in ("name", "schema", "table", "scope") if k in t} for t in tables]
+
+
+# ---------------------------------------------------------------- the restore jobs' session
+
+class RestStaged:
+    """A table staged under a run: what the jobs decide about its columns before the RPC."""
+
+    def __init__(self, name: str, scope: TableScope, rows: int):
+        self.name, self.scope, self.rows = name, scope, rows
+        self.columns: list[str] = []
+        self.text_columns: set[str] = set()
+        self.unreadable: set[str] = set()
+
+
+class RestRestoreSession:
+    """pg_restore.RestoreSession's part in the restore jobs, over REST: the same staging and
+    column checks, then ONE call (`run`) in which the installed functions compare, replace, check
+    references and — for an apply — re-check the fingerprint, move sequences and log, all in one
+    transaction on the server. Each session stages under its own run id; whatever it staged is
+    removed when it ends, whatever happened."""
+
+    def __init__(self, project, url: str, service_key: str, config: Config, org_id: str, cancelled=None):
+        self.project, self.config, self.org = project, config, org_id
+        self.cancelled = cancelled
+        self.run_id = new_run_id()
+        self.driver = SupabaseRestore(url, service_key)
+        self.staged: dict[str, RestStaged] = {}
+        self.catalog: Catalog | None = None
+        self.scope = None
+
+    def __enter__(self) -> "RestRestoreSession":
+        from ..core.scope import discover_scope
+        from .supabase_rest import read_catalog
+        try:
+            self.project.check()
+            self.driver.require_helpers()
+            self.catalog = read_catalog(self.project, self.config.schemas)
+        except BaseException:
+            self.driver.close()
+            raise
+        self.scope = discover_scope(self.catalog, self.config)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            if self.staged:
+                self.driver.discard(self.run_id)
+        except TenantBackupError:
+            pass  # stale staging is purged by the next restore
+        finally:
+            self.driver.close()
+
+    def cancel(self) -> None:
+        """Staging stops at its next batch; a restore RPC already sent runs to its end (or error)
+        in one transaction: it is never cut halfway."""
+
+    def _check_cancel(self) -> None:
+        if self.cancelled is not None and self.cancelled.is_set():
+            from ..core.errors import Cancelled
+            raise Cancelled("restore cancelled; nothing was changed")
+
+    def _all_tables(self) -> list[dict]:
+        return [describe_table(s, rows=0, catalog=self.catalog) for s in self.scope.tables]
+
+    def fingerprint(self) -> str:
+        return self.driver.fingerprint(self.org, self._all_tables())
+
+    def tenant_name(self) -> str | None:
+        from .supabase_rest import get_tenant
+        t = get_tenant(self.project, self.catalog, self.config, self.org)
+        return t.name if t else None
+
+    def stage(self, name: str, blocks, on_rows, compare: bool = True) -> RestStaged:
+        def progress(n: int) -> None:
+            on_rows(n)
+            self._check_cancel()
+        rows = self.driver.stage(self.run_id, name, blocks, progress)
+        st = self.staged[name] = RestStaged(name, self.scope.get(name), rows)
+        return st
+
+    def staged_keys(self, st: RestStaged) -> list[str]:
+        return list(self.driver.staged_info(self.run_id, st.name)["keys"])
+
+    def non_null_count(self, st: RestStaged, column: str) -> int:
+        return int(self.driver.staged_info(self.run_id, st.name, [column])["non_null"].get(column) or 0)
+
+    def unconvertible_count(self, st: RestStaged, column: str, type_: str) -> int | None:
+        n = self.driver.staged_info(self.run_id, st.name, (), {column: type_})["unconvertible"].get(column)
+        return None if n is None else int(n)
+
+    def run(self, names: list[str], mode: str, apply: bool, *, known: dict | None = None,
+            fingerprint: str | None = None, metadata: dict | None = None, backup_id: str | None = None) -> dict:
+        """The restore (apply) or its rehearsal (dry run) in one RPC. Returns the server's report."""
+        order = [n for n in self.scope.names() if n in names]  # parents first
+        tables = []
+        for name in order:
+            st = self.staged[name]
+            tables.append(describe_table(st.scope, rows=st.rows, columns=st.columns, text_columns=st.text_columns,
+                                         skipped=st.unreadable, catalog=self.catalog,
+                                         known=(known or {}).get(name)))
+        self._check_cancel()
+        report = self.driver.restore(self.run_id, self.org, tables, mode, apply, fingerprint, metadata,
+                                     backup_id=backup_id, fingerprint_tables=self._all_tables(),
+                                     tenant_column=self.config.tenant_column)
+        self.staged.clear()  # the RPC removed this run's rows (on an error, __exit__ does)
+        return report

@@ -1,0 +1,164 @@
+"""The Supabase path end to end, as an owner runs it: the project URL and the service role key,
+backups in Supabase Storage — the real CLI in a child process against the real PostgREST (max-rows
+1000) and our Storage server. Backup → dry run → apply is exact, neighbours are untouched, the
+mirror holds the same bytes, the window starts on it, and retention deletes past the 1000-per-call
+cap."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tenant_backup_gui.core import manifest as mf
+from tenant_backup_gui.stores.backups import list_backups
+from tenant_backup_gui.stores.supabase_storage import SupabaseStorageStore
+
+from .conftest import ORG_A, ORG_B, cli_json, run_cli
+from .supabase_local import SupabaseLocal, postgrest_binary
+from .test_restore import damage, everything
+
+pytestmark = pytest.mark.skipif(postgrest_binary() is None, reason="PostgREST not installed (.ci/run installs it)")
+
+
+@pytest.fixture
+def project(odd_db, env, tmp_path, monkeypatch):
+    """A Supabase project on the odd schema, 2600 rows of one tenant's table past max-rows, the
+    one-time SQL run as the SQL editor would, and the tool configured with URL + key only."""
+    with psycopg.connect(odd_db, autocommit=True) as c:
+        c.execute("insert into big_table (organization_id, payload) select %s, 'more ' || g "
+                  "from generate_series(1, 2600) g", [ORG_A])
+    env(odd_db)
+    sql = run_cli("setup", "--print-sql", check=True).stdout
+    with psycopg.connect(odd_db, autocommit=True) as c:
+        c.execute(sql)
+    with SupabaseLocal(odd_db) as stack:
+        monkeypatch.delenv("TENANT_BACKUP_DATABASE_URL")
+        monkeypatch.setenv("SUPABASE_URL", stack.url)
+        monkeypatch.setenv("SUPABASE_SERVICE_ROLE_KEY", stack.service_key)
+        monkeypatch.setenv("TENANT_BACKUP_STORE", "supabase")
+        monkeypatch.setenv("TENANT_BACKUP_MIRROR", str(tmp_path / "mirror"))
+        yield stack
+
+
+def rows_of(db: str, table: str, org: str) -> int:
+    with psycopg.connect(db) as c:
+        return c.execute(f"select count(*) from {table} where organization_id = %s", [org]).fetchone()[0]
+
+
+def test_backup_dry_run_and_apply_over_rest_and_storage_are_exact(project, odd_db, tmp_path):
+    before = everything(odd_db)
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    assert backup["tables"]["big_table"]["record_count"] == rows_of(odd_db, "big_table", ORG_A) > 2600
+    # in the bucket, and the same bytes in the mirror
+    store = SupabaseStorageStore(project.url, project.service_key)
+    objects = {o.key: o.size for o in store.list("tenant-backups/")}
+    mirror = Path(tmp_path / "mirror")
+    assert objects and {k: (mirror / k).stat().st_size for k in objects} == objects
+    assert cli_json("verify", "--org", ORG_A, "--backup", backup["id"])["success"]
+
+    damage(odd_db, ORG_A)
+    damaged = everything(odd_db)
+    plan = cli_json("restore", "--org", ORG_A, "--backup", backup["id"], "--dry-run")
+    assert plan["success"] and plan["plan_id"]
+    assert plan["tables"]["big_table"]["to_insert"] > 0 and plan["tables"]["big_table"]["to_delete"] == 1
+    assert everything(odd_db) == damaged, "the dry run changed something"
+
+    done = cli_json("restore", "--org", ORG_A, "--backup", backup["id"], "--apply", "--plan", plan["plan_id"], "--yes")
+    assert done["success"] and done["safety_backup_id"]
+    after = everything(odd_db)
+    # the app's trigger did not fire (its one row is from damage()'s own insert)
+    assert after.pop("trigger_hits") == damaged["trigger_hits"]
+    before.pop("trigger_hits")
+    assert after == before  # every other table, every row, byte for byte; ORG_B untouched too
+    backups = {b["id"]: b for b in cli_json("backups", "--org", ORG_A)}
+    assert backups[done["safety_backup_id"]]["type"] == "safety"
+    history = cli_json("history", "--org", ORG_A, "--type", "restore")
+    assert history[0]["status"] == "completed" and history[0]["metadata"]["via"] == "rest"
+    # a row inserted after the restore gets a fresh id: the sequences moved past the restored ones
+    with psycopg.connect(odd_db) as c:
+        c.execute("insert into big_table (organization_id, payload) values (%s, 'after')", [ORG_A])
+
+
+def test_the_apply_is_refused_when_the_data_changed_and_nothing_is_touched(project, odd_db):
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    damage(odd_db, ORG_A)
+    plan = cli_json("restore", "--org", ORG_A, "--backup", backup["id"], "--dry-run")
+    with psycopg.connect(odd_db) as c:
+        c.execute("insert into big_table (organization_id, payload) values (%s, 'written after the dry run')", [ORG_A])
+    changed = everything(odd_db)
+    cp = run_cli("restore", "--org", ORG_A, "--backup", backup["id"], "--apply", "--plan", plan["plan_id"], "--yes")
+    assert cp.returncode != 0 and "the data changed since the dry run; run it again" in cp.stderr
+    assert len(cp.stderr.strip().splitlines()) == 1
+    assert everything(odd_db) == changed
+
+
+def test_tenants_scope_and_doctor_over_rest(project, odd_db):
+    assert {t["id"] for t in cli_json("tenants")} >= {ORG_A, ORG_B}
+    assert "big_table" in {t["name"] for t in cli_json("scope")["tables"]}
+    doctor = {c["name"]: c for c in json.loads(run_cli("doctor", "--json").stdout)["checks"]}
+    assert doctor["supabase"]["status"] == "ok" and doctor["setup"]["status"] == "ok", doctor
+    assert doctor["backup store"]["status"] == "ok"
+
+
+def test_the_anon_key_is_refused_before_anything_is_read(project, monkeypatch):
+    monkeypatch.setenv("SUPABASE_SERVICE_ROLE_KEY", project.anon_key)
+    cp = run_cli("backup", "--org", ORG_A)
+    assert cp.returncode != 0 and "anon key" in cp.stderr and "service role key" in cp.stderr
+    assert project.anon_key not in cp.stderr and len(cp.stderr.strip().splitlines()) == 1
+
+
+def test_retention_deletes_more_than_1000_objects_from_storage(project, odd_db, tmp_path):
+    """Old backups past the API's 1000-per-call delete cap: all go but each tenant's newest."""
+    store = SupabaseStorageStore(project.url, project.service_key)
+    newest = cli_json("backup", "--org", ORG_B)["backup"]
+    summary_key = newest["summary"]
+    summary = store.open_reader(summary_key).read().decode()
+    parts = [o.key for o in store.list(summary_key.rsplit("/", 1)[0] + "/") if o.key != summary_key]
+    payloads = {k: store.open_reader(k).read() for k in parts}
+    start = datetime.now(timezone.utc) - timedelta(days=400)
+    written = 0
+    for i in range(1100 // (len(parts) + 1) + 1):  # old copies of it, each under its own id and day
+        when = start + timedelta(days=i)
+        new_id = mf.timestamp_id(when)
+        old_id = newest["id"]
+        text = summary.replace(old_id, new_id).replace(old_id[:10], new_id[:10])
+        for k, data in payloads.items():
+            store.put_bytes(k.replace(old_id[:10], new_id[:10]).replace(old_id, new_id), data)
+        store.put_bytes(summary_key.replace(old_id[:10], new_id[:10]).replace(old_id, new_id), text.encode())
+        written += len(parts) + 1
+    assert written > 1000
+    assert len(list_backups(store, ORG_B)) > 1000 // (len(parts) + 1)
+    result = cli_json("cleanup")
+    assert result["success"] and len(result["deleted"]) >= 1000 // (len(parts) + 1)
+    left = list_backups(store, ORG_B)
+    assert [b.id for b in left] == [newest["id"]]
+    assert len(store.list(f"tenant-backups/{ORG_B}/")) == len(parts) + 1
+
+
+def test_the_window_starts_on_the_supabase_project(project, qtbot):
+    pytest.importorskip("PySide6")
+    import asyncio
+    import qasync
+    from PySide6.QtWidgets import QApplication
+    from tenant_backup_gui.gui.main_window import MainWindow
+    from tenant_backup_gui.platform.settings import load_settings
+    from tenant_backup_gui.services.context import Context
+    from .test_gui import wait_for
+    loop = qasync.QEventLoop(QApplication.instance())
+    asyncio.set_event_loop(loop)
+    try:
+        w = MainWindow(Context.from_settings(load_settings()))
+        qtbot.addWidget(w)
+        w.show()
+        wait_for(loop, lambda: w.tenant_table.rowCount() >= 2, what="organizations over REST")
+        assert "Supabase project" in w.st_db.text() and "Supabase Storage" in w.st_store.text()
+        assert w.st_setup.text() == "Setup: ok"
+        w.close()
+        loop.run_until_complete(asyncio.sleep(0.1))
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)
