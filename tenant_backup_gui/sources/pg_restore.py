@@ -32,6 +32,9 @@ from ..core.scope import Catalog, TableScope, TenantScope, discover_scope, fk_or
 from .postgres import (COPY_OPTIONS, _first_line, connect, db_error, export_expression, get_tenant, path_condition,
                        read_catalog, scope_query, table_ident, who_runs)
 
+PIPE_BLOCK = 256 << 10
+
+
 @dataclass
 class Dangling:
     table: str
@@ -318,8 +321,14 @@ class RestoreSession:
             with self.conn.transaction():  # a savepoint, so the failing row can be looked up afterwards
                 with self.conn.cursor() as cin, self.feeder.cursor() as cout:
                     with cin.copy(into, writer=QueuedLibpqWriter(cin)) as sink, cout.copy(out) as source:
+                        buf = bytearray()  # psycopg reads COPY a row at a time: write in blocks
                         for data in source:
-                            sink.write(data)
+                            buf += data
+                            if len(buf) >= PIPE_BLOCK:
+                                sink.write(buf)
+                                buf = bytearray()
+                        if buf:
+                            sink.write(buf)
                     if cin.rowcount != cout.rowcount:
                         raise TenantBackupError(f"restoring table {st.name}: {cout.rowcount} rows decoded but "
                                                 f"{cin.rowcount} written; nothing was changed")
