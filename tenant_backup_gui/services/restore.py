@@ -244,6 +244,9 @@ class RestoreDryRunJob(_RestoreBase):
                 tables, warnings, problems, restored = self._walk(session, info)
                 if not self.ctx.direct:  # the server's own, read in the dry run's transaction
                     fingerprint = self.server_fingerprint
+                else:
+                    self.emit(Event("message", "rolling back the rehearsal", self.org_id))
+                    session.roll_back_and_tidy({n: t.restored for n, t in tables.items()})
             finally:
                 self._session = None
         now = _now()

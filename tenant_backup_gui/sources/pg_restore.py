@@ -446,3 +446,24 @@ class RestoreSession:
             self.conn.commit()
         except psycopg.Error as err:
             raise db_error(err, "committing the restore") from None
+
+    def roll_back_and_tidy(self, inserted: dict[str, int], share: float = 0.1) -> list[str]:
+        """End a dry run: roll its restore back, then VACUUM the tables where the rolled-back rows
+        are at least `share` of the table. Rolled-back inserts stay behind as dead rows (and index
+        entries under the same keys), which the apply would otherwise wade through; autovacuum
+        would clean them later anyway. VACUUM changes no data and blocks neither reads nor writes.
+        Best effort: a role that may not vacuum a table only gets a warning from the server."""
+        self.conn.rollback()
+        done = []
+        for name, rows in inserted.items():
+            t = self.scope.get(name).table
+            try:
+                size = self.feeder.execute("SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = %s::regclass",
+                                           [f'"{t.schema}"."{t.name}"']).fetchone()[0]
+                if rows and rows >= share * (size + rows):
+                    self.feeder.execute(sql.SQL("VACUUM {}").format(table_ident(t)))
+                    done.append(name)
+            except psycopg.Error:
+                continue
+            self._check_cancel()
+        return done
