@@ -169,3 +169,14 @@ def fingerprint(url: str, tables: list[str] | None = None) -> dict[str, list[str
         for n in names:
             out[n] = sorted(r[0] for r in c.execute(f'select t::text from "{n}" t'))
         return out
+
+
+@pytest.fixture
+def file_keyring(monkeypatch, tmp_path) -> Path:
+    """The file-backed test keyring, for this process too: keyring caches its backend at first use,
+    so an earlier test in the same process must not decide which one this test gets."""
+    import keyring.core
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "tests.keyring_backend.FileKeyring")
+    monkeypatch.setenv("TENANT_BACKUP_TEST_KEYRING", str(tmp_path / "keyring.json"))
+    monkeypatch.setattr(keyring.core, "_keyring_backend", None)
+    return tmp_path / "keyring.json"

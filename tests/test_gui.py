@@ -227,14 +227,13 @@ def test_restore_wizard_dry_run_gate_confirm_apply_and_undo(qtbot, loop, odd_db,
     assert first["id"]
 
 
-def test_first_start_opens_settings_and_secrets_go_to_the_keyring(qtbot, loop, odd_db, monkeypatch, tmp_path):
+def test_first_start_opens_settings_and_secrets_go_to_the_keyring(qtbot, loop, odd_db, monkeypatch, tmp_path,
+                                                                  file_keyring):
     from tenant_backup_gui.gui.settings_dialog import SettingsDialog
     from .conftest import run_cli
     monkeypatch.delenv("TENANT_BACKUP_DATABASE_URL", raising=False)
     monkeypatch.setenv("TENANT_BACKUP_STORE", str(tmp_path / "store"))
     monkeypatch.setenv("TENANT_BACKUP_CONFIG", str(tmp_path / "config.toml"))
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "tests.keyring_backend.FileKeyring")
-    monkeypatch.setenv("TENANT_BACKUP_TEST_KEYRING", str(tmp_path / "keyring.json"))
     (tmp_path / "config.toml").write_text('exclude = ["big_table"]\n')
     w = MainWindow(Context.from_settings(load_settings()))
     qtbot.addWidget(w)

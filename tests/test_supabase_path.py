@@ -162,3 +162,76 @@ def test_the_window_starts_on_the_supabase_project(project, qtbot):
     finally:
         loop.close()
         asyncio.set_event_loop(None)
+
+
+def test_daily_over_rest_backs_up_every_active_tenant_into_storage(project, odd_db):
+    result = cli_json("daily")
+    assert result["success"] and result["summary"]["failed_tenants"] == 0
+    store = SupabaseStorageStore(project.url, project.service_key)
+    for org in (ORG_A, ORG_B):
+        assert [b.complete for b in list_backups(store, org)] == [True]
+
+
+def test_rows_over_the_direct_connection_backups_in_storage(project, odd_db, monkeypatch):
+    """With TENANT_BACKUP_DATABASE_URL as well, rows travel over it (one snapshot) and the backups
+    still go to Storage; the restore reads them back from there."""
+    monkeypatch.setenv("TENANT_BACKUP_DATABASE_URL", odd_db)
+    before = everything(odd_db)
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    store = SupabaseStorageStore(project.url, project.service_key)
+    assert [b.id for b in list_backups(store, ORG_A)] == [backup["id"]]
+    damage(odd_db, ORG_A)
+    damaged = everything(odd_db)
+    plan = cli_json("restore", "--org", ORG_A, "--backup", backup["id"], "--dry-run")
+    cli_json("restore", "--org", ORG_A, "--backup", backup["id"], "--apply", "--plan", plan["plan_id"], "--yes")
+    after = everything(odd_db)
+    assert after.pop("trigger_hits") == damaged["trigger_hits"]
+    before.pop("trigger_hits")
+    assert after == before
+    history = cli_json("history", "--org", ORG_A, "--type", "restore")
+    assert "via" not in history[0]["metadata"]  # the direct road's restore, not the RPC
+
+
+def test_settings_dialog_saves_the_project_and_keeps_the_key_in_the_keyring(project, qtbot, monkeypatch, tmp_path,
+                                                                           file_keyring):
+    pytest.importorskip("PySide6")
+    import asyncio
+    import qasync
+    from PySide6.QtWidgets import QApplication
+    from tenant_backup_gui.gui.main_window import MainWindow
+    from tenant_backup_gui.platform.settings import load_settings
+    from tenant_backup_gui.services.context import Context
+    from .test_gui import wait_for
+    for var in ("SUPABASE_URL", "SUPABASE_SERVICE_ROLE_KEY", "TENANT_BACKUP_STORE", "TENANT_BACKUP_MIRROR"):
+        monkeypatch.delenv(var, raising=False)
+    loop = qasync.QEventLoop(QApplication.instance())
+    asyncio.set_event_loop(loop)
+    try:
+        w = MainWindow(Context.from_settings(load_settings()))
+        qtbot.addWidget(w)
+        w.show()
+        wait_for(loop, lambda: getattr(w, "settings_dialog", None) is not None and w.settings_dialog.isVisible(),
+                 what="the settings dialog on first start")
+        dlg = w.settings_dialog
+        dlg.supabase_url.setText(project.url)
+        dlg.supabase_key.setText(project.anon_key)
+        assert not loop.run_until_complete(dlg.test_connection()) and "anon key" in dlg.status.text()
+        dlg.supabase_key.setText(project.service_key)
+        assert dlg.supabase_key.echoMode() == dlg.supabase_key.EchoMode.Password
+        assert loop.run_until_complete(dlg.test_connection()), dlg.status.text()
+        assert "Supabase project" in dlg.status.text()
+        dlg.store_kind.setCurrentIndex(dlg.store_kind.findData("supabase"))
+        assert not dlg.store.isEnabled() and dlg.mirror.isEnabled()
+        dlg.mirror.setText(str(tmp_path / "mirror"))
+        dlg.save()
+        config = (tmp_path / "config.toml").read_text()
+        assert project.url in config and 'kind = "supabase"' in config and "mirror" in config
+        assert project.service_key not in config
+        assert project.service_key in file_keyring.read_text()
+        wait_for(loop, lambda: w.tenant_table.rowCount() >= 2, what="organizations over REST after saving")
+        assert "Supabase Storage" in w.st_store.text() and "mirror" in w.st_store.text()
+        w.close()
+        loop.run_until_complete(asyncio.sleep(0.1))
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)

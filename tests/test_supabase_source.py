@@ -222,6 +222,13 @@ def test_the_rest_lock_excludes_a_second_holder_and_expires(supa):
         with pytest.raises(LockBusy) as e:
             RestTenantLock(project, ORG_C, 0.3).__enter__()
         assert "direct database connection" in str(e.value)
+    # ...and a REST run's lease excludes a direct-connection run: the roads exclude each other both ways.
+    with RestTenantLock(project, ORG_C, 0):
+        with pytest.raises(LockBusy) as e:
+            postgres.TenantLock(url, ORG_C, 0.3).__enter__()
+        assert "another backup or restore of organization" in str(e.value) and "tenant-backup" in str(e.value)
+    with postgres.TenantLock(url, ORG_C, 0):  # the lease is gone with its run
+        pass
 
 
 def test_tenants_history_and_setup_over_rest_match_the_direct_path(supa):

@@ -35,7 +35,8 @@ def status(ctx: Context) -> dict:
 
 def install(ctx: Context, at: str = "02:00", env_file: str | None = None) -> dict:
     spec = scheduler.Spec(scheduler.parse_at(at), scheduler.daily_command())
-    for key in ("TENANT_BACKUP_CONFIG", "TENANT_BACKUP_STORE"):  # never the database URL: it is a secret
+    # Never the database URL nor the service role key: they are secrets.
+    for key in ("TENANT_BACKUP_CONFIG", "TENANT_BACKUP_STORE", "TENANT_BACKUP_MIRROR", "SUPABASE_URL"):
         if os.environ.get(key):
             spec.environment[key] = os.environ[key]
     warnings = []
@@ -49,6 +50,11 @@ def install(ctx: Context, at: str = "02:00", env_file: str | None = None) -> dic
         spec.env_file = p
         warnings.append(f"the scheduler reads the database URL from {p} (mode 0600), a file you chose: "
                         f"keep it out of backups and shared folders")
+    elif not ctx.settings.direct:
+        where = ("only in this shell" if os.environ.get("SUPABASE_SERVICE_ROLE_KEY")
+                 else "in the OS keyring, which a scheduled job often cannot reach without your login session")
+        warnings.append(f"the Supabase service role key is {where}; to be sure the nightly run has it, re-run with "
+                        f"--env-file FILE holding SUPABASE_SERVICE_ROLE_KEY=... (chmod 600)")
     elif ctx.settings.url_source == "keyring":
         warnings.append("the database URL lives in the OS keyring, which a scheduled job often cannot reach "
                         "without your login session (then `daily` exits with code 4); to be sure, re-run with "

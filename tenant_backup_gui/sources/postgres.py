@@ -310,9 +310,16 @@ class TenantLock:
         deadline = time.monotonic() + self.wait
         while True:
             got = self.conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", [LOCK_CLASS, self.org_id]).fetchone()[0]
-            if got:
+            lease = self._live_lease() if got else None
+            if got and lease is None:
                 return self
+            if lease is not None:  # a run over the Supabase API holds the tenant: let go, wait
+                self.conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", [LOCK_CLASS, self.org_id])
             if time.monotonic() >= deadline:
+                if lease is not None:
+                    self.conn.close()
+                    raise LockBusy(f"another backup or restore of organization {self.org_id} is running ({lease[0]}, "
+                                   f"since {lease[1]:%Y-%m-%d %H:%M:%S %Z}); try again when it has finished")
                 holder = self.conn.execute(
                     """SELECT a.application_name, a.client_addr::text, a.backend_start
                        FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
@@ -323,6 +330,17 @@ class TenantLock:
                 raise LockBusy(f"another backup or restore of organization {self.org_id} is running{who}; "
                                f"try again when it has finished")
             time.sleep(0.2)
+
+    def _live_lease(self) -> tuple | None:
+        """A REST run's lease on the tenant (tenant_backup_locks, where the Supabase SQL is
+        installed): the two roads must exclude each other both ways. (holder, since) or None."""
+        try:
+            if not self.conn.execute("SELECT to_regclass('public.tenant_backup_locks') IS NOT NULL").fetchone()[0]:
+                return None
+            return self.conn.execute("SELECT holder, acquired_at FROM public.tenant_backup_locks "
+                                     "WHERE organization_id = %s AND expires_at >= now()", [self.org_id]).fetchone()
+        except psycopg.Error:  # a role that may not read it: the advisory lock is all we can hold
+            return None
 
     def __exit__(self, *exc) -> None:
         if self.conn is not None and not self.conn.closed:
