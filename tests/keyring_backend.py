@@ -5,12 +5,19 @@ import json
 import os
 from pathlib import Path
 
+from jaraco.classes import properties
 from keyring.backend import KeyringBackend
 from keyring.errors import KeyringLocked, PasswordDeleteError
 
 
 class FileKeyring(KeyringBackend):
-    priority = 1
+    @properties.classproperty
+    def priority(cls) -> float:
+        """Never chosen by keyring's own detection (once imported, it would otherwise win on a
+        machine without a desktop keyring): only when PYTHON_KEYRING_BACKEND names it."""
+        if os.environ.get("PYTHON_KEYRING_BACKEND") != f"{cls.__module__}.{cls.__name__}":
+            raise RuntimeError("the test keyring is used only when PYTHON_KEYRING_BACKEND names it")
+        return 1
 
     def _path(self) -> Path:
         return Path(os.environ["TENANT_BACKUP_TEST_KEYRING"])

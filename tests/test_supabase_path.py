@@ -140,6 +140,7 @@ def test_retention_deletes_more_than_1000_objects_from_storage(project, odd_db, 
 
 
 def test_the_window_starts_on_the_supabase_project(project, qtbot):
+
     pytest.importorskip("PySide6")
     import asyncio
     import qasync
