@@ -10,8 +10,6 @@ from what was sent."""
 
 from __future__ import annotations
 
-import base64
-import json
 import threading
 import time
 import uuid
@@ -28,6 +26,7 @@ from ..core.config import Config
 from ..core.errors import ConfigError, ConnectionFailed, LockBusy, TenantBackupError
 from ..core.scope import Catalog, TableScope
 from .postgres import who_runs
+from .supabase_rest import key_role
 
 RESTORE_HELPERS_VERSION = 1  # tenant_backup_restore_version() in resources/sql/supabase_restore.sql
 STAGING_TABLE = "tenant_backup_staging"
@@ -62,20 +61,6 @@ def _raise_transient(response: httpx.Response) -> None:
 
 def new_run_id() -> str:
     return str(uuid.uuid4())
-
-
-def key_role(key: str) -> str | None:
-    """The `role` claim of a legacy JWT API key (not verified: the server does that), or None for
-    keys that are not JWTs (e.g. the newer sb_secret_… keys)."""
-    parts = key.split(".")
-    if len(parts) != 3:
-        return None
-    try:
-        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except (ValueError, TypeError):
-        return None
-    role = payload.get("role") if isinstance(payload, dict) else None
-    return role if isinstance(role, str) else None
 
 
 def _split(name: str, catalog: Catalog | None) -> tuple[str, str]:
