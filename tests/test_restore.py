@@ -306,3 +306,25 @@ def test_a_change_row_to_json_cannot_see_still_counts_as_a_change(odd_db, env):
     assert cp.returncode == 1 and "the data changed since the dry run" in cp.stderr
     again = dry_run(ORG_A, backup["id"])
     assert again["tables"]["odd_types"]["to_update"] == 1
+
+
+def test_types_without_binary_io_restore_exactly(odd_db, env):
+    """isn's isbn13 and seg have no binary send/receive: their tables travel as text COPY."""
+    env(odd_db)
+    with psycopg.connect(odd_db) as c:
+        c.execute("create extension if not exists isn; create extension if not exists seg")
+        c.execute("create table books (id int primary key, organization_id uuid not null, isbn isbn13, "
+                  "pages seg, tags isbn13[], label text)")
+        c.execute("insert into books select g, %s, case when g %% 2 = 0 then '978-0-306-40615-7'::isbn13 end, "
+                  "(g || ' .. ' || g * 2)::seg, array['9780306406157'::isbn13], 'b' || g from generate_series(1, 9) g",
+                  [ORG_A])
+    before = fingerprint(odd_db, ["books"])
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    with psycopg.connect(odd_db) as c:
+        c.execute("delete from books where id > 4")
+        c.execute("update books set pages = '0 .. 1'::seg, isbn = null")
+    plan = dry_run(ORG_A, backup["id"])
+    assert plan["success"], plan
+    assert plan["tables"]["books"]["to_insert"] == 5 and plan["tables"]["books"]["to_update"] == 4
+    assert apply(ORG_A, backup["id"], plan["plan_id"]).returncode == 0
+    assert fingerprint(odd_db, ["books"]) == before

@@ -86,7 +86,7 @@ def _restore_error(err: psycopg.Error, table: str, row: str = "") -> TenantBacku
     PostgreSQL's "Failing row contains (…)" detail would print every column, secrets included."""
     diag = err.diag
     detail = diag.message_detail if diag and diag.message_detail else ""
-    detail = "" if detail.startswith("Failing row contains") else f" ({detail})"
+    detail = "" if not detail or detail.startswith("Failing row contains") else f" ({detail})"
     return TenantBackupError(f"restoring table {table}{row}: {_first_line(err)}{detail}; nothing was changed")
 
 
@@ -314,9 +314,10 @@ class RestoreSession:
             # its tables are locked against writers, and missing-only deletes nothing.
             match = sql.SQL(" AND ").join(sql.SQL("x.{k} = p.{k}").format(k=sql.Identifier(k)) for k in key)
             where = sql.SQL(" WHERE NOT EXISTS (SELECT 1 FROM {} x WHERE {})").format(table_ident(t), match)
-        out = sql.SQL("COPY (SELECT * FROM ({}) p{}) TO STDOUT (FORMAT binary)").format(
-            st.rows_query(t, written), where)
-        into = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(table_ident(t), cols)
+        fmt = sql.SQL("binary" if self._binary_io(t, written) else "text")
+        out = sql.SQL("COPY (SELECT * FROM ({}) p{}) TO STDOUT (FORMAT {})").format(
+            st.rows_query(t, written), where, fmt)
+        into = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT {})").format(table_ident(t), cols, fmt)
         try:
             with self.conn.transaction():  # a savepoint, so the failing row can be looked up afterwards
                 with self.conn.cursor() as cin, self.feeder.cursor() as cout:
@@ -335,6 +336,29 @@ class RestoreSession:
                     return cin.rowcount
         except psycopg.Error as err:
             raise _restore_error(err, st.name, self._failing_row(err, st)) from None
+
+    BINARY_IO_SQL = """
+        with recursive t(oid) as (
+          select atttypid from pg_attribute
+          where attrelid = to_regclass(format('%%I.%%I', %s::text, %s::text)) and attname = any(%s)
+          union
+          select x from t join pg_type ty on ty.oid = t.oid,
+            lateral (select ty.typbasetype where ty.typtype = 'd'
+                     union all select ty.typelem where ty.typelem <> 0 and ty.typcategory = 'A'
+                     union all select a.atttypid from pg_attribute a
+                       where ty.typtype = 'c' and a.attrelid = ty.typrelid and a.attnum > 0 and not a.attisdropped) s(x)
+          where x <> 0)
+        select coalesce(bool_and(ty.typsend <> 0 and ty.typreceive <> 0), true) from t join pg_type ty on ty.oid = t.oid"""
+
+    def _binary_io(self, t, columns) -> bool:
+        """Binary COPY where every written type (through domains, arrays and composites) has
+        binary send/receive functions; text otherwise (isn's isbn13, seg, some extension types
+        have none) — text between two sessions of the same server and settings is just as exact."""
+        try:
+            return bool(self.feeder.execute(self.BINARY_IO_SQL, [t.schema, t.name,
+                                                                 [c.name for c in columns]]).fetchone()[0])
+        except psycopg.Error:
+            return False
 
     def _failing_row(self, err: psycopg.Error, st: StagedTable) -> str:
         """' row id=5' for a NOT NULL violation (the only kind whose row the database does not
@@ -455,13 +479,20 @@ class RestoreSession:
         Best effort: a role that may not vacuum a table only gets a warning from the server."""
         self.conn.rollback()
         done = []
+        try:
+            self.feeder.execute("SET lock_timeout = '2s'")
+        except psycopg.Error:
+            return done
         for name, rows in inserted.items():
             t = self.scope.get(name).table
             try:
-                size = self.feeder.execute("SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = %s::regclass",
-                                           [f'"{t.schema}"."{t.name}"']).fetchone()[0]
-                if rows and rows >= share * (size + rows):
-                    self.feeder.execute(sql.SQL("VACUUM {}").format(table_ident(t)))
+                size = self.feeder.execute("SELECT greatest(reltuples, 0) FROM pg_class "
+                                           "WHERE oid = to_regclass(format('%%I.%%I', %s::text, %s::text))",
+                                           [t.schema, t.name]).fetchone()
+                if size is not None and rows and rows >= share * (size[0] + rows):
+                    # SKIP_LOCKED: never wait behind another maintenance job; no TRUNCATE: its brief
+                    # exclusive lock on the table's tail would stop readers and writers.
+                    self.feeder.execute(sql.SQL("VACUUM (SKIP_LOCKED, TRUNCATE false) {}").format(table_ident(t)))
                     done.append(name)
             except psycopg.Error:
                 continue
