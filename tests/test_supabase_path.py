@@ -7,6 +7,7 @@ cap."""
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -236,3 +237,24 @@ def test_settings_dialog_saves_the_project_and_keeps_the_key_in_the_keyring(proj
     finally:
         loop.close()
         asyncio.set_event_loop(None)
+
+
+def test_a_run_stopped_by_the_apis_statement_timeout_says_what_to_do(project, odd_db):
+    """Supabase's API roles carry a statement timeout; a run that outlasts it gets one line that
+    points to the direct connection (no retries: it would time out again), and nothing changes."""
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    damage(odd_db, ORG_A)
+    damaged = everything(odd_db)
+    with psycopg.connect(odd_db, autocommit=True) as c:
+        c.execute("alter role service_role set statement_timeout = '1ms'")
+        c.execute("notify pgrst, 'reload config'")
+    try:
+        time.sleep(1)  # PostgREST reloads its role settings asynchronously
+        cp = run_cli("restore", "--org", ORG_A, "--backup", backup["id"], "--dry-run")
+    finally:
+        with psycopg.connect(odd_db, autocommit=True) as c:
+            c.execute("alter role service_role reset statement_timeout")
+            c.execute("notify pgrst, 'reload config'")
+    assert cp.returncode != 0 and len(cp.stderr.strip().splitlines()) == 1, cp.stderr
+    assert "statement timeout" in cp.stderr and "TENANT_BACKUP_DATABASE_URL" in cp.stderr
+    assert everything(odd_db) == damaged

@@ -356,3 +356,38 @@ def test_staged_rows_answer_the_plans_checks(rest, odd_db, tmp_path):
     assert info["unconvertible"] == {"i_int": too_big, "u_uuid": 0, "t_text": None} and too_big > 0
     rest.discard(run)
     assert staged(odd_db) == 0
+
+
+def test_the_restore_rpc_outlives_the_api_roles_statement_timeout_or_says_what_to_do(rest, odd_db, tmp_path):
+    """Supabase gives the API roles a short statement timeout (service_role falls back to 8 s); the
+    restore function carries its own. Where a server does not honour it, the one line points to the
+    direct connection and nothing changes."""
+    tenant = Tenant(odd_db, tmp_path / "store")
+    damage(odd_db, ORG_A)
+    damaged = everything(odd_db)
+    sig = "public.tenant_backup_restore(uuid, text, json, text, boolean, text, json, json, text)"
+
+    def role_timeout(value: str | None) -> None:
+        with psycopg.connect(odd_db, autocommit=True) as c:
+            c.execute("alter role service_role set statement_timeout = '1ms'" if value else
+                      "alter role service_role reset statement_timeout")
+            c.execute("notify pgrst, 'reload config'")
+        time.sleep(1)  # PostgREST reloads its role settings asynchronously
+
+    first, second = tenant.stage(rest), tenant.stage(rest)
+    role_timeout("1ms")
+    try:
+        report = rest.restore(first[0], ORG_A, first[1], "replace", False, fingerprint_tables=tenant.all_tables())
+        assert report["tables"]["big_table"]["to_delete"] > 0  # done, under its own timeout
+        with psycopg.connect(odd_db, autocommit=True) as c:
+            c.execute(f"alter function {sig} reset statement_timeout")
+            c.execute("notify pgrst, 'reload schema'")
+        time.sleep(1)
+        with pytest.raises(ConnectionFailed) as e:
+            rest.restore(second[0], ORG_A, second[1], "replace", False, fingerprint_tables=tenant.all_tables())
+    finally:
+        role_timeout(None)
+    assert "statement timeout" in str(e.value) and "TENANT_BACKUP_DATABASE_URL" in str(e.value)
+    assert len(str(e.value).splitlines()) == 1
+    rest.discard(second[0])  # what RestRestoreSession does on any failure
+    assert everything(odd_db) == damaged

@@ -66,7 +66,7 @@ end $$;
 -- table is paged by ctid (a TID range scan since PostgreSQL 14), which needs a plain table.
 create or replace function public.tenant_backup_export_page(tbl json, scope json, org text,
                                                             after json default null, page_rows int default 5000)
-returns public."text/plain" language plpgsql stable security invoker set search_path = pg_catalog as $$
+returns public."text/plain" language plpgsql stable security invoker set search_path = pg_catalog set statement_timeout = '5min' as $$
 declare
   rel regclass := to_regclass(format('%I.%I', tbl ->> 'schema', tbl ->> 'name'));
   keys text[] := array(select json_array_elements_text(coalesce(tbl -> 'key', '[]'::json)));
@@ -135,7 +135,7 @@ end $$;
 -- How many rows of a tenant table there are now: the cross-check of an export where PostgREST's own
 -- filters cannot express the path (a parent path only the config knows, a composite link).
 create or replace function public.tenant_backup_count(tbl json, scope json, org text)
-returns bigint language plpgsql stable security invoker set search_path = pg_catalog as $$
+returns bigint language plpgsql stable security invoker set search_path = pg_catalog set statement_timeout = '5min' as $$
 declare
   n bigint;
 begin

@@ -568,7 +568,11 @@ end $$;
 create or replace function public.tenant_backup_restore(p_run_id uuid, p_org text, p_tables json,
   p_mode text default 'replace', p_apply boolean default false, p_fingerprint text default null,
   p_log json default '{}', p_fingerprint_tables json default null, p_tenant_column text default 'organization_id')
-returns json language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+returns json language plpgsql volatile security definer set search_path = pg_catalog, pg_temp
+-- The whole restore is one API call: longer than the API roles' statement timeouts (service_role
+-- falls back to the authenticator's 8 s on Supabase). PostgREST 12.2+ hoists this setting into the
+-- request's transaction; past the API's own request limit, restore over the direct connection.
+set statement_timeout = '15min' as $$
 declare
   report jsonb;
   fp_tables json := coalesce(p_fingerprint_tables, p_tables);

@@ -56,6 +56,7 @@ class BackupJob(Job):
         self.backup_type = backup_type
         self.allow_missing_tenant = allow_missing_tenant
         self._snapshot = None  # postgres.Snapshot or supabase_rest.RestSnapshot
+        self._lock = None
 
     def prepare(self) -> list[str]:
         problems = []
@@ -105,6 +106,7 @@ class BackupJob(Job):
         ctx, org = self.ctx, self.org_id
         started = time.monotonic()
         lock = ctx.tenant_lock(org) if self.hold_lock else nullcontext()
+        self._lock = lock
         with lock:
             with ctx.snapshot() as snap:
                 self._snapshot = snap
@@ -159,6 +161,9 @@ class BackupJob(Job):
                     scope=ts.describe()))
             if self.cancelled.is_set():
                 raise Cancelled("backup cancelled")
+            if getattr(self._lock, "lost", False):  # a REST lease that expired and was taken meanwhile
+                raise TenantBackupError(f"the lock on organization {org} was lost during the backup (another job "
+                                        f"may have changed its data meanwhile); run the backup again")
             summary = mf.build_summary(
                 organization_id=org, organization_name=tenant.name if tenant else None, backup_id=backup_id,
                 backup_type=self.backup_type, started=begun, finished=datetime.now(timezone.utc), tables=entries,

@@ -318,7 +318,7 @@ class RestoreApplyJob(_RestoreBase):
         return result
 
     def _run(self, info: BackupInfo) -> dict:
-        with self.ctx.tenant_lock(self.org_id):
+        with self.ctx.tenant_lock(self.org_id) as lock:
             self.emit(Event("message", "taking a safety backup of the current state", self.org_id))
             safety = BackupJob(self.ctx, self.org_id, "safety", on_event=self.on_event,
                                allow_missing_tenant=True, hold_lock=False)
@@ -328,7 +328,7 @@ class RestoreApplyJob(_RestoreBase):
             self.safety_backup_id = safety_result.id
             self._check_cancel()
             if not self.ctx.direct:
-                return self._run_rest(info)
+                return self._run_rest(info, lock)
             with RestoreSession(self.ctx.url, self.ctx.config, self.org_id, self.cancelled) as session:
                 self._session = session
                 try:
@@ -349,7 +349,7 @@ class RestoreApplyJob(_RestoreBase):
                     self._session = None
         return self._applied(info, name, tables, warnings, restored)
 
-    def _run_rest(self, info: BackupInfo) -> dict:
+    def _run_rest(self, info: BackupInfo, lock) -> dict:
         """Over REST the server locks the tables, re-checks the fingerprint, restores, moves the
         sequences and writes the history row in the one transaction of its restore function."""
         with self._open_session(snapshot=False) as session:
@@ -358,6 +358,9 @@ class RestoreApplyJob(_RestoreBase):
                 name = session.tenant_name() or info.organization_name or self.plan.organization_name
                 log = {"plan_id": self.plan_id, "safety_backup_id": self.safety_backup_id,
                        "options": self.options.key()}
+                if lock.lost:  # the lease expired and another job took the tenant: do not restore over it
+                    raise TenantBackupError(f"the lock on organization {self.org_id} was lost before the restore; "
+                                            f"nothing was changed; run the dry run again")
                 tables, warnings, problems, restored = self._walk(session, info, known=self.plan.tables, apply=True,
                                                                   fingerprint=self.plan.fingerprint, log=log)
                 if problems:

@@ -195,6 +195,8 @@ class SupabaseProject:
                         return r
                     raise self.error(r, doing)
                 doc = _error_doc(r)
+                if doc.get("code") == "57014":  # a statement timeout: the same request would time out again
+                    raise self.error(r, doing)
                 failure = f"HTTP {r.status_code}" + (f" {_one_line(doc.get('message'))}" if doc.get("message") else "")
             if attempt < self.retries:
                 await asyncio.sleep(delay)
@@ -215,6 +217,10 @@ class SupabaseProject:
         if code == "PGRST202" or code == "42883" and "tenant_backup" in msg:
             return ConfigError(f"{doing}: the Tenant Backup functions are missing or outdated in the Supabase "
                                f"project {self.host}; {SETUP_HINT}")
+        if code == "57014":
+            return ConnectionFailed(f"{doing}: the Supabase API's statement timeout stopped it; set "
+                                    f"TENANT_BACKUP_DATABASE_URL (Project Settings → Database) to read over the direct "
+                                    f"connection, or raise service_role's statement_timeout")
         if code in ("42P01", "PGRST205"):
             return TenantBackupError(f"{doing}: {msg} (was a table dropped during the run?); run it again")
         return TenantBackupError(f"{doing}: the Supabase project {self.host} answered HTTP {r.status_code}: "

@@ -107,6 +107,10 @@ def _error(err: APIError, doing: str, status: int | None = None) -> TenantBackup
     if status == 404 and not code and not message:  # PostgREST 12: a table it does not know is 404 {}
         return HelpersMissing(HELPERS_MISSING)
     message = message or (f"HTTP {status}" if status else "no message")
+    if code == "57014":
+        return ConnectionFailed(f"{doing}: the Supabase API's statement timeout stopped it and nothing was changed; "
+                                f"a tenant this large is restored over the direct connection: set "
+                                f"TENANT_BACKUP_DATABASE_URL (Project Settings → Database) and run it again")
     if code == "42501" or "permission denied" in message:
         return ConnectionFailed(f"{doing}: permission denied ({message}); {SERVICE_KEY_HINT}")
     if code.startswith("PGRST3") or message == "Invalid API key":
