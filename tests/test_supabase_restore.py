@@ -391,3 +391,19 @@ def test_the_restore_rpc_outlives_the_api_roles_statement_timeout_or_says_what_t
     assert len(str(e.value).splitlines()) == 1
     rest.discard(second[0])  # what RestRestoreSession does on any failure
     assert everything(odd_db) == damaged
+
+
+def test_the_helpers_never_reach_a_table_the_api_role_may_not_write(rest, odd_db, tmp_path):
+    """They run as their owner, to set session_replication_role; they must not lend the service
+    role rights it does not have."""
+    tenant = Tenant(odd_db, tmp_path / "store")
+    run, tables = tenant.stage(rest)
+    with psycopg.connect(odd_db, autocommit=True) as c:
+        c.execute("revoke insert on big_table from service_role")
+    try:
+        with pytest.raises(TenantBackupError) as e:
+            rest.restore(run, ORG_A, tables, "replace", False, fingerprint_tables=tenant.all_tables())
+    finally:
+        with psycopg.connect(odd_db, autocommit=True) as c:
+            c.execute("grant insert on big_table to service_role")
+    assert "may not read and write table public.big_table" in str(e.value)

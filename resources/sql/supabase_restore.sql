@@ -52,6 +52,7 @@ declare
   s text := coalesce(p_t->>'schema', 'public');
   t text := p_t->>'table';
   rel regclass;
+  caller text;
 begin
   if t is null then
     raise exception 'a table description has no "table"' using errcode = '22023';
@@ -70,6 +71,15 @@ begin
     raise exception 'table %.% does not exist in this database; run the dry run again', s, t
       using errcode = '42P01';
   end if;
+  -- These functions run as their owner; they must never reach a table the calling API role
+  -- (PostgREST's `role`, e.g. service_role) could not read and write itself.
+  caller := nullif(current_setting('role', true), 'none');
+  if caller is not null and exists (select from pg_roles where rolname = caller)
+     and not (has_table_privilege(caller, rel, 'SELECT') and has_table_privilege(caller, rel, 'INSERT')
+              and has_table_privilege(caller, rel, 'DELETE')) then
+    raise exception 'the API role % may not read and write table %.%: the restore helpers act only where it may',
+      caller, s, t using errcode = '42501';
+  end if;
   return rel;
 end $$;
 
@@ -83,7 +93,7 @@ $$;
 -- WHERE condition: the row of alias p_alias belongs to the tenant, following the scope's path of
 -- parents (semi-joins). Same text shape as sources/postgres.py path_condition.
 create or replace function public.tenant_backup__path_condition(p_alias text, p_scope json, p_org text) returns text
-language plpgsql immutable set search_path = pg_catalog, pg_temp as $$
+language plpgsql stable set search_path = pg_catalog, pg_temp as $$
 declare
   hops json := coalesce(p_scope->'path', '[]'::json);
   anchor text := p_scope->>'anchor';
@@ -108,6 +118,9 @@ begin
       from json_array_elements_text(hop->'parent_columns') with ordinality x(c, o);
     select string_agg(format('%I.%I', case when depth = 0 then p_alias else 'p' || (depth - 1) end, c), ', ' order by o)
       into ccols from json_array_elements_text(hop->'columns') with ordinality x(c, o);
+    -- A parent is checked like any table the helpers touch (system schemas, the tool's own, rights).
+    perform public.tenant_backup__rel(json_build_object('schema', coalesce(hop->>'parent_schema', 'public'),
+                                                        'table', hop->>'parent_table'));
     inner_cond := format('(%s) IN (SELECT %s FROM %I.%I AS %I WHERE %s)', ccols, pcols,
                          coalesce(hop->>'parent_schema', 'public'), hop->>'parent_table', p, cond);
   end loop;
