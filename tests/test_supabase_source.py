@@ -253,3 +253,20 @@ def test_tenants_history_and_setup_over_rest_match_the_direct_path(supa):
     assert supabase_rest.setup_state(project) == {"installed": True, "version": postgres.SCHEMA_VERSION,
                                                    "supabase_version": supabase_rest.SUPABASE_VERSION, "current": True}
     assert supabase_rest.server_info(project) == {"kind": "supabase", "project": stack.url.split("//")[1]}
+
+
+def test_keys_of_extension_types_page_in_their_own_order(supa):
+    """A citext key: `>` and ORDER BY must both be citext's (with text's `>`, pages skipped rows)."""
+    url, stack, project = supa
+    with psycopg.connect(url, autocommit=True) as c:
+        c.execute("create extension if not exists citext")
+        c.execute("create table tags (code citext primary key, organization_id uuid not null)")
+        c.execute("insert into tags select case when g %% 2 = 0 then 'K' else 'k' end || g, %s "
+                  "from generate_series(1, 2500) g", [ORG_A])
+        c.execute("grant all on tags to service_role")
+        c.execute("notify pgrst, 'reload schema'")
+    direct = direct_export(url, ORG_A)["tags"]
+    with RestSnapshot(project, Config(), page_rows=7) as snap:
+        scope = discover_scope(snap.catalog, Config())
+        rows, lines = collect(snap, scope.get("tags"), ORG_A)
+    assert rows == 2500 and sorted(lines) == sorted(direct)

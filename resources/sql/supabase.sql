@@ -90,6 +90,13 @@ begin
   else
     rowexpr := format('row_to_json(%I)', 'tb$row');
   end if;
+  -- Compare keys with their own types' operators: citext's `>` lives in its extension's schema, and
+  -- with pg_catalog alone the comparison would fall back to text's, which disagrees with the ORDER BY
+  -- (citext's own order) and skips rows. Local to this call (the function's SET restores it).
+  perform set_config('search_path', concat_ws(',', 'pg_catalog', (
+    select string_agg(distinct quote_ident(n.nspname), ',') from pg_attribute a
+      join pg_type ty on ty.oid = a.atttypid join pg_namespace n on n.oid = ty.typnamespace
+     where a.attrelid = rel and a.attname = any(keys) and n.nspname <> 'pg_catalog')), true);
   nkeys := greatest(cardinality(keys), 1);
   if cardinality(keys) = 0 then
     if (tbl ->> 'partitioned')::boolean then
