@@ -294,10 +294,13 @@ def test_staging_survives_5xx_and_a_resent_batch_is_not_duplicated(rest, stack, 
         c.execute("insert into tenant_backup_staging (run_id, tbl, n, r, staged_at) "
                   "values (gen_random_uuid(), 'big_table', 0, '{}', now() - interval '2 days')")
     rest.backoff = 0.01
-    stack.fail_next = 2  # the gateway answers 503 twice
+    assert rest.purge_staging() == 1  # what the driver's first stage() does; the faults below hit the batches
+    stack.fail_next = 2  # the gateway answers 503 twice, then drops a connection without an answer
+    stack.reset_next = 1
     run, tables = tenant.stage(rest, ["organizations", "big_table"])
-    assert stack.fail_next == 0
+    assert stack.fail_next == 0 and stack.reset_next == 0
     assert rows_of(odd_db, "select count(*) from tenant_backup_staging where run_id <> %s", run)[0][0] == 0
+    assert rows_of(odd_db, "select count(*) from tenant_backup_staging where tbl = 'big_table'")[0][0] == 2600
     entry = tenant.info.tables["big_table"]
     # the same rows sent again (a retry whose first attempt had landed): ignored, not doubled
     rest.stage(run, "big_table", (b for p in entry.parts for b in iter_part_blocks(tenant.ctx.store, p)))

@@ -203,6 +203,7 @@ class SupabaseRestore:
         """Remove staged rows older than a day (restores that never finished)."""
         res = self._call("removing stale staged rows", lambda: self._rpc.rpc("tenant_backup_purge_staging", {}),
                          retry=True)
+        self._purged = True
         return res.data if isinstance(res.data, int) else 0
 
     # ------------------------------------------------------------ staging
@@ -213,7 +214,6 @@ class SupabaseRestore:
         also removes stale staged rows left by restores that never finished."""
         if not self._purged:
             self.purge_staging()
-            self._purged = True
         n = 0
         batch: list[dict] = []
         size = 0
