@@ -353,7 +353,7 @@ def cmd_credentials(args) -> int:
             credentials.delete_secret("supabase_service_role_key")
             _out(args, {"stored": False}, "removed the Supabase service role key from the OS keyring")
             return 0
-        from .sources.supabase_rest import key_role
+        from .core.supabase_keys import key_role
         key = (sys.stdin.readline().strip() if not sys.stdin.isatty()
                else getpass.getpass("Supabase service role key (Project Settings → API): ").strip())
         if key_role(key) != "service_role":

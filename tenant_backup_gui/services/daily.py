@@ -7,7 +7,7 @@ import asyncio
 import time
 from datetime import datetime, timedelta, timezone
 
-from ..core.errors import ConnectionFailed, TenantBackupError
+from ..core.errors import TenantBackupError
 from ..core.events import Event, EventSink, ignore
 from .backup import BackupJob
 from .context import Context

@@ -18,7 +18,6 @@ worker thread, and the GUI's thread may already run a loop of its own."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import re
 import threading
@@ -35,6 +34,7 @@ from .. import __version__
 from ..core.config import Config
 from ..core.errors import (Cancelled, ConfigError, ConnectionFailed, LockBusy, TenantBackupError)
 from ..core.scope import Catalog, Table, TableScope
+from ..core.supabase_keys import key_role
 from ..platform.paths import resource_text
 from . import postgres
 from .postgres import APP_NAME, Tenant, catalog_from_rows, who_runs
@@ -50,26 +50,6 @@ def setup_sql() -> str:
     if body.count("%s") != 1:
         raise AssertionError("catalog.sql must hold exactly one placeholder (the schemas)")
     return resource_text("sql", "supabase.sql").replace("--@catalog.sql\n", body.replace("%s", "schemas").rstrip() + "\n")
-
-
-# ---------------------------------------------------------------- keys
-
-def key_role(key: str) -> str | None:
-    """What a Supabase API key grants: the `role` claim of a JWT key (read, not verified: only the
-    project can verify it, and check() asks the project), or the kind of an opaque key."""
-    key = key.strip()
-    if key.startswith("sb_secret_"):
-        return "service_role"
-    if key.startswith("sb_publishable_"):
-        return "publishable"
-    parts = key.split(".")
-    if len(parts) != 3:
-        return None
-    try:
-        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return payload.get("role") if isinstance(payload, dict) else None
 
 
 def _error_doc(r: httpx.Response) -> dict:

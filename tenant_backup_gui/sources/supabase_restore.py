@@ -25,8 +25,8 @@ from .. import __version__
 from ..core.config import Config
 from ..core.errors import ConfigError, ConnectionFailed, LockBusy, TenantBackupError
 from ..core.scope import Catalog, TableScope
+from ..core.supabase_keys import key_role
 from .postgres import who_runs
-from .supabase_rest import key_role
 
 RESTORE_HELPERS_VERSION = 1  # tenant_backup_restore_version() in resources/sql/supabase_restore.sql
 STAGING_TABLE = "tenant_backup_staging"

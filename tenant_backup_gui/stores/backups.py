@@ -18,7 +18,7 @@ from ..core import manifest as mf
 from ..core.encryption import NONCE, TAG, Decryptor, Encryptor
 from ..core.errors import Cancelled, CredentialsUnavailable, IntegrityError, TenantBackupError
 from ..core.events import Event, EventSink, ignore
-from ..core.manifest import BackupInfo, Part, TableEntry
+from ..core.manifest import BackupInfo, Part
 from .base import ObjectStore
 
 READ_CHUNK = 1 << 20

@@ -11,7 +11,6 @@ What the old system got wrong here, and how this store avoids it:
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import tempfile
@@ -26,6 +25,7 @@ from supabase import create_client
 from supabase.lib.client_options import SyncClientOptions
 
 from ..core.errors import ConfigError, ConnectionFailed, TenantBackupError
+from ..core.supabase_keys import key_role
 from .base import ObjectInfo
 
 DEFAULT_UPLOAD_LIMIT = 50 * 1024 * 1024  # Supabase's default per-file upload limit (global, per project)
@@ -40,20 +40,10 @@ T = TypeVar("T")
 
 def _key_problem(key: str) -> str | None:
     """The anon (or a user's) key reads an empty private bucket without any error: refuse it up
-    front. Judged from the key itself (the JWT's role claim, or the new key prefixes); a key we
-    cannot read is left for the server to judge."""
-    if key.startswith("sb_publishable_"):
-        role = "publishable"
-    elif key.startswith("sb_secret_"):
+    front. A key whose role cannot be read is left for the server to judge."""
+    role = key_role(key)
+    if role in (None, "service_role"):
         return None
-    else:
-        try:
-            payload = key.split(".")[1]
-            role = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))).get("role")
-        except (IndexError, ValueError, AttributeError):
-            return None
-        if role in (None, "service_role"):
-            return None
     return (f"the Supabase key is the {role} key, which sees nothing in a private bucket; use the project's "
             f"service role key (Project Settings → API) in SUPABASE_SERVICE_ROLE_KEY")
 
