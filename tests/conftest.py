@@ -180,3 +180,16 @@ def file_keyring(monkeypatch, tmp_path) -> Path:
     monkeypatch.setenv("TENANT_BACKUP_TEST_KEYRING", str(tmp_path / "keyring.json"))
     monkeypatch.setattr(keyring.core, "_keyring_backend", None)
     return tmp_path / "keyring.json"
+
+
+@pytest.fixture
+def loop(qapp):
+    """pytest-qt does not drive asyncio: install qasync's loop on the test's QApplication."""
+    import asyncio
+    import qasync
+    lp = qasync.QEventLoop(qapp)
+    asyncio.set_event_loop(lp)
+    yield lp
+    lp.run_until_complete(asyncio.sleep(0.1))
+    lp.close()  # joins qasync's executor threads: a QThread left running aborts the process at exit
+    asyncio.set_event_loop(None)

@@ -11,7 +11,6 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 pytest.importorskip("PySide6")
-import qasync  # noqa: E402
 from PySide6.QtWidgets import QMessageBox  # noqa: E402
 
 from tenant_backup_gui.gui.main_window import MainWindow  # noqa: E402
@@ -22,16 +21,6 @@ from .conftest import ORG_A, ORG_B  # noqa: E402
 
 WELDCOR = "5f0c7a4e-2b1d-4c7e-9a55-3e2f1d0c9b88"
 
-
-@pytest.fixture
-def loop(qapp):
-    """pytest-qt does not drive asyncio: install qasync's loop on the test's QApplication."""
-    lp = qasync.QEventLoop(qapp)
-    asyncio.set_event_loop(lp)
-    yield lp
-    lp.run_until_complete(asyncio.sleep(0.1))
-    lp.close()  # joins qasync's executor threads: a QThread left running aborts the process at exit
-    asyncio.set_event_loop(None)
 
 
 def wait_for(loop, predicate, timeout=30.0, what="condition"):

@@ -140,30 +140,17 @@ def test_retention_deletes_more_than_1000_objects_from_storage(project, odd_db, 
     assert len(store.list(f"tenant-backups/{ORG_B}/")) == len(parts) + 1
 
 
-def test_the_window_starts_on_the_supabase_project(project, qtbot):
-
-    pytest.importorskip("PySide6")
-    import asyncio
-    import qasync
-    from PySide6.QtWidgets import QApplication
+def test_the_window_starts_on_the_supabase_project(project, qtbot, loop):
     from tenant_backup_gui.gui.main_window import MainWindow
     from tenant_backup_gui.platform.settings import load_settings
     from tenant_backup_gui.services.context import Context
     from .test_gui import wait_for
-    loop = qasync.QEventLoop(QApplication.instance())
-    asyncio.set_event_loop(loop)
-    try:
-        w = MainWindow(Context.from_settings(load_settings()))
-        qtbot.addWidget(w)
-        w.show()
-        wait_for(loop, lambda: w.tenant_table.rowCount() >= 2, what="organizations over REST")
-        assert "Supabase project" in w.st_db.text() and "Supabase Storage" in w.st_store.text()
-        assert w.st_setup.text() == "Setup: ok"
-        w.close()
-        loop.run_until_complete(asyncio.sleep(0.1))
-    finally:
-        loop.close()
-        asyncio.set_event_loop(None)
+    w = MainWindow(Context.from_settings(load_settings()))
+    qtbot.addWidget(w)
+    w.show()
+    wait_for(loop, lambda: w.tenant_table.rowCount() >= 2, what="organizations over REST")
+    assert "Supabase project" in w.st_db.text() and "Supabase Storage" in w.st_store.text()
+    assert w.st_setup.text() == "Setup: ok"
 
 
 def test_daily_over_rest_backs_up_every_active_tenant_into_storage(project, odd_db):
@@ -194,49 +181,37 @@ def test_rows_over_the_direct_connection_backups_in_storage(project, odd_db, mon
     assert "via" not in history[0]["metadata"]  # the direct road's restore, not the RPC
 
 
-def test_settings_dialog_saves_the_project_and_keeps_the_key_in_the_keyring(project, qtbot, monkeypatch, tmp_path,
-                                                                           file_keyring):
-    pytest.importorskip("PySide6")
-    import asyncio
-    import qasync
-    from PySide6.QtWidgets import QApplication
+def test_settings_dialog_saves_the_project_and_keeps_the_key_in_the_keyring(project, qtbot, loop, monkeypatch,
+                                                                           tmp_path, file_keyring):
     from tenant_backup_gui.gui.main_window import MainWindow
     from tenant_backup_gui.platform.settings import load_settings
     from tenant_backup_gui.services.context import Context
     from .test_gui import wait_for
     for var in ("SUPABASE_URL", "SUPABASE_SERVICE_ROLE_KEY", "TENANT_BACKUP_STORE", "TENANT_BACKUP_MIRROR"):
         monkeypatch.delenv(var, raising=False)
-    loop = qasync.QEventLoop(QApplication.instance())
-    asyncio.set_event_loop(loop)
-    try:
-        w = MainWindow(Context.from_settings(load_settings()))
-        qtbot.addWidget(w)
-        w.show()
-        wait_for(loop, lambda: getattr(w, "settings_dialog", None) is not None and w.settings_dialog.isVisible(),
-                 what="the settings dialog on first start")
-        dlg = w.settings_dialog
-        dlg.supabase_url.setText(project.url)
-        dlg.supabase_key.setText(project.anon_key)
-        assert not loop.run_until_complete(dlg.test_connection()) and "anon key" in dlg.status.text()
-        dlg.supabase_key.setText(project.service_key)
-        assert dlg.supabase_key.echoMode() == dlg.supabase_key.EchoMode.Password
-        assert loop.run_until_complete(dlg.test_connection()), dlg.status.text()
-        assert "Supabase project" in dlg.status.text()
-        dlg.store_kind.setCurrentIndex(dlg.store_kind.findData("supabase"))
-        assert not dlg.store.isEnabled() and dlg.mirror.isEnabled()
-        dlg.mirror.setText(str(tmp_path / "mirror"))
-        dlg.save()
-        config = (tmp_path / "config.toml").read_text()
-        assert project.url in config and 'kind = "supabase"' in config and "mirror" in config
-        assert project.service_key not in config
-        assert project.service_key in file_keyring.read_text()
-        wait_for(loop, lambda: w.tenant_table.rowCount() >= 2, what="organizations over REST after saving")
-        assert "Supabase Storage" in w.st_store.text() and "mirror" in w.st_store.text()
-        w.close()
-        loop.run_until_complete(asyncio.sleep(0.1))
-    finally:
-        loop.close()
-        asyncio.set_event_loop(None)
+    w = MainWindow(Context.from_settings(load_settings()))
+    qtbot.addWidget(w)
+    w.show()
+    wait_for(loop, lambda: getattr(w, "settings_dialog", None) is not None and w.settings_dialog.isVisible(),
+             what="the settings dialog on first start")
+    dlg = w.settings_dialog
+    dlg.supabase_url.setText(project.url)
+    dlg.supabase_key.setText(project.anon_key)
+    assert not loop.run_until_complete(dlg.test_connection()) and "anon key" in dlg.status.text()
+    dlg.supabase_key.setText(project.service_key)
+    assert dlg.supabase_key.echoMode() == dlg.supabase_key.EchoMode.Password
+    assert loop.run_until_complete(dlg.test_connection()), dlg.status.text()
+    assert "Supabase project" in dlg.status.text()
+    dlg.store_kind.setCurrentIndex(dlg.store_kind.findData("supabase"))
+    assert not dlg.store.isEnabled() and dlg.mirror.isEnabled()
+    dlg.mirror.setText(str(tmp_path / "mirror"))
+    dlg.save()
+    config = (tmp_path / "config.toml").read_text()
+    assert project.url in config and 'kind = "supabase"' in config and "mirror" in config
+    assert project.service_key not in config
+    assert project.service_key in file_keyring.read_text()
+    wait_for(loop, lambda: w.tenant_table.rowCount() >= 2, what="organizations over REST after saving")
+    assert "Supabase Storage" in w.st_store.text() and "mirror" in w.st_store.text()
 
 
 def test_a_run_stopped_by_the_apis_statement_timeout_says_what_to_do(project, odd_db):
