@@ -64,6 +64,19 @@ end $$;
 -- with json, jsonb and array columns as their text. An empty string is an empty page: the end.
 -- tbl: {schema, name, partitioned, columns: [{name, as_text}], key: [column names]}; with no key the
 -- table is paged by ctid (a TID range scan since PostgreSQL 14), which needs a plain table.
+-- One row of `tb$row` as its backup text: postgres.export_expression's row_to_json, json, jsonb and
+-- array columns as their text.
+create or replace function public.tenant_backup_row_expr(tbl json) returns text
+language sql immutable set search_path = pg_catalog as $$
+  select case when exists (select from json_array_elements(tbl -> 'columns') c where (c ->> 'as_text')::boolean)
+    then format('row_to_json((SELECT x FROM (SELECT %s) x))',
+      (select string_agg(case when (c ->> 'as_text')::boolean
+                              then format('to_json(%I.%I::text) AS %I', 'tb$row', c ->> 'name', c ->> 'name')
+                              else format('%I.%I', 'tb$row', c ->> 'name') end, ', ' order by o)
+         from json_array_elements(tbl -> 'columns') with ordinality x(c, o)))
+    else format('row_to_json(%I)', 'tb$row') end
+$$;
+
 create or replace function public.tenant_backup_export_page(tbl json, scope json, org text,
                                                             after json default null, page_rows int default 5000)
 returns public."text/plain" language plpgsql stable security invoker set search_path = pg_catalog set statement_timeout = '5min' as $$
@@ -81,15 +94,7 @@ begin
   if rel is null then
     raise exception 'table %.% does not exist', tbl ->> 'schema', tbl ->> 'name' using errcode = '42P01';
   end if;
-  if exists (select from json_array_elements(tbl -> 'columns') c where (c ->> 'as_text')::boolean) then
-    rowexpr := format('row_to_json((SELECT x FROM (SELECT %s) x))',
-      (select string_agg(case when (c ->> 'as_text')::boolean
-                              then format('to_json(%I.%I::text) AS %I', 'tb$row', c ->> 'name', c ->> 'name')
-                              else format('%I.%I', 'tb$row', c ->> 'name') end, ', ' order by o)
-         from json_array_elements(tbl -> 'columns') with ordinality x(c, o)));
-  else
-    rowexpr := format('row_to_json(%I)', 'tb$row');
-  end if;
+  rowexpr := public.tenant_backup_row_expr(tbl);
   -- Compare keys with their own types' operators: citext's `>` lives in its extension's schema, and
   -- with pg_catalog alone the comparison would fall back to text's, which disagrees with the ORDER BY
   -- (citext's own order) and skips rows. Local to this call (the function's SET restores it).
@@ -137,6 +142,19 @@ begin
     return '';
   end if;
   return last_key || E'\n' || result || E'\n';
+end $$;
+
+-- A digest of a tenant table's rows now (count and the sum of 64-bit hashes of their backup text,
+-- order independent): equal before and after an export proves nothing moved under it — what the
+-- count alone cannot prove for a table without a key, paged by its rows' physical position.
+create or replace function public.tenant_backup_digest(tbl json, scope json, org text)
+returns text language plpgsql stable security invoker set search_path = pg_catalog set statement_timeout = '5min' as $$
+declare
+  d text;
+begin
+  execute format('SELECT count(*)::text || '':'' || coalesce(sum(hashtextextended((%s)::text, 0)::numeric), 0)::text ',
+                 public.tenant_backup_row_expr(tbl)) || public.tenant_backup_scope_from(tbl, scope, org) into d;
+  return d;
 end $$;
 
 -- How many rows of a tenant table there are now: the cross-check of an export where PostgREST's own
@@ -225,6 +243,7 @@ begin
   foreach f in array array[
     'public.tenant_backup_catalog(text[])', 'public.tenant_backup_scope_from(json, json, text)',
     'public.tenant_backup_export_page(json, json, text, json, int)', 'public.tenant_backup_count(json, json, text)',
+    'public.tenant_backup_digest(json, json, text)', 'public.tenant_backup_row_expr(json)',
     'public.tenant_backup_lock(text, uuid, text, int)', 'public.tenant_backup_lock_renew(text, uuid, int)',
     'public.tenant_backup_unlock(text, uuid)', 'public.tenant_backup_info()']
   loop

@@ -406,6 +406,12 @@ class RestSnapshot:
             return int(r.json())
         return self.project.submit(go())
 
+    def _digest_later(self, scope: TableScope, org_id: str) -> Future:
+        """count:hash-sum of the table's tenant rows now (tenant_backup_digest)."""
+        return self.project.submit(self.project.rpc(
+            "tenant_backup_digest", {"tbl": _table_arg(scope.table), "scope": _scope_arg(scope, self.catalog),
+                                     "org": org_id}, f"checking table {scope.table.key_name} for changes"))
+
     def export(self, scope: TableScope, org_id: str, batch_bytes: int,
                sink: Callable[[bytes, int], None], cancelled: threading.Event) -> int:
         """Stream one table's tenant rows to `sink` in batches of whole lines, page by keyset page
@@ -414,6 +420,10 @@ class RestSnapshot:
         before (read alongside the first page) and after."""
         name = scope.table.key_name
         counted = self._count_later(scope, org_id)  # read while the first page is on its way
+        # A table without a key is paged by its rows' physical position: an update moves a row, which
+        # may then be read twice or never while the count stays the same. Its digest must not move.
+        keyless = not scope.table.row_key[0]
+        digested = self._digest_later(scope, org_id) if keyless else None
         params = {"tbl": _table_arg(scope.table), "scope": _scope_arg(scope, self.catalog), "org": org_id,
                   "page_rows": self.page_rows}
         doing = f"exporting table {name}"
@@ -459,6 +469,11 @@ class RestSnapshot:
             if not pending.done():
                 pending.cancel()
             self._pending = None
+        if digested is not None:
+            before_digest, after_digest = digested.result().json(), self._digest_later(scope, org_id).result().json()
+            if before_digest != after_digest:
+                raise TenantBackupError(f"table {name} changed during the backup (it has no key, so a changed row "
+                                        f"could be read twice or missed); run the backup again")
         before = counted.result()
         after_count = self.count(scope, org_id)
         if not before == after_count == rows:
