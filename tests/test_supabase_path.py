@@ -233,3 +233,29 @@ def test_a_run_stopped_by_the_apis_statement_timeout_says_what_to_do(project, od
     assert cp.returncode != 0 and len(cp.stderr.strip().splitlines()) == 1, cp.stderr
     assert "statement timeout" in cp.stderr and "TENANT_BACKUP_DATABASE_URL" in cp.stderr
     assert everything(odd_db) == damaged
+
+
+def test_a_backup_whose_lease_was_taken_meanwhile_is_not_completed(project, odd_db, tmp_path):
+    """The lease ran out (a network loss, say) and another job took the tenant: the backup may hold
+    a mix of before and after, so it must not be written as complete."""
+    from tenant_backup_gui.core.errors import TenantBackupError
+    from tenant_backup_gui.platform.settings import load_settings
+    from tenant_backup_gui.services.backup import BackupJob
+    from tenant_backup_gui.services.context import Context
+    (tmp_path / "config.toml").write_text("[database]\nlock_lease_seconds = 1\n")
+    ctx = Context.from_settings(load_settings())
+    taken = []
+
+    def on_event(ev) -> None:
+        if ev.kind == "table" and not taken:
+            with psycopg.connect(odd_db, autocommit=True) as c:  # another run's lease replaces ours
+                taken.append(c.execute("update tenant_backup_locks set token = gen_random_uuid(), holder = 'another run' "
+                                       "where organization_id = %s", [ORG_A]).rowcount)
+            time.sleep(1)  # our renewal (every ttl/3) finds it gone
+
+    with pytest.raises(TenantBackupError) as e:
+        BackupJob(ctx, ORG_A, on_event=on_event).run_blocking()
+    ctx.close()
+    assert taken == [1] and "lock on organization" in str(e.value) and "was lost" in str(e.value)
+    store = SupabaseStorageStore(project.url, project.service_key)
+    assert [b for b in list_backups(store, ORG_A) if b.complete] == []

@@ -58,6 +58,7 @@ class Config:
     retention: Retention = field(default_factory=Retention)
     part_bytes: int = DEFAULT_PART_BYTES
     lock_wait_seconds: float = 10.0
+    lock_lease_seconds: int = 60  # over REST: how long a crashed run's lease keeps the tenant locked
     plan_ttl_minutes: int = 60
     encrypt: bool = False  # AES-256-GCM per part, the key in the OS keyring
     database_url: str | None = None
@@ -190,6 +191,8 @@ def parse_config(data: dict, where: str = "config") -> Config:
         kw["database_url"] = str(db["url"])
     if isinstance(db.get("lock_wait_seconds"), (int, float)):
         kw["lock_wait_seconds"] = float(db["lock_wait_seconds"])
+    if (lease := _int(db, "lock_lease_seconds", f"{where}: database", minimum=1)) is not None:
+        kw["lock_lease_seconds"] = lease
     bk = data.get("backup", {})
     if not isinstance(bk, dict) or set(bk) - {"encrypt"} or not isinstance(bk.get("encrypt", False), bool):
         raise ConfigError(f"{where}: [backup] takes encrypt = true|false only")

@@ -105,7 +105,7 @@ class Context:
         if self.direct:
             return postgres.TenantLock(self.url, org_id, wait)
         from ..sources.supabase_rest import RestTenantLock
-        return RestTenantLock(self.project(), org_id, wait)
+        return RestTenantLock(self.project(), org_id, wait, self.config.lock_lease_seconds)
 
     def history(self):
         if self.direct:
