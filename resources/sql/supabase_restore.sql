@@ -283,6 +283,17 @@ begin
     lock_rels := lock_rels || public.tenant_backup__rel(t);
   end loop;
   lock_rels := array(select distinct x from unnest(lock_rels || rels) x);
+  -- Compare keys with their own types' operators (citext's `=` lives in its extension's schema;
+  -- with pg_catalog alone it would fall back to text's, case-sensitive `=`). pg_catalog stays first
+  -- and pg_temp last, so nothing can shadow a built-in operator; local to this call.
+  -- Only the key columns' types: nothing else is compared, and the path stays as short as it can.
+  perform set_config('search_path', concat_ws(', ', 'pg_catalog', (
+    select string_agg(distinct quote_ident(n.nspname), ', ')
+      from generate_subscripts(rels, 1) g
+      join pg_attribute a on a.attrelid = rels[g] and a.attnum > 0 and not a.attisdropped
+       and a.attname in (select json_array_elements_text(coalesce(descs[g]->'key', '[]'::json)))
+      join pg_type ty on ty.oid = a.atttypid join pg_namespace n on n.oid = ty.typnamespace
+     where n.nspname <> 'pg_catalog' and n.nspname not like 'pg\_temp%'), 'pg_temp'), true);
 
   if p_apply then
     -- One backup or restore per tenant at a time: the advisory lock the direct-connection jobs hold
