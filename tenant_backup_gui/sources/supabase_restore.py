@@ -102,7 +102,10 @@ def _error(err: APIError, doing: str, status: int | None = None) -> TenantBackup
     a "Failing row contains (…)" detail would print every column, secrets included."""
     code = err.code or ""
     message = (err.message or "").strip().splitlines()[0] if (err.message or "").strip() else ""
-    if code in ("PGRST202", "42883") or (code in ("PGRST205", "42P01") and STAGING_TABLE in message):
+    # Only a missing function or table of ours means missing helpers: any other undefined function
+    # or operator (42883) is the database's own reason, and must reach the user as it is.
+    if code == "PGRST202" or (code == "42883" and "tenant_backup" in message) or (
+            code in ("PGRST205", "42P01") and STAGING_TABLE in message):
         return HelpersMissing(HELPERS_MISSING)
     if status == 404 and not code and not message:  # PostgREST 12: a table it does not know is 404 {}
         return HelpersMissing(HELPERS_MISSING)
