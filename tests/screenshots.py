@@ -84,6 +84,15 @@ def main() -> int:
             await wait(lambda: wiz.currentId() == 5)
             wiz.grab().save(str(OUT / "wizard-6-result.png"))
             wiz.close()
+            w.open_settings()
+            dlg = w.settings_dialog
+            dlg.supabase_url.setText("https://abcdefghijklmnop.supabase.co")
+            dlg.supabase_key.setText("x" * 40)
+            dlg.store_kind.setCurrentIndex(dlg.store_kind.findData("supabase"))
+            dlg.mirror.setText("/srv/backups/mirror")
+            await asyncio.sleep(0.3)
+            dlg.grab().save(str(OUT / "settings.png"))
+            dlg.reject()
             w.close()
 
         with loop:
