@@ -143,12 +143,13 @@ def env(monkeypatch, tmp_path):
     return use
 
 
-def run_cli(*args: str, env: dict | None = None, check: bool | None = None) -> subprocess.CompletedProcess:
+def run_cli(*args: str, env: dict | None = None, check: bool | None = None,
+            input_text: str | None = None) -> subprocess.CompletedProcess:
     """The real console script in a child process, as a scheduler or a script would call it."""
     e = dict(os.environ)
     e.update(env or {})
     cp = subprocess.run([sys.executable, "-m", "tenant_backup_gui", *args], capture_output=True, text=True,
-                        env=e, cwd=str(ROOT), timeout=300)
+                        env=e, cwd=str(ROOT), timeout=300, input=input_text)
     if check:
         assert cp.returncode == 0, cp.stderr
     return cp

@@ -48,3 +48,19 @@ def test_secret_missing_and_set_then_found(no_url, monkeypatch, tmp_path, odd_db
     assert run_cli("tenants", "--json").returncode == 0
     assert run_cli("credentials", "clear").returncode == 0
     assert run_cli("tenants").returncode == 2
+
+
+def test_a_supabase_project_without_its_key_says_which_secret_is_missing(no_url, monkeypatch, tmp_path):
+    monkeypatch.setenv("SUPABASE_URL", "https://abcdefghijklmnop.supabase.co")
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    cp = run_cli("backup", "--org", ORG_A)
+    assert cp.returncode == 4 and cp.stderr.count("\n") == 1
+    assert "no Supabase service role key: no OS keyring" in cp.stderr and "SUPABASE_SERVICE_ROLE_KEY" in cp.stderr
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "tests.keyring_backend.FileKeyring")
+    monkeypatch.setenv("TENANT_BACKUP_TEST_KEYRING", str(tmp_path / "k.json"))
+    cp = run_cli("backup", "--org", ORG_A)
+    assert cp.returncode == 2 and "credentials set --supabase" in cp.stderr
+    # stored with credentials set --supabase, it is found; a key that is not the service role's is refused
+    cp = run_cli("credentials", "set", "--supabase", input_text="sb_publishable_abc\n")
+    assert cp.returncode == 2 and "not a Supabase service role key" in cp.stderr
+    assert not (tmp_path / "k.json").exists() or "supabase" not in (tmp_path / "k.json").read_text()

@@ -35,6 +35,7 @@ class Settings:
     store_kind: str = "folder"  # "folder" | "supabase"
     bucket: str = "backups"
     mirror_path: Path | None = None
+    key_note: str | None = None  # why the keyring could not give the Supabase key
 
     @property
     def configured(self) -> bool:
@@ -51,6 +52,8 @@ class Settings:
         if not self.direct:
             return None
         try:
+            if not self.database_url and self.supabase_url:
+                self.require_supabase()  # the project is set, its key is not: say that, not "no database"
             self.require_database()
         except TenantBackupError as err:
             return err
@@ -60,10 +63,11 @@ class Settings:
         if not self.supabase_url:
             raise ConfigError("no Supabase project configured; set SUPABASE_URL=https://<project>.supabase.co "
                               "(or [supabase] url in the config)")
+        if not self.supabase_key and self.key_note:
+            raise CredentialsUnavailable(f"no Supabase service role key: {self.key_note}")
         if not self.supabase_key:
-            why = f": {self.notes[0]}" if self.notes else ""
-            raise CredentialsUnavailable(f"no Supabase service role key{why}; set SUPABASE_SERVICE_ROLE_KEY or save "
-                                         f"it with: tenant-backup credentials set --supabase")
+            raise ConfigError("no Supabase service role key; set SUPABASE_SERVICE_ROLE_KEY or save it with: "
+                              "tenant-backup credentials set --supabase")
         return self.supabase_url, self.supabase_key
 
     def require_database(self) -> str:
@@ -123,11 +127,12 @@ def load_settings(store_override: str | None = None) -> Settings:
             notes.append(str(err))
     sb_url = os.environ.get("SUPABASE_URL") or config.supabase_url
     sb_key = os.environ.get("SUPABASE_SERVICE_ROLE_KEY") or None
+    key_note = None
     if sb_key is None and sb_url:
         try:
             sb_key = credentials.get_secret("supabase_service_role_key")
         except CredentialsUnavailable as err:
-            notes.append(str(err))
+            key_note = str(err).replace(credentials.ENV_ROUTE, "set SUPABASE_SERVICE_ROLE_KEY in the environment instead")
     store = store_override or os.environ.get("TENANT_BACKUP_STORE") or config.store
     kind = config.store_kind
     if store == "supabase":  # TENANT_BACKUP_STORE=supabase: Supabase Storage, not a folder named so
@@ -140,7 +145,7 @@ def load_settings(store_override: str | None = None) -> Settings:
     mirror = os.environ.get("TENANT_BACKUP_MIRROR") or config.mirror
     return Settings(replace(config, database_url=None), path if path.exists() else None, url, store_path,
                     source, tuple(notes), sb_url.rstrip("/") if sb_url else None, sb_key, kind, config.bucket,
-                    Path(mirror).expanduser() if mirror else None)
+                    Path(mirror).expanduser() if mirror else None, key_note)
 
 
 def save_settings(*, database_url: str | None = None, store: str | None = None,
