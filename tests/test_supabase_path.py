@@ -259,3 +259,23 @@ def test_a_backup_whose_lease_was_taken_meanwhile_is_not_completed(project, odd_
     assert taken == [1] and "lock on organization" in str(e.value) and "was lost" in str(e.value)
     store = SupabaseStorageStore(project.url, project.service_key)
     assert [b for b in list_backups(store, ORG_A) if b.complete] == []
+
+
+def test_the_tenant_overview_over_rest_equals_the_direct_one(project, odd_db, monkeypatch):
+    """Last backup and attention marks come from one query (last_backups.sql) on both roads."""
+    from tenant_backup_gui.platform.settings import load_settings
+    from tenant_backup_gui.services import inventory
+    from tenant_backup_gui.services.context import Context
+    cli_json("backup", "--org", ORG_A)
+    with psycopg.connect(odd_db, autocommit=True) as c:  # 1200 newer history rows of the other tenant, failed
+        c.execute("insert into backup_logs (backup_type, status, started_at, organization_id) "
+                  "select 'manual', 'failed', now() - g * interval '0.1 millisecond', %s from generate_series(1, 1200) g",
+                  [ORG_B])
+    rest = Context.from_settings(load_settings())
+    monkeypatch.setenv("TENANT_BACKUP_DATABASE_URL", odd_db)
+    direct = Context.from_settings(load_settings())
+    over_rest, over_direct = inventory.tenant_overview(rest), inventory.tenant_overview(direct)
+    rest.close()
+    assert over_rest == over_direct
+    mine = {t["id"]: t for t in over_rest}
+    assert not mine[ORG_A]["attention"] and mine[ORG_B]["why"] == "last backup failed"

@@ -3,8 +3,9 @@
 -- security would answer `200 []` and a backup would be silently empty, so an anon caller must get an
 -- error instead. No function takes SQL text: tables and columns arrive as names (quoted with %I),
 -- the organization id as a value (quoted with %L), types are read from the catalog here.
--- The line `--@catalog.sql` below is replaced by resources/sql/catalog.sql when this file is printed or
--- installed (tenant_backup_gui.sources.supabase_rest.setup_sql()): one copy of the catalog query.
+-- The lines `--@catalog.sql` and `--@last_backups.sql` below are replaced by those files of
+-- resources/sql when this file is printed or installed (tenant_backup_gui.sources.supabase_rest
+-- .setup_sql()): one copy of each query, which the direct connection runs as it is.
 
 -- The catalog, exactly as the direct connection reads it. No `set search_path`: format_type names
 -- types as the caller's search path sees them, the same as over a direct connection.
@@ -14,6 +15,13 @@ returns table (schema_name name, table_name name, partitioned boolean, columns_j
 language sql stable security invoker as $catalog$
 --@catalog.sql
 $catalog$;
+
+-- Per tenant: its last successful backup and how its last backup ended (the tenant picker's warnings).
+create or replace function public.tenant_backup_last_backups()
+returns table (organization_id text, last_ok timestamptz, last_status text, last_started timestamptz)
+language sql stable security invoker set search_path = pg_catalog as $last$
+--@last_backups.sql
+$last$;
 
 -- `FROM <table> AS "tb$row" WHERE <the row belongs to the tenant>`, following the scope's path of
 -- parents with semi-joins, as postgres.scope_query builds it. tbl: {schema, name, partitioned};
@@ -245,7 +253,8 @@ begin
     'public.tenant_backup_export_page(json, json, text, json, int)', 'public.tenant_backup_count(json, json, text)',
     'public.tenant_backup_digest(json, json, text)', 'public.tenant_backup_row_expr(json)',
     'public.tenant_backup_lock(text, uuid, text, int)', 'public.tenant_backup_lock_renew(text, uuid, int)',
-    'public.tenant_backup_unlock(text, uuid)', 'public.tenant_backup_info()']
+    'public.tenant_backup_unlock(text, uuid)', 'public.tenant_backup_info()',
+    'public.tenant_backup_last_backups()']
   loop
     execute format('revoke execute on function %s from public', f);
     if exists (select from pg_roles where rolname = 'anon') then

@@ -108,7 +108,11 @@ def tenant_overview(ctx: Context) -> list[dict]:
     backup is older than 26 hours, or the last one failed."""
     from datetime import datetime, timedelta, timezone
     now = datetime.now(timezone.utc)
-    last = postgres.last_backups(ctx.url) if ctx.direct else _last_backups_rest(ctx)
+    if ctx.direct:
+        last = postgres.last_backups(ctx.url)
+    else:
+        from ..sources import supabase_rest
+        last = supabase_rest.last_backups(ctx.project())
     out = []
     for t in tenants(ctx):
         info = last.get(t.id, {})
@@ -119,23 +123,6 @@ def tenant_overview(ctx: Context) -> list[dict]:
                     "attention": (stale or failed) and not t.deleted,
                     "why": "last backup failed" if failed else ("no successful backup in 26 hours" if stale else "")})
     return out
-
-
-def _last_backups_rest(ctx: Context) -> dict[str, dict]:
-    """postgres.last_backups over REST, from the newest history rows (up to 1000)."""
-    last: dict[str, dict] = {}
-    try:
-        rows = ctx.history().rows(limit=1000)
-    except ConfigError:
-        return {}
-    for r in rows:  # newest first
-        if not r.get("organization_id") or r["backup_type"] not in ("manual", "daily_tenant", "safety"):
-            continue
-        info = last.setdefault(r["organization_id"], {"last_ok": None, "last_status": r["status"],
-                                                       "last_started": r["started_at"]})
-        if info["last_ok"] is None and r["status"] == "completed":
-            info["last_ok"] = r["completed_at"]
-    return last
 
 
 def setup_state(ctx: Context) -> dict:

@@ -83,6 +83,7 @@ def db_error(err: psycopg.Error, doing: str) -> TenantBackupError:
 # One copy of the catalog query for both paths: the direct connection runs it with %s = the schemas,
 # and the REST path installs it as the body of public.tenant_backup_catalog (supabase_rest.setup_sql).
 CATALOG_SQL = resource_text("sql", "catalog.sql")
+LAST_BACKUPS_SQL = resource_text("sql", "last_backups.sql")
 
 
 def _key_name(schema: str, name: str) -> str:
@@ -477,18 +478,10 @@ def run_script(url: str, script: str, doing: str) -> None:
 def last_backups(url: str) -> dict[str, dict]:
     """Per tenant: when its last successful backup finished and how its last backup ended —
     what the tenant picker warns about."""
-    q = """
-    select organization_id::text,
-      max(completed_at) filter (where status = 'completed'
-                                and backup_type in ('manual', 'daily_tenant', 'safety')) as last_ok,
-      (array_agg(status order by started_at desc))[1] as last_status,
-      max(started_at) as last_started
-    from public.backup_logs
-    where organization_id is not null and backup_type in ('manual', 'daily_tenant', 'safety')
-    group by organization_id"""
     try:
         with connect(url, autocommit=True) as conn:
-            return {r[0]: {"last_ok": r[1], "last_status": r[2], "last_started": r[3]} for r in conn.execute(q)}
+            return {r[0]: {"last_ok": r[1], "last_status": r[2], "last_started": r[3]}
+                    for r in conn.execute(LAST_BACKUPS_SQL)}
     except psycopg.errors.UndefinedTable:
         return {}
     except psycopg.Error as err:

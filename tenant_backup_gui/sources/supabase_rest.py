@@ -44,12 +44,23 @@ SETUP_HINT = "run the SQL printed by `tenant-backup setup --print-sql` in the pr
 
 
 def setup_sql() -> str:
-    """resources/sql/supabase.sql with the catalog query (resources/sql/catalog.sql, the one copy)
-    as the body of public.tenant_backup_catalog(schemas)."""
-    body = postgres.CATALOG_SQL
-    if body.count("%s") != 1:
+    """resources/sql/supabase.sql with the queries both roads run (the one copy of each) as function
+    bodies: catalog.sql for tenant_backup_catalog(schemas), last_backups.sql for
+    tenant_backup_last_backups()."""
+    if postgres.CATALOG_SQL.count("%s") != 1:
         raise AssertionError("catalog.sql must hold exactly one placeholder (the schemas)")
-    return resource_text("sql", "supabase.sql").replace("--@catalog.sql\n", body.replace("%s", "schemas").rstrip() + "\n")
+    text = resource_text("sql", "supabase.sql")
+    for name, body in (("catalog.sql", postgres.CATALOG_SQL.replace("%s", "schemas")),
+                       ("last_backups.sql", postgres.LAST_BACKUPS_SQL)):
+        text = text.replace(f"--@{name}\n", body.rstrip() + "\n")
+    return text
+
+
+def last_backups(project: "SupabaseProject") -> dict[str, dict]:
+    """postgres.last_backups over REST: the same query, installed as tenant_backup_last_backups()."""
+    r = project.run(project.rpc("tenant_backup_last_backups", {}, "reading the last backups"))
+    return {d["organization_id"]: {"last_ok": _when(d["last_ok"]), "last_status": d["last_status"],
+                                   "last_started": _when(d["last_started"])} for d in r.json()}
 
 
 def _error_doc(r: httpx.Response) -> dict:
