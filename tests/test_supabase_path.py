@@ -1,8 +1,8 @@
 """The Supabase path end to end, as an owner runs it: the project URL and the service role key,
 backups in Supabase Storage — the real CLI in a child process against the real PostgREST (max-rows
-1000) and our Storage server. Backup → dry run → apply is exact, neighbours are untouched, the
-mirror holds the same bytes, the window starts on it, and retention deletes past the 1000-per-call
-cap."""
+1000) and the real Supabase Storage server. Backup → dry run → apply is exact, neighbours are
+untouched, the mirror holds the same bytes, the window starts on it, and retention deletes past
+the 1000-per-call cap."""
 
 from __future__ import annotations
 

@@ -1,14 +1,22 @@
 """The local Supabase stand-in behaves as the real service does where the old system was hurt:
 PostgREST's max-rows silently truncates one-request-per-table reads, and the anon key reads
-nothing (200 []) under RLS. The groundwork for the Supabase path (issue 4)."""
+nothing (200 []) under RLS. The groundwork for the Supabase path (issue 4). And through the
+gateway, the official client (storage3) meets the real Storage server's behaviour, not an
+imitation's: signed URLs, list-v2, key rules, partial bucket updates, user metadata, Range,
+error codes, and the gateway's own answers (issue 13)."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
 import urllib.request
 
+import httpx
 import pytest
+from storage3.exceptions import StorageApiError
+from supabase import create_client
+from supabase.lib.client_options import SyncClientOptions
 
 from .conftest import ORG_A
 from .supabase_local import SupabaseLocal, postgrest_binary
@@ -56,3 +64,110 @@ def test_the_anon_key_reads_nothing_and_a_wrong_key_is_refused(stack):
     with pytest.raises(urllib.error.HTTPError) as e:
         get(stack, "/rest/v1/big_table", "not-a-key")
     assert e.value.code == 401
+
+
+def storage(stack: SupabaseLocal, key: str | None = None):
+    options = SyncClientOptions(httpx_client=httpx.Client(timeout=30))
+    return create_client(stack.url, key or stack.service_key, options).storage
+
+
+def raw(stack: SupabaseLocal, method: str, path: str, **kw) -> httpx.Response:
+    return httpx.request(method, stack.url + path, timeout=30, **kw)
+
+
+def test_a_401_or_404_leaves_the_keep_alive_connection_usable(stack):
+    """The gateway reads a refused request's body before answering: the next request on the same
+    connection is parsed from its own first byte (it used to meet `501 Unsupported method`)."""
+    host, port = stack.url.split("//")[1].split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    body = json.dumps({"limit": 100, "offset": 0, "prefix": ""})
+    for path, key, status in [("/rest/v1/big_table", "not-a-key", 401), ("/rest/v1/big_table", None, 401),
+                              ("/nowhere/v1/x", stack.service_key, 404)]:
+        conn.request("POST", path, body=body, headers={"Content-Type": "application/json",
+                                                       **({"apikey": key} if key else {})})
+        r = conn.getresponse()
+        assert r.status == status, r.read()
+        r.read()
+        conn.request("GET", "/rest/v1/big_table?select=id&limit=1", headers={"apikey": stack.service_key})
+        r = conn.getresponse()
+        assert r.status == 200 and len(json.loads(r.read())) == 1
+    conn.close()
+
+
+def test_the_gateway_answers_as_supabases_does(stack):
+    r = raw(stack, "GET", "/rest/v1/big_table")
+    assert r.status_code == 401 and r.json()["message"] == "No API key found in request"
+    r = raw(stack, "GET", "/rest/v1/big_table", headers={"apikey": "not-a-key"})
+    assert r.status_code == 401 and r.json()["message"] == "Invalid API key"
+    r = raw(stack, "GET", "/rest/v1/big_table?select=id&limit=1&apikey=" + stack.service_key)
+    assert r.status_code == 200 and len(r.json()) == 1  # the key as a URL parameter, as Kong takes it
+    # Storage has no key check at the gateway (public and signed URLs carry no key): its server judges
+    r = raw(stack, "GET", "/storage/v1/bucket")
+    assert r.status_code == 400 and r.json()["message"] == "headers must have required property 'authorization'"
+    r = raw(stack, "GET", "/storage/v1/bucket", headers={"apikey": "not-a-key"})
+    assert r.json()["statusCode"] == "403" and r.json()["code"] == "AccessDenied"
+
+
+def test_signed_urls_download_and_upload_without_a_key(stack):
+    client = storage(stack)
+    client.create_bucket("private")
+    bucket = client.from_("private")
+    bucket.upload("dir/a.txt", b"hello world", {"content-type": "text/plain"})
+
+    url = bucket.create_signed_url("dir/a.txt", 60)["signedURL"]
+    assert "/storage/v1/object/sign/private/dir/a.txt?token=" in url
+    assert httpx.get(url).content == b"hello world"  # no apikey, no Authorization: the token is enough
+    assert httpx.get(url.replace("token=", "token=x")).status_code == 400
+    many = bucket.create_signed_urls(["dir/a.txt", "dir/none.txt"], 60)
+    assert httpx.get(many[0]["signedURL"]).content == b"hello world"
+    assert many[1]["signedURL"] is None and "does not exist" in many[1]["error"]
+
+    upload = bucket.create_signed_upload_url("dir/up.txt")
+    bucket.upload_to_signed_url("dir/up.txt", upload["token"], b"through a signed URL")
+    assert bucket.download("dir/up.txt") == b"through a signed URL"
+
+
+def test_list_v2_pages_by_cursor_with_full_case_sensitive_names(stack):
+    client = storage(stack)
+    client.create_bucket("b")
+    bucket = client.from_("b")
+    for k in ["T/ABC/x.txt", "T/abc/y.txt", "T/abc/sub/q.txt", "T/B.txt", "T/a.txt"]:
+        bucket.upload(k, k.encode())
+    first = bucket.list_v2({"prefix": "T/", "limit": 3})
+    assert first.hasNext and [o.name for o in first.objects] == ["T/ABC/x.txt", "T/B.txt", "T/a.txt"]
+    rest = bucket.list_v2({"prefix": "T/", "limit": 3, "cursor": first.nextCursor})
+    assert not rest.hasNext and [o.name for o in rest.objects] == ["T/abc/sub/q.txt", "T/abc/y.txt"]
+    folders = bucket.list_v2({"prefix": "T/abc/", "with_delimiter": True})
+    assert [f.name for f in folders.folders] == ["T/abc/sub/"] and [o.name for o in folders.objects] == ["T/abc/y.txt"]
+
+    # the folder listing (v1), by contrast: prefix matched case-insensitively, names in collation order
+    assert [o["name"].lower() for o in bucket.list("T")] == ["a.txt", "abc", "b.txt"]  # ABC/ and abc/: one entry
+    assert sorted(o["name"] for o in bucket.list("T/abc")) == ["sub", "x.txt", "y.txt"]
+    r = raw(stack, "POST", "/storage/v1/object/list/b", json={}, headers={"apikey": stack.service_key})
+    assert r.json()["message"] == "body must have required property 'prefix'"
+
+
+def test_keys_buckets_metadata_ranges_and_error_codes_are_the_real_servers(stack):
+    client = storage(stack)
+    client.create_bucket("b", options={"public": False, "file_size_limit": 1000, "allowed_mime_types": ["text/plain"]})
+    bucket = client.from_("b")
+    with pytest.raises(StorageApiError) as e:
+        bucket.upload("folder a/ünï 文件.txt", b"x", {"content-type": "text/plain"})
+    assert str(e.value.status) == "400" and e.value.code == "InvalidKey"
+    assert bucket.list("folder a") == []
+
+    bucket.upload("dir/a.txt", b"hello world", {"content-type": "text/plain", "metadata": {"owner": "test"}})
+    assert bucket.info("dir/a.txt")["metadata"] == {"owner": "test"}  # the user metadata is kept
+
+    client.update_bucket("b", {"public": True})  # only what is sent changes
+    b = client.get_bucket("b")
+    assert b.public is True and b.file_size_limit == 1000 and b.allowed_mime_types == ["text/plain"]
+
+    r = raw(stack, "GET", "/storage/v1/object/b/dir/a.txt", headers={"apikey": stack.service_key, "Range": "bytes=0-3"})
+    assert r.status_code == 206 and r.content == b"hell" and r.headers["content-range"] == "bytes 0-3/11"
+
+    r = raw(stack, "DELETE", "/storage/v1/bucket/b", headers={"apikey": stack.service_key})
+    assert r.json()["statusCode"] == "409" and r.json()["code"] == "ResourceNotEmpty"
+    r = raw(stack, "POST", "/storage/v1/object/b/dir/a.txt", content=b"again",
+            headers={"apikey": stack.service_key, "Content-Type": "text/plain"})
+    assert r.json()["statusCode"] == "409" and r.json()["code"] == "KeyAlreadyExists"

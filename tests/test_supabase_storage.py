@@ -120,6 +120,26 @@ def test_listings_go_past_the_apis_100_entry_pages(stack):
     assert store.list(f"{mf.ROOT}/nobody/") == [] and store.list_dirs(f"{mf.ROOT}/nobody") == []
 
 
+def test_folders_whose_names_differ_only_in_case_are_listed_apart(stack):
+    """Storage's folder listing (POST /object/list) matches the folder case-insensitively: asked for
+    `x/acme/` it also answers with `x/ACME/`'s files, by their bare names. The store must list
+    exactly the folder asked for, with keys that exist."""
+    store = make_store(stack)
+    lower = [f"{mf.ROOT}/acme/2026-01-01/a.json", f"{mf.ROOT}/acme/2026-01-02/b.json"]
+    upper = [f"{mf.ROOT}/ACME/2026-01-01/c.json", f"{mf.ROOT}/ACME/2026-01-03/d.json"]
+    put_many(store, lower + upper)
+    assert sorted(o["name"] for o in storage(stack).from_("backups").list(f"{mf.ROOT}/acme")) == \
+        ["2026-01-01", "2026-01-02", "2026-01-03"]  # the server's own answer mixes the two
+
+    assert [o.key for o in store.list(f"{mf.ROOT}/acme/")] == lower
+    assert [o.key for o in store.list(f"{mf.ROOT}/ACME")] == upper
+    assert store.list_dirs(f"{mf.ROOT}/acme") == ["2026-01-01", "2026-01-02"]
+    assert store.list_dirs(mf.ROOT) == ["ACME", "acme"]
+    for o in store.list(mf.ROOT):
+        with store.open_reader(o.key) as fh:
+            assert fh.read() == o.key.encode()
+
+
 def test_deleting_more_than_1000_objects_is_batched_under_the_apis_cap(stack):
     store = make_store(stack)
     keys = [f"{mf.ROOT}/{ORG_A}/2026-03-01/old-{i:04d}.jsonl.gz" for i in range(1150)]
@@ -132,9 +152,9 @@ def test_deleting_more_than_1000_objects_is_batched_under_the_apis_cap(stack):
     assert str(e.value.status) == "400" and "1000" in e.value.message
     assert len(store.list(f"{mf.ROOT}/{ORG_A}")) == 1150
 
-    before = len(stack.storage.requests)
+    before = len(stack.storage_requests)
     store.delete(keys + ["tenant-backups/never/was.json"])  # a missing key is no error
-    deletes = [r for r in stack.storage.requests[before:] if r == ("DELETE", "/object/backups")]
+    deletes = [r for r in stack.storage_requests[before:] if r == ("DELETE", "/object/backups")]
     assert len(deletes) == 2
     assert store.list(f"{mf.ROOT}/{ORG_A}") == [] and store.list_dirs(mf.ROOT) == []
 
@@ -204,12 +224,12 @@ def test_5xx_and_dropped_connections_are_retried_4xx_never(stack):
     assert stack.stall_next == 0 and time.monotonic() - began < 1.5
 
     # a 4xx is an answer: asked once, reported in one line naming the key
-    before = len(stack.storage.requests)
+    before = len(stack.storage_requests)
     with pytest.raises(TenantBackupError) as e:
         store.open_reader(f"{mf.ROOT}/{ORG_A}/2026-01-01/gone.jsonl.gz")
     assert str(e.value) == (f"backup file {mf.ROOT}/{ORG_A}/2026-01-01/gone.jsonl.gz is missing from "
                             f"Supabase Storage bucket backups")
-    assert len(stack.storage.requests) - before == 1
+    assert len(stack.storage_requests) - before == 1
 
     # a fault that outlasts the retries fails loudly, in one line, without the key
     stack.fail_next = 100
@@ -223,7 +243,7 @@ def test_5xx_and_dropped_connections_are_retried_4xx_never(stack):
         assert fh.read() == b"payload"  # the failed overwrite changed nothing
 
 
-def test_parts_over_the_upload_size_limit_get_a_clear_error(stack):
+def test_parts_over_the_upload_size_limit_get_a_clear_error(stack, odd_db):
     client = storage(stack)
     client.create_bucket("small", options={"public": False, "file_size_limit": 100_000})
     store = make_store(stack, "small")
@@ -239,13 +259,13 @@ def test_parts_over_the_upload_size_limit_get_a_clear_error(stack):
     assert client.from_("small").list(f"{mf.ROOT}/{ORG_A}/2026-01-01") == []
 
     # a project limit below what the store assumed: the server's 413, worded the same way
-    stack.storage.global_limit = 50_000
-    store2 = make_store(stack)
-    assert store2.max_object_bytes() == 50 * 1024 * 1024  # no bucket limit: the project default
-    with pytest.raises(TenantBackupError) as e:
-        store2.put_bytes(key, b"y" * 60_000)
-    assert key in str(e.value) and "upload size limit" in str(e.value) and "Traceback" not in str(e.value)
-    store2.put_bytes(key, b"y" * 40_000)  # under it: fine
+    with SupabaseLocal(odd_db, upload_limit=50_000) as low:
+        store2 = make_store(low)
+        assert store2.max_object_bytes() == 50 * 1024 * 1024  # no bucket limit: the project default
+        with pytest.raises(TenantBackupError) as e:
+            store2.put_bytes(key, b"y" * 60_000)
+        assert key in str(e.value) and "upload size limit" in str(e.value) and "Traceback" not in str(e.value)
+        store2.put_bytes(key, b"y" * 40_000)  # under it: fine
 
 
 def test_large_parts_are_spooled_and_streamed_whole(stack):

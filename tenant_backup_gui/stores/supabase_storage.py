@@ -2,7 +2,8 @@
 called from worker threads), plus a mirror that keeps a second copy in a local folder.
 
 What the old system got wrong here, and how this store avoids it:
-- a listing stops at 100 entries: folders are listed page by page until a short page, recursively;
+- a listing stops at 100 entries: listings follow Storage's list-v2 cursor to the last page, and keep
+  only the exact prefix asked for (the old folder listing matches it case-insensitively);
 - the bucket may be public: backups (with secrets in them) are never written to a public bucket;
 - an upload cut off halfway must never look complete: a part is spooled locally and uploaded whole
   on commit; the backup's summary is written last by BackupWriter;
@@ -16,7 +17,7 @@ import os
 import tempfile
 import threading
 import time
-from typing import BinaryIO, Callable, TypeVar
+from typing import BinaryIO, Callable, Iterator, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -30,7 +31,7 @@ from .base import ObjectInfo
 
 DEFAULT_UPLOAD_LIMIT = 50 * 1024 * 1024  # Supabase's default per-file upload limit (global, per project)
 DELETE_BATCH = 1000  # the Storage API refuses more objects per delete call
-LIST_PAGE = 1000  # entries per list call (the API's default is 100)
+LIST_PAGE = 1000  # entries per list call
 SPOOL_MEMORY = 8 * 1024 * 1024  # a part bigger than this is spooled to a temp file, not held in memory
 RECHECK_SECONDS = 60  # how long a "bucket exists and is private" check is trusted
 MIB = 1024 * 1024
@@ -181,25 +182,13 @@ class SupabaseStorageStore:
         """Every object under `prefix` (a folder), through every sub-folder, sorted by key."""
         self._require_key()
         out: dict[str, ObjectInfo] = {}
-        folders = [prefix.strip("/")]
-        while folders:
-            folder = folders.pop()
-            for row in self._list_folder(folder):
-                name = row.get("name") or ""
-                if not name or name.startswith("."):  # .emptyFolderPlaceholder and our own hidden files
-                    continue
-                path = f"{folder}/{name}" if folder else name
-                if row.get("id") is None:
-                    folders.append(path)
-                else:
-                    size = (row.get("metadata") or {}).get("size") or 0
-                    out[path] = ObjectInfo(path, int(size))
+        for path, meta in self._list_under(prefix.strip("/"), folders=False):
+            out[path] = ObjectInfo(path, int((meta or {}).get("size") or 0))
         return sorted(out.values(), key=lambda o: o.key)
 
     def list_dirs(self, prefix: str) -> list[str]:
         self._require_key()
-        return sorted({r["name"] for r in self._list_folder(prefix.strip("/"))
-                       if r.get("id") is None and r.get("name") and not r["name"].startswith(".")})
+        return sorted({path.rsplit("/", 1)[-1] for path, _ in self._list_under(prefix.strip("/"), folders=True)})
 
     def delete(self, keys: list[str]) -> None:
         """Batches of at most 1000 (the API's limit per call); missing keys are no error."""
@@ -294,23 +283,32 @@ class SupabaseStorageStore:
         except _NotFound:
             return None
 
-    def _list_folder(self, folder: str) -> list[dict]:
-        """Every entry of one folder, page by page until a short page (never trusting one answer)."""
+    def _list_under(self, folder: str, folders: bool) -> Iterator[tuple[str, dict | None]]:
+        """(full key, metadata) of every object under `folder` (recursive), or of its sub-folders,
+        page by page with Storage's list-v2 cursor. Not the folder listing (POST /object/list): it
+        matches the folder case-insensitively and answers bare names, so `x/ACME/`'s files would
+        pass for `x/acme/`'s. Names outside the exact prefix, and hidden ones
+        (.emptyFolderPlaceholder, ours), are skipped."""
         bucket = self._storage.from_(self.bucket)
-        rows: dict[str, dict] = {}
-        offset = 0
+        prefix = f"{folder}/" if folder else ""
+        cursor = None
         while True:
-            opts = {"limit": LIST_PAGE, "offset": offset, "sortBy": {"column": "name", "order": "asc"}}
+            opts = {"prefix": prefix, "limit": LIST_PAGE, "with_delimiter": folders}
+            if cursor:
+                opts["cursor"] = cursor
             try:
-                page = self._call(f"listing {folder or 'the bucket'}", lambda o=opts: bucket.list(folder, o),
-                                  raw_404=True)
+                page = self._call(f"listing {folder or 'the bucket'}", lambda o=opts: bucket.list_v2(o), raw_404=True)
             except _NotFound:  # no bucket yet: no backups
-                return []
-            for r in page:
-                rows.setdefault(r.get("name"), r)
-            if len(page) < LIST_PAGE:
-                return list(rows.values())
-            offset += len(page)
+                return
+            entries = [(f.name.rstrip("/"), None) for f in page.folders] if folders else \
+                [(o.name, o.metadata) for o in page.objects]
+            for path, meta in entries:
+                rest = path[len(prefix):]
+                if path.startswith(prefix) and rest and not any(p.startswith(".") for p in rest.split("/")):
+                    yield path, meta
+            cursor = page.nextCursor
+            if not page.hasNext or not cursor:
+                return
 
     def _upload(self, key: str, spool, size: int) -> None:
         self.ensure_bucket()

