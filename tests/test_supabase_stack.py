@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
+import subprocess
 import urllib.error
 import urllib.request
 
@@ -20,6 +22,8 @@ from supabase.lib.client_options import SyncClientOptions
 
 from .conftest import ORG_A
 from .supabase_local import SupabaseLocal, postgrest_binary
+from .supabase_local.stack import ROOT
+from .supabase_local.storage_server import node_binary
 
 pytestmark = pytest.mark.skipif(postgrest_binary() is None, reason="PostgREST not installed (.ci/run installs it)")
 
@@ -171,3 +175,38 @@ def test_keys_buckets_metadata_ranges_and_error_codes_are_the_real_servers(stack
     r = raw(stack, "POST", "/storage/v1/object/b/dir/a.txt", content=b"again",
             headers={"apikey": stack.service_key, "Content-Type": "text/plain"})
     assert r.json()["statusCode"] == "409" and r.json()["code"] == "KeyAlreadyExists"
+
+
+SUPABASE_JS = ROOT / "tests" / ".npm" / "node_modules"
+
+
+@pytest.mark.skipif(not (SUPABASE_JS / "@supabase" / "supabase-js").is_dir(),
+                    reason="supabase-js not installed (.ci/run installs it)")
+def test_supabase_js_calls_behave_as_on_supabase(stack):
+    """The official JavaScript client, whose calls the imitation broke (signed URLs taken for an
+    upload to a bucket named "sign", listV2, a 501 after a 401 on a keep-alive connection)."""
+    env = {**os.environ, "SUPABASE_URL": stack.url, "SERVICE_KEY": stack.service_key,
+           "SUPABASE_JS_DIR": str(SUPABASE_JS)}
+    cp = subprocess.run([str(node_binary()), str(ROOT / "tests" / "supabase_local" / "supabase_js_calls.mjs")],
+                        env=env, capture_output=True, text=True, timeout=120)
+    assert cp.returncode == 0, cp.stderr
+    out = json.loads(cp.stdout)
+    ok = {name: r for name, r in out.items() if isinstance(r, dict) and "error" in r}
+    for name in ("createBucket", "upload", "info", "createSignedUrl", "createSignedUrls", "createSignedUploadUrl",
+                 "uploadToSignedUrl", "downloadUp", "listV2", "updateBucket", "getBucket", "listBuckets", "list",
+                 "afterRefusal", "afterRefusal2"):
+        assert ok[name]["error"] is None, (name, ok[name])
+    assert ok["info"]["data"]["metadata"] == {"owner": "test"}
+    assert out["signedDownload"] == {"status": 200, "text": "hello world"}
+    assert [u["error"] is None for u in ok["createSignedUrls"]["data"]] == [True, False]
+    assert ok["downloadUp"]["data"] == "through a signed URL"
+    assert [o["name"] for o in ok["listV2"]["data"]["objects"]] == ["dir/a.txt", "dir/up.txt"]
+    assert ok["badKey"]["error"]["statusCode"] == "400" and "Invalid key" in ok["badKey"]["error"]["message"]
+    bucket = ok["getBucket"]["data"]
+    assert bucket["public"] is True and bucket["file_size_limit"] == 1000 and bucket["allowed_mime_types"] == ["text/plain"]
+    assert [x["name"] for x in ok["listBuckets"]["data"]] == ["b"]
+    assert sorted(o["name"] for o in ok["list"]["data"]) == ["a.txt", "up.txt"]  # DIR matches dir/, as on Supabase
+    assert ok["deleteBucket"]["error"]["statusCode"] == "409"
+    assert ok["refusedRpc"]["error"]["message"] == "Invalid API key"
+    assert ok["refusedList"]["error"]["message"] == "Invalid API key"
+    assert len(ok["afterRefusal"]["data"]) == 1 and [x["name"] for x in ok["afterRefusal2"]["data"]] == ["b"]
