@@ -21,7 +21,7 @@ import psycopg
 
 from . import storage_server
 from .gateway import Gateway
-from .storage_server import DEFAULT_UPLOAD_LIMIT, StorageServer, end_process, free_port
+from .storage_server import DEFAULT_UPLOAD_LIMIT, StorageServer, die_with_parent, end_process, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 JWT_SECRET = "local-supabase-jwt-secret-with-at-least-32-characters"
@@ -109,7 +109,8 @@ class SupabaseLocal:
             'db-schemas = "public"\ndb-anon-role = "anon"\n'
             f'jwt-secret = "{JWT_SECRET}"\ndb-max-rows = 1000\n'
             f'server-host = "127.0.0.1"\nserver-port = {self.postgrest_port}\n')
-        self.proc = subprocess.Popen([str(binary), str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen([str(binary), str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     preexec_fn=die_with_parent)
         deadline = time.monotonic() + 30
         while True:
             try:

@@ -7,8 +7,10 @@ reset between stacks (its tables truncated, its folder emptied: milliseconds).""
 from __future__ import annotations
 
 import atexit
+import ctypes
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -45,6 +47,19 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+try:
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved here: the forked child only calls it
+except (OSError, AttributeError):
+    _prctl = None
+
+
+def die_with_parent() -> None:
+    """preexec_fn: the child gets SIGTERM when the thread that started it ends, so a test run that
+    crashes (or a stand-in killed without Ctrl-C) leaves no server behind (Linux prctl)."""
+    if _prctl is not None:
+        _prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def end_process(proc: subprocess.Popen | None, seconds: float = 10) -> None:
@@ -105,7 +120,7 @@ class StorageServer:
                "REQUEST_HARD_LIMITS_ENABLED": "true"}  # as hosted: at most 1000 objects per delete call
         log = open(self.dir / "server.log", "wb")
         self.proc = subprocess.Popen([str(node_binary()), "dist/start/server.js"], cwd=CACHE / "src", env=env,
-                                     stdout=log, stderr=subprocess.STDOUT)
+                                     stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
         log.close()
         deadline = time.monotonic() + 120  # 2-5 s alone; a loaded machine and 64 migrations take longer
         while True:
