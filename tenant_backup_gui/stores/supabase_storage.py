@@ -306,9 +306,12 @@ class SupabaseStorageStore:
                 rest = path[len(prefix):]
                 if path.startswith(prefix) and rest and not any(p.startswith(".") for p in rest.split("/")):
                     yield path, meta
-            cursor = page.nextCursor
-            if not page.hasNext or not cursor:
+            if not page.hasNext:
                 return
+            cursor = page.nextCursor
+            if not cursor:  # a listing cut short must not pass for a whole one
+                raise TenantBackupError(f"listing {folder or 'the bucket'} at Supabase Storage {self.url} stopped: "
+                                        f"more entries announced without a cursor to read them; try again")
 
     def _upload(self, key: str, spool, size: int) -> None:
         self.ensure_bucket()
