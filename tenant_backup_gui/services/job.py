@@ -34,6 +34,10 @@ class Job:
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
 
+    def bind_like(self, parent: "Job") -> None:
+        """Deliver events on the loop of `parent`, which runs this job on one of its threads."""
+        self._loop, self._loop_thread = parent._loop, parent._loop_thread
+
     def emit(self, event: Event) -> None:
         """Deliver on the event loop's thread, whichever thread the work runs on, so a window
         can update its widgets from the callback."""
