@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import queue
 import socket
 import threading
 import time
@@ -264,8 +265,7 @@ class SessionPool:
     """At most `size` connections, each lent to one tenant job at a time."""
 
     def __init__(self, url: str, size: int):
-        import queue
-        self._free: "queue.Queue[Session]" = queue.Queue()
+        self._free: queue.Queue[Session] = queue.Queue()
         self._all = [Session(url) for _ in range(size)]
         for sess in self._all:
             self._free.put(sess)
@@ -295,7 +295,7 @@ class Snapshot:
         self.cache = cache
         self.conn: psycopg.Connection | None = None
         self.catalog: Catalog | None = None
-        self._workers: list[psycopg.Connection] = []
+        self._workers: list[Snapshot] = []
         self._exported: str | None = None
 
     def __enter__(self) -> "Snapshot":
