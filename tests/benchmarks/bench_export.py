@@ -101,6 +101,7 @@ def main() -> int:
         with psycopg.connect(url) as c:
             heap = c.execute("select sum(pg_table_size(c.oid)) from pg_class c join pg_namespace n "
                              "on n.oid = c.relnamespace where n.nspname = 'public' and c.relkind = 'r'").fetchone()[0]
+        heap = int(heap)
         print(f"tables on disk (without indexes, all tenants): {heap / 1e6:.0f} MB; the tenant as JSON lines: "
               f"{json_bytes / 1e6:.0f} MB; ours {heap / 1e6 / statistics.median(ours):.0f} MB of tables/s")
         print(f"rows exported: {rows:,}; ours {backup['total_size'] / 1e6:.1f} MB stored, baseline {base_bytes / 1e6:.1f} MB")
