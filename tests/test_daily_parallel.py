@@ -66,6 +66,19 @@ def test_daily_jobs_backs_up_every_tenant_once_on_a_few_connections(odd_db, env)
     assert a["manifest"]["tables"]["odd_types"]["record_count"] > 0
 
 
+def test_more_jobs_than_tenants_exports_each_tenants_tables_in_parallel_just_as_exactly(odd_db, env, tmp_path):
+    store = env(odd_db)
+    doc = cli_json("daily", "--jobs", "4")  # two active tenants: two lanes each
+    assert doc["success"] and doc["summary"]["successful_tenants"] == 2
+    one = cli_json("backup", "--org", ORG_A, "--jobs", "1")["backup"]
+    daily = next(t for t in doc["tenants"] if t["organization_id"] == ORG_A)
+    from .helpers import load_summary, table_lines
+    d, s = load_summary(store, ORG_A, daily["backup_id"]), load_summary(store, ORG_A, one["id"])
+    assert list(d["manifest"]["tables"]) == list(s["manifest"]["tables"])
+    for name in s["manifest"]["tables"]:
+        assert table_lines(store, d, name) == table_lines(store, s, name), name
+
+
 def test_a_schema_change_during_the_run_reaches_the_next_tenants(odd_db, env):
     """The catalog is read once per run, but a column added meanwhile is in every later tenant's
     backup: each tenant re-checks the catalog's fingerprint in its own snapshot."""

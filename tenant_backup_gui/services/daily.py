@@ -69,7 +69,7 @@ class DailyJob(Job):
         for job in running:
             job.cancel()
 
-    def _tenant(self, run_ctx: Context, pool, tenant, i: int, steps: int) -> dict:
+    def _tenant(self, run_ctx: Context, pool, tenant, i: int, steps: int, lanes: int) -> dict:
         """One tenant's backup on one pooled connection, on a worker thread: its own history row,
         its own progress events; whatever happens, a line in the run's detail."""
         base = {"organization_id": tenant.id, "organization_name": tenant.name}
@@ -78,7 +78,7 @@ class DailyJob(Job):
         self.emit(Event("table", f"backing up {tenant.name}", tenant.id, step=i, steps=steps))
         with (pool.session() if pool is not None else nullcontext()) as session:
             job = BackupJob(run_ctx.with_session(session) if session else run_ctx, tenant.id, "daily",
-                            on_event=self.on_event, jobs=1)
+                            on_event=self.on_event, jobs=lanes)
             job.bind_like(self)
             with self._guard:
                 self._running.add(job)
@@ -109,10 +109,13 @@ class DailyJob(Job):
         log_id = await asyncio.to_thread(history.start, "daily", None, meta)
         pool = postgres.SessionPool(run_ctx.url, self.jobs) if run_ctx.direct else None
         loop = asyncio.get_running_loop()
+        # Fewer tenants than jobs (a small shard, one big tenant): the spare connections export the
+        # tenants' tables in parallel instead, so the run never holds more than `jobs` connections.
+        lanes = max(1, self.jobs // max(1, len(active)))
         try:
             with ThreadPoolExecutor(self.jobs, thread_name_prefix="daily-tenant") as threads:
                 detail = await asyncio.gather(*[
-                    loop.run_in_executor(threads, self._tenant, run_ctx, pool, t, i, len(active))
+                    loop.run_in_executor(threads, self._tenant, run_ctx, pool, t, i, len(active), lanes)
                     for i, t in enumerate(active, 1)])
         finally:
             if pool is not None:
