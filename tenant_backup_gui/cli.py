@@ -130,7 +130,7 @@ def cmd_scope(args) -> int:
 def cmd_backup(args) -> int:
     from .services.backup import BackupJob
     progress = Progress(not args.json)
-    job = BackupJob(_context(args), args.org, "manual", on_event=progress)
+    job = BackupJob(_context(args), args.org, "manual", on_event=progress, jobs=args.jobs)
     result = asyncio.run(_run_job(job, progress))
     doc = {"success": True, "message": f"Backup {result.id} completed: {result.total_records} records, "
                                        f"{len(result.tables)} tables, {_size(result.total_size)}",
@@ -196,13 +196,15 @@ def _notify_failure(message: str) -> None:
 
 
 def cmd_daily(args) -> int:
+    from .core.shard import parse_shard
     from .services.daily import DailyJob, last_success
     log = _daily_log()
     progress = Progress(not args.json)
     try:
+        shard = parse_shard(args.shard) if args.shard else None
         ctx = _context(args)
         stale = last_success(ctx)
-        result = asyncio.run(_run_job(DailyJob(ctx, on_event=progress), progress))
+        result = asyncio.run(_run_job(DailyJob(ctx, on_event=progress, jobs=args.jobs, shard=shard), progress))
     except TenantBackupError as err:
         log.error("daily run did not start or stopped: %s", err)
         _notify_failure(f"The daily backup failed: {err}")
@@ -460,6 +462,12 @@ Stop it with: tenant-backup demo --stop    (start afresh: tenant-backup demo --r
 
 # ----------------------------------------------------------------- parser
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number ≥ 1")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tenant-backup", description="Per-tenant backups and restores for a "
                                 "multi-tenant Supabase/PostgreSQL app. No command: open the window.")
@@ -481,13 +489,20 @@ def build_parser() -> argparse.ArgumentParser:
         "as the postgres role; it is idempotent)")
     add("tenants", cmd_tenants, "list the organizations")
     add("scope", cmd_scope, "show which tables a tenant's backup holds, how each is reached, and what is left out")
-    add("backup", cmd_backup, "back up one organization now").add_argument("--org", required=True, metavar="ID")
+    b = add("backup", cmd_backup, "back up one organization now")
+    b.add_argument("--org", required=True, metavar="ID")
+    b.add_argument("--jobs", type=_positive, metavar="N", help="tables exported at once, on one shared snapshot "
+                   "(default: [backup] jobs, else the cores, at most 4)")
     add("backups", cmd_backups, "list one organization's backups, newest first").add_argument(
         "--org", required=True, metavar="ID")
     v = add("verify", cmd_verify, "re-read every part of a backup against its manifest")
     v.add_argument("--org", required=True, metavar="ID")
     v.add_argument("--backup", required=True, metavar="BACKUP_ID", help="a backup id, or YYYY-MM-DD for that day's newest")
-    add("daily", cmd_daily, "back up every active organization, then apply retention (for the scheduler)")
+    dl = add("daily", cmd_daily, "back up every active organization, then apply retention (for the scheduler)")
+    dl.add_argument("--jobs", type=_positive, metavar="N", help="organizations backed up at once, one database "
+                    "connection each (default: [backup] jobs, else the cores, at most 4)")
+    dl.add_argument("--shard", metavar="I/N", help="only the organizations of shard I of N (a stable hash of the "
+                    "id), retention for those only: run N of these, e.g. as a Kubernetes Indexed Job")
     add("cleanup", cmd_cleanup, "delete backups the retention rules no longer keep").add_argument(
         "--dry-run", action="store_true", help="list what would go and why each survivor stays")
     h = add("history", cmd_history, "show backup_logs, newest first")

@@ -61,6 +61,7 @@ class Config:
     lock_lease_seconds: int = 60  # over REST: how long a crashed run's lease keeps the tenant locked
     plan_ttl_minutes: int = 60
     encrypt: bool = False  # AES-256-GCM per part, the key in the OS keyring
+    backup_jobs: int = 0  # tables (backup) or tenants (daily) at once; 0: the cores, at most 4
     database_url: str | None = None
     store: str | None = None
     store_kind: str = "folder"  # "folder" | "supabase" (Supabase Storage)
@@ -194,9 +195,11 @@ def parse_config(data: dict, where: str = "config") -> Config:
     if (lease := _int(db, "lock_lease_seconds", f"{where}: database", minimum=1)) is not None:
         kw["lock_lease_seconds"] = lease
     bk = data.get("backup", {})
-    if not isinstance(bk, dict) or set(bk) - {"encrypt"} or not isinstance(bk.get("encrypt", False), bool):
-        raise ConfigError(f"{where}: [backup] takes encrypt = true|false only")
+    if not isinstance(bk, dict) or set(bk) - {"encrypt", "jobs"} or not isinstance(bk.get("encrypt", False), bool):
+        raise ConfigError(f"{where}: [backup] takes encrypt = true|false and jobs = N only")
     kw["encrypt"] = bk.get("encrypt", False)
+    if (jobs := _int(bk, "jobs", f"{where}: backup", minimum=1)) is not None:
+        kw["backup_jobs"] = jobs
     rest = data.get("restore", {})
     if not isinstance(rest, dict) or set(rest) - {"plan_ttl_minutes"}:
         raise ConfigError(f"{where}: [restore] takes plan_ttl_minutes only")

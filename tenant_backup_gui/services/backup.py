@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import queue
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from .. import __version__
 from ..core import manifest as mf
-from ..core.errors import Cancelled, TenantBackupError
+from ..core.errors import Cancelled, ConnectionFailed, TenantBackupError
 from ..core.events import Event, EventSink, ignore
 from ..core.encryption import key_id
 from ..core.manifest import TableEntry
-from ..core.scope import discover_scope
 from ..stores.backups import BackupWriter
 from .context import Context
 from .job import Job
 
 LOG_TYPES = {"manual": "manual", "daily": "daily_tenant", "safety": "safety"}
+
+
+def default_jobs() -> int:
+    """Parallel work by default: one per core, at most 4 (past that the database, not us, is the limit)."""
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 @dataclass
@@ -47,9 +54,11 @@ class BackupResult:
 
 class BackupJob(Job):
     def __init__(self, ctx: Context, org_id: str, backup_type: str = "manual", on_event: EventSink = ignore,
-                 allow_missing_tenant: bool = False, hold_lock: bool = True):
-        """hold_lock=False: the caller (a restore) already holds the tenant's lock."""
+                 allow_missing_tenant: bool = False, hold_lock: bool = True, jobs: int | None = None):
+        """hold_lock=False: the caller (a restore) already holds the tenant's lock. jobs: tables
+        exported at once (default: [backup] jobs, else the cores, at most 4)."""
         super().__init__(on_event)
+        self.jobs = max(1, jobs or ctx.config.backup_jobs or default_jobs())
         self.hold_lock = hold_lock
         self.ctx = ctx
         self.org_id = org_id.strip().lower() if isinstance(org_id, str) else org_id
@@ -121,7 +130,7 @@ class BackupJob(Job):
         if tenant is None and not self.allow_missing_tenant:
             raise TenantBackupError(f"organization {org} does not exist in {ctx.config.tenant_table}; "
                                     f"list them with: tenant-backup tenants")
-        scope = discover_scope(snap.catalog, ctx.config)
+        scope = ctx.scope(snap.catalog)
         if not scope.tables:
             raise TenantBackupError("no tenant tables found: no table has the tenant column "
                                     f"'{ctx.config.tenant_column}'; check tenant_column and schemas in the config")
@@ -131,34 +140,15 @@ class BackupJob(Job):
         self.emit(Event("started", f"backing up {tenant.name if tenant else org} ({len(scope.tables)} tables)",
                         org, steps=len(scope.tables)))
         secret = ctx.encryption_key()
-        writer = BackupWriter(ctx.store, org, backup_id, ctx.part_bytes(), secret=secret)
-        entries: list[TableEntry] = []
+        writers = [BackupWriter(ctx.store, org, backup_id, ctx.part_bytes(), secret=secret)]
+        warnings = list(scope.warnings)
         try:
-            for i, ts in enumerate(scope.tables, 1):
-                name = ts.table.key_name
-                self.emit(Event("table", f"exporting {name}", org, name, step=i, steps=len(scope.tables)))
-                done = {"rows": 0, "bytes": 0}
-
-                def sink(batch: bytes, rows: int, name=name, done=done, i=i) -> None:
-                    writer.write(batch, rows)
-                    done["rows"] += rows
-                    done["bytes"] += len(batch)
-                    self.emit(Event("progress", "", org, name, done["rows"], done["bytes"], i, len(scope.tables)))
-
-                writer.begin_table(name)
-                rows = snap.export(ts, org, writer.batch_bytes, sink, self.cancelled)
-                parts = writer.end_table()
-                if sum(p.rows for p in parts) != rows:
-                    raise TenantBackupError(f"table {name}: {rows} rows read but "
-                                            f"{sum(p.rows for p in parts)} written; run the backup again")
-                key, kind = ts.table.row_key
-                entries.append(TableEntry(
-                    name=name, record_count=rows, parts=parts,
-                    columns=[{"name": c.name, "type": c.type, "nullable": c.nullable, "generated": c.generated,
-                              "identity": c.identity, **({"encoding": "text"} if c.as_text else {})}
-                             for c in ts.table.columns],
-                    key=list(key), key_kind=kind, generated_columns=list(ts.table.generated_columns),
-                    scope=ts.describe()))
+            jobs = min(self.jobs, len(scope.tables)) if hasattr(snap, "worker") else 1
+            if jobs > 1:
+                entries = self._export_parallel(snap, scope.tables, jobs, writers, warnings, backup_id, secret)
+            else:
+                entries = [self._export_table(snap, ts, i, len(scope.tables), writers[0])
+                           for i, ts in enumerate(scope.tables, 1)]
             if self.cancelled.is_set():
                 raise Cancelled("backup cancelled")
             if getattr(self._lock, "lost", False):  # a REST lease that expired and was taken meanwhile
@@ -167,12 +157,15 @@ class BackupJob(Job):
             summary = mf.build_summary(
                 organization_id=org, organization_name=tenant.name if tenant else None, backup_id=backup_id,
                 backup_type=self.backup_type, started=begun, finished=datetime.now(timezone.utc), tables=entries,
-                warnings=scope.warnings, tool_version=__version__, source=ctx.source_info(),
+                warnings=warnings, tool_version=__version__, source=ctx.source_info(),
                 tenant_column=ctx.config.tenant_column, skipped=scope.skipped,
                 key_id=key_id(secret) if secret else None)
-            summary_key = writer.finish(summary)
+            for w in writers[1:]:
+                w.close()
+            summary_key = writers[0].finish(summary)
         except BaseException:
-            writer.abort()
+            for w in writers:
+                w.abort()
             raise
         return BackupResult(
             id=backup_id, organization_id=org, organization_name=tenant.name if tenant else None,
@@ -180,4 +173,75 @@ class BackupJob(Job):
             total_size=summary["total_size"],
             tables={e.name: {"record_count": e.record_count, "size": sum(p.bytes for p in e.parts),
                              "parts": len(e.parts)} for e in entries},
-            warnings=list(scope.warnings), seconds=time.monotonic() - started, summary_key=summary_key)
+            warnings=warnings, seconds=time.monotonic() - started, summary_key=summary_key)
+
+    def _export_table(self, snap, ts, i: int, steps: int, writer: BackupWriter) -> TableEntry:
+        """One table's rows into its parts, checked: the rows read equal the rows written."""
+        org, name = self.org_id, ts.table.key_name
+        self.emit(Event("table", f"exporting {name}", org, name, step=i, steps=steps))
+        done = {"rows": 0, "bytes": 0}
+
+        def sink(batch: bytes, rows: int) -> None:
+            writer.write(batch, rows)
+            done["rows"] += rows
+            done["bytes"] += len(batch)
+            self.emit(Event("progress", "", org, name, done["rows"], done["bytes"], i, steps))
+
+        writer.begin_table(name)
+        rows = snap.export(ts, org, writer.batch_bytes, sink, self.cancelled)
+        parts = writer.end_table()
+        if sum(p.rows for p in parts) != rows:
+            raise TenantBackupError(f"table {name}: {rows} rows read but "
+                                    f"{sum(p.rows for p in parts)} written; run the backup again")
+        key, kind = ts.table.row_key
+        return TableEntry(
+            name=name, record_count=rows, parts=parts,
+            columns=[{"name": c.name, "type": c.type, "nullable": c.nullable, "generated": c.generated,
+                      "identity": c.identity, **({"encoding": "text"} if c.as_text else {})}
+                     for c in ts.table.columns],
+            key=list(key), key_kind=kind, generated_columns=list(ts.table.generated_columns),
+            scope=ts.describe())
+
+    def _export_parallel(self, snap, tables: list, jobs: int, writers: list, warnings: list,
+                         backup_id: str, secret: bytes | None) -> list[TableEntry]:
+        """Tables on `jobs` connections that share this snapshot, the largest first; each worker
+        has its own part writer (its own compression thread). The manifest keeps the scope's order."""
+        ctx, org = self.ctx, self.org_id
+        sizes = snap.table_sizes(tables)
+        todo: queue.Queue = queue.Queue()
+        for k in sorted(range(len(tables)), key=lambda k: -sizes.get(tables[k].table.key_name, 0)):
+            todo.put(k)
+        lanes = [snap]
+        for _ in range(jobs - 1):
+            try:
+                lanes.append(snap.worker(tables))
+            except ConnectionFailed as err:  # e.g. the server's connection limit: go on with fewer
+                warnings.append(f"parallel export used {len(lanes)} of {jobs} connections: {err}")
+                break
+        writers += [BackupWriter(ctx.store, org, backup_id, ctx.part_bytes(), secret=secret)
+                    for _ in range(len(lanes) - 1)]
+        entries: list[TableEntry | None] = [None] * len(tables)
+        errors: list[BaseException] = []
+
+        def lane(lane_snap, writer) -> None:
+            while not errors:
+                try:
+                    k = todo.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    entries[k] = self._export_table(lane_snap, tables[k], k + 1, len(tables), writer)
+                except BaseException as err:  # noqa: BLE001 - the first one stops the others, then is raised
+                    errors.append(err)
+                    snap.cancel()  # the coordinator cancels every lane's query
+
+        try:
+            with ThreadPoolExecutor(len(lanes), thread_name_prefix="backup-lane") as pool:
+                for f in [pool.submit(lane, s, w) for s, w in zip(lanes, writers)]:
+                    f.result()
+        finally:
+            for w in lanes[1:]:
+                w.__exit__(None, None, None)
+        if errors:
+            raise next((e for e in errors if not isinstance(e, Cancelled)), errors[0])
+        return entries

@@ -5,7 +5,7 @@ direct PostgreSQL connection and the Supabase REST API, and between a folder and
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..core.config import Config
@@ -56,6 +56,10 @@ class Context:
     store: ObjectStore
     _project: Any = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # Within a run of many tenants (`daily`): the job's one connection, and the catalog read once.
+    session: Any = field(default=None, repr=False)
+    catalog_cache: Any = field(default=None, repr=False)
+    _scope: Any = field(default=None, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Context":
@@ -82,6 +86,27 @@ class Context:
                 self._project = SupabaseProject(url, key)
             return self._project
 
+    def for_run(self) -> "Context":
+        """A context for one run over many tenants: the catalog and scope are read once and
+        re-checked per tenant by fingerprint (see postgres.CatalogCache)."""
+        if not self.direct:
+            self.project()  # opened once here, so the run's copies share it and close() ends it
+        return replace(self, catalog_cache=postgres.CatalogCache() if self.direct else None, _scope=[None, None])
+
+    def with_session(self, session) -> "Context":
+        """The same context, with every connection of a tenant job (history, lock, snapshot) on `session`."""
+        return replace(self, session=session)
+
+    def scope(self, catalog):
+        """The tenant tables of `catalog`; within a run, discovered once per catalog read."""
+        from ..core.scope import discover_scope
+        if self._scope is None:
+            return discover_scope(catalog, self.config)
+        with self._lock:
+            if self._scope[0] is not catalog:
+                self._scope[:] = [catalog, discover_scope(catalog, self.config)]
+            return self._scope[1]
+
     def close(self) -> None:
         with self._lock:
             if self._project is not None:
@@ -96,20 +121,20 @@ class Context:
         """One view of the tenant's rows: a REPEATABLE READ snapshot over a direct connection, or
         keyset pages over REST (cross-checked counts; see sources/supabase_rest.py)."""
         if self.direct:
-            return postgres.Snapshot(self.url, self.config)
+            return postgres.Snapshot(self.url, self.config, self.session, self.catalog_cache)
         from ..sources.supabase_rest import RestSnapshot
         return RestSnapshot(self.project(), self.config)
 
     def tenant_lock(self, org_id: str, wait_seconds: float | None = None):
         wait = self.config.lock_wait_seconds if wait_seconds is None else wait_seconds
         if self.direct:
-            return postgres.TenantLock(self.url, org_id, wait)
+            return postgres.TenantLock(self.url, org_id, wait, self.session)
         from ..sources.supabase_rest import RestTenantLock
         return RestTenantLock(self.project(), org_id, wait, self.config.lock_lease_seconds)
 
     def history(self):
         if self.direct:
-            return postgres.History(self.url)
+            return postgres.History(self.url, self.session)
         from ..sources.supabase_rest import RestHistory
         return RestHistory(self.project())
 

@@ -4,12 +4,17 @@ then retention. The result keeps the old system's response shape."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from datetime import datetime, timedelta, timezone
 
 from ..core.errors import TenantBackupError
 from ..core.events import Event, EventSink, ignore
-from .backup import BackupJob
+from ..core.shard import Shard
+from ..sources import postgres
+from .backup import BackupJob, default_jobs
 from .context import Context
 from .inventory import tenants
 from .job import Job
@@ -39,10 +44,17 @@ def last_success(ctx: Context) -> str | None:
 
 
 class DailyJob(Job):
-    def __init__(self, ctx: Context, on_event: EventSink = ignore, cleanup: bool = True):
+    """jobs: tenants backed up at once, each on one connection of a pool of that size (the catalog
+    and scope read once per run, re-checked per tenant by fingerprint). shard: only the tenants of
+    that shard (core/shard.py), and retention only for them."""
+
+    def __init__(self, ctx: Context, on_event: EventSink = ignore, cleanup: bool = True, jobs: int | None = None,
+                 shard: Shard | None = None):
         super().__init__(on_event)
-        self.ctx, self.cleanup = ctx, cleanup
-        self._current: BackupJob | None = None
+        self.ctx, self.cleanup, self.shard = ctx, cleanup, shard
+        self.jobs = max(1, jobs or ctx.config.backup_jobs or default_jobs())
+        self._running: set[BackupJob] = set()
+        self._guard = threading.Lock()
 
     def prepare(self) -> list[str]:
         problems = []
@@ -52,8 +64,37 @@ class DailyJob(Job):
 
     def cancel(self) -> None:
         super().cancel()
-        if self._current is not None:
-            self._current.cancel()
+        with self._guard:
+            running = list(self._running)
+        for job in running:
+            job.cancel()
+
+    def _tenant(self, run_ctx: Context, pool, tenant, i: int, steps: int, lanes: int) -> dict:
+        """One tenant's backup on one pooled connection, on a worker thread: its own history row,
+        its own progress events; whatever happens, a line in the run's detail."""
+        base = {"organization_id": tenant.id, "organization_name": tenant.name}
+        if self.cancelled.is_set():
+            return {**base, "success": False, "error": "cancelled"}
+        self.emit(Event("table", f"backing up {tenant.name}", tenant.id, step=i, steps=steps))
+        with (pool.session() if pool is not None else nullcontext()) as session:
+            job = BackupJob(run_ctx.with_session(session) if session else run_ctx, tenant.id, "daily",
+                            on_event=self.on_event, jobs=lanes)
+            job.bind_like(self)
+            with self._guard:
+                self._running.add(job)
+            try:
+                if self.cancelled.is_set():
+                    return {**base, "success": False, "error": "cancelled"}
+                r = job.run_blocking()
+                return {**base, "success": True, "backup_id": r.id, "records": r.total_records,
+                        "size": r.total_size, "warnings": r.warnings}
+            except TenantBackupError as err:
+                return {**base, "success": False, "error": str(err)}
+            except Exception as err:  # noqa: BLE001 - one tenant's bug never stops the others
+                return {**base, "success": False, "error": f"internal error: {err!r}"}
+            finally:
+                with self._guard:
+                    self._running.discard(job)
 
     async def run(self) -> dict:
         self.check_prepared()
@@ -61,31 +102,28 @@ class DailyJob(Job):
         started = time.monotonic()
         started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         history = self.ctx.history()
-        everyone = await asyncio.to_thread(tenants, self.ctx)  # a connection error here is fatal: exit 2
-        active = [t for t in everyone if not t.deleted]
-        log_id = await asyncio.to_thread(history.start, "daily", None, {"tenants": len(active)})
-        detail = []
-        for i, tenant in enumerate(active, 1):
-            if self.cancelled.is_set():
-                detail.append({"organization_id": tenant.id, "organization_name": tenant.name,
-                               "success": False, "error": "cancelled"})
-                continue
-            self.emit(Event("table", f"backing up {tenant.name}", tenant.id, step=i, steps=len(active)))
-            job = self._current = BackupJob(self.ctx, tenant.id, "daily", on_event=self.on_event)
-            try:
-                r = await job.run()
-                detail.append({"organization_id": tenant.id, "organization_name": tenant.name, "success": True,
-                               "backup_id": r.id, "records": r.total_records, "size": r.total_size,
-                               "warnings": r.warnings})
-            except TenantBackupError as err:
-                detail.append({"organization_id": tenant.id, "organization_name": tenant.name,
-                               "success": False, "error": str(err)})
-            finally:
-                self._current = None
+        run_ctx = self.ctx.for_run()
+        everyone = await asyncio.to_thread(tenants, run_ctx)  # a connection error here is fatal: exit 2
+        active = [t for t in everyone if not t.deleted and (self.shard is None or self.shard.owns(t.id))]
+        meta = {"tenants": len(active), "jobs": self.jobs, **({"shard": str(self.shard)} if self.shard else {})}
+        log_id = await asyncio.to_thread(history.start, "daily", None, meta)
+        pool = postgres.SessionPool(run_ctx.url, self.jobs) if run_ctx.direct else None
+        loop = asyncio.get_running_loop()
+        # Fewer tenants than jobs (a small shard, one big tenant): the spare connections export the
+        # tenants' tables in parallel instead, so the run never holds more than `jobs` connections.
+        lanes = max(1, self.jobs // max(1, len(active)))
+        try:
+            with ThreadPoolExecutor(self.jobs, thread_name_prefix="daily-tenant") as threads:
+                detail = await asyncio.gather(*[
+                    loop.run_in_executor(threads, self._tenant, run_ctx, pool, t, i, len(active), lanes)
+                    for i, t in enumerate(active, 1)])
+        finally:
+            if pool is not None:
+                pool.close()
         cleanup = None
         if self.cleanup and not self.cancelled.is_set():
             try:
-                cleanup = await CleanupJob(self.ctx, on_event=self.on_event).run()
+                cleanup = await CleanupJob(self.ctx, on_event=self.on_event, shard=self.shard).run()
             except TenantBackupError as err:
                 cleanup = {"success": False, "message": str(err)}
         ok = [d for d in detail if d["success"]]
@@ -104,7 +142,7 @@ class DailyJob(Job):
             errors.append(f"cleanup: {cleanup.get('message')}")
         await asyncio.to_thread(history.finish, log_id, status, records=total_records, size=total_size,
                                 tables=len(ok), errors=errors,
-                                metadata={"successful_tenants": len(ok), "failed_tenants": len(failed)})
+                                metadata={"successful_tenants": len(ok), "failed_tenants": len(failed), **meta})
         return {
             "success": success,
             "message": message,
@@ -116,7 +154,11 @@ class DailyJob(Job):
                 "total_size": total_size,
             },
             "tenants": detail,
-            "skipped_deleted_tenants": [t.id for t in everyone if t.deleted],
+            "skipped_deleted_tenants": [t.id for t in everyone if t.deleted
+                                        and (self.shard is None or self.shard.owns(t.id))],
+            "jobs": self.jobs,
+            "shard": str(self.shard) if self.shard else None,
+            "catalog_reads": run_ctx.catalog_cache.reads if run_ctx.catalog_cache is not None else None,
             "cleanup": cleanup,
             "started_at": started_at,
             "seconds": round(time.monotonic() - started, 3),

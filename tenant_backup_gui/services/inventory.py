@@ -27,7 +27,7 @@ def tenants(ctx: Context) -> list[postgres.Tenant]:
         from ..sources import supabase_rest
         with ctx.snapshot() as snap:
             return supabase_rest.list_tenants(ctx.project(), ctx.config, snap.catalog)
-    with postgres.Snapshot(ctx.url, ctx.config) as snap:
+    with ctx.snapshot() as snap:
         try:
             return postgres.list_tenants(snap.conn, snap.catalog, ctx.config)
         except postgres.psycopg.Error as err:

@@ -15,6 +15,7 @@ class Job:
         self.cancelled = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
+        self._emitting = threading.RLock()
 
     def prepare(self) -> list:
         """What stops this job from running: one-line messages (or the error itself, when its
@@ -34,11 +35,17 @@ class Job:
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
 
+    def bind_like(self, parent: "Job") -> None:
+        """Deliver events on the loop of `parent`, which runs this job on one of its threads."""
+        self._loop, self._loop_thread = parent._loop, parent._loop_thread
+
     def emit(self, event: Event) -> None:
         """Deliver on the event loop's thread, whichever thread the work runs on, so a window
-        can update its widgets from the callback."""
+        can update its widgets from the callback. Without a loop, one event at a time: a job's
+        parallel lanes (tables, tenants) never call the listener at once."""
         if self._loop is None or threading.get_ident() == self._loop_thread:
-            self.on_event(event)
+            with self._emitting:
+                self.on_event(event)
         else:
             try:
                 self._loop.call_soon_threadsafe(self.on_event, event)

@@ -8,7 +8,8 @@ from datetime import datetime, timezone
 from ..core.errors import LockBusy, TenantBackupError
 from ..core.events import Event, EventSink, ignore
 from ..core.retention import decide
-from ..stores.backups import delete_backup, list_backups
+from ..core.shard import Shard
+from ..stores.backups import delete_backup, list_backups, tenant_ids
 from .context import Context
 from .job import Job
 
@@ -21,9 +22,10 @@ def _entry(d) -> dict:
 
 class CleanupJob(Job):
     def __init__(self, ctx: Context, dry_run: bool = False, now: datetime | None = None,
-                 on_event: EventSink = ignore, log: bool = True):
+                 on_event: EventSink = ignore, log: bool = True, shard: Shard | None = None):
+        """shard: only the backups of the tenants that shard owns (`daily --shard I/N`)."""
         super().__init__(on_event)
-        self.ctx, self.dry_run, self.now, self.log = ctx, dry_run, now, log
+        self.ctx, self.dry_run, self.now, self.log, self.shard = ctx, dry_run, now, log, shard
 
     def prepare(self) -> list[str]:
         return [] if self.dry_run else self.ctx.store.problems()
@@ -51,7 +53,12 @@ class CleanupJob(Job):
     def _run(self) -> dict:
         now = self.now or datetime.now(timezone.utc)
         policy = self.ctx.config.retention
-        decisions = decide(list_backups(self.ctx.store), policy, now)
+        if self.shard is None:
+            found = list_backups(self.ctx.store)
+        else:
+            found = [b for org in tenant_ids(self.ctx.store) if self.shard.owns(org)
+                     for b in list_backups(self.ctx.store, org)]
+        decisions = decide(found, policy, now)
         doomed = [d for d in decisions if not d.keep]
         deleted, errors, freed = [], [], 0
         if not self.dry_run:
@@ -81,4 +88,5 @@ class CleanupJob(Job):
                 "message": f"{verb} {len(deleted)} backups ({freed} bytes); kept {len(kept)}",
                 "policy": {"days": policy.days, "keep_daily": policy.keep_daily,
                            "keep_weekly": policy.keep_weekly, "keep_monthly": policy.keep_monthly},
-                "deleted": deleted, "kept": kept, "freed_bytes": freed, "errors": errors}
+                "deleted": deleted, "kept": kept, "freed_bytes": freed, "errors": errors,
+                **({"shard": str(self.shard)} if self.shard else {})}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import queue
 import socket
 import threading
 import time
@@ -92,6 +93,32 @@ def _key_name(schema: str, name: str) -> str:
 
 def read_catalog(conn: psycopg.Connection, schemas: tuple[str, ...]) -> Catalog:
     return catalog_from_rows(conn.execute(CATALOG_SQL, [list(schemas)]))
+
+
+CATALOG_FINGERPRINT_SQL = resource_text("sql", "catalog_fingerprint.sql")
+
+
+class CatalogCache:
+    """The catalog read once for a whole run (`daily`), with its fingerprint: each tenant's snapshot
+    re-checks the fingerprint (one cheap query, inside that snapshot) and reads the catalog again
+    only when the schema changed meanwhile — so a column added mid-run is in the next tenant's backup."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.fingerprint: str | None = None
+        self.catalog: Catalog | None = None
+        self.reads = 0  # full catalog reads this run: 1 unless the schema changed meanwhile
+
+    def get(self, conn: psycopg.Connection, schemas: tuple[str, ...]) -> Catalog:
+        fp = conn.execute(CATALOG_FINGERPRINT_SQL, [list(schemas)]).fetchone()[0]
+        with self._lock:
+            if fp == self.fingerprint and self.catalog is not None:
+                return self.catalog
+        catalog = read_catalog(conn, schemas)
+        with self._lock:
+            self.fingerprint, self.catalog = fp, catalog
+            self.reads += 1
+        return catalog
 
 
 def catalog_from_rows(rows) -> Catalog:
@@ -203,34 +230,109 @@ def get_tenant(conn: psycopg.Connection, catalog: Catalog, config: Config, org_i
 COPY_OPTIONS = sql.SQL("WITH (FORMAT csv, QUOTE e'\\x01', DELIMITER e'\\x02')")
 
 
-class Snapshot:
-    """One consistent, read-only view of the database for one backup."""
+class Session:
+    """One connection that serves a whole tenant job in turn — its history row, its tenant lock
+    (a session advisory lock) and its snapshot (a transaction) — where a lone backup opens a
+    connection for each. `daily --jobs N` keeps N of them in a SessionPool for the whole run."""
 
-    def __init__(self, url: str, config: Config):
+    def __init__(self, url: str):
+        self.url = url
+        self.conn: psycopg.Connection | None = None
+
+    def connection(self) -> psycopg.Connection:
+        if self.conn is None or self.conn.closed or self.conn.broken:
+            self.conn = connect(self.url, autocommit=True)
+        return self.conn
+
+    def reset(self) -> None:
+        """Between two tenant jobs: no transaction left open (a failed job may leave one)."""
+        conn = self.conn
+        if conn is None or conn.closed:
+            return
+        try:
+            if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                conn.execute("ROLLBACK")
+        except psycopg.Error:
+            self.close()
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+class SessionPool:
+    """At most `size` connections, each lent to one tenant job at a time."""
+
+    def __init__(self, url: str, size: int):
+        self._free: queue.Queue[Session] = queue.Queue()
+        self._all = [Session(url) for _ in range(size)]
+        for sess in self._all:
+            self._free.put(sess)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        sess = self._free.get()
+        try:
+            yield sess
+        finally:
+            sess.reset()
+            self._free.put(sess)
+
+    def close(self) -> None:
+        for sess in self._all:
+            sess.close()
+
+
+class Snapshot:
+    """One consistent, read-only view of the database for one backup. With a Session it runs as a
+    transaction on that session's connection (and a CatalogCache spares the catalog read)."""
+
+    def __init__(self, url: str, config: Config, session: Session | None = None, cache: CatalogCache | None = None):
         self.url = url
         self.config = config
+        self.session = session
+        self.cache = cache
         self.conn: psycopg.Connection | None = None
         self.catalog: Catalog | None = None
+        self._workers: list[Snapshot] = []
+        self._exported: str | None = None
 
     def __enter__(self) -> "Snapshot":
-        self.conn = connect(self.url)
+        if self.session is not None:
+            self.conn = self.session.connection()
+        else:
+            self.conn = connect(self.url)
         try:
-            self.conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-            self.conn.read_only = True
-            self.catalog = read_catalog(self.conn, self.config.schemas)
+            if self.session is not None:
+                self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            else:
+                self.conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+                self.conn.read_only = True
+            if self.cache is not None:
+                self.catalog = self.cache.get(self.conn, self.config.schemas)
+            else:
+                self.catalog = read_catalog(self.conn, self.config.schemas)
             self.server_version = self.conn.info.server_version
         except psycopg.Error as err:
-            self.conn.close()
+            self.__exit__()
             raise db_error(err, "reading the database catalog") from None
         return self
 
     def __exit__(self, *exc) -> None:
-        if self.conn is not None:
-            try:
-                self.conn.rollback()
-            except psycopg.Error:
-                pass
-            self.conn.close()
+        for w in self._workers:
+            if w.conn is not None and not w.conn.closed:
+                w.__exit__()
+        if self.conn is None:
+            return
+        if self.session is not None:
+            self.session.reset()  # ends the transaction, keeps the connection for the next job
+            return
+        try:
+            self.conn.rollback()
+        except psycopg.Error:
+            pass
+        self.conn.close()
 
     def lock_tables(self, scopes: list[TableScope]) -> None:
         """ACCESS SHARE on every table up front: a DROP or ALTER waits for us instead of
@@ -250,6 +352,44 @@ class Snapshot:
         except psycopg.Error as err:
             raise db_error(err, "locking the tenant's tables for the snapshot") from None
 
+    def table_sizes(self, scopes: list[TableScope]) -> dict[str, int]:
+        """Each table's size on disk, partitions included: parallel workers take the largest first,
+        so the longest table starts at once instead of last."""
+        try:
+            rows = self.conn.execute(
+                """SELECT n.nspname, c.relname,
+                          (SELECT coalesce(sum(pg_relation_size(p.relid)), 0) FROM pg_partition_tree(c.oid) p)
+                   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                   WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY(%s)""", [list(self.config.schemas)])
+            sizes = {_key_name(sch, name): int(size) for sch, name, size in rows}
+        except psycopg.Error as err:
+            raise db_error(err, "reading the tables' sizes") from None
+        return {s.table.key_name: sizes.get(s.table.key_name, 0) for s in scopes}
+
+    def worker(self, scopes: list[TableScope]) -> "Snapshot":
+        """Another connection that sees exactly this snapshot: this transaction exports it
+        (pg_export_snapshot) and the worker's transaction adopts it (SET TRANSACTION SNAPSHOT), so
+        tables read in parallel are as consistent as tables read one after another. The worker
+        takes the same ACCESS SHARE locks at once; its lock_timeout turns a schema change queued
+        between our locks and its own into a clear error instead of a wait on ourselves."""
+        try:
+            if self._exported is None:
+                self._exported = self.conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
+        except psycopg.Error as err:
+            raise db_error(err, "sharing the snapshot with parallel workers") from None
+        w = Snapshot(self.url, self.config)
+        w.conn, w.catalog = connect(self.url), self.catalog
+        self._workers.append(w)
+        try:
+            w.conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            w.conn.read_only = True
+            w.conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(self._exported)))
+        except psycopg.Error as err:
+            w.__exit__()
+            raise db_error(err, "joining the backup's snapshot") from None
+        w.lock_tables(scopes)
+        return w
+
     def tenant(self, org_id: str) -> Tenant | None:
         try:
             return get_tenant(self.conn, self.catalog, self.config, org_id)
@@ -257,11 +397,12 @@ class Snapshot:
             raise db_error(err, f"reading organization {org_id}") from None
 
     def cancel(self) -> None:
-        if self.conn is not None:
-            try:
-                self.conn.cancel_safe()
-            except Exception:  # noqa: BLE001 - cancelling is best effort
-                pass
+        for snap in [self, *self._workers]:
+            if snap.conn is not None and not snap.conn.closed:
+                try:
+                    snap.conn.cancel_safe()
+                except Exception:  # noqa: BLE001 - cancelling is best effort
+                    pass
 
     def export(self, scope: TableScope, org_id: str, batch_bytes: int,
                sink: Callable[[bytes, int], None], cancelled: threading.Event) -> int:
@@ -302,12 +443,17 @@ class TenantLock:
     """One backup or restore per tenant at a time, across processes and machines: a session
     advisory lock, held on its own connection for the whole job."""
 
-    def __init__(self, url: str, org_id: str, wait_seconds: float):
+    def __init__(self, url: str, org_id: str, wait_seconds: float, session: Session | None = None):
         self.url, self.org_id, self.wait = url, org_id, wait_seconds
+        self.session = session
         self.conn: psycopg.Connection | None = None
 
+    def _close(self) -> None:
+        if self.session is None:
+            self.conn.close()
+
     def __enter__(self) -> "TenantLock":
-        self.conn = connect(self.url, autocommit=True)
+        self.conn = self.session.connection() if self.session is not None else connect(self.url, autocommit=True)
         deadline = time.monotonic() + self.wait
         while True:
             got = self.conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", [LOCK_CLASS, self.org_id]).fetchone()[0]
@@ -318,7 +464,7 @@ class TenantLock:
                 self.conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", [LOCK_CLASS, self.org_id])
             if time.monotonic() >= deadline:
                 if lease is not None:
-                    self.conn.close()
+                    self._close()
                     raise LockBusy(f"another backup or restore of organization {self.org_id} is running ({lease[0]}, "
                                    f"since {lease[1]:%Y-%m-%d %H:%M:%S %Z}); try again when it has finished")
                 holder = self.conn.execute(
@@ -326,7 +472,7 @@ class TenantLock:
                        FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
                        WHERE l.locktype = 'advisory' AND l.classid = %s AND l.objid = hashtext(%s)::oid
                          AND l.granted LIMIT 1""", [LOCK_CLASS, self.org_id]).fetchone()
-                self.conn.close()
+                self._close()
                 who = f" ({holder[0] or 'unknown program'}, connected since {holder[2]:%Y-%m-%d %H:%M:%S %Z})" if holder else ""
                 raise LockBusy(f"another backup or restore of organization {self.org_id} is running{who}; "
                                f"try again when it has finished")
@@ -348,8 +494,9 @@ class TenantLock:
             try:
                 self.conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", [LOCK_CLASS, self.org_id])
             except psycopg.Error:
-                pass
-            self.conn.close()
+                if self.session is not None:
+                    self.session.close()  # the lock must not outlive the job: ending the session ends it
+            self._close()
 
 
 # ---------------------------------------------------------------- history
@@ -366,12 +513,16 @@ class History:
     """Writes to backup_logs. A failed write never hides the operation's own result: it becomes
     a warning on the result instead."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, session: Session | None = None):
         self.url = url
+        self.session = session
         self.warnings: list[str] = []
 
     @contextmanager
     def _conn(self) -> Iterator[psycopg.Connection]:
+        if self.session is not None:
+            yield self.session.connection()
+            return
         with connect(self.url, autocommit=True) as conn:
             yield conn
 

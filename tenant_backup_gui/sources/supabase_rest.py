@@ -365,6 +365,7 @@ class RestSnapshot:
         self.server_version: int | None = None
         self._pending: Future | None = None
         self._cancelled = threading.Event()
+        self._workers: list[RestSnapshot] = []
 
     def __enter__(self) -> "RestSnapshot":
         info = self.project.check()
@@ -384,11 +385,25 @@ class RestSnapshot:
 
     def cancel(self) -> None:
         self._cancelled.set()
-        self.cancel_pending()
+        for snap in [self, *self._workers]:
+            snap.cancel_pending()
 
     def cancel_pending(self) -> None:
         if self._pending is not None:
             self._pending.cancel()
+
+    def table_sizes(self, scopes: list[TableScope]) -> dict[str, int]:
+        """Not known over REST without more requests: parallel lanes take the tables in scope order."""
+        return {}
+
+    def worker(self, scopes: list[TableScope]) -> "RestSnapshot":
+        """Another lane for tables in parallel (`--jobs`): REST has no snapshot to share — every
+        table is checked by its own counts before and after — so a lane is this view with its own
+        request in flight (at most a page, the next page and a count per lane)."""
+        w = RestSnapshot(self.project, self.config, self.page_rows)
+        w.catalog, w.server_version, w._cancelled = self.catalog, self.server_version, self._cancelled
+        self._workers.append(w)
+        return w
 
     def count(self, scope: TableScope, org_id: str) -> int:
         """The table's tenant rows now, as the server counts them: PostgREST's count=exact through
