@@ -12,7 +12,7 @@ import time
 from datetime import datetime, timezone
 
 from ..core import manifest as mf
-from ..core.errors import Cancelled, ConfigError, IntegrityError, TenantBackupError
+from ..core.errors import Cancelled, ConfigError, IntegrityError, PlanError, TenantBackupError
 from ..core.events import Event, EventSink, ignore
 from ..core.manifest import BackupInfo
 from ..core.plan import MODES, Plan, RestoreOptions, TablePlan, expiry, new_plan_id, why_plan_unusable
@@ -285,7 +285,7 @@ class RestoreApplyJob(_RestoreBase):
         if self.plan is not None and len(ref) == 10 and self.plan.backup_date == ref:
             ref = self.plan.backup_id  # a date names the plan's backup when it is of that day
         why = why_plan_unusable(self.plan, self.org_id, ref, self.options, _now())
-        return [why] if why else []
+        return [PlanError(why)] if why else []
 
     async def run(self) -> dict:
         self.check_prepared()
