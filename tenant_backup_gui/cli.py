@@ -378,7 +378,7 @@ def cmd_credentials(args) -> int:
         _out(args, {"stored": False}, "removed the database URL from the OS keyring")
     elif args.action == "new-key":
         from .core.encryption import encode_key, key_id, new_key
-        if credentials.backup_key() is not None and not args.replace:
+        if credentials.get_secret("backup_key") is not None and not args.replace:
             raise ConfigError("the keyring already holds a backup key; backups made with it need it to be restored — "
                               "export it first (credentials export-key), then pass --replace")
         key = new_key()

@@ -140,8 +140,9 @@ class Context:
             return None
         key = credentials.backup_key()
         if key is None:
-            raise ConfigError("encryption is on ([backup] encrypt = true) but the keyring holds no backup key; "
-                              "create one with: tenant-backup credentials new-key (and keep the copy it prints)")
+            raise ConfigError("encryption is on ([backup] encrypt = true) but there is no backup key: neither "
+                              f"{credentials.KEY_ENV} nor the keyring holds one; create one with: tenant-backup "
+                              "credentials new-key (and keep the copy it prints)")
         return key
 
     def key_for(self, info: BackupInfo) -> bytes | None:
@@ -153,7 +154,8 @@ class Context:
         except CredentialsUnavailable as err:
             raise CredentialsUnavailable(f"backup {info.id} is encrypted (key {info.key_id}): {err}") from None
         if key is None or key_id(key) != info.key_id:
-            have = f"holds key {key_id(key)}" if key else "holds no backup key"
-            raise CredentialsUnavailable(f"backup {info.id} is encrypted with key {info.key_id}; this keyring {have}: "
-                                         f"import that key with: tenant-backup credentials import-key")
+            have = f"the key found here is {key_id(key)}" if key else "no backup key was found here"
+            raise CredentialsUnavailable(f"backup {info.id} is encrypted with key {info.key_id}; {have}: import that "
+                                         f"key with: tenant-backup credentials import-key (or set "
+                                         f"{credentials.KEY_ENV} to its recovery copy)")
         return key
