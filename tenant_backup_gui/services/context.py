@@ -101,11 +101,13 @@ class Context:
         return RestSnapshot(self.project(), self.config)
 
     def tenant_lock(self, org_id: str, wait_seconds: float | None = None):
+        """The tenant's lock; once taken, what killed jobs left on the tenant is put right first."""
+        from .leftovers import ReconcilingLock
         wait = self.config.lock_wait_seconds if wait_seconds is None else wait_seconds
         if self.direct:
-            return postgres.TenantLock(self.url, org_id, wait)
+            return ReconcilingLock(self, org_id, postgres.TenantLock(self.url, org_id, wait))
         from ..sources.supabase_rest import RestTenantLock
-        return RestTenantLock(self.project(), org_id, wait, self.config.lock_lease_seconds)
+        return ReconcilingLock(self, org_id, RestTenantLock(self.project(), org_id, wait, self.config.lock_lease_seconds))
 
     def history(self):
         if self.direct:

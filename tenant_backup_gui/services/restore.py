@@ -22,6 +22,7 @@ from ..stores.backups import find_backup, iter_part_blocks, prefetch
 from .backup import BackupJob
 from .context import Context
 from .job import Job
+from .leftovers import apply_marker
 
 
 def _now() -> datetime:
@@ -318,7 +319,7 @@ class RestoreApplyJob(_RestoreBase):
         return result
 
     def _run(self, info: BackupInfo) -> dict:
-        with self.ctx.tenant_lock(self.org_id) as lock:
+        with self.ctx.tenant_lock(self.org_id) as lock, apply_marker(self.ctx, self.org_id, self.plan_id, info.id):
             self.emit(Event("message", "taking a safety backup of the current state", self.org_id))
             safety = BackupJob(self.ctx, self.org_id, "safety", on_event=self.on_event,
                                allow_missing_tenant=True, hold_lock=False)

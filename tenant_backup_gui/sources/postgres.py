@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import os
 import socket
 import threading
 import time
@@ -390,7 +391,8 @@ class History:
                     """INSERT INTO public.backup_logs (backup_type, status, started_at, organization_id, backup_id,
                          metadata, run_by, run_host, tool_version)
                        VALUES (%s, 'in_progress', now(), %s, %s, %s, %s, %s, %s) RETURNING id""",
-                    [backup_type, org_id, backup_id, json.dumps(metadata or {}), user, host, __version__]).fetchone()[0])
+                    [backup_type, org_id, backup_id, json.dumps({**(metadata or {}), "pid": os.getpid()}), user, host,
+                     __version__]).fetchone()[0])
         except (psycopg.Error, TenantBackupError) as err:
             self._fail(err)
             return None
@@ -407,6 +409,45 @@ class History:
                          errors = %s, backup_id = coalesce(%s, backup_id) WHERE id = %s""",
                     [status, records, size, tables, json.dumps(metadata or {}), json.dumps(errors or []),
                      backup_id, log_id])
+        except (psycopg.Error, TenantBackupError) as err:
+            self._fail(err)
+
+    def discard(self, log_id: str | None) -> None:
+        """Remove a row that only stood in for a job while it ran (services/leftovers.py)."""
+        if log_id is None:
+            return
+        try:
+            with self._conn() as conn:
+                conn.execute("DELETE FROM public.backup_logs WHERE id = %s AND status = 'in_progress'", [log_id])
+        except (psycopg.Error, TenantBackupError) as err:
+            self._fail(err)
+
+    def in_progress(self, org_id: str) -> list[dict]:
+        """The tenant's rows still marked in_progress: id, type, host, pid, age in seconds, and for a
+        restore whether a completed restore of the same plan exists."""
+        try:
+            with self._conn() as conn:
+                cur = conn.execute(
+                    """SELECT l.id::text, l.backup_type, l.run_host, l.metadata->>'pid',
+                              extract(epoch FROM now() - l.started_at)::float8,
+                              EXISTS (SELECT 1 FROM public.backup_logs d WHERE d.backup_type = 'restore'
+                                      AND d.status = 'completed' AND d.organization_id = l.organization_id
+                                      AND d.metadata->>'plan_id' = l.metadata->>'plan_id')
+                       FROM public.backup_logs l
+                       WHERE l.organization_id = %s AND l.status = 'in_progress'""", [org_id])
+                return [dict(zip(("id", "type", "host", "pid", "age", "applied"), r)) for r in cur]
+        except (psycopg.Error, TenantBackupError) as err:
+            self._fail(err)
+            return []
+
+    def interrupt(self, ids: list[str], reason: str) -> None:
+        """Mark rows of jobs that are gone as failed, unless they finished meanwhile."""
+        if not ids:
+            return
+        try:
+            with self._conn() as conn:
+                conn.execute("""UPDATE public.backup_logs SET status = 'failed', completed_at = now(), errors = %s
+                                WHERE id::text = ANY(%s) AND status = 'in_progress'""", [json.dumps([reason]), ids])
         except (psycopg.Error, TenantBackupError) as err:
             self._fail(err)
 
