@@ -20,6 +20,7 @@ from ..platform import plans
 from ..sources.pg_restore import RestoreSession
 from ..stores.backups import find_backup, iter_part_blocks, prefetch
 from .backup import BackupJob
+from .contention import retry_busy
 from .context import Context
 from .job import Job
 from .leftovers import apply_marker
@@ -218,7 +219,7 @@ class RestoreDryRunJob(_RestoreBase):
         log_id = await asyncio.to_thread(history.start, "dry_run", self.org_id,
                                          {"options": self.options.key()}, info.id)
         try:
-            result = await asyncio.to_thread(self._run, info)
+            result = await asyncio.to_thread(retry_busy, self._run, info, cancelled=self.cancelled)
         except TenantBackupError as err:
             await asyncio.to_thread(history.finish, log_id, "cancelled" if isinstance(err, Cancelled) else "failed",
                                     errors=[str(err)], backup_id=info.id)
@@ -295,7 +296,7 @@ class RestoreApplyJob(_RestoreBase):
         history = self.ctx.history()
         started = time.monotonic()
         try:
-            result = await asyncio.to_thread(self._run, info)
+            result = await asyncio.to_thread(retry_busy, self._run, info, cancelled=self.cancelled)
         except TenantBackupError as err:
             log_id = await asyncio.to_thread(history.start, "restore", self.org_id,
                                              {"plan_id": self.plan_id, "safety_backup_id": self.safety_backup_id},

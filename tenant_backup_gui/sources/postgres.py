@@ -23,7 +23,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from .. import __version__
 from ..core.config import Config
-from ..core.errors import Cancelled, ConfigError, ConnectionFailed, LockBusy, TenantBackupError
+from ..core.errors import Busy, Cancelled, ConfigError, ConnectionFailed, LockBusy, TenantBackupError
 from ..core.scope import Catalog, Column, ForeignKey, Table, TableScope
 from ..platform.paths import resource_text
 
@@ -65,8 +65,15 @@ def connect(url: str, autocommit: bool = False) -> psycopg.Connection:
                                f"check TENANT_BACKUP_DATABASE_URL") from None
 
 
+# Deadlock, serialization failure, lock timeout: the app's own writes got in the way (services/contention.py).
+BUSY_SQLSTATES = ("40P01", "40001", "55P03")
+BUSY = "busy: the app is writing to this organization; try again or pick a quiet moment"
+
+
 def db_error(err: psycopg.Error, doing: str) -> TenantBackupError:
     """A database error as one line that says what we were doing and the server's reason."""
+    if getattr(err, "sqlstate", None) in BUSY_SQLSTATES:
+        return Busy(f"{BUSY} ({doing}: {_first_line(err)})")
     if isinstance(err, psycopg.errors.InsufficientPrivilege):
         return ConnectionFailed(f"{doing}: permission denied ({_first_line(err)}); connect as the database "
                                 f"owner or a role that can read every tenant table")
