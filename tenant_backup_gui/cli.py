@@ -18,6 +18,7 @@ from datetime import date, datetime
 from . import __version__
 from .core.errors import TenantBackupError
 from .core.events import Event
+from .core.text import count
 
 
 def _json_default(o):
@@ -118,7 +119,7 @@ def cmd_scope(args) -> int:
     doc = scope(_context(args))
 
     def human(d):
-        lines = [f"{len(d['tables'])} tables hold a tenant's rows (tenant column: {d['tenant_column']}):"]
+        lines = [f"{count(len(d['tables']), 'table')} hold{'s' if len(d['tables']) == 1 else ''} a tenant's rows (tenant column: {d['tenant_column']}):"]
         lines += [f"  {t['name']:<32} {t['reached']}" + ("" if t["key"] else "  (no key: compared as whole rows)")
                   for t in d["tables"]]
         if d["skipped"]:
@@ -135,8 +136,8 @@ def cmd_backup(args) -> int:
     progress = Progress(not args.json)
     job = BackupJob(_context(args), args.org, "manual", on_event=progress)
     result = asyncio.run(_run_job(job, progress))
-    doc = {"success": True, "message": f"Backup {result.id} completed: {result.total_records} records, "
-                                       f"{len(result.tables)} tables, {_size(result.total_size)}",
+    doc = {"success": True, "message": f"Backup {result.id} completed: {count(result.total_records, 'record')}, "
+                                       f"{count(len(result.tables), 'table')}, {_size(result.total_size)}",
            "backup": result.to_json()}
 
     def human(d):

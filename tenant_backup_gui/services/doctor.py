@@ -16,6 +16,9 @@ from .context import Context
 from .daily import last_success
 
 
+DOCTOR_CONNECT_SECONDS = 3
+
+
 def _check(name: str, status: str, message: str, fix: str = "") -> dict:
     return {"name": name, "status": status, "message": message, "fix": fix}
 
@@ -48,6 +51,8 @@ def run() -> dict:
                              "it in the window's Settings"))
     else:
         try:
+            # A server that accepts and never answers: say so in seconds, not after every address's 15 s.
+            postgres.connect(settings.database_url, timeout=DOCTOR_CONNECT_SECONDS).close()
             with postgres.Snapshot(settings.database_url, settings.config) as snap:
                 scope = discover_scope(snap.catalog, settings.config)
             priv = postgres.privileges(settings.database_url, settings.config, [s.table for s in scope.tables])
@@ -107,7 +112,8 @@ def run() -> dict:
                                      "tenant-backup schedule install --env-file FILE (chmod 600)"))
     except TenantBackupError as err:
         checks.append(_check("schedule", "warn", str(err)))
-    if settings.database_url or not settings.direct:
+    reached = not any(c["name"] in ("database", "supabase") and c["status"] == "fail" for c in checks)
+    if reached and (settings.database_url or not settings.direct):  # asking a silent server again takes as long
         stale = last_success(ctx)
         if stale:
             checks.append(_check("last daily run", "warn", stale, "tenant-backup history --type daily"))

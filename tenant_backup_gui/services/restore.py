@@ -15,6 +15,7 @@ from ..core import manifest as mf
 from ..core.errors import Cancelled, ConfigError, IntegrityError, PlanError, TenantBackupError
 from ..core.events import Event, EventSink, ignore
 from ..core.manifest import BackupInfo
+from ..core.text import count
 from ..core.plan import MODES, Plan, RestoreOptions, TablePlan, expiry, new_plan_id, why_plan_unusable
 from ..platform import plans
 from ..sources.pg_restore import RestoreSession
@@ -258,7 +259,7 @@ class RestoreDryRunJob(_RestoreBase):
         plans.save(plan)
         ok = not problems
         verb = "would restore" if ok else "cannot restore"
-        message = (f"Dry run completed. {verb.capitalize()} {restored} records in {len(tables)} tables of "
+        message = (f"Dry run completed. {verb.capitalize()} {count(restored, 'record')} in {count(len(tables), 'table')} of "
                    f"{name or self.org_id} from backup {info.id}"
                    + ("" if ok else f": {problems[0]}" + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "")))
         return self._result(info, name, tables, warnings, problems, restored, plan.plan_id if ok else None, message, ok)
@@ -286,6 +287,8 @@ class RestoreApplyJob(_RestoreBase):
         ref = self.backup_ref
         if self.plan is not None and len(ref) == 10 and self.plan.backup_date == ref:
             ref = self.plan.backup_id  # a date names the plan's backup when it is of that day
+        if self.plan is None and plans.was_applied(self.plan_id):
+            return [PlanError(f"plan {self.plan_id} was already applied; to restore again, run a new dry run")]
         why = why_plan_unusable(self.plan, self.org_id, ref, self.options, _now())
         return [PlanError(why)] if why else []
 
@@ -372,6 +375,6 @@ class RestoreApplyJob(_RestoreBase):
         return self._applied(info, name, tables, warnings, restored)
 
     def _applied(self, info: BackupInfo, name: str | None, tables: dict, warnings: list, restored: int) -> dict:
-        message = (f"Restored {restored} records in {len(tables)} tables of {name or self.org_id} from backup "
+        message = (f"Restored {count(restored, 'record')} in {count(len(tables), 'table')} of {name or self.org_id} from backup "
                    f"{info.id}; safety backup {self.safety_backup_id} holds the state before")
         return self._result(info, name, tables, warnings, [], restored, self.plan_id, message, True)

@@ -49,18 +49,20 @@ def _first_line(err: BaseException) -> str:
     return text[0] if text else type(err).__name__
 
 
-def connect(url: str, autocommit: bool = False) -> psycopg.Connection:
+def connect(url: str, autocommit: bool = False, timeout: int = 15) -> psycopg.Connection:
     try:
         conninfo_to_dict(url)
     except psycopg.ProgrammingError:
         raise ConfigError("the database URL is not valid; expected postgresql://user:password@host:5432/dbname "
                           "(TENANT_BACKUP_DATABASE_URL)") from None
     try:
-        return psycopg.connect(url, autocommit=autocommit, application_name=APP_NAME, connect_timeout=15)
+        return psycopg.connect(url, autocommit=autocommit, application_name=APP_NAME, connect_timeout=timeout)
     except psycopg.OperationalError as err:
         reason = _first_line(err)
         # psycopg prefixes "connection failed: connection to server at ... failed:"; keep the reason.
         reason = reason.split("failed: ")[-1] if "failed: " in reason else reason
+        if "timeout expired" in reason:
+            reason = f"no answer within {timeout} s (is that the database's host and port?)"
         raise ConnectionFailed(f"cannot connect to the database {describe_url(url)}: {reason}; "
                                f"check TENANT_BACKUP_DATABASE_URL") from None
 
