@@ -90,6 +90,9 @@ class ReconcilingLock:
     def __exit__(self, *exc):
         return self.lock.__exit__(*exc)
 
+    def __getattr__(self, name: str):
+        return getattr(self.lock, name)  # e.g. a REST lease's `lost`, which jobs check on the lock they made
+
 
 @contextmanager
 def apply_marker(ctx, org_id: str, plan_id: str, backup_id: str) -> Iterator[None]:
