@@ -18,6 +18,7 @@ from datetime import date, datetime
 from . import __version__
 from .core.errors import TenantBackupError
 from .core.events import Event
+from .core.text import count
 
 
 def _json_default(o):
@@ -95,7 +96,10 @@ def _context(args):
 def cmd_setup(args) -> int:
     from .services.inventory import setup, setup_sql
     if args.print_sql:
-        sys.stdout.write(setup_sql())
+        if args.json:
+            _out(args, {"sql": setup_sql()}, None)
+        else:
+            sys.stdout.write(setup_sql())
         return 0
     result = setup(_context(args))
     _out(args, result, lambda r: r["message"])
@@ -115,7 +119,7 @@ def cmd_scope(args) -> int:
     doc = scope(_context(args))
 
     def human(d):
-        lines = [f"{len(d['tables'])} tables hold a tenant's rows (tenant column: {d['tenant_column']}):"]
+        lines = [f"{count(len(d['tables']), 'table')} hold{'s' if len(d['tables']) == 1 else ''} a tenant's rows (tenant column: {d['tenant_column']}):"]
         lines += [f"  {t['name']:<32} {t['reached']}" + ("" if t["key"] else "  (no key: compared as whole rows)")
                   for t in d["tables"]]
         if d["skipped"]:
@@ -132,8 +136,8 @@ def cmd_backup(args) -> int:
     progress = Progress(not args.json)
     job = BackupJob(_context(args), args.org, "manual", on_event=progress, jobs=args.jobs)
     result = asyncio.run(_run_job(job, progress))
-    doc = {"success": True, "message": f"Backup {result.id} completed: {result.total_records} records, "
-                                       f"{len(result.tables)} tables, {_size(result.total_size)}",
+    doc = {"success": True, "message": f"Backup {result.id} completed: {count(result.total_records, 'record')}, "
+                                       f"{count(len(result.tables), 'table')}, {_size(result.total_size)}",
            "backup": result.to_json()}
 
     def human(d):
@@ -377,7 +381,7 @@ def cmd_credentials(args) -> int:
         _out(args, {"stored": False}, "removed the database URL from the OS keyring")
     elif args.action == "new-key":
         from .core.encryption import encode_key, key_id, new_key
-        if credentials.backup_key() is not None and not args.replace:
+        if credentials.get_secret("backup_key") is not None and not args.replace:
             raise ConfigError("the keyring already holds a backup key; backups made with it need it to be restored — "
                               "export it first (credentials export-key), then pass --replace")
         key = new_key()
@@ -428,6 +432,9 @@ def cmd_demo(args) -> int:
         stopped = demo.stop()
         _out(args, {"stopped": stopped}, "sandbox stopped" if stopped else "the sandbox was not running")
         return 0
+    if not args.headless and not args.json:
+        from .platform.display import check_window
+        check_window()  # before the sandbox starts: nothing is left running when the window cannot open
     if args.reset:
         demo.reset()
     box = demo.start()
@@ -436,13 +443,14 @@ def cmd_demo(args) -> int:
         _out(args, {"database_url": box.url, "store": str(box.store), "env": env}, None)
         return 0
     if not args.headless:
+        from .gui.app import run_window
+        os.environ.update(env)
+        shown = []
         try:
-            from .gui.app import run_window  # noqa: F401 - the window, once it exists
-        except ImportError:
-            print("(the window is not part of this build yet: here is the sandbox for the CLI)\n")
-        else:
-            os.environ.update(env)
-            return run_window(demo=True)
+            return run_window(demo=True, on_shown=lambda: shown.append(True))
+        finally:
+            if not shown:
+                demo.stop()
     exports = "\n".join(f"  export {k}='{v}'" for k, v in env.items())
     print(f"""The sandbox is running: PostgreSQL with 4 demo organizations, backups in {box.store}
 
@@ -468,15 +476,34 @@ def _positive(text: str) -> int:
     return int(text)
 
 
+class _Parser(argparse.ArgumentParser):
+    """A usage mistake is one line naming it (and where the help is), not argparse's usage block."""
+
+    def error(self, message: str):
+        from .core.errors import UsageError
+        raise UsageError(f"{message} (see: {self.prog} --help)")
+
+
+HISTORY_TYPES = ("manual", "daily_tenant", "daily", "cleanup", "restore", "dry_run", "safety")
+HISTORY_STATUSES = ("in_progress", "completed", "completed_with_errors", "failed", "cancelled")
+
+
+def _common_options(parser: argparse.ArgumentParser, default) -> None:
+    """--json, --debug and --profile, before the command or after it. After it they must not reset
+    what was given before it, so there their default is 'not given' (SUPPRESS)."""
+    parser.add_argument("--json", action="store_true", default=default(False), help="print one JSON document on stdout")
+    parser.add_argument("--debug", action="store_true", default=default(False), help="show a traceback on errors")
+    parser.add_argument("--profile", metavar="NAME", default=default(None), help="a named profile: its own config, "
+                        "keyring entries, backup folder and schedule (default: TENANT_BACKUP_PROFILE, else 'default')")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="tenant-backup", description="Per-tenant backups and restores for a "
-                                "multi-tenant Supabase/PostgreSQL app. No command: open the window.")
+    p = _Parser(prog="tenant-backup", description="Per-tenant backups and restores for a "
+                "multi-tenant Supabase/PostgreSQL app. No command: open the window.")
     p.add_argument("--version", action="version", version=f"tenant-backup {__version__}")
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true", help="print one JSON document on stdout")
-    common.add_argument("--debug", action="store_true", help="show a traceback on errors")
-    common.add_argument("--profile", metavar="NAME", help="a named profile: its own config, keyring entries, "
-                        "backup folder and schedule (default: TENANT_BACKUP_PROFILE, else 'default')")
+    _common_options(p, lambda d: d)
+    common = _Parser(add_help=False)
+    _common_options(common, lambda d: argparse.SUPPRESS)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     def add(name, func, help_):
@@ -507,8 +534,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="list what would go and why each survivor stays")
     h = add("history", cmd_history, "show backup_logs, newest first")
     h.add_argument("--org", metavar="ID")
-    h.add_argument("--type", metavar="TYPE", help="manual, daily_tenant, daily, cleanup, restore, dry_run, safety")
-    h.add_argument("--status", metavar="STATUS")
+    h.add_argument("--type", metavar="TYPE", choices=HISTORY_TYPES, help=", ".join(HISTORY_TYPES))
+    h.add_argument("--status", metavar="STATUS", choices=HISTORY_STATUSES, help=", ".join(HISTORY_STATUSES))
     h.add_argument("--limit", type=int, default=50)
     r = add("restore", cmd_restore, "restore one organization from a backup: --dry-run first, then --apply --plan")
     r.add_argument("--org", required=True, metavar="ID")
@@ -543,37 +570,47 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not args.command:
+def _fail(args, err: BaseException, message: str, code: int) -> int:
+    """Every failure: one line on stderr and, with --json, one document on stdout that says it."""
+    if getattr(args, "debug", False):
+        traceback.print_exception(err)
+    print(f"tenant-backup: {message}", file=sys.stderr)
+    if getattr(args, "json", False):
         try:
-            from .gui.app import run_window
-        except ImportError:
-            parser.print_help()
-            return 0
-        return run_window(demo=False)
-    if getattr(args, "profile", None):
-        os.environ["TENANT_BACKUP_PROFILE"] = args.profile  # children (the scheduler's job) inherit it
+            json.dump({"error": message.removeprefix("error: "), "exit_code": code}, sys.stdout, ensure_ascii=False)
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+        except (BrokenPipeError, OSError):
+            pass
+    return code
+
+
+def cmd_window(args) -> int:
+    """No command: the window, or one line saying why it cannot open here."""
+    from .platform.display import check_window
+    check_window()
+    from .gui.app import run_window
+    return run_window(demo=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # Until the command line is parsed, --json and --debug are only known from the words themselves.
+    args = argparse.Namespace(json="--json" in argv, debug="--debug" in argv)
     try:
-        return args.func(args)
+        args = build_parser().parse_args(argv)
+        if getattr(args, "profile", None):
+            os.environ["TENANT_BACKUP_PROFILE"] = args.profile  # children (the scheduler's job) inherit it
+        return (args.func if args.command else cmd_window)(args)
     except TenantBackupError as err:
-        if args.debug:
-            traceback.print_exc()
-        print(f"tenant-backup: error: {err}", file=sys.stderr)
-        return err.exit_code
-    except KeyboardInterrupt:
-        print("tenant-backup: interrupted", file=sys.stderr)
-        return 130
+        return _fail(args, err, f"error: {err}", err.exit_code)
+    except KeyboardInterrupt as err:
+        return _fail(args, err, "interrupted", 130)
     except BrokenPipeError:  # `tenant-backup history | head`: the reader left, not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     except Exception as err:  # noqa: BLE001 - the user gets one line, the developer --debug
-        if args.debug:
-            traceback.print_exc()
-        print(f"tenant-backup: internal error: {type(err).__name__}: {err} (run again with --debug for details)",
-              file=sys.stderr)
-        return 1
+        return _fail(args, err, f"internal error: {type(err).__name__}: {err} (run again with --debug for details)", 1)
 
 
 if __name__ == "__main__":

@@ -247,7 +247,8 @@ def test_daily_backs_up_every_active_tenant_and_survives_one_failure(odd_db, env
 def test_daily_exit_code_2_when_the_database_is_unreachable(env, tmp_path):
     env("postgresql://nobody@127.0.0.1:9/none")
     cp = run_cli("daily", "--json")
-    assert cp.returncode == 2 and cp.stdout == "" and "cannot connect" in cp.stderr
+    assert cp.returncode == 2 and "cannot connect" in cp.stderr
+    assert json.loads(cp.stdout) == {"error": cp.stderr.strip().removeprefix("tenant-backup: error: "), "exit_code": 2}
 
 
 def test_tenants_json(odd_db, env):

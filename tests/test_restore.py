@@ -125,15 +125,15 @@ def test_apply_needs_a_plan_and_refuses_when_the_data_changed(odd_db, env):
     cp = run_cli("restore", "--org", ORG_A, "--backup", backup["id"], "--apply", "--yes")
     assert cp.returncode == 2 and "--plan" in cp.stderr
     cp = apply(ORG_A, backup["id"], "plan-0000000000000000")
-    assert cp.returncode == 2 and "no such plan" in cp.stderr
+    assert cp.returncode == 1 and "no such plan" in cp.stderr
     plan = dry_run(ORG_A, backup["id"])
     cp = apply(ORG_A, backup["id"], plan["plan_id"], "--mode", "missing-only")
-    assert cp.returncode == 2 and "other options" in cp.stderr
+    assert cp.returncode == 1 and "other options" in cp.stderr
     other = cli_json("backup", "--org", ORG_A)["backup"]
     cp = apply(ORG_A, other["id"], plan["plan_id"])  # a plan applies to its own backup only
-    assert cp.returncode == 2 and f"is for backup {backup['id']}" in cp.stderr
+    assert cp.returncode == 1 and f"is for backup {backup['id']}" in cp.stderr
     cp = apply(ORG_B, backup["id"], plan["plan_id"])
-    assert cp.returncode == 2 and "not this one" in cp.stderr
+    assert cp.returncode == 1 and "not this one" in cp.stderr
     with psycopg.connect(odd_db) as c:
         c.execute("update big_table set payload = 'edited after the dry run' where organization_id = %s and id = 1", [ORG_A])
     state = everything(odd_db)

@@ -112,7 +112,7 @@ def test_an_expired_plan_is_refused(odd_db, env, tmp_path):
     doc["expires_at"] = "2000-01-01T00:00:00+00:00"
     path.write_text(json.dumps(doc))
     cp = apply(ORG_A, backup["id"], plan["plan_id"])
-    assert cp.returncode == 2 and "expired" in cp.stderr and "dry run again" in cp.stderr
+    assert cp.returncode == 1 and "expired" in cp.stderr and "dry run again" in cp.stderr
 
 
 def _restore_query(url: str) -> str | None:

@@ -70,21 +70,44 @@ class Config:
     supabase_url: str | None = None  # https://<project>.supabase.co; the key never goes here
 
 
-def _str_list(data: dict, key: str, where: str) -> tuple[str, ...] | None:
+def _str_list(data: dict, key: str, where: str, what: str = "table names") -> tuple[str, ...] | None:
     if key not in data:
         return None
     value = data[key]
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise ConfigError(f"{where}: '{key}' must be a list of table names, e.g. {key} = [\"a\", \"b\"]")
+        raise ConfigError(f"{where}: '{key}' must be a list of {what}, e.g. {key} = [\"a\", \"b\"], not {value!r}")
     return tuple(value)
 
 
-def _int(data: dict, key: str, where: str, minimum: int = 0) -> int | None:
+def _int(data: dict, key: str, where: str, minimum: int = 0, maximum: int = 10**6) -> int | None:
+    """A whole number in [minimum, maximum]: a float, a string or a huge value is refused here,
+    not met later as an OverflowError or a wait that never ends."""
     if key not in data:
         return None
     value = data[key]
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{where}: '{key}' must be a whole number ≥ {minimum}, not {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        raise ConfigError(f"{where}: '{key}' must be a whole number from {minimum} to {maximum}, not {value!r}")
+    return value
+
+
+def _seconds(data: dict, key: str, where: str, maximum: float) -> float | None:
+    """A finite number of seconds in [0, maximum] (nan and inf would wait forever)."""
+    import math
+    if key not in data:
+        return None
+    value = data[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or not 0 <= value <= maximum:
+        raise ConfigError(f"{where}: '{key}' must be a number of seconds from 0 to {maximum:g}, not {value!r}")
+    return float(value)
+
+
+def _text(data: dict, key: str, where: str, what: str) -> str | None:
+    if key not in data:
+        return None
+    value = data[key]
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where}: '{key}' must be {what} in quotes, not {value!r}")
     return value
 
 
@@ -118,9 +141,14 @@ def parse_config(data: dict, where: str = "config") -> Config:
             kw[key] = data[key]
     for key, attr in (("schemas", "schemas"), ("expected_tables", "expected_tables"), ("include", "include"),
                       ("exclude", "exclude"), ("global_tables", "global_tables")):
-        value = _str_list(data, key, where)
+        value = _str_list(data, key, where, "schema names" if key == "schemas" else "table names")
         if value is not None:
             kw[attr] = value
+    tenant_table = kw.get("tenant_table", Config.tenant_table)
+    for key in ("exclude", "global_tables"):
+        if any(n in (tenant_table, f"public.{tenant_table}") for n in kw.get(key, ())):
+            raise ConfigError(f"{where}: '{key}' names the tenant table '{tenant_table}'; it is in every backup "
+                              f"(each tenant's own row) and cannot be left out — remove it from {key}")
     links = []
     paths = data.get("parent_paths", {})
     if not isinstance(paths, dict):
@@ -147,19 +175,19 @@ def parse_config(data: dict, where: str = "config") -> Config:
     if extra:
         raise ConfigError(f"{where}: retention.{sorted(extra)[0]} is not a setting (use days, keep_daily, keep_weekly, keep_monthly)")
     r = {k: v for k in ("days", "keep_daily", "keep_weekly", "keep_monthly")
-         if (v := _int(ret, k, f"{where}: retention", minimum=1 if k == "days" else 0)) is not None}
+         if (v := _int(ret, k, f"{where}: retention", minimum=1 if k == "days" else 0, maximum=36500)) is not None}
     kw["retention"] = Retention(**r)
     store = data.get("store", {})
-    if isinstance(store, str):
+    if isinstance(store, str) and store.strip():
         kw["store"] = store
     elif isinstance(store, dict):
         extra = set(store) - {"path", "part_size_mb", "kind", "bucket", "mirror"}
         if extra:
             raise ConfigError(f"{where}: store.{sorted(extra)[0]} is not a setting "
                               f"(use path, part_size_mb, kind, bucket, mirror)")
-        if "path" in store:
-            kw["store"] = str(store["path"])
-        if (mb := _int(store, "part_size_mb", f"{where}: store", minimum=1)) is not None:
+        if (path := _text(store, "path", f"{where}: store", "a folder path")) is not None:
+            kw["store"] = path
+        if (mb := _int(store, "part_size_mb", f"{where}: store", minimum=1, maximum=4096)) is not None:
             kw["part_bytes"] = mb * 1024 * 1024
         if "kind" in store:
             if store["kind"] not in STORE_KINDS:
@@ -188,11 +216,15 @@ def parse_config(data: dict, where: str = "config") -> Config:
     db = data.get("database", {})
     if not isinstance(db, dict):
         raise ConfigError(f"{where}: [database] must be a table with url = \"postgresql://...\"")
-    if "url" in db:
-        kw["database_url"] = str(db["url"])
-    if isinstance(db.get("lock_wait_seconds"), (int, float)):
-        kw["lock_wait_seconds"] = float(db["lock_wait_seconds"])
-    if (lease := _int(db, "lock_lease_seconds", f"{where}: database", minimum=1)) is not None:
+    extra = set(db) - {"url", "lock_wait_seconds", "lock_lease_seconds"}
+    if extra:
+        raise ConfigError(f"{where}: database.{sorted(extra)[0]} is not a setting "
+                          f"(use url, lock_wait_seconds, lock_lease_seconds)")
+    if (url := _text(db, "url", f"{where}: database", "a postgresql:// URL")) is not None:
+        kw["database_url"] = url
+    if (wait := _seconds(db, "lock_wait_seconds", f"{where}: database", 3600)) is not None:
+        kw["lock_wait_seconds"] = wait
+    if (lease := _int(db, "lock_lease_seconds", f"{where}: database", minimum=1, maximum=3600)) is not None:
         kw["lock_lease_seconds"] = lease
     bk = data.get("backup", {})
     if not isinstance(bk, dict) or set(bk) - {"encrypt", "jobs"} or not isinstance(bk.get("encrypt", False), bool):
@@ -203,6 +235,6 @@ def parse_config(data: dict, where: str = "config") -> Config:
     rest = data.get("restore", {})
     if not isinstance(rest, dict) or set(rest) - {"plan_ttl_minutes"}:
         raise ConfigError(f"{where}: [restore] takes plan_ttl_minutes only")
-    if (ttl := _int(rest, "plan_ttl_minutes", f"{where}: restore", minimum=1)) is not None:
+    if (ttl := _int(rest, "plan_ttl_minutes", f"{where}: restore", minimum=1, maximum=7 * 24 * 60)) is not None:
         kw["plan_ttl_minutes"] = ttl
     return Config(**kw)

@@ -24,6 +24,30 @@ class LockBusy(TenantBackupError):
     exit_code = 3
 
 
+class Busy(LockBusy):
+    """The database kept answering "deadlock" or "could not serialize" while the app wrote to the
+    tenant, through every retry: a quiet moment is the fix, not the configuration."""
+
+
+class WindowUnavailable(TenantBackupError):
+    """The window cannot open here (no display, missing system libraries): the CLI still works."""
+
+    exit_code = 2
+
+
+class UsageError(TenantBackupError):
+    """The command line itself is wrong (an unknown option, a missing or invalid argument)."""
+
+    exit_code = 2
+
+
+class PlanError(TenantBackupError):
+    """The dry run's plan cannot be applied (missing, expired, for other options or another backup):
+    the operation failed, nothing is wrong with the configuration."""
+
+    exit_code = 1
+
+
 class CredentialsUnavailable(TenantBackupError):
     """The keyring cannot be reached or holds nothing for us: say which, and the other routes."""
 

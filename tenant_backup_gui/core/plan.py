@@ -77,6 +77,13 @@ def expiry(now: datetime, ttl_minutes: int) -> str:
     return (now + timedelta(minutes=ttl_minutes)).isoformat(timespec="seconds")
 
 
+def describe_options(options: dict) -> str:
+    """A plan's options as the command line says them, not as a Python dict."""
+    return " ".join([f"--mode {options.get('mode')}"]
+                    + ([f"--tables {','.join(options['tables'])}"] if options.get("tables") else [])
+                    + (["--allow-dropped-columns"] if options.get("allow_dropped_columns") else []))
+
+
 def why_plan_unusable(plan: Plan | None, org_id: str, backup_id: str, options: RestoreOptions,
                       now: datetime) -> str | None:
     """None when the plan may be applied; otherwise the one-line reason and what to do."""
@@ -87,7 +94,7 @@ def why_plan_unusable(plan: Plan | None, org_id: str, backup_id: str, options: R
         return (f"plan {plan.plan_id} is for backup {plan.backup_id} of organization {plan.organization_id}, "
                 f"not this one; {rerun}")
     if plan.options != options.key():
-        return f"plan {plan.plan_id} was made with other options ({plan.options}); {rerun} with these"
+        return f"plan {plan.plan_id} was made with other options ({describe_options(plan.options)}); {rerun} with these"
     if datetime.fromisoformat(plan.expires_at) < now.astimezone(timezone.utc):
         return f"plan {plan.plan_id} expired at {plan.expires_at}; {rerun}"
     if plan.problems:

@@ -5,16 +5,49 @@ the error says so and names the environment-variable route."""
 
 from __future__ import annotations
 
-from ..core.errors import CredentialsUnavailable
+import os
+
+from ..core.errors import ConfigError, CredentialsUnavailable
 from .paths import profile as active_profile
 
 SERVICE = "tenant-backup"
-ENV_ROUTE = "set TENANT_BACKUP_DATABASE_URL in the environment instead"
+SCHEDULER_ROUTE = "for the nightly run: tenant-backup schedule install --env-file FILE (chmod 600) holding it"
+ENV_ROUTE = f"set TENANT_BACKUP_DATABASE_URL in the environment instead ({SCHEDULER_ROUTE})"
+KEY_ENV = "TENANT_BACKUP_ENCRYPTION_KEY"  # the backup key's recovery copy, for runs without a keyring
+# What to do instead of the keyring, per secret.
+ROUTES = {
+    "database_url": ENV_ROUTE,
+    "supabase_service_role_key": f"set SUPABASE_SERVICE_ROLE_KEY in the environment instead ({SCHEDULER_ROUTE})",
+    "backup_key": f"set {KEY_ENV} to the key's recovery copy (credentials export-key) in the environment instead "
+                  f"({SCHEDULER_ROUTE})",
+}
+# keyring's stand-ins that are no OS keyring: nothing (null), refusal (fail), or a plaintext file.
+NOT_A_KEYRING = ("keyring.backends.fail", "keyring.backends.null", "keyrings.alt.file")
 
 
-def _keyring():
+def _route(name: str) -> str:
+    return ROUTES.get(name, ENV_ROUTE)
+
+
+def _usable(backend) -> bool:
+    inner = getattr(backend, "backends", None)  # keyring's chainer: usable if one of its backends is
+    if inner is not None and type(backend).__name__ == "ChainerBackend":
+        return any(_usable(b) for b in inner)
+    return not type(backend).__module__.startswith(NOT_A_KEYRING)
+
+
+def backend_name() -> str:
+    import keyring
+    b = keyring.get_keyring()
+    return f"{type(b).__module__}.{type(b).__name__}"
+
+
+def _keyring(name: str):
+    """keyring and its errors, once we know a real OS keyring is behind it."""
     import keyring
     from keyring import errors
+    if not _usable(keyring.get_keyring()):
+        raise CredentialsUnavailable(f"no OS keyring is available here (keyring backend {backend_name()}); {_route(name)}")
     return keyring, errors
 
 
@@ -24,33 +57,39 @@ def _account(name: str, profile: str) -> str:
 
 def get_secret(name: str, profile: str | None = None) -> str | None:
     profile = profile or active_profile()
-    keyring, errors = _keyring()
+    keyring, errors = _keyring(name)
     try:
         return keyring.get_password(SERVICE, _account(name, profile))
     except errors.NoKeyringError:
-        raise CredentialsUnavailable(f"no OS keyring is available here; {ENV_ROUTE}") from None
+        raise CredentialsUnavailable(f"no OS keyring is available here; {_route(name)}") from None
     except errors.KeyringLocked:
-        raise CredentialsUnavailable(f"the OS keyring is locked; unlock it (log in to the desktop) or {ENV_ROUTE}") from None
+        raise CredentialsUnavailable(f"the OS keyring is locked; unlock it (log in to the desktop) or {_route(name)}") from None
     except errors.KeyringError as err:
-        raise CredentialsUnavailable(f"the OS keyring failed ({type(err).__name__}); {ENV_ROUTE}") from None
+        raise CredentialsUnavailable(f"the OS keyring failed ({type(err).__name__}); {_route(name)}") from None
 
 
 def set_secret(name: str, value: str, profile: str | None = None) -> None:
+    """Store, then read it back: a keyring that accepts a secret and keeps nothing must not let us
+    say "stored"."""
     profile = profile or active_profile()
-    keyring, errors = _keyring()
+    keyring, errors = _keyring(name)
     try:
         keyring.set_password(SERVICE, _account(name, profile), value)
+        kept = keyring.get_password(SERVICE, _account(name, profile))
     except errors.NoKeyringError:
-        raise CredentialsUnavailable(f"no OS keyring is available to store the secret; {ENV_ROUTE}") from None
+        raise CredentialsUnavailable(f"no OS keyring is available to store the secret; {_route(name)}") from None
     except errors.KeyringLocked:
         raise CredentialsUnavailable("the OS keyring is locked; unlock it and save again") from None
     except errors.KeyringError as err:
-        raise CredentialsUnavailable(f"the OS keyring refused the secret ({type(err).__name__})") from None
+        raise CredentialsUnavailable(f"the OS keyring refused the secret ({type(err).__name__}); {_route(name)}") from None
+    if kept != value:
+        raise CredentialsUnavailable(f"the OS keyring ({backend_name()}) did not keep the secret: reading it back gave "
+                                     f"{'nothing' if kept is None else 'something else'}; {_route(name)}")
 
 
 def delete_secret(name: str, profile: str | None = None) -> None:
     profile = profile or active_profile()
-    keyring, errors = _keyring()
+    keyring, errors = _keyring(name)
     try:
         keyring.delete_password(SERVICE, _account(name, profile))
     except errors.PasswordDeleteError:
@@ -59,11 +98,33 @@ def delete_secret(name: str, profile: str | None = None) -> None:
         raise CredentialsUnavailable(f"the OS keyring failed ({type(err).__name__})") from None
 
 
-def backup_key() -> bytes | None:
-    """The backup encryption key from the keyring (None when there is none)."""
+def probe() -> None:
+    """Store a throwaway secret, read it back, delete it: raises as set_secret does when the
+    keyring would not keep a real one."""
+    import secrets
+    set_secret("probe", secrets.token_hex(8))
+    delete_secret("probe")
+
+
+def backup_key_source() -> tuple[bytes | None, str | None]:
+    """The backup encryption key and where it came from: TENANT_BACKUP_ENCRYPTION_KEY (its recovery
+    copy, in the environment or the scheduler's env-file) first, else the keyring. (None, None)
+    when neither holds one."""
     from ..core.encryption import decode_key
+    text = os.environ.get(KEY_ENV)
+    if text:
+        try:
+            return decode_key(text), "environment"
+        except Exception:  # noqa: BLE001 - say which variable, never what it holds
+            raise ConfigError(f"{KEY_ENV} does not hold a backup key; set it to the recovery copy that "
+                              f"`tenant-backup credentials new-key` or `export-key` printed") from None
     text = get_secret("backup_key")
-    return decode_key(text) if text else None
+    return (decode_key(text), "keyring") if text else (None, None)
+
+
+def backup_key() -> bytes | None:
+    """The backup encryption key (None when there is none)."""
+    return backup_key_source()[0]
 
 
 def set_backup_key(key: bytes) -> None:

@@ -39,13 +39,17 @@ def log_dir() -> Path:
 
 
 def resources_dir() -> Path:
-    """resources/ beside the package in a checkout; inside the bundle when frozen."""
+    """The shipped data files (SQL, demo data, icon, desktop entry): inside the bundle when frozen,
+    else the package's own tenant_backup_gui.resources (wheel, sdist and editable installs map the
+    repository's resources/ there); in a bare checkout nothing is installed, so resources/ beside it."""
     if getattr(sys, "frozen", False):
         return Path(getattr(sys, "_MEIPASS", Path(sys.executable).parent)) / "resources"
-    env = os.environ.get("TENANT_BACKUP_RESOURCES")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2] / "resources"
+    try:
+        from importlib.resources import files
+        found = files("tenant_backup_gui.resources")
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parents[2] / "resources"
+    return Path(str(found))
 
 
 def resource_text(*parts: str) -> str:

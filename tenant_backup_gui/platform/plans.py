@@ -37,7 +37,12 @@ def load(plan_id: str) -> Plan | None:
 
 
 def discard(plan_id: str) -> None:
+    """An applied plan leaves a marker, so applying it again says so instead of "no such plan"."""
     try:
-        (plans_dir() / f"{plan_id}.json").unlink()
+        (plans_dir() / f"{plan_id}.json").replace(plans_dir() / f"{plan_id}.applied")
     except OSError:
         pass
+
+
+def was_applied(plan_id: str) -> bool:
+    return bool(re.fullmatch(r"plan-[0-9a-f]{16}", plan_id or "")) and (plans_dir() / f"{plan_id}.applied").exists()

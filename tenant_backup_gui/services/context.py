@@ -126,11 +126,13 @@ class Context:
         return RestSnapshot(self.project(), self.config)
 
     def tenant_lock(self, org_id: str, wait_seconds: float | None = None):
+        """The tenant's lock; once taken, what killed jobs left on the tenant is put right first."""
+        from .leftovers import ReconcilingLock
         wait = self.config.lock_wait_seconds if wait_seconds is None else wait_seconds
         if self.direct:
-            return postgres.TenantLock(self.url, org_id, wait, self.session)
+            return ReconcilingLock(self, org_id, postgres.TenantLock(self.url, org_id, wait, self.session))
         from ..sources.supabase_rest import RestTenantLock
-        return RestTenantLock(self.project(), org_id, wait, self.config.lock_lease_seconds)
+        return ReconcilingLock(self, org_id, RestTenantLock(self.project(), org_id, wait, self.config.lock_lease_seconds))
 
     def history(self):
         if self.direct:
@@ -165,8 +167,9 @@ class Context:
             return None
         key = credentials.backup_key()
         if key is None:
-            raise ConfigError("encryption is on ([backup] encrypt = true) but the keyring holds no backup key; "
-                              "create one with: tenant-backup credentials new-key (and keep the copy it prints)")
+            raise ConfigError("encryption is on ([backup] encrypt = true) but there is no backup key: neither "
+                              f"{credentials.KEY_ENV} nor the keyring holds one; create one with: tenant-backup "
+                              "credentials new-key (and keep the copy it prints)")
         return key
 
     def key_for(self, info: BackupInfo) -> bytes | None:
@@ -178,7 +181,8 @@ class Context:
         except CredentialsUnavailable as err:
             raise CredentialsUnavailable(f"backup {info.id} is encrypted (key {info.key_id}): {err}") from None
         if key is None or key_id(key) != info.key_id:
-            have = f"holds key {key_id(key)}" if key else "holds no backup key"
-            raise CredentialsUnavailable(f"backup {info.id} is encrypted with key {info.key_id}; this keyring {have}: "
-                                         f"import that key with: tenant-backup credentials import-key")
+            have = f"the key found here is {key_id(key)}" if key else "no backup key was found here"
+            raise CredentialsUnavailable(f"backup {info.id} is encrypted with key {info.key_id}; {have}: import that "
+                                         f"key with: tenant-backup credentials import-key (or set "
+                                         f"{credentials.KEY_ENV} to its recovery copy)")
         return key

@@ -1,5 +1,6 @@
 """`tenant-backup doctor`: is everything in place for tonight's run and for a restore? Each check
-is ok / warn / fail with the fix. Read-only."""
+is ok / warn / fail with the fix. Read-only, except a throwaway keyring entry that proves the
+keyring keeps what it is given."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from ..platform.settings import load_settings
 from ..sources import postgres
 from .context import Context
 from .daily import last_success
+
+
+DOCTOR_CONNECT_SECONDS = 3
 
 
 def _check(name: str, status: str, message: str, fix: str = "") -> dict:
@@ -31,11 +35,13 @@ def run() -> dict:
 
     try:
         found = credentials.get_secret("database_url")
-        checks.append(_check("keyring", "ok", "the OS keyring is reachable from here"
+        credentials.probe()  # a keyring that answers reads but keeps nothing is no keyring
+        checks.append(_check("keyring", "ok", f"the OS keyring ({credentials.backend_name()}) is reachable from here"
                              + (" and holds the database URL" if found else "")))
     except TenantBackupError as err:
         checks.append(_check("keyring", "warn" if settings.url_source in ("environment", "config") else "fail",
                              str(err), "set TENANT_BACKUP_DATABASE_URL, or run from a desktop session"))
+    checks += _backup_key_check(settings.config.encrypt)
 
     if not settings.direct:
         checks += _supabase_checks(ctx)
@@ -45,6 +51,8 @@ def run() -> dict:
                              "it in the window's Settings"))
     else:
         try:
+            # A server that accepts and never answers: say so in seconds, not after every address's 15 s.
+            postgres.connect(settings.database_url, timeout=DOCTOR_CONNECT_SECONDS).close()
             with postgres.Snapshot(settings.database_url, settings.config) as snap:
                 scope = discover_scope(snap.catalog, settings.config)
             priv = postgres.privileges(settings.database_url, settings.config, [s.table for s in scope.tables])
@@ -104,11 +112,32 @@ def run() -> dict:
                                      "tenant-backup schedule install --env-file FILE (chmod 600)"))
     except TenantBackupError as err:
         checks.append(_check("schedule", "warn", str(err)))
-    if settings.database_url or not settings.direct:
+    reached = not any(c["name"] in ("database", "supabase") and c["status"] == "fail" for c in checks)
+    if reached and (settings.database_url or not settings.direct):  # asking a silent server again takes as long
         stale = last_success(ctx)
         if stale:
             checks.append(_check("last daily run", "warn", stale, "tenant-backup history --type daily"))
     return _result(checks)
+
+
+def _backup_key_check(encrypt: bool) -> list[dict]:
+    """Which route the backup key comes by (environment or keyring), never the key itself."""
+    from ..core.encryption import key_id
+    try:
+        key, source = credentials.backup_key_source()
+        problem = ""
+    except TenantBackupError as err:
+        key, source, problem = None, None, str(err)
+    if key is not None:
+        where = (f"{credentials.KEY_ENV} in the environment" if source == "environment" else "the OS keyring")
+        return [_check("backup key", "ok", f"backup key {key_id(key)} from {where}"
+                       + ("" if encrypt else " (encryption is off: [backup] encrypt = false)"))]
+    if not encrypt:
+        return []
+    return [_check("backup key", "fail", "encryption is on but there is no backup key" + (f": {problem}" if problem else
+                   f": neither {credentials.KEY_ENV} nor the OS keyring holds one"),
+                   f"tenant-backup credentials new-key, or set {credentials.KEY_ENV} to the key's recovery copy "
+                   f"(for the nightly run: in the --env-file of schedule install)")]
 
 
 def _supabase_checks(ctx: Context) -> list[dict]:

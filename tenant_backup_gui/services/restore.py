@@ -12,16 +12,19 @@ import time
 from datetime import datetime, timezone
 
 from ..core import manifest as mf
-from ..core.errors import Cancelled, ConfigError, IntegrityError, TenantBackupError
+from ..core.errors import Cancelled, ConfigError, IntegrityError, PlanError, TenantBackupError
 from ..core.events import Event, EventSink, ignore
 from ..core.manifest import BackupInfo
+from ..core.text import count
 from ..core.plan import MODES, Plan, RestoreOptions, TablePlan, expiry, new_plan_id, why_plan_unusable
 from ..platform import plans
 from ..sources.pg_restore import RestoreSession
 from ..stores.backups import find_backup, iter_part_blocks, prefetch
 from .backup import BackupJob
+from .contention import retry_busy
 from .context import Context
 from .job import Job
+from .leftovers import apply_marker
 
 
 def _now() -> datetime:
@@ -217,7 +220,7 @@ class RestoreDryRunJob(_RestoreBase):
         log_id = await asyncio.to_thread(history.start, "dry_run", self.org_id,
                                          {"options": self.options.key()}, info.id)
         try:
-            result = await asyncio.to_thread(self._run, info)
+            result = await asyncio.to_thread(retry_busy, self._run, info, cancelled=self.cancelled)
         except TenantBackupError as err:
             await asyncio.to_thread(history.finish, log_id, "cancelled" if isinstance(err, Cancelled) else "failed",
                                     errors=[str(err)], backup_id=info.id)
@@ -256,7 +259,7 @@ class RestoreDryRunJob(_RestoreBase):
         plans.save(plan)
         ok = not problems
         verb = "would restore" if ok else "cannot restore"
-        message = (f"Dry run completed. {verb.capitalize()} {restored} records in {len(tables)} tables of "
+        message = (f"Dry run completed. {verb.capitalize()} {count(restored, 'record')} in {count(len(tables), 'table')} of "
                    f"{name or self.org_id} from backup {info.id}"
                    + ("" if ok else f": {problems[0]}" + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "")))
         return self._result(info, name, tables, warnings, problems, restored, plan.plan_id if ok else None, message, ok)
@@ -284,8 +287,10 @@ class RestoreApplyJob(_RestoreBase):
         ref = self.backup_ref
         if self.plan is not None and len(ref) == 10 and self.plan.backup_date == ref:
             ref = self.plan.backup_id  # a date names the plan's backup when it is of that day
+        if self.plan is None and plans.was_applied(self.plan_id):
+            return [PlanError(f"plan {self.plan_id} was already applied; to restore again, run a new dry run")]
         why = why_plan_unusable(self.plan, self.org_id, ref, self.options, _now())
-        return [why] if why else []
+        return [PlanError(why)] if why else []
 
     async def run(self) -> dict:
         self.check_prepared()
@@ -294,7 +299,7 @@ class RestoreApplyJob(_RestoreBase):
         history = self.ctx.history()
         started = time.monotonic()
         try:
-            result = await asyncio.to_thread(self._run, info)
+            result = await asyncio.to_thread(retry_busy, self._run, info, cancelled=self.cancelled)
         except TenantBackupError as err:
             log_id = await asyncio.to_thread(history.start, "restore", self.org_id,
                                              {"plan_id": self.plan_id, "safety_backup_id": self.safety_backup_id},
@@ -318,7 +323,7 @@ class RestoreApplyJob(_RestoreBase):
         return result
 
     def _run(self, info: BackupInfo) -> dict:
-        with self.ctx.tenant_lock(self.org_id) as lock:
+        with self.ctx.tenant_lock(self.org_id) as lock, apply_marker(self.ctx, self.org_id, self.plan_id, info.id):
             self.emit(Event("message", "taking a safety backup of the current state", self.org_id))
             safety = BackupJob(self.ctx, self.org_id, "safety", on_event=self.on_event,
                                allow_missing_tenant=True, hold_lock=False)
@@ -370,6 +375,6 @@ class RestoreApplyJob(_RestoreBase):
         return self._applied(info, name, tables, warnings, restored)
 
     def _applied(self, info: BackupInfo, name: str | None, tables: dict, warnings: list, restored: int) -> dict:
-        message = (f"Restored {restored} records in {len(tables)} tables of {name or self.org_id} from backup "
+        message = (f"Restored {count(restored, 'record')} in {count(len(tables), 'table')} of {name or self.org_id} from backup "
                    f"{info.id}; safety backup {self.safety_backup_id} holds the state before")
         return self._result(info, name, tables, warnings, [], restored, self.plan_id, message, True)

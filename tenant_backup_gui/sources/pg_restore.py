@@ -26,10 +26,10 @@ from psycopg.copy import QueuedLibpqWriter
 
 from .. import __version__
 from ..core.config import Config
-from ..core.errors import Cancelled, TenantBackupError
+from ..core.errors import Busy, Cancelled, TenantBackupError
 from ..core.plan import TablePlan
 from ..core.scope import Catalog, TableScope, TenantScope, discover_scope, fk_order
-from .postgres import (COPY_OPTIONS, _first_line, connect, db_error, export_expression, get_tenant, path_condition,
+from .postgres import (BUSY_SQLSTATES, COPY_OPTIONS, _first_line, connect, db_error, export_expression, get_tenant, path_condition,
                        read_catalog, scope_query, table_ident, who_runs)
 
 PIPE_BLOCK = 256 << 10
@@ -84,6 +84,8 @@ class StagedTable:
 def _restore_error(err: psycopg.Error, table: str, row: str = "") -> TenantBackupError:
     """One line: the table, the row's key when known, the database's reason. Never the row itself:
     PostgreSQL's "Failing row contains (…)" detail would print every column, secrets included."""
+    if err.sqlstate in BUSY_SQLSTATES:  # the app got in the way: retried (services/contention.py)
+        return db_error(err, f"restoring table {table}")
     diag = err.diag
     detail = diag.message_detail if diag and diag.message_detail else ""
     detail = "" if not detail or detail.startswith("Failing row contains") else f" ({detail})"
@@ -153,7 +155,7 @@ class RestoreSession:
             self.conn.execute(sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(
                 sql.SQL(", ").join(table_ident(s.table) for s in tables)))
         except psycopg.errors.LockNotAvailable:
-            raise TenantBackupError("the tenant's tables are busy (locked for over 30 s); try again shortly") from None
+            raise Busy("the tenant's tables are busy (locked for over 30 s); try again shortly") from None
         except psycopg.Error as err:
             raise db_error(err, "locking the tenant's tables") from None
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import os
 import queue
 import socket
 import threading
@@ -23,7 +24,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from .. import __version__
 from ..core.config import Config
-from ..core.errors import Cancelled, ConfigError, ConnectionFailed, LockBusy, TenantBackupError
+from ..core.errors import Busy, Cancelled, ConfigError, ConnectionFailed, LockBusy, TenantBackupError
 from ..core.scope import Catalog, Column, ForeignKey, Table, TableScope
 from ..platform.paths import resource_text
 
@@ -49,24 +50,33 @@ def _first_line(err: BaseException) -> str:
     return text[0] if text else type(err).__name__
 
 
-def connect(url: str, autocommit: bool = False) -> psycopg.Connection:
+def connect(url: str, autocommit: bool = False, timeout: int = 15) -> psycopg.Connection:
     try:
         conninfo_to_dict(url)
     except psycopg.ProgrammingError:
         raise ConfigError("the database URL is not valid; expected postgresql://user:password@host:5432/dbname "
                           "(TENANT_BACKUP_DATABASE_URL)") from None
     try:
-        return psycopg.connect(url, autocommit=autocommit, application_name=APP_NAME, connect_timeout=15)
+        return psycopg.connect(url, autocommit=autocommit, application_name=APP_NAME, connect_timeout=timeout)
     except psycopg.OperationalError as err:
         reason = _first_line(err)
         # psycopg prefixes "connection failed: connection to server at ... failed:"; keep the reason.
         reason = reason.split("failed: ")[-1] if "failed: " in reason else reason
+        if "timeout expired" in reason:
+            reason = f"no answer within {timeout} s (is that the database's host and port?)"
         raise ConnectionFailed(f"cannot connect to the database {describe_url(url)}: {reason}; "
                                f"check TENANT_BACKUP_DATABASE_URL") from None
 
 
+# Deadlock, serialization failure, lock timeout: the app's own writes got in the way (services/contention.py).
+BUSY_SQLSTATES = ("40P01", "40001", "55P03")
+BUSY = "busy: the app is writing to this organization; try again or pick a quiet moment"
+
+
 def db_error(err: psycopg.Error, doing: str) -> TenantBackupError:
     """A database error as one line that says what we were doing and the server's reason."""
+    if getattr(err, "sqlstate", None) in BUSY_SQLSTATES:
+        return Busy(f"{BUSY} ({doing}: {_first_line(err)})")
     if isinstance(err, psycopg.errors.InsufficientPrivilege):
         return ConnectionFailed(f"{doing}: permission denied ({_first_line(err)}); connect as the database "
                                 f"owner or a role that can read every tenant table")
@@ -541,7 +551,8 @@ class History:
                     """INSERT INTO public.backup_logs (backup_type, status, started_at, organization_id, backup_id,
                          metadata, run_by, run_host, tool_version)
                        VALUES (%s, 'in_progress', now(), %s, %s, %s, %s, %s, %s) RETURNING id""",
-                    [backup_type, org_id, backup_id, json.dumps(metadata or {}), user, host, __version__]).fetchone()[0])
+                    [backup_type, org_id, backup_id, json.dumps({**(metadata or {}), "pid": os.getpid()}), user, host,
+                     __version__]).fetchone()[0])
         except (psycopg.Error, TenantBackupError) as err:
             self._fail(err)
             return None
@@ -558,6 +569,45 @@ class History:
                          errors = %s, backup_id = coalesce(%s, backup_id) WHERE id = %s""",
                     [status, records, size, tables, json.dumps(metadata or {}), json.dumps(errors or []),
                      backup_id, log_id])
+        except (psycopg.Error, TenantBackupError) as err:
+            self._fail(err)
+
+    def discard(self, log_id: str | None) -> None:
+        """Remove a row that only stood in for a job while it ran (services/leftovers.py)."""
+        if log_id is None:
+            return
+        try:
+            with self._conn() as conn:
+                conn.execute("DELETE FROM public.backup_logs WHERE id = %s AND status = 'in_progress'", [log_id])
+        except (psycopg.Error, TenantBackupError) as err:
+            self._fail(err)
+
+    def in_progress(self, org_id: str) -> list[dict]:
+        """The tenant's rows still marked in_progress: id, type, host, pid, age in seconds, and for a
+        restore whether a completed restore of the same plan exists."""
+        try:
+            with self._conn() as conn:
+                cur = conn.execute(
+                    """SELECT l.id::text, l.backup_type, l.run_host, l.metadata->>'pid',
+                              extract(epoch FROM now() - l.started_at)::float8,
+                              EXISTS (SELECT 1 FROM public.backup_logs d WHERE d.backup_type = 'restore'
+                                      AND d.status = 'completed' AND d.organization_id = l.organization_id
+                                      AND d.metadata->>'plan_id' = l.metadata->>'plan_id')
+                       FROM public.backup_logs l
+                       WHERE l.organization_id = %s AND l.status = 'in_progress'""", [org_id])
+                return [dict(zip(("id", "type", "host", "pid", "age", "applied"), r)) for r in cur]
+        except (psycopg.Error, TenantBackupError) as err:
+            self._fail(err)
+            return []
+
+    def interrupt(self, ids: list[str], reason: str) -> None:
+        """Mark rows of jobs that are gone as failed, unless they finished meanwhile."""
+        if not ids:
+            return
+        try:
+            with self._conn() as conn:
+                conn.execute("""UPDATE public.backup_logs SET status = 'failed', completed_at = now(), errors = %s
+                                WHERE id::text = ANY(%s) AND status = 'in_progress'""", [json.dumps([reason]), ids])
         except (psycopg.Error, TenantBackupError) as err:
             self._fail(err)
 

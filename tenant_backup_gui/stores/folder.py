@@ -143,6 +143,27 @@ class FolderStore:
             return []
         return sorted(d.name for d in base.iterdir() if d.is_dir() and not d.name.startswith("."))
 
+    def sweep_temp(self, prefix: str, count_only: bool = False) -> tuple[int, int]:
+        """Remove the hidden temp files (`.name.tmp-PID`) a killed writer left under prefix; only
+        called while holding the tenant's lock, so no live writer owns one. (files, bytes) removed
+        (with count_only: found, and left alone)."""
+        base = self.path_of(prefix.rstrip("/"))
+        files = size = 0
+        if not base.is_dir():
+            return 0, 0
+        for dirpath, _dirs, filenames in os.walk(base):
+            for f in filenames:
+                if f.startswith(".") and ".tmp-" in f:
+                    p = Path(dirpath, f)
+                    try:
+                        n = p.stat().st_size
+                        if not count_only:
+                            p.unlink()
+                    except FileNotFoundError:
+                        continue
+                    files, size = files + 1, size + n
+        return files, size
+
     def delete(self, keys: list[str]) -> None:
         parents = set()
         for key in keys:

@@ -1,0 +1,97 @@
+"""After kill -9: the next job on the tenant (and `cleanup`) removes the dead writer's temp parts,
+history rows of jobs that are gone become failed "interrupted", and a killed apply leaves a
+restore row saying so."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psycopg
+
+from .conftest import ORG_A, ROOT, cli_json, run_cli
+
+
+def _grow(url: str, rows: int = 400_000) -> None:
+    """Enough rows in ORG_A that a backup is still writing when it is killed."""
+    with psycopg.connect(url) as c:
+        c.execute("insert into big_table (organization_id, payload) select %s, md5(i::text) || repeat('x', 200) "
+                  "from generate_series(1, %s) i", [ORG_A, rows])
+
+
+def _temp_parts(store) -> list:
+    return [p for p in store.rglob(".*.tmp-*")]
+
+
+def _kill_backup_mid_write(store) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "tenant_backup_gui", "backup", "--org", ORG_A],
+                            cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while not any(p.stat().st_size > 0 for p in _temp_parts(store) if p.exists()):
+            assert proc.poll() is None, "the backup finished before it could be killed; make the tenant bigger"
+            time.sleep(0.02)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def test_the_next_backup_removes_a_killed_backups_temp_parts_and_marks_its_row_interrupted(odd_db, env):
+    store = env(odd_db)
+    _grow(odd_db)
+    _kill_backup_mid_write(store)
+    assert _temp_parts(store)
+    rows = cli_json("history", "--org", ORG_A)
+    assert rows[0]["status"] == "in_progress"
+    cli_json("backup", "--org", ORG_A)
+    assert _temp_parts(store) == []
+    rows = cli_json("history", "--org", ORG_A, "--type", "manual")
+    assert [r["status"] for r in rows] == ["completed", "failed"]
+    assert rows[1]["errors"][0].startswith("interrupted")
+    assert cli_json("history", "--status", "in_progress") == []
+
+
+def test_cleanup_removes_a_killed_backups_temp_parts_and_counts_them(odd_db, env):
+    store = env(odd_db)
+    _grow(odd_db)
+    _kill_backup_mid_write(store)
+    assert _temp_parts(store)
+    left = sum(p.stat().st_size for p in _temp_parts(store))
+    doc = cli_json("cleanup")
+    assert _temp_parts(store) == [] and doc["freed_bytes"] >= left
+    assert cli_json("history", "--org", ORG_A, "--type", "manual")[0]["status"] == "failed"
+
+
+def test_a_killed_apply_leaves_a_restore_row_saying_so(odd_db, env):
+    store = env(odd_db)
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    _grow(odd_db, 200_000)  # so that the apply's safety backup is still writing when it is killed
+    plan = cli_json("restore", "--org", ORG_A, "--backup", backup["id"], "--dry-run")["plan_id"]
+    proc = subprocess.Popen([sys.executable, "-m", "tenant_backup_gui", "restore", "--org", ORG_A, "--backup",
+                             backup["id"], "--apply", "--plan", plan, "--yes"], cwd=str(ROOT),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while not _temp_parts(store):
+            assert proc.poll() is None, "the apply finished before it could be killed"
+            time.sleep(0.02)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    cli_json("backup", "--org", ORG_A)  # the next job on the tenant reconciles
+    restores = cli_json("history", "--org", ORG_A, "--type", "restore")
+    assert len(restores) == 1 and restores[0]["status"] == "failed", restores
+    assert "interrupted" in restores[0]["errors"][0] and "nothing was restored" in restores[0]["errors"][0]
+    assert restores[0]["metadata"]["plan_id"] == plan
+    assert cli_json("history", "--status", "in_progress") == []
+
+
+def test_a_completed_apply_leaves_exactly_one_restore_row(odd_db, env):
+    env(odd_db)
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    plan = cli_json("restore", "--org", ORG_A, "--backup", backup["id"], "--dry-run")["plan_id"]
+    assert run_cli("restore", "--org", ORG_A, "--backup", backup["id"], "--apply", "--plan", plan, "--yes").returncode == 0
+    restores = cli_json("history", "--org", ORG_A, "--type", "restore")
+    assert [r["status"] for r in restores] == ["completed"]
