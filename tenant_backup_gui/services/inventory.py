@@ -88,7 +88,10 @@ class VerifyJob(Job):
             secret, keyless = None, True  # checksums over what is stored still prove it intact
         problems = await asyncio.to_thread(verify_backup, self.ctx.store, info, self.emit, self.cancelled.is_set, secret)
         rows = sum(t.record_count for t in info.tables.values())
-        if info.legacy and not problems:
+        if info.partial and not problems:
+            message = (f"PARTIAL: backup {info.id} lacks rows the old system never read — {info.partial_reasons[0]}"
+                       + (f" (+{len(info.partial_reasons) - 1} more)" if len(info.partial_reasons) > 1 else ""))
+        elif info.legacy and not problems:
             message = f"unverifiable: no checksums (an old-system backup); row counts match ({rows} rows)"
         elif problems:
             message = f"backup {info.id} is damaged: {problems[0]}" + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "")
@@ -100,7 +103,7 @@ class VerifyJob(Job):
         self.emit(Event("finished", message, org))
         return {"success": not problems, "message": message, "backup_id": info.id, "organization_id": org,
                 "verified": not problems and not info.legacy, "legacy": info.legacy, "problems": problems,
-                "records": rows}
+                "records": rows, "partial": info.partial, "partial_reasons": info.partial_reasons}
 
 
 def tenant_overview(ctx: Context) -> list[dict]:

@@ -15,6 +15,7 @@ from ..core import manifest as mf
 from ..core.errors import Cancelled, ConfigError, IntegrityError, TenantBackupError
 from ..core.events import Event, EventSink, ignore
 from ..core.manifest import BackupInfo
+from ..core.partial import replace_refusal
 from ..core.plan import MODES, Plan, RestoreOptions, TablePlan, expiry, new_plan_id, why_plan_unusable
 from ..platform import plans
 from ..sources.pg_restore import RestoreSession
@@ -213,6 +214,8 @@ class RestoreDryRunJob(_RestoreBase):
         self.check_prepared()
         self.bind_loop()
         info = await asyncio.to_thread(find_backup, self.ctx.store, self.org_id, self.backup_ref)
+        if why := replace_refusal(info.partial, self.options.mode, self.options.accept_partial):
+            raise ConfigError(why)
         history = self.ctx.history()
         log_id = await asyncio.to_thread(history.start, "dry_run", self.org_id,
                                          {"options": self.options.key()}, info.id)
@@ -232,6 +235,7 @@ class RestoreDryRunJob(_RestoreBase):
             errors=result["problems"], metadata={"plan_id": result["plan_id"], "options": self.options.key()},
             backup_id=info.id)
         result["warnings"] += history.warnings
+        result["partial"], result["partial_reasons"] = info.partial, info.partial_reasons
         self.emit(Event("finished", result["message"], self.org_id))
         return result
 
