@@ -62,7 +62,7 @@ def test_create_manual_backup_shows_in_list_and_history(qtbot, loop, odd_db, env
     assert "26 hours" in w.tenant_table.item(row, 0).toolTip()
     w.act_backup.trigger()
     wait_for(loop, lambda: w.backup_table.rowCount() == 1, what="the new backup in the list")
-    assert w.backup_table.item(0, 2).text() == "manual" and w.backup_table.item(0, 5).text() == "checksummed"
+    assert w.backup_table.item(0, 2).text() == "manual" and w.backup_table.item(0, 5).text() == "complete"
     wait_for(loop, lambda: w.history_table.rowCount() >= 1 and w.history_table.item(0, 2).text() == "completed",
              what="the history row")
     assert w.history_table.item(0, 1).text() == "manual"
@@ -230,7 +230,7 @@ def test_first_start_opens_settings_and_secrets_go_to_the_keyring(qtbot, loop, o
     wait_for(loop, lambda: getattr(w, "settings_dialog", None) is not None and w.settings_dialog.isVisible(),
              what="the settings dialog on first start")
     dlg: SettingsDialog = w.settings_dialog
-    assert dlg.demo_button.isVisible() and "not configured" in w.st_db.text()
+    assert dlg.demo_button.isVisible() and "not configured" in w.st_conn.full_text()
     # a URL with a password: the dialog splits it, and saving puts the password in the keyring only
     secret_url = odd_db.replace("postgres:@", "postgres:pw-s3cret@")
     dlg.url.setText(secret_url.replace(":pw-s3cret", ""))

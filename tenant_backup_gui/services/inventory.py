@@ -124,8 +124,21 @@ def tenant_overview(ctx: Context) -> list[dict]:
         failed = info.get("last_status") in ("failed", "cancelled")
         out.append({**t.to_json(), "last_ok": ok, "last_status": info.get("last_status"),
                     "attention": (stale or failed) and not t.deleted,
-                    "why": "last backup failed" if failed else ("no successful backup in 26 hours" if stale else "")})
+                    "why": "last backup failed" if failed else ("no successful backup in 26 hours" if stale else ""),
+                    "status": tenant_status(t.deleted, ok, info.get("last_status"), info.get("last_started"), now)})
     return out
+
+
+def tenant_status(deleted: bool, last_ok, last_status: str | None, last_started, now) -> str:
+    """A short sentence that fits a column: "never backed up", "failed 2026-11-24", "stale: 31 h", "ok"."""
+    if deleted:
+        return "deleted"
+    if last_status in ("failed", "cancelled") and last_started is not None:
+        return f"{last_status} {last_started.astimezone():%Y-%m-%d}"
+    if last_ok is None:
+        return "never backed up"
+    hours = int((now - last_ok).total_seconds() // 3600)
+    return f"stale: {hours} h" if hours >= 26 else "ok"
 
 
 def setup_state(ctx: Context) -> dict:
