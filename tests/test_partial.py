@@ -12,14 +12,14 @@ import pytest
 from tenant_backup_gui.core.partial import legacy_partial_reasons
 
 from .conftest import LEGACY_ORG as ORG, cli_json, run_cli
+from .helpers import old_system_backup
 
 TS = "2025-02-03T02-00-01-000Z"
 
 
 def write_truncated_legacy_backup(url: str, store: Path, bottles: int = 3600) -> None:
-    """The tenant has `bottles` bottles; the backup holds what the old system's one capped
-    `select('*')` per table got: 1000 of them. Its table list also hit a table without
-    organization_id (an error, so absent) and one that does not exist (harmless)."""
+    """The tenant has `bottles` bottles; the old system's backup of it holds 1000 of them, and
+    lacks invoice_line_items (no organization_id column: the old run failed on it)."""
     with psycopg.connect(url) as c:
         c.execute("insert into organizations (id, name, slug) values (%s, 'Weldcor Supply', 'weldcor')", [ORG])
         c.execute("insert into customers (id, organization_id, name) select gen_random_uuid(), %s, 'c' || g "
@@ -27,26 +27,8 @@ def write_truncated_legacy_backup(url: str, store: Path, bottles: int = 3600) ->
         c.execute("insert into bottles (id, organization_id, barcode_number, status) "
                   "select gen_random_uuid(), %s, 'B' || lpad(g::text, 5, '0'), 'full' "
                   "from generate_series(1, %s) g", [ORG, bottles])
-        day = store / "tenant-backups" / ORG / TS[:10]
-        day.mkdir(parents=True)
-        tables = {}
-        for name in ("organizations", "customers", "bottles"):
-            col = "id" if name == "organizations" else "organization_id"
-            rows = [r[0] for r in c.execute(f"select row_to_json(t) from {name} t where {col} = %s "
-                                            f"order by id limit 1000", [ORG])]
-            key = f"tenant-backups/{ORG}/{TS[:10]}/{name}-{TS}.json"
-            text = json.dumps({"table": name, "timestamp": TS, "record_count": len(rows), "data": rows})
-            (store / key).write_text(text)
-            tables[name] = {"success": True, "record_count": len(rows), "size": len(text), "storage_path": key}
-    tables["invoice_line_items"] = {"success": False, "record_count": 0,
-                                    "error": "column invoice_line_items.organization_id does not exist"}
-    tables["user_invites"] = {"success": False, "record_count": 0,
-                              "error": 'relation "public.user_invites" does not exist'}
-    summary = {"organization_id": ORG, "organization_name": "Weldcor Supply", "backup_date": TS[:10],
-               "backup_timestamp": "2025-02-03T02:00:01.000Z", "tables": tables,
-               "total_records": sum(t["record_count"] for t in tables.values()), "total_size": 0,
-               "errors": [{"table": n, "error": t["error"]} for n, t in tables.items() if not t["success"]]}
-    (day / f"summary-{TS}.json").write_text(json.dumps(summary))
+        c.execute("create table invoice_line_items (id uuid primary key, invoice_id uuid, amount numeric)")
+    old_system_backup(url, store, ORG, TS)
 
 
 @pytest.fixture

@@ -34,10 +34,10 @@ def legacy_partial_reasons(summary: dict) -> list[str]:
             if not _NO_SUCH_TABLE.search(error):
                 absent.append((name, error or "unknown error"))
     for name, count in capped:
-        reasons.append(f"table {name} holds exactly {count:,} rows, the old system's read cap "
-                       f"({LEGACY_ROW_CAP:,} per request): rows beyond it were probably never backed up")
+        reasons.append(f"table {name}: exactly {count:,} rows, the old system's read cap — the rest was "
+                       f"probably never read")
     for name, error in absent:
-        reasons.append(f"table {name} is absent: the old system failed to back it up ({error})")
+        reasons.append(f"table {name} is absent: the old system failed on it ({error})")
     return reasons
 
 

@@ -27,9 +27,6 @@ class ElidedLabel(QLabel):
     def full_text(self) -> str:
         return self._full
 
-    def full_width(self) -> int:
-        return self.fontMetrics().horizontalAdvance(self._full) + 8
-
     def resizeEvent(self, event) -> None:  # noqa: N802
         super().resizeEvent(event)
         self._elide()

@@ -232,9 +232,11 @@ class MainWindow(QMainWindow):
         self.st_message.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.st_conn = ElidedLabel()
         self.st_conn.setObjectName("connection")
+        self.st_conn.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
+        self.st_conn.setMinimumWidth(60)
         self._conn = {"db": "", "store": "", "setup": ""}
-        self.statusBar().addWidget(self.st_message, 1)
-        self.statusBar().addPermanentWidget(self.st_conn)
+        self.statusBar().addWidget(self.st_message)  # as wide as its text: a QLabel never shrinks below it
+        self.statusBar().addPermanentWidget(self.st_conn, 1)  # what is left
         self._update_actions()
 
     def _build_menus(self) -> None:
@@ -262,23 +264,10 @@ class MainWindow(QMainWindow):
     def say(self, message: str) -> None:
         """The last job's message, in full: the connection label gives way."""
         self.st_message.setText(message)
-        self._fit_status()
 
     def _set_conn(self, **parts: str) -> None:
         self._conn.update(parts)
         self.st_conn.setText("   ".join(v for v in self._conn.values() if v))
-        self._fit_status()
-
-    def _fit_status(self) -> None:
-        room = max(0, self.statusBar().width() - 40)
-        want = self.st_message.fontMetrics().horizontalAdvance(self.st_message.text()) + 8
-        msg = min(want, max(0, room - 80)) if self.st_message.text() else 0
-        self.st_message.setMinimumWidth(msg)
-        self.st_conn.setFixedWidth(max(80, min(self.st_conn.full_width(), room - msg)))
-
-    def resizeEvent(self, event) -> None:
-        super().resizeEvent(event)
-        self._fit_status()
 
     def _restore_geometry(self) -> None:
         s = QSettings("tenant-backup", "window")
