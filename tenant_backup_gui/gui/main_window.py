@@ -17,20 +17,21 @@ from ..core.errors import TenantBackupError
 from ..core.partial import state_label
 from ..platform.paths import log_dir, resources_dir
 from ..platform.settings import load_settings
-from ..services import inventory
-from ..services.backup import BackupJob
 from ..services.context import Context
-from ..services.daily import DailyJob, last_success
-from ..services.inventory import VerifyJob
 from .dialogs import ElidedLabel, show_error, show_history_detail
 from .formatting import local as _local
-from .formatting import num, size, style_title, title_label
+from .formatting import num, size, title_label
 from .jobs import JobRunner
-from .restore_wizard import RestoreWizard
-from .settings_dialog import SettingsDialog
 
 
 BACKUP_TYPES = ("manual", "daily_tenant", "daily", "safety")
+
+
+def _import_the_rest() -> None:
+    """The services, the wizard and the settings dialog: imported on a worker thread after the
+    first paint (the database driver alone takes a few hundred milliseconds), so the window shows sooner."""
+    from ..services import backup, daily, inventory  # noqa: F401
+    from . import restore_wizard, settings_dialog  # noqa: F401
 
 
 def history_detail(h: dict) -> str:
@@ -321,6 +322,7 @@ class MainWindow(QMainWindow):
         self.open_settings(first_start=True)
 
     def open_settings(self, first_start: bool = False) -> None:
+        from .settings_dialog import SettingsDialog
         self.settings_dialog = SettingsDialog(self.ctx.settings, first_start, parent=self)
         self.settings_dialog.saved.connect(self._reload_settings)
         self.settings_dialog.demo_requested.connect(lambda: asyncio.ensure_future(self.open_demo()))
@@ -353,6 +355,9 @@ class MainWindow(QMainWindow):
         return self.backup_table.current_payload()
 
     async def refresh(self) -> None:
+        await asyncio.to_thread(_import_the_rest)
+        from ..services import inventory
+        from ..services.daily import last_success
         if not self.ctx.settings.configured:
             self._set_conn(db="Database: not configured — open Settings (Ctrl+,)")
             return
@@ -430,6 +435,7 @@ class MainWindow(QMainWindow):
             self.backup_table.setRowCount(0)
             self.backups_title.setText("Backups")
             return
+        from ..services import inventory
         try:
             items = await asyncio.to_thread(inventory.backups, self.ctx, t["id"])
         except TenantBackupError as err:
@@ -459,6 +465,7 @@ class MainWindow(QMainWindow):
         org = t["id"] if t and self.hist_tenant.isChecked() else None
         btype = self.hist_type.currentText() if self.hist_type.currentIndex() > 0 else None
         status = self.hist_status.currentText() if self.hist_status.currentIndex() > 0 else None
+        from ..services import inventory
         try:
             items = await asyncio.to_thread(inventory.history, self.ctx, org, 300, btype, status)
         except TenantBackupError as err:
@@ -497,6 +504,7 @@ class MainWindow(QMainWindow):
         t = self.selected_tenant()
         if not t:
             return
+        from ..services.backup import BackupJob
         self.runner.submit(t["id"], f"Backup of {t['name']}",
                            lambda on_event: BackupJob(self.ctx, t["id"], "manual", on_event=on_event))
 
@@ -504,16 +512,19 @@ class MainWindow(QMainWindow):
         t, b = self.selected_tenant(), self.selected_backup()
         if not t or b is None:
             return
+        from ..services.inventory import VerifyJob
         self.runner.submit(t["id"], f"Verify {b.id}",
                            lambda on_event: VerifyJob(self.ctx, t["id"], b.id, on_event=on_event))
 
     def run_daily(self) -> None:
+        from ..services.daily import DailyJob
         self.runner.submit("daily", "Daily run", lambda on_event: DailyJob(self.ctx, on_event=on_event))
 
     def restore(self, backup=None) -> None:
         t, b = self.selected_tenant(), backup or self._restorable()
         if not t or b is None or not b.complete:
             return
+        from .restore_wizard import RestoreWizard
         self.wizard = RestoreWizard(self.ctx, t, b, self.backups, parent=self)
         self.wizard.finished.connect(lambda _=None: asyncio.ensure_future(self.refresh()))
         self.wizard.undo_requested.connect(lambda bid: asyncio.ensure_future(self._undo(bid)))
