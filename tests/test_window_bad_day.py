@@ -58,6 +58,7 @@ def test_restore_starts_from_the_organization_alone_and_names_its_final_button(q
     page = to_dry_run(loop, wiz)
     assert page.verdict.text() == "Will insert 10 rows."  # above the table, in plain words
     assert page.verdict.y() < page.table.y()
+    assert page.table.item(0, 0).text() == "big_table" and page.table.item(0, 3).font().bold()  # changes first
     for label in (page.status, page.verdict):
         assert not UNGROUPED.search(label.text()), label.text()  # "1,500", never "1500"
     wiz.back()

@@ -289,9 +289,10 @@ class MainWindow(QMainWindow):
     def _ask_stop_sandbox(self) -> None:
         if self.close_question is not None and self.close_question.isVisible():
             return
-        box = QMessageBox(QMessageBox.Question, "Stop the demo sandbox?",
-                          "The demo's database is still running on this machine.\n\nStop it now? Its data and "
-                          "backups stay; `tenant-backup demo` starts it again.", QMessageBox.NoButton, self)
+        box = QMessageBox(QMessageBox.Question, "Stop the demo sandbox?", "Stop the demo sandbox?",
+                          QMessageBox.NoButton, self)
+        box.setInformativeText("Its database is still running on this machine. Stopping keeps its data and "
+                               "backups; `tenant-backup demo` starts it again.")
         box.setObjectName("stopSandboxQuestion")
         stop = box.addButton("Stop the sandbox", QMessageBox.AcceptRole)
         keep = box.addButton("Keep it running", QMessageBox.DestructiveRole)

@@ -41,11 +41,11 @@ def _rows(n: int) -> str:
 
 def verdict(result: dict, mode: str, partial: bool) -> str:
     """The dry run in one plain sentence, for the mode it was run in."""
-    if not result["success"]:
-        return f"Cannot restore: {result['problems'][0]}" if result["problems"] else result["message"]
     tables = result["tables"].values()
     ins, upd, dele = (sum(t[k] for t in tables) for k in ("to_insert", "to_update", "to_delete"))
-    if mode == "missing-only":
+    if not result["success"]:
+        text = f"Cannot restore: {result['problems'][0]}" if result["problems"] else result["message"]
+    elif mode == "missing-only":
         text = (f"Will put back {_rows(ins)} deleted since the backup and change nothing else." if ins else
                 "Nothing is missing: no row would be put back.")
     else:
@@ -187,12 +187,13 @@ class DryRunPage(QWizardPage):
         self.table.setHorizontalHeaderLabels(["Table", "In backup", "Now", "Insert", "Update", "Delete", "Unchanged"])
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 8)  # more rows in view
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.Stretch)
         lay.addWidget(self.table, 1)
         self.notes = QPlainTextEdit()
         self.notes.setReadOnly(True)
-        self.notes.setMaximumHeight(110)
+        self.notes.setMaximumHeight(80)
         self.notes.setAccessibleName("dry run warnings and problems")
         lay.addWidget(self.notes)
         self.task = None
@@ -249,7 +250,10 @@ class DryRunPage(QWizardPage):
         self.verdict.setText(verdict(r, self.wiz.choices()[1].mode, partial))
         self.verdict.setStyleSheet("color: #b00020" if not r["success"] else "color: #8a4b00" if partial else "")
         self.table.setRowCount(len(r["tables"]))
-        for row, (name, t) in enumerate(r["tables"].items()):
+        changes = lambda t: t["problems"] or t["to_insert"] or t["to_update"] or t["to_delete"]  # noqa: E731
+        # what changes (or cannot) first: the owner reads those rows, not the unchanged hundred
+        ordered = sorted(r["tables"].items(), key=lambda kv: not changes(kv[1]))
+        for row, (name, t) in enumerate(ordered):
             values = [name, t["record_count"], t["current_rows"], t["to_insert"], t["to_update"], t["to_delete"],
                       t["unchanged"]]
             for col, v in enumerate(values):
@@ -258,6 +262,10 @@ class DryRunPage(QWizardPage):
                     item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
                 if t["problems"]:
                     item.setForeground(QColor("#b00020"))
+                if changes(t):
+                    f = item.font()
+                    f.setBold(True)
+                    item.setFont(f)
                 self.table.setItem(row, col, item)
         self.notes.setPlainText("\n".join([f"PROBLEM: {p}" for p in r["problems"]] +
                                           [f"warning: {w}" for w in r["warnings"]]) or "No warnings.")
@@ -314,7 +322,8 @@ class ConfirmPage(QWizardPage):
         self.text.setText(
             f"<b>{'Replace' if mode == 'replace' else 'Put back missing rows of'} "
             f"{self.wiz.tenant['name']}</b> with backup {s['backup_id']}: {num(s['total_records_restored'])} records "
-            f"in {s['total_tables']} tables.<br><br>A <b>safety backup</b> of the current state is taken first: "
+            f"in {s['total_tables']} tables.<br><br>The dry run: "
+            f"{verdict(p, mode, self.wiz.backup.partial)}<br><br>A <b>safety backup</b> of the current state is taken first: "
             f"it is listed with the backups and undoes this restore.<br><br>"
             f"Type the organization's name, <b>{self.wiz.tenant['name']}</b>, to confirm:")
         self.name.clear()
@@ -391,21 +400,32 @@ class ResultPage(QWizardPage):
         self.text.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.text.setObjectName("resultText")
         lay.addWidget(self.text)
+        self.rows = QPlainTextEdit()  # one line per table: a hundred tables scroll, they do not push the page
+        self.rows.setReadOnly(True)
+        self.rows.setAccessibleName("restored rows per table")
+        lay.addWidget(self.rows, 1)
         self.undo = QPushButton("Undo this restore…")
         self.undo.setAccessibleName("undo this restore")
         self.undo.clicked.connect(self.wiz.undo)
-        lay.addWidget(self.undo)
-        lay.addStretch(1)
+        bar = QHBoxLayout()
+        bar.addWidget(self.undo)
+        bar.addStretch(1)
+        lay.addLayout(bar)
 
     def initializePage(self) -> None:
         r = self.wiz.result
         if r is None:
             self.setTitle("The restore failed")
             self.text.setText(f"Nothing was changed.\n\n{self.wiz.error}")
+            self.rows.setVisible(False)
             self.undo.setVisible(False)
             return
-        rows = "\n".join(f"  {n}: {num(t['restored'])}" for n, t in r["tables"].items())
-        self.text.setText(f"{r['message']}\n\nSafety backup: {r['safety_backup_id']}\n\nRestored rows:\n{rows}")
+        s = r["summary"]
+        self.text.setText(f"Restored {_rows(s['total_records_restored'])} in {num(s['total_tables'])} tables of "
+                          f"{s['organization_name'] or self.wiz.tenant['name']} from backup {s['backup_id']}.\n\n"
+                          f"Safety backup: {r['safety_backup_id']} — it holds the state before; Undo restores it.")
+        self.rows.setPlainText("\n".join(f"{n}: {_rows(t['restored'])}" for n, t in r["tables"].items()))
+        self.rows.setVisible(True)
         self.undo.setVisible(True)
 
 

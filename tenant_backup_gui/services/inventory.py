@@ -92,14 +92,14 @@ class VerifyJob(Job):
             message = (f"PARTIAL: backup {info.id} lacks rows the old system never read — {info.partial_reasons[0]}"
                        + (f" (+{len(info.partial_reasons) - 1} more)" if len(info.partial_reasons) > 1 else ""))
         elif info.legacy and not problems:
-            message = f"unverifiable: no checksums (an old-system backup); row counts match ({rows} rows)"
+            message = f"unverifiable: no checksums (an old-system backup); row counts match ({rows:,} rows)"
         elif problems:
             message = f"backup {info.id} is damaged: {problems[0]}" + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "")
         elif keyless:
             message = (f"backup {info.id} is intact on disk: {sum(len(t.parts) for t in info.tables.values())} "
                        f"encrypted parts match their checksums (without key {info.key_id} the rows were not counted)")
         else:
-            message = f"backup {info.id} is intact: {sum(len(t.parts) for t in info.tables.values())} parts, {rows} rows"
+            message = f"backup {info.id} is intact: {sum(len(t.parts) for t in info.tables.values())} parts, {rows:,} rows"
         self.emit(Event("finished", message, org))
         return {"success": not problems, "message": message, "backup_id": info.id, "organization_id": org,
                 "verified": not problems and not info.legacy, "legacy": info.legacy, "problems": problems,
