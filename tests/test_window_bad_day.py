@@ -51,7 +51,7 @@ def test_restore_starts_from_the_organization_alone_and_names_its_final_button(q
     w.act_restore.trigger()
     wiz = w.wizard
     qtbot.addWidget(wiz)
-    assert wiz.backup.id == newest and wiz.page(0).list.currentItem().text().endswith(f"({newest})")
+    assert wiz.backup.id == newest and newest in wiz.page(0).list.currentItem().toolTip()
     # every page has the same header: a title and a subtitle
     for pid in wiz.pageIds():
         assert wiz.page(pid).title() and wiz.page(pid).subTitle(), pid

@@ -485,6 +485,9 @@ class MainWindow(QMainWindow):
             colors.append(QColor("#b00020") if h["status"] in ("failed", "cancelled") else
                           QColor("#b26a00") if h["status"] == "completed_with_errors" else None)
         self.history_table.fill(rows, items, colors)
+        for r in range(len(items)):
+            for c in (3, 4, 5):
+                self.history_table.item(r, c).setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
 
     def _update_actions(self) -> None:
         has_t = self.selected_tenant() is not None
@@ -573,8 +576,8 @@ class MainWindow(QMainWindow):
     def _open(self, path: Path, what: str) -> None:
         if not path.exists():
             self.say(f"{what} does not exist yet: {path}")
-            return
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+        elif not QDesktopServices.openUrl(QUrl.fromLocalFile(str(path))):
+            self.say(f"No program here opens {path}: open it yourself")
 
     def open_backup_folder(self) -> None:
         folder = self.backup_folder()
@@ -590,7 +593,7 @@ class MainWindow(QMainWindow):
     def open_readme(self) -> None:
         for readme in (Path(__file__).resolve().parents[2] / "README.md", resources_dir() / "README.md"):
             if readme.exists():
-                QDesktopServices.openUrl(QUrl.fromLocalFile(str(readme)))
+                self._open(readme, "The README")
                 return
         self.say("The README is not part of this installation")
 

@@ -30,9 +30,9 @@ WARNING = "background: #fff4e5; color: #663c00; border: 1px solid #ffb74d; paddi
 
 def _backup_label(b) -> str:
     local = b.created_at.astimezone()
-    kind = "legacy — unverifiable: no checksums" if b.legacy else b.type
-    mark = "   PARTIAL: rows missing" if b.partial else ""
-    return f"{local:%Y-%m-%d %H:%M:%S}   {kind}   {num(b.total_records)} records{mark}   ({b.id})"
+    kind = "old system, no checksums" if b.legacy else b.type
+    mark = "   — PARTIAL: rows missing" if b.partial else ""
+    return f"{local:%Y-%m-%d %H:%M:%S}   {kind}   {num(b.total_records)} records{mark}"
 
 
 def _rows(n: int) -> str:
@@ -81,6 +81,9 @@ class BackupPage(QWizardPage):
                 continue
             item = QListWidgetItem(_backup_label(b))
             item.setData(Qt.UserRole, b)
+            item.setToolTip(f"backup {b.id}" + ("\n" + "\n".join(b.partial_reasons) if b.partial else ""))
+            if b.partial:
+                item.setForeground(QColor("#8a4b00"))
             self.list.addItem(item)
             if b.id == wiz.backup.id:
                 self.list.setCurrentItem(item)
