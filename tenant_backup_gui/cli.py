@@ -304,7 +304,7 @@ def cmd_restore(args) -> int:
     if not args.plan:
         raise ConfigError("--apply needs --plan PLAN_ID from a dry run of the same backup: "
                           "run tenant-backup restore --dry-run first")
-    explicit = bool(args.tables or args.mode != "replace" or args.allow_dropped_columns)
+    explicit = bool(args.tables or args.mode != "replace" or args.allow_dropped_columns or args.accept_partial)
     job = RestoreApplyJob(ctx, args.org, args.backup, args.plan, on_event=progress,
                           options=options if explicit else None)
     job.check_prepared()

@@ -86,3 +86,13 @@ def test_replace_from_a_partial_backup_needs_accept_partial(truncated):
     assert doc["tables"]["bottles"]["to_delete"] == 2600
     with psycopg.connect(url) as c:
         assert c.execute("select count(*) from bottles").fetchone()[0] == 3600
+    # the apply asks again: a plan alone (say, one the window made) does not replace from a partial backup
+    cp = run_cli("restore", "--org", ORG, "--backup", TS, "--apply", "--plan", doc["plan_id"], "--yes")
+    assert cp.returncode == 2 and "--accept-partial" in cp.stderr
+    with psycopg.connect(url) as c:
+        assert c.execute("select count(*) from bottles").fetchone()[0] == 3600
+    done = cli_json("restore", "--org", ORG, "--backup", TS, "--apply", "--plan", doc["plan_id"], "--yes",
+                    "--accept-partial")
+    assert done["safety_backup_id"]
+    with psycopg.connect(url) as c:  # knowingly: the bottles the backup lacked are gone (the safety backup has them)
+        assert c.execute("select count(*) from bottles").fetchone()[0] == 1000

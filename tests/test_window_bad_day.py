@@ -12,7 +12,7 @@ from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import QMessageBox, QWizard
 
 from tenant_backup_gui.gui.main_window import MainWindow
-from tenant_backup_gui.gui.restore_wizard import PAGE_CONFIRM, PAGE_DRY_RUN, PAGE_OPTIONS
+from tenant_backup_gui.gui.restore_wizard import PAGE_CONFIRM, PAGE_DRY_RUN, PAGE_OPTIONS, PAGE_RESULT
 from tenant_backup_gui.platform.settings import load_settings
 from tenant_backup_gui.services.context import Context
 
@@ -177,6 +177,11 @@ def test_a_partial_backup_is_marked_and_replace_needs_a_tick_naming_the_deletion
     assert not nxt.isEnabled()  # the name is not enough for this one
     confirm.accept_partial.setChecked(True)
     assert nxt.isEnabled() and nxt.text() == "Restore Weldcor Supply"
+    nxt.click()
+    wait_for(loop, lambda: wiz.currentId() == PAGE_RESULT, what="the apply")
+    assert wiz.result is not None, wiz.error
+    with psycopg.connect(legacy_db) as c:  # what the tick named is what went
+        assert c.execute("select count(*) from bottles").fetchone()[0] == 1000
 
 
 class UrlCatcher(QObject):

@@ -7,6 +7,7 @@ dry run's plan and nothing else."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
@@ -363,8 +364,9 @@ class ApplyPage(QWizardPage):
         self.progress.setRange(0, 0)
         self.status.setText("Taking a safety backup, then restoring in one transaction…")
         self.wiz.button(QWizard.BackButton).setEnabled(False)
+        options = replace(self.wiz.choices()[1], accept_partial=self.wiz.page(PAGE_CONFIRM).accept_partial.isChecked())
         job = RestoreApplyJob(self.wiz.ctx, self.wiz.tenant["id"], self.wiz.backup.id, self.wiz.plan["plan_id"],
-                              on_event=self._event)
+                              on_event=self._event, options=options)
         self.wiz.running = job
         try:
             self.wiz.result = await job.run()

@@ -295,6 +295,8 @@ class RestoreApplyJob(_RestoreBase):
         self.check_prepared()
         self.bind_loop()
         info = await asyncio.to_thread(find_backup, self.ctx.store, self.org_id, self.plan.backup_id)
+        if why := replace_refusal(info.partial, self.options.mode, self.options.accept_partial):
+            raise ConfigError(why)
         history = self.ctx.history()
         started = time.monotonic()
         try:
