@@ -149,6 +149,7 @@ def cmd_backup(args) -> int:
 
 
 def cmd_backups(args) -> int:
+    from .core.partial import state_label
     from .services.inventory import backups
     items = [b.to_json() for b in backups(_context(args), args.org)]
 
@@ -157,8 +158,9 @@ def cmd_backups(args) -> int:
             return "no backups"
         rows = [f"{'id':<26} {'type':<7} {'records':>10} {'size':>10}  state"]
         for b in xs:
-            state = "complete" if b["complete"] else f"INCOMPLETE: {b.get('problem', '')}"
+            state = state_label(b["complete"], b["type"] == "legacy", b.get("partial"), b.get("problem"))
             rows.append(f"{b['id']:<26} {b['type']:<7} {b['total_records']:>10} {_size(b['total_size']):>10}  {state}")
+            rows += [f"    partial: {why}" for why in b.get("partial_reasons", [])]
         return "\n".join(rows)
     _out(args, items, human)
     return 0
@@ -168,8 +170,9 @@ def cmd_verify(args) -> int:
     from .services.inventory import VerifyJob
     progress = Progress(not args.json)
     result = asyncio.run(_run_job(VerifyJob(_context(args), args.org, args.backup, on_event=progress), progress))
-    _out(args, result, lambda r: "\n".join([r["message"]] + [f"  {p}" for p in r["problems"]]))
-    return 0 if result["success"] else 1
+    _out(args, result, lambda r: "\n".join([r["message"]] + [f"  {p}" for p in r["problems"]]
+                                           + [f"  partial: {why}" for why in r.get("partial_reasons", [])]))
+    return 0 if result["success"] and not result.get("partial") else 1
 
 
 def _daily_log():
@@ -275,6 +278,7 @@ def cmd_history(args) -> int:
 
 def _restore_human(r) -> str:
     lines = [r["message"]]
+    lines += [f"  PARTIAL backup: {why}" for why in r.get("partial_reasons", [])]
     if r["tables"]:
         lines.append(f"  {'table':<28} {'backup':>9} {'now':>9} {'insert':>8} {'update':>8} {'delete':>8} {'same':>8}")
         for n, t in r["tables"].items():
@@ -297,7 +301,7 @@ def cmd_restore(args) -> int:
     ctx = _context(args)
     progress = Progress(not args.json)
     tables = tuple(t.strip() for t in (args.tables or "").split(",") if t.strip())
-    options = RestoreOptions(args.mode, tables, args.allow_dropped_columns)
+    options = RestoreOptions(args.mode, tables, args.allow_dropped_columns, accept_partial=args.accept_partial)
     if args.dry_run:
         job = RestoreDryRunJob(ctx, args.org, args.backup, options, on_event=progress)
         result = asyncio.run(_run_job(job, progress))
@@ -306,7 +310,7 @@ def cmd_restore(args) -> int:
     if not args.plan:
         raise ConfigError("--apply needs --plan PLAN_ID from a dry run of the same backup: "
                           "run tenant-backup restore --dry-run first")
-    explicit = bool(args.tables or args.mode != "replace" or args.allow_dropped_columns)
+    explicit = bool(args.tables or args.mode != "replace" or args.allow_dropped_columns or args.accept_partial)
     job = RestoreApplyJob(ctx, args.org, args.backup, args.plan, on_event=progress,
                           options=options if explicit else None)
     job.check_prepared()
@@ -549,6 +553,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--tables", metavar="A,B", help="restore only these tables")
     r.add_argument("--allow-dropped-columns", action="store_true",
                    help="restore although columns or tables of the backup no longer exist (their data is skipped)")
+    r.add_argument("--accept-partial", action="store_true",
+                   help="replace from a PARTIAL old-system backup anyway: deletes every current row the backup lacks")
     r.add_argument("--yes", action="store_true", help="do not ask for the organization's name")
     sc = add("schedule", cmd_schedule, "install, remove or show the nightly `daily` run in the OS scheduler")
     sc.add_argument("action", choices=["install", "remove", "status"])

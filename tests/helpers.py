@@ -22,3 +22,45 @@ def table_lines(store: Path, summary: dict, table: str) -> list[str]:
         data = gzip.decompress((store / part["key"]).read_bytes()).decode()
         lines += [l for l in data.split("\n") if l]
     return lines
+
+
+# The old system's hard-coded table list (reference/seed-setup-guide.md), in its order.
+OLD_SYSTEM_TABLES = (
+    "organizations", "profiles", "customers", "bottles", "rentals", "rental_invoices", "invoice_line_items",
+    "deliveries", "notifications", "audit_logs", "support_tickets", "support_ticket_messages", "locations",
+    "gas_types", "cylinder_fills", "bottle_scans", "user_invites", "ownership_values", "organization_join_codes",
+    "customer_support", "verification_requests", "verified_orders", "sales_orders", "sales_order_items")
+
+
+def old_system_backup(url: str, store: Path, org: str, ts: str = "2025-02-03T02-00-01-000Z", cap: int = 1000) -> Path:
+    """What the old system's daily-tenant-backup.js wrote for one tenant: per table of its list one
+    `select('*').eq('organization_id', org)`, which PostgREST cut at `cap` rows without a word; a
+    table that failed (missing, or without organization_id) an error in the summary. Returns the summary."""
+    import psycopg
+    day = store / "tenant-backups" / org / ts[:10]
+    day.mkdir(parents=True, exist_ok=True)
+    tables, errors = {}, []
+    with psycopg.connect(url, autocommit=True) as c:
+        name = c.execute("select name from organizations where id = %s", [org]).fetchone()[0]
+        for table in OLD_SYSTEM_TABLES:
+            col = "id" if table == "organizations" else "organization_id"
+            try:
+                rows = [r[0] for r in c.execute(f'select row_to_json(t) from public."{table}" t where {col} = %s '
+                                                f"limit {cap}", [org])]
+            except psycopg.Error as err:
+                message = err.diag.message_primary or str(err)
+                tables[table] = {"success": False, "error": message, "record_count": 0}
+                errors.append({"table": table, "error": message})
+                continue
+            key = f"tenant-backups/{org}/{ts[:10]}/{table}-{ts}.json"
+            text = json.dumps({"table": table, "timestamp": ts, "record_count": len(rows), "data": rows})
+            (store / key).write_text(text)
+            tables[table] = {"success": True, "record_count": len(rows), "size": len(text), "storage_path": key}
+    ok = [t for t in tables.values() if t["success"]]
+    summary = day / f"summary-{ts}.json"
+    summary.write_text(json.dumps({
+        "organization_id": org, "organization_name": name, "backup_date": ts[:10],
+        "backup_timestamp": f"{ts[:10]}T{ts[11:13]}:{ts[14:16]}:{ts[17:19]}.{ts[20:23]}Z", "tables": tables,
+        "total_records": sum(t["record_count"] for t in ok), "total_size": sum(t["size"] for t in ok),
+        "errors": errors}))
+    return summary

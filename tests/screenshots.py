@@ -1,13 +1,19 @@
 """Render the window and each restore-wizard page to resources/screenshots/ (for the README).
 
-    QT_QPA_PLATFORM=offscreen .venv/bin/python -m tests.screenshots
+    QT_QPA_PLATFORM=offscreen .venv/bin/python -m tests.screenshots [--if-stale]
 
-Runs on a throw-away embedded PostgreSQL with the demo dataset; with a real display (or Xvfb)
-unset QT_QPA_PLATFORM to get the platform's native style."""
+Runs on a throw-away embedded PostgreSQL with the demo dataset (plus an old-system backup cut by
+its 1000-row cap, for the partial-backup warning); with a real display (or Xvfb) unset
+QT_QPA_PLATFORM to get the platform's native style. It records a digest of what the pictures are
+rendered from (the window's code, this script, the demo data) in rendered-from.json:
+tests/test_screenshots.py fails when the README's pictures are older than that code. .ci/run
+renders them again (--if-stale) before the tests."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import os
 import sys
 import tempfile
@@ -18,7 +24,28 @@ import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "resources" / "screenshots"
+MANIFEST = OUT / "rendered-from.json"
 WELDCOR = "5f0c7a4e-2b1d-4c7e-9a55-3e2f1d0c9b88"
+# What the pictures show comes from these: a change to any of them renders them again.
+INPUTS = ("tenant_backup_gui/gui/*.py", "tenant_backup_gui/core/partial.py", "tests/screenshots.py",
+          "tests/helpers.py", "resources/demo/*.sql", "resources/icons/*")
+
+
+def inputs_digest() -> str:
+    h = hashlib.sha256()
+    for pattern in INPUTS:
+        for path in sorted(ROOT.glob(pattern)):
+            h.update(path.relative_to(ROOT).as_posix().encode() + b"\0")
+            h.update(path.read_bytes().replace(b"\r\n", b"\n") + b"\0")
+    return h.hexdigest()
+
+
+def is_current() -> bool:
+    try:
+        doc = json.loads(MANIFEST.read_text())
+    except (OSError, ValueError):
+        return False
+    return doc.get("digest") == inputs_digest() and all((OUT / f).exists() for f in doc.get("files", []))
 
 
 async def wait(pred, timeout=60):
@@ -30,7 +57,11 @@ async def wait(pred, timeout=60):
 
 
 def main() -> int:
+    if "--if-stale" in sys.argv and is_current():
+        print(f"screenshots in {OUT} are current")
+        return 0
     from tests.benchmarks.server import embedded_server
+    from tests.helpers import old_system_backup
     with embedded_server() as (server, _):
         url = server.get_uri()
         with psycopg.connect(url, autocommit=True) as c:
@@ -50,11 +81,18 @@ def main() -> int:
         asyncio.set_event_loop(loop)
         OUT.mkdir(parents=True, exist_ok=True)
 
+        shots: list[str] = []
+
+        def save(widget, name: str) -> None:
+            widget.grab().save(str(OUT / name))
+            shots.append(name)
+
         async def shoot():
             ctx = Context.from_settings(load_settings())
             await DailyJob(ctx).run()
             with psycopg.connect(url) as c:
                 c.execute("delete from bottle_scans where organization_id = %s and id %% 5 = 0", [WELDCOR])
+            old_system_backup(url, Path(f"{work}/store"), WELDCOR)  # cut by the old 1000-row cap
             w = MainWindow(ctx)
             w.resize(1280, 760)
             w.show()
@@ -64,25 +102,38 @@ def main() -> int:
                     w.tenant_table.selectRow(r)
             w.create_backup()
             await wait(lambda: not w.runner.busy())
-            await wait(lambda: w.backup_table.rowCount() >= 2)
+            await wait(lambda: w.backup_table.rowCount() >= 3)
             await asyncio.sleep(0.5)
-            w.grab().save(str(OUT / "main-window.png"))
+            save(w, "main-window.png")
             w.backup_table.selectRow(1)
             w.restore()
             wiz = w.wizard
-            wiz.grab().save(str(OUT / "wizard-1-backup.png"))
+            save(wiz, "wizard-1-backup.png")
             wiz.next()
-            wiz.grab().save(str(OUT / "wizard-2-options.png"))
+            save(wiz, "wizard-2-options.png")
             wiz.next()
             await wait(lambda: wiz.plan is not None)
             await asyncio.sleep(0.2)
-            wiz.grab().save(str(OUT / "wizard-3-dry-run.png"))
+            save(wiz, "wizard-3-dry-run.png")
             wiz.next()
             wiz.page(3).name.setText("Weldcor Supply")
-            wiz.grab().save(str(OUT / "wizard-4-confirm.png"))
+            save(wiz, "wizard-4-confirm.png")
             wiz.next()
             await wait(lambda: wiz.currentId() == 5)
-            wiz.grab().save(str(OUT / "wizard-6-result.png"))
+            save(wiz, "wizard-6-result.png")
+            wiz.close()
+            await w.load_backups()
+            w.backup_table.selectRow(w.backup_table.rowCount() - 1)  # the old system's partial backup
+            w.restore()
+            wiz = w.wizard
+            wiz.next()
+            await asyncio.sleep(0.2)
+            save(wiz, "wizard-partial.png")
+            wiz.page(1).replace.setChecked(True)
+            wiz.next()
+            await wait(lambda: wiz.plan is not None or "problems" in wiz.page(2).status.text())
+            await asyncio.sleep(0.2)
+            save(wiz, "wizard-partial-dry-run.png")
             wiz.close()
             w.open_settings()
             dlg = w.settings_dialog
@@ -91,12 +142,13 @@ def main() -> int:
             dlg.store_kind.setCurrentIndex(dlg.store_kind.findData("supabase"))
             dlg.mirror.setText("/srv/backups/mirror")
             await asyncio.sleep(0.3)
-            dlg.grab().save(str(OUT / "settings.png"))
+            save(dlg, "settings.png")
             dlg.reject()
             w.close()
 
         with loop:
             loop.run_until_complete(shoot())
+        MANIFEST.write_text(json.dumps({"digest": inputs_digest(), "files": shots}, indent=1) + "\n")
         print(f"screenshots in {OUT}")
     return 0
 

@@ -62,7 +62,7 @@ def test_create_manual_backup_shows_in_list_and_history(qtbot, loop, odd_db, env
     assert "26 hours" in w.tenant_table.item(row, 0).toolTip()
     w.act_backup.trigger()
     wait_for(loop, lambda: w.backup_table.rowCount() == 1, what="the new backup in the list")
-    assert w.backup_table.item(0, 2).text() == "manual" and w.backup_table.item(0, 5).text() == "checksummed"
+    assert w.backup_table.item(0, 2).text() == "manual" and w.backup_table.item(0, 5).text() == "complete"
     wait_for(loop, lambda: w.history_table.rowCount() >= 1 and w.history_table.item(0, 2).text() == "completed",
              what="the history row")
     assert w.history_table.item(0, 1).text() == "manual"
@@ -195,6 +195,8 @@ def test_restore_wizard_dry_run_gate_confirm_apply_and_undo(qtbot, loop, odd_db,
     result = wiz.result
     assert result and result["safety_backup_id"] and result["tables"]["big_table"]["restored"] == 10
     assert result["safety_backup_id"] in wiz.page(PAGE_RESULT).text.text()
+    assert wiz.page(PAGE_RESULT).text.text().startswith("Restored 10 rows in ")
+    assert "big_table: 10 rows" in wiz.page(PAGE_RESULT).rows.toPlainText()
     with psycopg.connect(odd_db) as c:
         assert c.execute("select count(*) from big_table where organization_id = %s", [ORG_A]).fetchone()[0] == 1500
     # Undo: the same wizard, on the safety backup
@@ -211,6 +213,9 @@ def test_restore_wizard_dry_run_gate_confirm_apply_and_undo(qtbot, loop, odd_db,
     undo.next()
     wait_for(loop, lambda: undo.currentId() == PAGE_RESULT, what="the undo apply")
     assert undo.result is not None
+    import re  # one number format: "Restored 1,517 rows", never "1517 records"
+    assert re.match(r"Restored \d{1,3}(,\d{3})+ rows in \d+ tables", undo.page(PAGE_RESULT).text.text())
+    assert "big_table: 1,490 rows" in undo.page(PAGE_RESULT).rows.toPlainText()
     with psycopg.connect(odd_db) as c:  # back to the state before the restore: ten rows missing
         assert c.execute("select count(*) from big_table where organization_id = %s", [ORG_A]).fetchone()[0] == 1490
     assert first["id"]
@@ -230,7 +235,7 @@ def test_first_start_opens_settings_and_secrets_go_to_the_keyring(qtbot, loop, o
     wait_for(loop, lambda: getattr(w, "settings_dialog", None) is not None and w.settings_dialog.isVisible(),
              what="the settings dialog on first start")
     dlg: SettingsDialog = w.settings_dialog
-    assert dlg.demo_button.isVisible() and "not configured" in w.st_db.text()
+    assert dlg.demo_button.isVisible() and "not configured" in w.st_conn.full_text()
     # a URL with a password: the dialog splits it, and saving puts the password in the keyring only
     secret_url = odd_db.replace("postgres:@", "postgres:pw-s3cret@")
     dlg.url.setText(secret_url.replace(":pw-s3cret", ""))

@@ -13,6 +13,8 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from .partial import legacy_partial_reasons
+
 FORMAT_VERSION = 2
 ROOT = "tenant-backups"
 BACKUP_TYPES = ("manual", "daily", "safety")
@@ -110,6 +112,11 @@ class BackupInfo:
     errors: list[dict] = field(default_factory=list)
     problem: str | None = None  # why an incomplete backup is not one
     key_id: str | None = None  # the encryption key's id, when encrypted
+    partial_reasons: list[str] = field(default_factory=list)  # core/partial.py: an old backup cut short
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.partial_reasons)
 
     def to_json(self) -> dict:
         return {
@@ -127,6 +134,8 @@ class BackupInfo:
             **({"key_id": self.key_id} if self.key_id else {}),
             "tables": {n: {"record_count": t.record_count, "parts": len(t.parts)} for n, t in self.tables.items()},
             "warnings": self.warnings,
+            "partial": self.partial,
+            "partial_reasons": self.partial_reasons,
             **({"problem": self.problem} if self.problem else {}),
         }
 
@@ -235,4 +244,4 @@ def parse_summary(doc: dict, key: str) -> BackupInfo:
         date=doc.get("backup_date", backup_id[:10]), created_at=created, type="legacy",
         total_records=int(doc.get("total_records", 0)), total_size=int(doc.get("total_size", 0)), complete=True,
         legacy=True, summary_key=key, tables=tables, order=list(tables), warnings=warnings,
-        errors=list(doc.get("errors", [])))
+        errors=list(doc.get("errors", [])), partial_reasons=legacy_partial_reasons(doc))

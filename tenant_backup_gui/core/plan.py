@@ -18,6 +18,7 @@ class RestoreOptions:
     mode: str = "replace"
     tables: tuple[str, ...] = ()  # empty: every table of the backup
     allow_dropped_columns: bool = False
+    accept_partial: bool = False  # replace from a partial old-system backup (core/partial.py), knowingly
 
     def key(self) -> dict:
         return {"mode": self.mode, "tables": sorted(self.tables),

@@ -4,7 +4,35 @@ from __future__ import annotations
 
 import json
 
-from PySide6.QtWidgets import QMessageBox, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QMessageBox, QSizePolicy, QWidget
+
+
+class ElidedLabel(QLabel):
+    """A label that gives way: it shows as much of its text as fits, ending in "…", and the whole
+    text in its tooltip."""
+
+    def __init__(self, text: str = "", parent=None):
+        super().__init__(parent)
+        self._full = ""
+        self.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        self.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.setText(text)
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt's name
+        self._full = text
+        self.setToolTip(text)
+        self._elide()
+
+    def full_text(self) -> str:
+        return self._full
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        super().setText(self.fontMetrics().elidedText(self._full, Qt.ElideMiddle, max(0, self.width() - 8)))
 
 
 def show_error(parent: QWidget, title: str, message: str, detail: str = "") -> QMessageBox:
@@ -24,8 +52,11 @@ def show_history_detail(parent: QWidget, row: dict) -> QMessageBox:
                f"organization: {row.get('organization_id') or 'all'}\n"
                f"started: {row.get('started_at')}\nfinished: {row.get('completed_at')}")
     errors = row.get("errors") or []
+    warnings = (row.get("metadata") or {}).get("warnings") or []
     icon = QMessageBox.Warning if row["status"] in ("failed", "completed_with_errors", "cancelled") else QMessageBox.Information
-    box = QMessageBox(icon, "History entry", summary + ("\n\n" + errors[0] if errors else ""), QMessageBox.Ok, parent)
+    notes = [f"error: {e}" for e in errors] + [f"warning: {w}" for w in warnings]
+    box = QMessageBox(icon, "History entry", summary + ("\n\n" + "\n".join(notes[:8]) if notes else ""),
+                      QMessageBox.Ok, parent)
     box.setDetailedText(json.dumps({"errors": errors, "metadata": row.get("metadata")}, indent=2, default=str))
     box.setModal(False)
     box.show()

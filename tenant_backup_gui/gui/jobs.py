@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QV
 
 from ..core.errors import Cancelled, TenantBackupError
 from ..core.events import Event
+from .formatting import num, size
 
 
 class JobRow(QWidget):
@@ -43,7 +44,7 @@ class JobRow(QWidget):
             self.bar.setRange(0, ev.steps)
             self.bar.setValue(max(0, ev.step - 1) if ev.kind != "finished" else ev.steps)
         if ev.kind == "progress" and ev.table:
-            self.detail.setText(f"{ev.table}: {ev.rows:,} rows, {ev.bytes / 1048576:.1f} MiB")
+            self.detail.setText(f"{ev.table}: {num(ev.rows)} rows, {size(ev.bytes)}")
         elif ev.message:
             self.detail.setText(ev.message)
 

@@ -4,39 +4,55 @@ from __future__ import annotations
 
 import asyncio
 import os
-from datetime import datetime
+from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QColor, QIcon, QKeySequence
+from PySide6.QtCore import QSettings, Qt, QTimer, QUrl
+from PySide6.QtGui import QAction, QColor, QDesktopServices, QIcon, QKeySequence
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout, QHeaderView, QLabel,
-                               QLineEdit, QMainWindow, QMenu, QSplitter, QStyle, QTableWidget,
+                               QLineEdit, QMainWindow, QMenu, QMessageBox, QSplitter, QStyle, QTableWidget,
                                QTableWidgetItem, QToolBar, QVBoxLayout, QWidget)
 
+from .. import __version__
 from ..core.errors import TenantBackupError
-from ..platform.paths import resources_dir
+from ..core.partial import state_label
+from ..platform.paths import log_dir, resources_dir
 from ..platform.settings import load_settings
-from ..services import inventory
-from ..services.backup import BackupJob
 from ..services.context import Context
-from ..services.daily import DailyJob, last_success
-from ..services.inventory import VerifyJob
-from .dialogs import show_error, show_history_detail
+from .dialogs import ElidedLabel, show_error, show_history_detail
+from .formatting import local as _local
+from .formatting import num, size, title_label
 from .jobs import JobRunner
-from .restore_wizard import RestoreWizard
-from .settings_dialog import SettingsDialog
 
 
-def _size(n: int | None) -> str:
-    n = n or 0
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return ""
+BACKUP_TYPES = ("manual", "daily_tenant", "daily", "safety")
 
 
-def _local(dt: datetime | None) -> str:
-    return dt.astimezone().strftime("%Y-%m-%d %H:%M") if dt else "—"
+def _import_the_rest() -> None:
+    """The services, the wizard and the settings dialog: imported on a worker thread after the
+    first paint (the database driver alone takes a few hundred milliseconds), so the window shows sooner."""
+    from ..services import backup, daily, inventory  # noqa: F401
+    from . import restore_wizard, settings_dialog  # noqa: F401
+
+
+def history_detail(h: dict) -> str:
+    """What the Detail column says of a history row: its first error, else its first warning, else
+    which backups it made or used."""
+    errors = h.get("errors") or []
+    meta = h.get("metadata") or {}
+    warnings = meta.get("warnings") or []
+    more = lambda xs: f" (+{len(xs) - 1} more)" if len(xs) > 1 else ""  # noqa: E731
+    if errors:
+        return f"{errors[0]}{more(errors)}"
+    if warnings:
+        return f"warning: {warnings[0]}{more(warnings)}"
+    if h.get("backup_type") == "restore" and meta.get("safety_backup_id"):
+        return f"from {h.get('backup_id')}; safety backup {meta['safety_backup_id']}"
+    if h.get("backup_type") == "dry_run" and h.get("backup_id"):
+        mode = (meta.get("options") or {}).get("mode")
+        return f"{mode + ' ' if mode else ''}from {h['backup_id']}"
+    if h.get("backup_type") == "daily" and "successful_tenants" in meta:
+        return f"{meta['successful_tenants']} ok, {meta.get('failed_tenants', 0)} failed"
+    return f"backup {h['backup_id']}" if h.get("backup_id") else ""
 
 
 class Table(QTableWidget):
@@ -86,6 +102,8 @@ class MainWindow(QMainWindow):
         self._build()
         self._restore_geometry()
         self.errors: list = []  # open error dialogs (tests read them)
+        self.close_question: QMessageBox | None = None
+        self._close_decided = False
         QTimer.singleShot(0, self._first_start if not ctx.settings.configured else
                           (lambda: asyncio.ensure_future(self.refresh())))
 
@@ -107,8 +125,9 @@ class MainWindow(QMainWindow):
 
         self.act_backup = action("Create Manual Backup", QStyle.SP_DialogSaveButton, "Ctrl+B", self.create_backup,
                                  "Back up the selected organization now")
-        self.act_restore = action("Restore…", QStyle.SP_BrowserReload, "Ctrl+R", self.restore,
-                                  "Restore the selected organization from the selected backup")
+        self.act_restore = action("Restore…", QStyle.SP_BrowserReload, "Ctrl+R", lambda: self.restore(),
+                                  "Restore the selected organization from a backup (the selected one, else "
+                                  "the newest complete one)")
         self.act_verify = action("Verify", QStyle.SP_DialogApplyButton, "Ctrl+Shift+V", self.verify,
                                  "Re-read the selected backup against its checksums")
         tb.addSeparator()
@@ -118,6 +137,8 @@ class MainWindow(QMainWindow):
                                   lambda: asyncio.ensure_future(self.refresh()), "Reload tenants, backups and history")
         self.act_settings = action("Settings", QStyle.SP_FileDialogDetailedView, "Ctrl+,", lambda: self.open_settings(),
                                    "Database, backup folder and retention")
+        self.act_settings.setMenuRole(QAction.PreferencesRole)
+        self._build_menus()
 
         # Tenant picker
         left = QWidget()
@@ -128,6 +149,10 @@ class MainWindow(QMainWindow):
         self.search.setClearButtonEnabled(True)
         self.search.textChanged.connect(self._filter_tenants)
         self.tenant_table = Table(["", "Organization", "Last backup", "Status", "ID"], "organizations")
+        self.tenant_table.setColumnHidden(4, True)  # searchable, and in the name's tooltip: not worth the width
+        self.tenant_table.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.tenant_table.horizontalHeader().setStretchLastSection(False)
+        self.tenant_table.horizontalHeader().setSectionResizeMode(1, QHeaderView.Stretch)
         self.tenant_table.itemSelectionChanged.connect(self._tenant_selected)
         lv.addWidget(self.search)
         lv.addWidget(self.tenant_table)
@@ -136,11 +161,8 @@ class MainWindow(QMainWindow):
         right = QSplitter(Qt.Vertical)
         bw = QWidget()
         bv = QVBoxLayout(bw)
-        self.backups_title = QLabel("Backups")
+        self.backups_title = title_label("Backups")
         self.backups_title.setObjectName("backupsTitle")
-        f = self.backups_title.font()
-        f.setBold(True)
-        self.backups_title.setFont(f)
         self.backup_table = Table(["Date", "Time", "Type", "Records", "Size", "State", "ID"], "backups")
         self.backup_table.setContextMenuPolicy(Qt.CustomContextMenu)
         self.backup_table.customContextMenuRequested.connect(self._backup_menu)
@@ -153,8 +175,7 @@ class MainWindow(QMainWindow):
         hw = QWidget()
         hv = QVBoxLayout(hw)
         hbar = QHBoxLayout()
-        title = QLabel("History")
-        title.setFont(f)
+        title = title_label("History")
         self.hist_type = QComboBox()
         self.hist_type.setAccessibleName("history type filter")
         self.hist_type.addItems(["all types", "manual", "daily_tenant", "daily", "safety", "restore", "dry_run", "cleanup"])
@@ -205,14 +226,49 @@ class MainWindow(QMainWindow):
         self.runner.failed.connect(self._job_failed)
         self.runner.succeeded.connect(self._job_succeeded)
 
-        # Status bar: where we are connected, where backups go, whether setup is done
-        self.st_db = QLabel()
-        self.st_store = QLabel()
-        self.st_setup = QLabel()
-        for w in (self.st_db, self.st_store, self.st_setup):
-            w.setTextInteractionFlags(Qt.TextSelectableByMouse)
-            self.statusBar().addPermanentWidget(w)
+        # Status bar: the last job's message in full on the left; where we are connected, where
+        # backups go and whether setup is done on the right, elided to what is left (full in its tooltip).
+        self.st_message = QLabel()
+        self.st_message.setObjectName("statusMessage")
+        self.st_message.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.st_conn = ElidedLabel()
+        self.st_conn.setObjectName("connection")
+        self.st_conn.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
+        self.st_conn.setMinimumWidth(60)
+        self._conn = {"db": "", "store": "", "setup": ""}
+        self.statusBar().addWidget(self.st_message)  # as wide as its text: a QLabel never shrinks below it
+        self.statusBar().addPermanentWidget(self.st_conn, 1)  # what is left
         self._update_actions()
+
+    def _build_menus(self) -> None:
+        """File and Help, with the roles and standard keys each platform expects (on macOS Qt moves
+        Settings, Quit and About into the application menu)."""
+        bar = self.menuBar()
+        file = bar.addMenu("&File")
+        file.addAction(self.act_settings)
+        self.act_open_folder = file.addAction("Open backup folder", self.open_backup_folder)
+        self.act_open_log = file.addAction("Open log", self.open_log)
+        file.addSeparator()
+        self.act_quit = file.addAction("&Quit", self.close)
+        self.act_quit.setShortcut(QKeySequence.Quit)
+        self.act_quit.setMenuRole(QAction.QuitRole)
+        help_ = bar.addMenu("&Help")
+        self.act_readme = help_.addAction("README", self.open_readme)
+        self.act_readme.setShortcut(QKeySequence.HelpContents)
+        self.act_doctor = help_.addAction("Check this installation (doctor)…",
+                                          lambda: asyncio.ensure_future(self.show_doctor()))
+        help_.addSeparator()
+        self.act_about = help_.addAction("&About Tenant Backup", self.show_about)
+        self.act_about.setMenuRole(QAction.AboutRole)
+
+    # ------------------------------------------------------------ status bar
+    def say(self, message: str) -> None:
+        """The last job's message, in full: the connection label gives way."""
+        self.st_message.setText(message)
+
+    def _set_conn(self, **parts: str) -> None:
+        self._conn.update(parts)
+        self.st_conn.setText("   ".join(v for v in self._conn.values() if v))
 
     def _restore_geometry(self) -> None:
         s = QSettings("tenant-backup", "window")
@@ -223,15 +279,51 @@ class MainWindow(QMainWindow):
             self.resize(1200, 760)
 
     def closeEvent(self, event) -> None:
+        if self.demo and not self._close_decided:
+            event.ignore()  # ask first; the answer closes the window
+            self._ask_stop_sandbox()
+            return
         QSettings("tenant-backup", "window").setValue("geometry", self.saveGeometry())
         super().closeEvent(event)
 
+    def _ask_stop_sandbox(self) -> None:
+        if self.close_question is not None and self.close_question.isVisible():
+            return
+        box = QMessageBox(QMessageBox.Question, "Stop the demo sandbox?", "Stop the demo sandbox?",
+                          QMessageBox.NoButton, self)
+        box.setInformativeText("Its database is still running on this machine. Stopping keeps its data and "
+                               "backups; `tenant-backup demo` starts it again.")
+        box.setObjectName("stopSandboxQuestion")
+        stop = box.addButton("Stop the sandbox", QMessageBox.AcceptRole)
+        keep = box.addButton("Keep it running", QMessageBox.DestructiveRole)
+        cancel = box.addButton(QMessageBox.Cancel)
+        box.setDefaultButton(stop)
+        box.setEscapeButton(cancel)
+
+        def answered(button) -> None:
+            if button is stop:
+                asyncio.ensure_future(self._stop_sandbox_and_close())
+            elif button is keep:
+                self._close_decided = True
+                self.close()
+        box.buttonClicked.connect(answered)
+        self.close_question = box
+        box.open()
+
+    async def _stop_sandbox_and_close(self) -> None:
+        from ..services import demo
+        self.say("Stopping the demo sandbox…")
+        await asyncio.to_thread(demo.stop)
+        self._close_decided = True
+        self.close()
+
     # ------------------------------------------------------------ settings
     def _first_start(self) -> None:
-        self.st_db.setText("Database: not configured — open Settings")
+        self._set_conn(db="Database: not configured — open Settings")
         self.open_settings(first_start=True)
 
     def open_settings(self, first_start: bool = False) -> None:
+        from .settings_dialog import SettingsDialog
         self.settings_dialog = SettingsDialog(self.ctx.settings, first_start, parent=self)
         self.settings_dialog.saved.connect(self._reload_settings)
         self.settings_dialog.demo_requested.connect(lambda: asyncio.ensure_future(self.open_demo()))
@@ -244,7 +336,7 @@ class MainWindow(QMainWindow):
     async def open_demo(self) -> None:
         """Start the sandbox (a real PostgreSQL on this machine) and look at it."""
         from ..services import demo
-        self.statusBar().showMessage("Starting the demo sandbox…")
+        self.say("Starting the demo sandbox…")
         try:
             box = await asyncio.to_thread(demo.start)
         except TenantBackupError as err:
@@ -264,23 +356,26 @@ class MainWindow(QMainWindow):
         return self.backup_table.current_payload()
 
     async def refresh(self) -> None:
+        await asyncio.to_thread(_import_the_rest)
+        from ..services import inventory
+        from ..services.daily import last_success
         if not self.ctx.settings.configured:
-            self.st_db.setText("Database: not configured — open Settings (Ctrl+,)")
+            self._set_conn(db="Database: not configured — open Settings (Ctrl+,)")
             return
-        self.st_store.setText(f"Store: {self.ctx.store.describe()}")
+        self._set_conn(store=f"Store: {self.ctx.store.describe()}")
         fix = "run `tenant-backup setup`" if self.ctx.direct else "run `tenant-backup setup --print-sql` in the SQL editor"
         try:
-            self.st_db.setText(f"Database: {await asyncio.to_thread(self.ctx.source_name)}")
+            self._set_conn(db=f"Database: {await asyncio.to_thread(self.ctx.source_name)}")
             state = await asyncio.to_thread(inventory.setup_state, self.ctx)
-            self.st_setup.setText("Setup: ok" if state["current"] else
-                                  f"Setup: missing — {fix}" if not state["installed"] else
-                                  f"Setup: version {state['version']} is outdated — {fix}")
+            self._set_conn(setup="Setup: ok" if state["current"] else
+                           f"Setup: missing — {fix}" if not state["installed"] else
+                           f"Setup: version {state['version']} is outdated — {fix}")
             self.tenants = await asyncio.to_thread(inventory.tenant_overview, self.ctx)
             stale = await asyncio.to_thread(last_success, self.ctx)
             self.banner.setText(f"⚠ {stale[0].upper()}{stale[1:]}" if stale else "")
             self.banner.setVisible(bool(stale))
         except TenantBackupError as err:
-            self.st_setup.setText("Setup: unknown")
+            self._set_conn(setup="Setup: unknown")
             self.errors.append(show_error(self, "Cannot load organizations", str(err)))
             return
         self._fill_tenants()
@@ -297,10 +392,13 @@ class MainWindow(QMainWindow):
                 flag.setIcon(warn)
                 flag.setToolTip(t["why"])
                 flag.setData(Qt.AccessibleTextRole, t["why"])
-            status = "deleted" if t["deleted"] else (t["why"] or (t["last_status"] or "never backed up"))
-            rows.append([flag, t["name"] or "(no name)", _local(t["last_ok"]), status, t["id"]])
+            name = QTableWidgetItem(t["name"] or "(no name)")
+            name.setToolTip(t["id"])
+            status = QTableWidgetItem(t["status"])
+            status.setToolTip(t["why"] or t["status"])
+            rows.append([flag, name, _local(t["last_ok"]), status, t["id"]])
             payloads.append(t)
-        self.tenant_table.fill(rows, payloads)
+        self.tenant_table.fill(rows, payloads, [QColor("#777777") if t["deleted"] else None for t in payloads])
         self._filter_tenants(self.search.text())
         for r, t in enumerate(payloads):
             if t["id"] == keep:
@@ -308,10 +406,16 @@ class MainWindow(QMainWindow):
                 break
         else:
             if payloads and self.tenant_table.currentRow() < 0:
-                for r in range(len(payloads)):
-                    if not self.tenant_table.isRowHidden(r):
-                        self.tenant_table.selectRow(r)
-                        break
+                self._select_first_to_look_at(payloads)
+
+    def _select_first_to_look_at(self, payloads: list[dict]) -> None:
+        """The first active organization needing attention (failed or stale), else the first active one."""
+        visible = [r for r in range(len(payloads)) if not self.tenant_table.isRowHidden(r)]
+        for wanted in (lambda t: t["attention"] and not t["deleted"], lambda t: not t["deleted"], lambda t: True):
+            row = next((r for r in visible if wanted(payloads[r])), None)
+            if row is not None:
+                self.tenant_table.selectRow(row)
+                return
 
     def _filter_tenants(self, text: str) -> None:
         text = text.strip().lower()
@@ -321,6 +425,7 @@ class MainWindow(QMainWindow):
             self.tenant_table.setRowHidden(r, bool(text) and text not in hay)
 
     def _tenant_selected(self) -> None:
+        self.backups = []  # the previous organization's: never restore from them
         self._update_actions()
         asyncio.ensure_future(self.load_backups())
         asyncio.ensure_future(self.load_history())
@@ -331,6 +436,7 @@ class MainWindow(QMainWindow):
             self.backup_table.setRowCount(0)
             self.backups_title.setText("Backups")
             return
+        from ..services import inventory
         try:
             items = await asyncio.to_thread(inventory.backups, self.ctx, t["id"])
         except TenantBackupError as err:
@@ -343,11 +449,16 @@ class MainWindow(QMainWindow):
         rows, colors = [], []
         for b in items:
             local = b.created_at.astimezone()
-            state = ("unverifiable (old format)" if b.legacy else "checksummed") if b.complete else f"INCOMPLETE: {b.problem}"
+            state = QTableWidgetItem(state_label(b.complete, b.legacy, b.partial, b.problem))
+            if b.partial:
+                state.setToolTip("\n".join(b.partial_reasons))
             rows.append([local.strftime("%Y-%m-%d"), local.strftime("%H:%M:%S"), "legacy" if b.legacy else b.type,
-                         f"{b.total_records:,}", _size(b.total_size), state, b.id])
-            colors.append(None if b.complete else QColor("#b00020"))
+                         num(b.total_records), size(b.total_size), state, b.id])
+            colors.append(QColor("#b00020") if not b.complete else QColor("#b26a00") if b.partial else None)
         self.backup_table.fill(rows, items, colors)
+        for r in range(len(items)):
+            for c in (3, 4):
+                self.backup_table.item(r, c).setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
         self._update_actions()
 
     async def load_history(self) -> None:
@@ -355,35 +466,49 @@ class MainWindow(QMainWindow):
         org = t["id"] if t and self.hist_tenant.isChecked() else None
         btype = self.hist_type.currentText() if self.hist_type.currentIndex() > 0 else None
         status = self.hist_status.currentText() if self.hist_status.currentIndex() > 0 else None
+        from ..services import inventory
         try:
             items = await asyncio.to_thread(inventory.history, self.ctx, org, 300, btype, status)
         except TenantBackupError as err:
             self.history_table.setRowCount(0)
-            self.statusBar().showMessage(str(err), 10000)
+            self.say(str(err))
             return
         rows, colors = [], []
         for h in items:
             took = (h["completed_at"] - h["started_at"]).total_seconds() if h["completed_at"] and h["started_at"] else None
-            errors = h["errors"] or []
-            rows.append([_local(h["started_at"]), h["backup_type"], h["status"], f"{h['records_backed_up'] or 0:,}",
-                         _size(h["backup_size"]), f"{took:.1f} s" if took is not None else "—",
-                         f"{h['run_by'] or ''}@{h['run_host'] or ''}", errors[0] if errors else ""])
+            sized = h["backup_type"] in BACKUP_TYPES and h["backup_size"]  # dry runs and restores write no backup
+            detail = QTableWidgetItem(history_detail(h))
+            detail.setToolTip(detail.text())
+            rows.append([_local(h["started_at"]), h["backup_type"], h["status"], num(h["records_backed_up"]),
+                         size(h["backup_size"]) if sized else "", f"{took:.1f} s" if took is not None else "—",
+                         f"{h['run_by'] or ''}@{h['run_host'] or ''}", detail])
             colors.append(QColor("#b00020") if h["status"] in ("failed", "cancelled") else
                           QColor("#b26a00") if h["status"] == "completed_with_errors" else None)
         self.history_table.fill(rows, items, colors)
+        for r in range(len(items)):
+            for c in (3, 4, 5):
+                self.history_table.item(r, c).setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
 
     def _update_actions(self) -> None:
         has_t = self.selected_tenant() is not None
         b = self.selected_backup()
         self.act_backup.setEnabled(has_t)
         self.act_verify.setEnabled(b is not None and b.complete)
-        self.act_restore.setEnabled(has_t and b is not None and b.complete)
+        self.act_restore.setEnabled(has_t and self._restorable() is not None)
+
+    def _restorable(self):
+        """The backup Restore… starts from: the selected one, else the newest complete one."""
+        b = self.selected_backup()
+        if b is not None and b.complete:
+            return b
+        return next((x for x in self.backups if x.complete), None)
 
     # ------------------------------------------------------------ actions
     def create_backup(self) -> None:
         t = self.selected_tenant()
         if not t:
             return
+        from ..services.backup import BackupJob
         self.runner.submit(t["id"], f"Backup of {t['name']}",
                            lambda on_event: BackupJob(self.ctx, t["id"], "manual", on_event=on_event))
 
@@ -391,16 +516,19 @@ class MainWindow(QMainWindow):
         t, b = self.selected_tenant(), self.selected_backup()
         if not t or b is None:
             return
+        from ..services.inventory import VerifyJob
         self.runner.submit(t["id"], f"Verify {b.id}",
                            lambda on_event: VerifyJob(self.ctx, t["id"], b.id, on_event=on_event))
 
     def run_daily(self) -> None:
+        from ..services.daily import DailyJob
         self.runner.submit("daily", "Daily run", lambda on_event: DailyJob(self.ctx, on_event=on_event))
 
     def restore(self, backup=None) -> None:
-        t, b = self.selected_tenant(), backup or self.selected_backup()
+        t, b = self.selected_tenant(), backup or self._restorable()
         if not t or b is None or not b.complete:
             return
+        from .restore_wizard import RestoreWizard
         self.wizard = RestoreWizard(self.ctx, t, b, self.backups, parent=self)
         self.wizard.finished.connect(lambda _=None: asyncio.ensure_future(self.refresh()))
         self.wizard.undo_requested.connect(lambda bid: asyncio.ensure_future(self._undo(bid)))
@@ -432,5 +560,71 @@ class MainWindow(QMainWindow):
 
     def _job_succeeded(self, title: str, result) -> None:
         msg = result.get("message") if isinstance(result, dict) else getattr(result, "id", "")
-        self.statusBar().showMessage(f"{title}: done" + (f" — {msg}" if msg else ""), 15000)
+        self.say(f"{title}: done" + (f" — {msg}" if msg else ""))
         asyncio.ensure_future(self.refresh())
+
+    # ------------------------------------------------------------ menus
+    def backup_folder(self) -> Path | None:
+        """The local folder backups go to (or are mirrored to); None for Supabase Storage alone."""
+        store = self.ctx.store
+        for s in (store, getattr(store, "mirror", None)):
+            root = getattr(s, "root", None)
+            if isinstance(root, Path):
+                return root
+        return None
+
+    def _open(self, path: Path, what: str) -> None:
+        if not path.exists():
+            self.say(f"{what} does not exist yet: {path}")
+        elif not QDesktopServices.openUrl(QUrl.fromLocalFile(str(path))):
+            self.say(f"No program here opens {path}: open it yourself")
+
+    def open_backup_folder(self) -> None:
+        folder = self.backup_folder()
+        if folder is None:
+            self.say("Backups go to Supabase Storage only: there is no local folder (set a mirror in Settings)")
+            return
+        self._open(folder, "The backup folder")
+
+    def open_log(self) -> None:
+        log = log_dir() / "daily.log"
+        self._open(log if log.exists() else log_dir(), "The log (written by the daily run)")
+
+    def open_readme(self) -> None:
+        for readme in (Path(__file__).resolve().parents[2] / "README.md", resources_dir() / "README.md"):
+            if readme.exists():
+                self._open(readme, "The README")
+                return
+        self.say("The README is not part of this installation")
+
+    def show_about(self) -> None:
+        self.about_box = QMessageBox(QMessageBox.Information, "About Tenant Backup",
+                                     f"<b>Tenant Backup</b> {__version__}<br><br>Per-organization backups and "
+                                     f"restores for a multi-tenant Supabase/PostgreSQL app.<br><br>"
+                                     f"Help: <a href='readme'>README</a> · Help → Check this installation",
+                                     QMessageBox.Ok, self)
+        self.about_box.setObjectName("aboutBox")
+        self.about_box.setTextFormat(Qt.RichText)
+        label = self.about_box.findChild(QLabel, "qt_msgbox_label")
+        if label is not None:
+            label.setOpenExternalLinks(False)
+            label.linkActivated.connect(lambda _: self.open_readme())
+        self.about_box.setModal(False)
+        self.about_box.show()
+
+    async def show_doctor(self) -> None:
+        from ..services import doctor
+        self.say("Checking this installation…")
+        result = await asyncio.to_thread(doctor.run)
+        mark = {"ok": "✔", "warn": "⚠", "fail": "✘"}
+        lines = [f"{mark[c['status']]} {c['name']}: {c['message']}" + (f"\n      fix: {c['fix']}" if c["fix"] else "")
+                 for c in result["checks"]]
+        bad = [c for c in result["checks"] if c["status"] != "ok"]
+        self.doctor_box = QMessageBox(QMessageBox.Information if result["success"] else QMessageBox.Warning,
+                                      "Doctor", ("Everything checked is in order." if not bad else
+                                                 f"{len(bad)} check(s) need a look.") + "\n\n" + "\n".join(lines),
+                                      QMessageBox.Ok, self)
+        self.doctor_box.setObjectName("doctorBox")
+        self.doctor_box.setModal(False)
+        self.doctor_box.show()
+        self.say("Doctor: " + ("all checks passed" if not bad else f"{len(bad)} check(s) need a look"))

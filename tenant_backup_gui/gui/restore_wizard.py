@@ -7,10 +7,11 @@ dry run's plan and nothing else."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
+from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QCheckBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
                                QListWidget, QListWidgetItem, QPlainTextEdit, QProgressBar, QPushButton,
                                QRadioButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWizard, QWizardPage)
 
@@ -18,14 +19,53 @@ from ..core.errors import TenantBackupError
 from ..core.events import Event
 from ..core.plan import RestoreOptions
 from ..services.restore import RestoreApplyJob, RestoreDryRunJob
+from .formatting import num, style_title
 
 PAGE_BACKUP, PAGE_OPTIONS, PAGE_DRY_RUN, PAGE_CONFIRM, PAGE_APPLY, PAGE_RESULT = range(6)
 
 
+DESTRUCTIVE = ("QPushButton { background: #b00020; color: white; font-weight: bold; padding: 4px 12px; }"
+               "QPushButton:disabled { background: #e7b3bb; color: #fff; }")
+WARNING = "background: #fff4e5; color: #663c00; border: 1px solid #ffb74d; padding: 6px;"
+
+
 def _backup_label(b) -> str:
     local = b.created_at.astimezone()
-    kind = "legacy — unverifiable: no checksums" if b.legacy else b.type
-    return f"{local:%Y-%m-%d %H:%M:%S}   {kind}   {b.total_records:,} records   ({b.id})"
+    kind = "old system, no checksums" if b.legacy else b.type
+    mark = "   — PARTIAL: rows missing" if b.partial else ""
+    return f"{local:%Y-%m-%d %H:%M:%S}   {kind}   {num(b.total_records)} records{mark}"
+
+
+def _rows(n: int) -> str:
+    return f"{num(n)} row{'' if n == 1 else 's'}"
+
+
+def verdict(result: dict, mode: str, partial: bool) -> str:
+    """The dry run in one plain sentence, for the mode it was run in."""
+    tables = result["tables"].values()
+    ins, upd, dele = (sum(t[k] for t in tables) for k in ("to_insert", "to_update", "to_delete"))
+    if not result["success"]:
+        text = f"Cannot restore: {result['problems'][0]}" if result["problems"] else result["message"]
+    elif mode == "missing-only":
+        text = (f"Will put back {_rows(ins)} deleted since the backup and change nothing else." if ins else
+                "Nothing is missing: no row would be put back.")
+    else:
+        parts = [f"{verb} {num(n)}" for verb, n in (("delete", dele), ("update", upd), ("insert", ins)) if n]
+        if parts:
+            parts[0] += " row" + ("" if (dele or upd or ins) == 1 else "s")
+            text = "Will " + (", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]) + "."
+        else:
+            text = "Nothing to change: the organization already equals the backup."
+    if partial:
+        text = text.rstrip(".") + (" — the backup is partial: consider Missing rows only." if mode == "replace" else
+                                   " — the backup is partial, so nothing it lacks is touched.")
+    return text
+
+
+def partial_warning(b) -> str:
+    return ("⚠ This backup is PARTIAL — the old system stopped reading early:\n"
+            + "\n".join(f"  • {why}" for why in b.partial_reasons)
+            + "\nReplace would delete every current row it lacks: Missing rows only is chosen for you.")
 
 
 class BackupPage(QWizardPage):
@@ -33,7 +73,7 @@ class BackupPage(QWizardPage):
         super().__init__()
         self.wiz = wiz
         self.setTitle("Choose the backup")
-        self.setSubTitle(f"Restore {wiz.tenant['name']} from one of its complete backups.")
+        self.setSubTitle(f"Restore {wiz.tenant['name']} from one of its complete backups (newest first).")
         lay = QVBoxLayout(self)
         self.list = QListWidget()
         self.list.setAccessibleName("backups to restore from")
@@ -42,6 +82,9 @@ class BackupPage(QWizardPage):
                 continue
             item = QListWidgetItem(_backup_label(b))
             item.setData(Qt.UserRole, b)
+            item.setToolTip(f"backup {b.id}" + ("\n" + "\n".join(b.partial_reasons) if b.partial else ""))
+            if b.partial:
+                item.setForeground(QColor("#8a4b00"))
             self.list.addItem(item)
             if b.id == wiz.backup.id:
                 self.list.setCurrentItem(item)
@@ -63,10 +106,18 @@ class OptionsPage(QWizardPage):
         super().__init__()
         self.wiz = wiz
         self.setTitle("What to restore")
+        self.setSubTitle("Replace everything, or only put back what was deleted since the backup.")
         lay = QVBoxLayout(self)
+        self.partial = QLabel()
+        self.partial.setObjectName("partialWarning")
+        self.partial.setWordWrap(True)
+        self.partial.setStyleSheet(WARNING)
+        self.partial.setVisible(False)
+        lay.addWidget(self.partial)
         self.replace = QRadioButton("Replace: the organization becomes exactly the backup")
-        self.missing = QRadioButton("Missing only: put back rows deleted since the backup, change nothing else")
+        self.missing = QRadioButton("Missing rows only: put back rows deleted since the backup, change nothing else")
         self.replace.setChecked(True)
+        self.defaulted_for = None  # the backup whose default mode was set
         group = QButtonGroup(self)
         for b in (self.replace, self.missing):
             group.addButton(b)
@@ -82,10 +133,15 @@ class OptionsPage(QWizardPage):
         self.tables.blockSignals(True)
         self.tables.clear()
         b = self.wiz.backup
+        self.partial.setVisible(b.partial)
+        self.partial.setText(partial_warning(b) if b.partial else "")
+        if self.defaulted_for != b.id:  # a partial backup defaults to the mode that deletes nothing
+            self.defaulted_for = b.id
+            (self.missing if b.partial else self.replace).setChecked(True)
         for name in b.order or sorted(b.tables):
             if name not in b.tables:
                 continue
-            item = QListWidgetItem(f"{name}  ({b.tables[name].record_count:,} rows)")
+            item = QListWidgetItem(f"{name}  ({_rows(b.tables[name].record_count)})")
             item.setData(Qt.UserRole, name)
             item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
             item.setCheckState(Qt.Checked)
@@ -95,8 +151,10 @@ class OptionsPage(QWizardPage):
     def options(self) -> RestoreOptions:
         names = [self.tables.item(i).data(Qt.UserRole) for i in range(self.tables.count())]
         checked = [n for i, n in enumerate(names) if self.tables.item(i).checkState() == Qt.Checked]
-        return RestoreOptions("missing-only" if self.missing.isChecked() else "replace",
-                              () if len(checked) == len(names) else tuple(checked))
+        mode = "missing-only" if self.missing.isChecked() else "replace"
+        # A dry run changes nothing: the replace of a partial backup is accepted on the confirm page, by a tick.
+        return RestoreOptions(mode, () if len(checked) == len(names) else tuple(checked),
+                              accept_partial=self.wiz.backup.partial and mode == "replace")
 
     def isComplete(self) -> bool:
         return any(self.tables.item(i).checkState() == Qt.Checked for i in range(self.tables.count())) \
@@ -123,17 +181,23 @@ class DryRunPage(QWizardPage):
         bar.addWidget(self.progress, 1)
         lay.addLayout(bar)
         lay.addWidget(self.status)
+        self.verdict = QLabel()
+        self.verdict.setObjectName("verdict")
+        self.verdict.setWordWrap(True)
+        style_title(self.verdict)
+        lay.addWidget(self.verdict)
         self.table = QTableWidget(0, 7)
         self.table.setObjectName("dryRunTable")
         self.table.setHorizontalHeaderLabels(["Table", "In backup", "Now", "Insert", "Update", "Delete", "Unchanged"])
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 8)  # more rows in view
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.Stretch)
         lay.addWidget(self.table, 1)
         self.notes = QPlainTextEdit()
         self.notes.setReadOnly(True)
-        self.notes.setMaximumHeight(110)
+        self.notes.setMaximumHeight(80)
         self.notes.setAccessibleName("dry run warnings and problems")
         lay.addWidget(self.notes)
         self.task = None
@@ -155,6 +219,7 @@ class DryRunPage(QWizardPage):
         self.progress.setRange(0, 0)
         self.status.setText("Running the dry run…")
         self.table.setRowCount(0)
+        self.verdict.clear()
         self.notes.clear()
         job = RestoreDryRunJob(self.wiz.ctx, self.wiz.tenant["id"], self.wiz.backup.id, choices[1],
                                on_event=self._event)
@@ -180,27 +245,38 @@ class DryRunPage(QWizardPage):
             self.progress.setRange(0, ev.steps)
             self.progress.setValue(max(0, ev.step - 1))
         if ev.table and ev.kind == "progress":
-            self.status.setText(f"Reading {ev.table}: {ev.rows:,} rows")
+            self.status.setText(f"Reading {ev.table}: {_rows(ev.rows)}")
 
     def show_result(self, r: dict) -> None:
-        self.status.setText(r["message"])
+        self.status.setText("The dry run passed: nothing was changed." if r["success"] else "The dry run found problems.")
         self.status.setStyleSheet("" if r["success"] else "color: #b00020")
+        partial = self.wiz.backup.partial
+        self.verdict.setText(verdict(r, self.wiz.choices()[1].mode, partial))
+        self.verdict.setStyleSheet("color: #b00020" if not r["success"] else "color: #8a4b00" if partial else "")
         self.table.setRowCount(len(r["tables"]))
-        for row, (name, t) in enumerate(r["tables"].items()):
+        changes = lambda t: t["problems"] or t["to_insert"] or t["to_update"] or t["to_delete"]  # noqa: E731
+        # what changes (or cannot) first: the owner reads those rows, not the unchanged hundred
+        ordered = sorted(r["tables"].items(), key=lambda kv: not changes(kv[1]))
+        for row, (name, t) in enumerate(ordered):
             values = [name, t["record_count"], t["current_rows"], t["to_insert"], t["to_update"], t["to_delete"],
                       t["unchanged"]]
             for col, v in enumerate(values):
-                item = QTableWidgetItem(f"{v:,}" if isinstance(v, int) else str(v))
+                item = QTableWidgetItem(num(v) if isinstance(v, int) else str(v))
                 if col and isinstance(v, int):
                     item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
                 if t["problems"]:
                     item.setForeground(QColor("#b00020"))
+                if changes(t):
+                    f = item.font()
+                    f.setBold(True)
+                    item.setFont(f)
                 self.table.setItem(row, col, item)
         self.notes.setPlainText("\n".join([f"PROBLEM: {p}" for p in r["problems"]] +
                                           [f"warning: {w}" for w in r["warnings"]]) or "No warnings.")
 
     def invalidate(self) -> None:
         self.table.setRowCount(0)
+        self.verdict.clear()
         self.notes.clear()
         self.status.setText("The choices changed: run the dry run again.")
         self.status.setStyleSheet("")
@@ -215,10 +291,16 @@ class ConfirmPage(QWizardPage):
         super().__init__()
         self.wiz = wiz
         self.setTitle("Confirm")
+        self.setSubTitle("The last step before the organization's data is changed.")
         lay = QVBoxLayout(self)
         self.text = QLabel()
         self.text.setWordWrap(True)
         lay.addWidget(self.text)
+        self.accept_partial = QCheckBox()
+        self.accept_partial.setObjectName("acceptPartial")
+        self.accept_partial.setStyleSheet("color: #b00020; font-weight: bold;")
+        self.accept_partial.toggled.connect(lambda _: self.completeChanged.emit())
+        lay.addWidget(self.accept_partial)
         self.name = QLineEdit()
         self.name.setAccessibleName("type the organization's name to confirm")
         self.name.textChanged.connect(lambda _: self.completeChanged.emit())
@@ -231,10 +313,21 @@ class ConfirmPage(QWizardPage):
         p = self.wiz.plan
         s = p["summary"]
         mode = self.wiz.choices()[1].mode
+        name = self.wiz.tenant["name"] or self.wiz.tenant["id"]
+        self.setButtonText(QWizard.NextButton, f"Restore {name}")
+        deleted = {n: t["to_delete"] for n, t in p["tables"].items() if t["to_delete"]}
+        risky = self.wiz.backup.partial and mode == "replace"
+        self.accept_partial.setVisible(risky)
+        self.accept_partial.setChecked(False)
+        self.accept_partial.setText(
+            f"The backup is partial. Yes, delete {_rows(sum(deleted.values()))} it lacks"
+            + (": " + ", ".join(f"{num(v)} in {n}" for n, v in deleted.items()) if deleted else "")
+            + " — I know they will be gone (the safety backup keeps them).")
         self.text.setText(
             f"<b>{'Replace' if mode == 'replace' else 'Put back missing rows of'} "
-            f"{self.wiz.tenant['name']}</b> with backup {s['backup_id']}: {s['total_records_restored']:,} records "
-            f"in {s['total_tables']} tables.<br><br>A <b>safety backup</b> of the current state is taken first: "
+            f"{self.wiz.tenant['name']}</b> with backup {s['backup_id']}: {num(s['total_records_restored'])} records "
+            f"in {s['total_tables']} tables.<br><br>The dry run: "
+            f"{verdict(p, mode, self.wiz.backup.partial)}<br><br>A <b>safety backup</b> of the current state is taken first: "
             f"it is listed with the backups and undoes this restore.<br><br>"
             f"Type the organization's name, <b>{self.wiz.tenant['name']}</b>, to confirm:")
         self.name.clear()
@@ -242,7 +335,7 @@ class ConfirmPage(QWizardPage):
     def isComplete(self) -> bool:
         ok = self.name.text().strip() == (self.wiz.tenant["name"] or "")
         self.hint.setText("" if ok or not self.name.text() else "The name does not match.")
-        return ok
+        return ok and (self.accept_partial.isHidden() or self.accept_partial.isChecked())
 
 
 class ApplyPage(QWizardPage):
@@ -252,6 +345,7 @@ class ApplyPage(QWizardPage):
         super().__init__()
         self.wiz = wiz
         self.setTitle("Restoring")
+        self.setSubTitle("A safety backup first, then one transaction: all of it or nothing.")
         lay = QVBoxLayout(self)
         self.progress = QProgressBar()
         self.status = QLabel()
@@ -270,8 +364,9 @@ class ApplyPage(QWizardPage):
         self.progress.setRange(0, 0)
         self.status.setText("Taking a safety backup, then restoring in one transaction…")
         self.wiz.button(QWizard.BackButton).setEnabled(False)
+        options = replace(self.wiz.choices()[1], accept_partial=self.wiz.page(PAGE_CONFIRM).accept_partial.isChecked())
         job = RestoreApplyJob(self.wiz.ctx, self.wiz.tenant["id"], self.wiz.backup.id, self.wiz.plan["plan_id"],
-                              on_event=self._event)
+                              on_event=self._event, options=options)
         self.wiz.running = job
         try:
             self.wiz.result = await job.run()
@@ -292,7 +387,7 @@ class ApplyPage(QWizardPage):
         if ev.message:
             self.status.setText(ev.message)
         elif ev.table and ev.kind == "progress":
-            self.status.setText(f"{ev.table}: {ev.rows:,} rows")
+            self.status.setText(f"{ev.table}: {_rows(ev.rows)}")
 
     def isComplete(self) -> bool:
         return self.done
@@ -303,27 +398,39 @@ class ResultPage(QWizardPage):
         super().__init__()
         self.wiz = wiz
         self.setTitle("Result")
+        self.setSubTitle("What the restore did, and how to undo it.")
         lay = QVBoxLayout(self)
         self.text = QLabel()
         self.text.setWordWrap(True)
         self.text.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.text.setObjectName("resultText")
         lay.addWidget(self.text)
+        self.rows = QPlainTextEdit()  # one line per table: a hundred tables scroll, they do not push the page
+        self.rows.setReadOnly(True)
+        self.rows.setAccessibleName("restored rows per table")
+        lay.addWidget(self.rows, 1)
         self.undo = QPushButton("Undo this restore…")
         self.undo.setAccessibleName("undo this restore")
         self.undo.clicked.connect(self.wiz.undo)
-        lay.addWidget(self.undo)
-        lay.addStretch(1)
+        bar = QHBoxLayout()
+        bar.addWidget(self.undo)
+        bar.addStretch(1)
+        lay.addLayout(bar)
 
     def initializePage(self) -> None:
         r = self.wiz.result
         if r is None:
             self.setTitle("The restore failed")
             self.text.setText(f"Nothing was changed.\n\n{self.wiz.error}")
+            self.rows.setVisible(False)
             self.undo.setVisible(False)
             return
-        rows = "\n".join(f"  {n}: {t['restored']:,}" for n, t in r["tables"].items())
-        self.text.setText(f"{r['message']}\n\nSafety backup: {r['safety_backup_id']}\n\nRestored rows:\n{rows}")
+        s = r["summary"]
+        self.text.setText(f"Restored {_rows(s['total_records_restored'])} in {num(s['total_tables'])} tables of "
+                          f"{s['organization_name'] or self.wiz.tenant['name']} from backup {s['backup_id']}.\n\n"
+                          f"Safety backup: {r['safety_backup_id']} — it holds the state before; Undo restores it.")
+        self.rows.setPlainText("\n".join(f"{n}: {_rows(t['restored'])}" for n, t in r["tables"].items()))
+        self.rows.setVisible(True)
         self.undo.setVisible(True)
 
 
@@ -347,7 +454,13 @@ class RestoreWizard(QWizard):
                       ResultPage(self)]
         for i, p in enumerate(self.pages):
             self.setPage(i, p)
+        self.setWizardStyle(QWizard.ModernStyle)  # one header style for every page, on every platform
+        self.currentIdChanged.connect(self._style_next)
         self.resize(820, 560)
+
+    def _style_next(self, page_id: int) -> None:
+        """The button that changes the organization's data looks like it."""
+        self.button(QWizard.NextButton).setStyleSheet(DESTRUCTIVE if page_id == PAGE_CONFIRM else "")
 
     def choices(self) -> tuple[str, RestoreOptions]:
         return self.backup.id, self.pages[PAGE_OPTIONS].options()

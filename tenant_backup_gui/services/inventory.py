@@ -88,19 +88,22 @@ class VerifyJob(Job):
             secret, keyless = None, True  # checksums over what is stored still prove it intact
         problems = await asyncio.to_thread(verify_backup, self.ctx.store, info, self.emit, self.cancelled.is_set, secret)
         rows = sum(t.record_count for t in info.tables.values())
-        if info.legacy and not problems:
-            message = f"unverifiable: no checksums (an old-system backup); row counts match ({rows} rows)"
+        if info.partial and not problems:
+            message = (f"PARTIAL: backup {info.id} lacks rows the old system never read — {info.partial_reasons[0]}"
+                       + (f" (+{len(info.partial_reasons) - 1} more)" if len(info.partial_reasons) > 1 else ""))
+        elif info.legacy and not problems:
+            message = f"unverifiable: no checksums (an old-system backup); row counts match ({rows:,} rows)"
         elif problems:
             message = f"backup {info.id} is damaged: {problems[0]}" + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "")
         elif keyless:
             message = (f"backup {info.id} is intact on disk: {sum(len(t.parts) for t in info.tables.values())} "
                        f"encrypted parts match their checksums (without key {info.key_id} the rows were not counted)")
         else:
-            message = f"backup {info.id} is intact: {sum(len(t.parts) for t in info.tables.values())} parts, {rows} rows"
+            message = f"backup {info.id} is intact: {sum(len(t.parts) for t in info.tables.values())} parts, {rows:,} rows"
         self.emit(Event("finished", message, org))
         return {"success": not problems, "message": message, "backup_id": info.id, "organization_id": org,
                 "verified": not problems and not info.legacy, "legacy": info.legacy, "problems": problems,
-                "records": rows}
+                "records": rows, "partial": info.partial, "partial_reasons": info.partial_reasons}
 
 
 def tenant_overview(ctx: Context) -> list[dict]:
@@ -121,8 +124,21 @@ def tenant_overview(ctx: Context) -> list[dict]:
         failed = info.get("last_status") in ("failed", "cancelled")
         out.append({**t.to_json(), "last_ok": ok, "last_status": info.get("last_status"),
                     "attention": (stale or failed) and not t.deleted,
-                    "why": "last backup failed" if failed else ("no successful backup in 26 hours" if stale else "")})
+                    "why": "last backup failed" if failed else ("no successful backup in 26 hours" if stale else ""),
+                    "status": tenant_status(t.deleted, ok, info.get("last_status"), info.get("last_started"), now)})
     return out
+
+
+def tenant_status(deleted: bool, last_ok, last_status: str | None, last_started, now) -> str:
+    """A short sentence that fits a column: "never backed up", "failed 2026-11-24", "stale: 31 h", "ok"."""
+    if deleted:
+        return "deleted"
+    if last_status in ("failed", "cancelled") and last_started is not None:
+        return f"{last_status} {last_started.astimezone():%Y-%m-%d}"
+    if last_ok is None:
+        return "never backed up"
+    hours = int((now - last_ok).total_seconds() // 3600)
+    return f"stale: {hours} h" if hours >= 26 else "ok"
 
 
 def setup_state(ctx: Context) -> dict:

@@ -15,6 +15,7 @@ from ..core import manifest as mf
 from ..core.errors import Cancelled, ConfigError, IntegrityError, PlanError, TenantBackupError
 from ..core.events import Event, EventSink, ignore
 from ..core.manifest import BackupInfo
+from ..core.partial import replace_refusal
 from ..core.text import count
 from ..core.plan import MODES, Plan, RestoreOptions, TablePlan, expiry, new_plan_id, why_plan_unusable
 from ..platform import plans
@@ -216,6 +217,8 @@ class RestoreDryRunJob(_RestoreBase):
         self.check_prepared()
         self.bind_loop()
         info = await asyncio.to_thread(find_backup, self.ctx.store, self.org_id, self.backup_ref)
+        if why := replace_refusal(info.partial, self.options.mode, self.options.accept_partial):
+            raise ConfigError(why)
         history = self.ctx.history()
         log_id = await asyncio.to_thread(history.start, "dry_run", self.org_id,
                                          {"options": self.options.key()}, info.id)
@@ -235,6 +238,7 @@ class RestoreDryRunJob(_RestoreBase):
             errors=result["problems"], metadata={"plan_id": result["plan_id"], "options": self.options.key()},
             backup_id=info.id)
         result["warnings"] += history.warnings
+        result["partial"], result["partial_reasons"] = info.partial, info.partial_reasons
         self.emit(Event("finished", result["message"], self.org_id))
         return result
 
@@ -296,6 +300,8 @@ class RestoreApplyJob(_RestoreBase):
         self.check_prepared()
         self.bind_loop()
         info = await asyncio.to_thread(find_backup, self.ctx.store, self.org_id, self.plan.backup_id)
+        if why := replace_refusal(info.partial, self.options.mode, self.options.accept_partial):
+            raise ConfigError(why)
         history = self.ctx.history()
         started = time.monotonic()
         try:
