@@ -50,19 +50,18 @@ def first(db: str, q: str, *args):
         return c.execute(q, list(args)).fetchone()[0]
 
 
+def edit_row(row_id, **changes):
+    """An edit for rewrite_table: the line of the row with this id gets these values."""
+    def edit(lines):
+        rows = [json.loads(line) for line in lines]
+        return [json.dumps({**r, **changes} if r["id"] == row_id else r) for r in rows]
+    return edit
+
+
 def test_a_row_edited_to_carry_another_organization_is_refused(road):
     backup = cli_json("backup", "--org", ORG_A)["backup"]
     victim = first(road.db, "select min(id) from big_table where organization_id = %s", ORG_A)
-
-    def to_b(lines):
-        out = []
-        for line in lines:
-            row = json.loads(line)
-            if row["id"] == victim:
-                row["organization_id"] = ORG_B
-            out.append(json.dumps(row))
-        return out
-    rewrite_table(road.store, ORG_A, backup["id"], "big_table", to_b)
+    rewrite_table(road.store, ORG_A, backup["id"], "big_table", edit_row(victim, organization_id=ORG_B))
     assert cli_json("verify", "--org", ORG_A, "--backup", backup["id"])["success"]  # checksums recomputed
     damage(road.db, ORG_A)
     state = everything(road.db)
@@ -75,16 +74,7 @@ def test_a_child_row_pointing_at_another_organizations_parent_is_refused(road):
     theirs = first(road.db, "select id::text from orders where organization_id = %s order by id limit 1", ORG_B)
     item = first(road.db, "select min(i.id::text) from order_items i join orders o on o.id = i.order_id "
                           "where o.organization_id = %s", ORG_A)
-
-    def reparent(lines):
-        out = []
-        for line in lines:
-            row = json.loads(line)
-            if row["id"] == item:
-                row["order_id"] = theirs
-            out.append(json.dumps(row))
-        return out
-    rewrite_table(road.store, ORG_A, backup["id"], "order_items", reparent)
+    rewrite_table(road.store, ORG_A, backup["id"], "order_items", edit_row(item, order_id=theirs))
     state = everything(road.db)
     refused_and_untouched(road, dry_run(ORG_A, backup["id"]), state, "order_items", item, ORG_B)
     # the genuine backup still restores afterwards: nothing of B's was touched

@@ -274,6 +274,7 @@ begin
   begin
     execute format('CREATE TEMP TABLE %I ON COMMIT DROP AS %s', tmp,
                    public.tenant_backup__rows(p_t, p_rel, p_run, all_cols));
+    execute format('ANALYZE %I', tmp);  -- autovacuum never sees temporary tables: the joins below need stats
   exception when others then
     get stacked diagnostics msg = message_text, detail = pg_exception_detail, state = returned_sqlstate;
     raise exception '%', public.tenant_backup__error(name, '', msg, detail) using errcode = state;
@@ -303,6 +304,7 @@ declare
   cond text;
   row_key text;
   owner text;
+  nestloop text;
 begin
   keyexpr := case
     when cardinality(key) = 0 then quote_literal('(a row without a key)')
@@ -335,8 +337,13 @@ begin
         (select coalesce(json_agg(h order by n), '[]'::json) from json_array_elements(hops) with ordinality x(h, n) where n > 1)),
         p_org)));
   end if;
+  -- LIMIT 1 over an anti-join tempts the planner into a nested loop that rescans the parent for
+  -- every row when (as it should be) no row is found: hash it.
+  nestloop := current_setting('enable_nestloop');
+  perform set_config('enable_nestloop', 'off', true);
   execute format('SELECT %s, %s FROM %s d WHERE %s LIMIT 1', keyexpr, public.tenant_backup__owner('d', p_t->'scope'),
                  p_decoded, cond) into row_key, owner;
+  perform set_config('enable_nestloop', nestloop, true);
   if row_key is null then
     return null;
   end if;
@@ -420,6 +427,7 @@ declare
   where_ text;
   per_table jsonb := '{}';
   decoded regclass[] := '{}';
+  checked boolean;
 begin
   -- Resolve every table first: a missing one fails before anything is touched.
   for t in select e from json_array_elements(p_tables) e loop
@@ -464,8 +472,12 @@ begin
     end if;
   end if;
 
-  -- Staged rows complete? (a lost batch must never become a silently smaller restore)
+  -- Staged rows complete? (a lost batch must never become a silently smaller restore) Skipped, with
+  -- the ownership checks below, only by an apply that ran p_check_only on these very rows in this
+  -- transaction (the direct road; p_fingerprint NULL says so, and only the owner may call __run).
+  checked := p_apply and p_fingerprint is null and not p_check_only;
   for i in 1 .. cardinality(descs) loop
+    exit when checked;
     t := descs[i]; name := names[i];
     execute format('SELECT count(*) FROM %s s', public.tenant_backup__source(t, p_run)) into staged;
     if staged is distinct from (t->>'rows')::bigint then
@@ -479,6 +491,7 @@ begin
     decoded := decoded || public.tenant_backup__decoded(descs[i], rels[i], p_run);
   end loop;
   for i in 1 .. cardinality(descs) loop
+    exit when checked;
     msg := public.tenant_backup__trespass(descs[i], decoded[i], p_org, p_mode, names, decoded);
     if msg is not null then
       raise exception 'the backup is refused and nothing was changed: %', msg using errcode = 'TBTRU';
