@@ -15,7 +15,7 @@ from ..core.config import Config
 from ..core.errors import ConfigError, LockBusy, TenantBackupError
 from ..core.scope import discover_scope
 from .postgres import COPY_OPTIONS, _first_line, connect, db_error, get_tenant, read_catalog, table_ident
-from .restore_engine import RESTORE_HELPERS_VERSION, EngineSession
+from .restore_engine import ENGINE_MESSAGES, RESTORE_HELPERS_VERSION, EngineSession
 
 HELPERS_MISSING = "the restore helpers are missing or outdated in this database; run: tenant-backup setup"
 # The engine's arguments and their SQL types (every call names its arguments).
@@ -23,9 +23,6 @@ ARG_TYPES = {"p_run_id": "uuid", "p_run": "uuid", "p_org": "text", "p_tables": "
              "p_apply": "boolean", "p_fingerprint": "text", "p_log": "json", "p_fingerprint_tables": "json",
              "p_fp_tables": "json", "p_tenant_column": "text", "p_lock": "boolean", "p_check_only": "boolean",
              "p_table": "text", "p_non_null": "text[]", "p_types": "json", "p_stage": "text"}
-# The engine's own one-line refusals and failures: passed on as they are.
-ENGINE_MESSAGES = ("restoring table ", "the data changed", "the restore was refused", "the backup is refused",
-                   "table ", "the staged rows of ")
 
 
 def engine_error(err: psycopg.Error, doing: str) -> TenantBackupError:

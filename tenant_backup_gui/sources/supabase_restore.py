@@ -10,92 +10,38 @@ from what was sent."""
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 from typing import Callable, Iterable
 
-import httpx
-from postgrest.exceptions import APIError
 from postgrest.types import ReturnMethod
-from supabase import create_client
-from supabase.lib.client_options import SyncClientOptions
 
 from .. import __version__
 from ..core.config import Config
-from ..core.errors import ConfigError, ConnectionFailed, LockBusy, TenantBackupError
+from ..core.errors import ConfigError, ConnectionFailed, TenantBackupError
 from ..core.supabase_keys import key_role
 from .postgres import who_runs
+from .supabase_rest import SetupMissing, SupabaseProject
 from .restore_engine import RESTORE_HELPERS_VERSION, EngineSession, describe_table, fingerprint_tables  # noqa: F401
 
 STAGING_TABLE = "tenant_backup_staging"
 HELPERS_MISSING = ("the restore helpers are missing or outdated; run the SQL from `tenant-backup setup --print-sql` "
                    "in the Supabase SQL editor")
 SERVICE_KEY_HINT = "use the project's service_role key (Project Settings → API), not the anon key"
-# Statuses that mean the request did not reach (or did not get an answer from) the database.
-TRANSIENT_STATUSES = frozenset({502, 503, 504, 520, 521, 522, 523, 524})
 
 
 class HelpersMissing(ConfigError):
     """The SQL functions are not installed, or are an older version: nothing was attempted."""
 
 
-class _Transient(Exception):
-    def __init__(self, status: int):
-        super().__init__(f"HTTP {status}")
-        self.status = status
-
-
-_last = threading.local()  # the HTTP status of this thread's last response
-
-
-def _raise_transient(response: httpx.Response) -> None:
-    """httpx response hook: a gateway/unavailable status becomes an exception we can retry on
-    (supabase-py's APIError does not carry the HTTP status, so it is also kept for _error)."""
-    _last.status = response.status_code
-    if response.status_code in TRANSIENT_STATUSES:
-        response.close()
-        raise _Transient(response.status_code)
-
-
 def new_run_id() -> str:
     return str(uuid.uuid4())
 
 
-def _error(err: APIError, doing: str, status: int | None = None) -> TenantBackupError:
-    """A PostgREST error as one line: what we were doing and the server's reason. Never the row:
-    a "Failing row contains (…)" detail would print every column, secrets included."""
-    code = err.code or ""
-    message = (err.message or "").strip().splitlines()[0] if (err.message or "").strip() else ""
-    # Only a missing function or table of ours means missing helpers: any other undefined function
-    # or operator (42883) is the database's own reason, and must reach the user as it is.
-    if code == "PGRST202" or (code == "42883" and "tenant_backup" in message) or (
-            code in ("PGRST205", "42P01") and STAGING_TABLE in message):
-        return HelpersMissing(HELPERS_MISSING)
-    if status == 404 and not code and not message:  # PostgREST 12: a table it does not know is 404 {}
-        return HelpersMissing(HELPERS_MISSING)
-    message = message or (f"HTTP {status}" if status else "no message")
-    if code == "57014":
-        return ConnectionFailed(f"{doing}: the Supabase API's statement timeout stopped it and nothing was changed; "
-                                f"a tenant this large is restored over the direct connection: set "
-                                f"TENANT_BACKUP_DATABASE_URL (Project Settings → Database) and run it again")
-    if code == "42501" or "permission denied" in message:
-        return ConnectionFailed(f"{doing}: permission denied ({message}); {SERVICE_KEY_HINT}")
-    if code.startswith("PGRST3") or message == "Invalid API key":
-        return ConnectionFailed(f"{doing}: the key was refused ({message}); check SUPABASE_SERVICE_ROLE_KEY")
-    if message.startswith(("another backup or restore", "the tenant's tables are busy")):
-        return LockBusy(message)
-    if message.startswith(("restoring table ", "the data changed", "the restore was refused", "the backup is refused",
-                           "table ", "the role that installed", "the staged rows of ")):
-        return TenantBackupError(message)  # the helpers' own one-line message
-    detail = err.details if isinstance(err.details, str) else ""
-    detail = "" if not detail or detail.startswith("Failing row contains") else f" ({detail.splitlines()[0]})"
-    return TenantBackupError(f"{doing}: {message}{detail}")
-
-
 class SupabaseRestore:
-    """The REST side of a restore, with the project URL and the service role key. Synchronous:
-    the services run it on a worker thread."""
+    """The REST side of a restore, with the project URL and the service role key, through the one
+    Supabase client (sources/supabase_rest.SupabaseProject: its session, key check, retries and
+    error mapping). Two of them: staging requests are short and retried; the restore RPC may run
+    for minutes and is never sent twice. Synchronous: the services run it on a worker thread."""
 
     def __init__(self, url: str, service_key: str, *, batch_rows: int = 2000, batch_bytes: int = 4 << 20,
                  attempts: int = 5, backoff: float = 0.5, stage_timeout: float = 120,
@@ -104,29 +50,22 @@ class SupabaseRestore:
         if role is not None and role != "service_role":
             raise ConnectionFailed(f"SUPABASE_SERVICE_ROLE_KEY is the {role} key: with it row level security "
                                    f"hides every row; {SERVICE_KEY_HINT}")
-        self.url, self.key = url, service_key
         self.batch_rows, self.batch_bytes = batch_rows, batch_bytes
-        self.attempts, self.backoff = attempts, backoff
-        self._http: list[httpx.Client] = []
         self._purged = False
-        # Two clients: staging requests are short and retried; the restore RPC may run for minutes.
-        self._stage = self._client(stage_timeout)
-        self._rpc = self._client(restore_timeout)
+        self._stage = SupabaseProject(url, service_key, timeout=stage_timeout, retries=attempts - 1, backoff=backoff)
+        self._rpc = SupabaseProject(url, service_key, timeout=restore_timeout, retries=attempts - 1, backoff=backoff)
 
-    def _client(self, read_timeout: float):
-        http = httpx.Client(timeout=httpx.Timeout(read_timeout, connect=15),
-                            event_hooks={"response": [_raise_transient]})
-        self._http.append(http)
-        try:
-            return create_client(self.url, self.key, options=SyncClientOptions(httpx_client=http))
-        except Exception as err:  # noqa: BLE001 - supabase-py's own validation (URL, key)
-            self.close()
-            raise ConfigError(f"cannot use the Supabase project {self.url}: {err}; check SUPABASE_URL") from None
+    @property
+    def backoff(self) -> float:
+        return self._stage.backoff
+
+    @backoff.setter
+    def backoff(self, seconds: float) -> None:
+        self._stage.backoff = self._rpc.backoff = seconds
 
     def close(self) -> None:
-        for http in self._http:
-            http.close()
-        self._http.clear()
+        self._stage.close()
+        self._rpc.close()
 
     def __enter__(self) -> "SupabaseRestore":
         return self
@@ -134,33 +73,27 @@ class SupabaseRestore:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _call(self, doing: str, request, *, retry: bool = False):
-        """Execute one request; retried (with backoff) on transient failures only when `retry`,
-        i.e. when sending it twice is harmless."""
-        for attempt in range(1, (self.attempts if retry else 1) + 1):
-            _last.status = None
-            try:
-                return request().execute()
-            except APIError as err:
-                raise _error(err, doing, _last.status) from None
-            except (_Transient, httpx.TransportError) as err:
-                reason = f"HTTP {err.status}" if isinstance(err, _Transient) else (
-                    "timed out" if isinstance(err, httpx.TimeoutException) else f"{type(err).__name__}: {err}")
-                if attempt >= (self.attempts if retry else 1):
-                    tries = f" after {attempt} attempts" if retry else ""
-                    raise ConnectionFailed(f"{doing}: the Supabase API did not answer ({reason}){tries}; "
-                                           f"check the project's status and try again") from None
-                time.sleep(min(self.backoff * 2 ** (attempt - 1), 10))
+    def _send(self, project: SupabaseProject, request, doing: str, *, retry: bool = True):
+        """One request (a function building it with the project's client); our functions or staging
+        table missing becomes HelpersMissing."""
+        try:
+            r = project.run(project.send(request(project.client), doing, ok_missing=True,
+                                         retries=None if retry else 0))
+        except SetupMissing:
+            raise HelpersMissing(HELPERS_MISSING) from None
+        if r.status_code == 404:  # PostgREST 12: a table it does not know is 404 {}
+            raise HelpersMissing(HELPERS_MISSING)
+        return r.json() if r.content else None
 
     # ------------------------------------------------------------ helpers
     def helpers_state(self) -> dict:
         """{"installed", "version", "current"}: are the SQL functions there, and this version?"""
         try:
-            res = self._call("checking the restore helpers",
-                             lambda: self._rpc.rpc("tenant_backup_restore_version", {}), retry=True)
+            version = self._send(self._rpc, lambda c: c.rpc("tenant_backup_restore_version", {}),
+                                 "checking the restore helpers")
         except HelpersMissing:
             return {"installed": False, "version": None, "current": False}
-        version = res.data if isinstance(res.data, int) else None
+        version = version if isinstance(version, int) else None
         return {"installed": True, "version": version, "current": version == RESTORE_HELPERS_VERSION}
 
     def require_helpers(self) -> None:
@@ -169,10 +102,9 @@ class SupabaseRestore:
 
     def purge_staging(self) -> int:
         """Remove staged rows older than a day (restores that never finished)."""
-        res = self._call("removing stale staged rows", lambda: self._rpc.rpc("tenant_backup_purge_staging", {}),
-                         retry=True)
+        n = self._send(self._rpc, lambda c: c.rpc("tenant_backup_purge_staging", {}), "removing stale staged rows")
         self._purged = True
-        return res.data if isinstance(res.data, int) else 0
+        return n if isinstance(n, int) else 0
 
     # ------------------------------------------------------------ staging
     def stage(self, run_id: str, table: str, blocks: Iterable[tuple[bytes, int]],
@@ -194,24 +126,25 @@ class SupabaseRestore:
                 n += 1
                 size += len(line) + 64
                 if len(batch) >= self.batch_rows or size >= self.batch_bytes:
-                    self._send(table, batch)
+                    self._batch(table, batch)
                     batch, size = [], 0
                     if on_rows:
                         on_rows(n)
         if batch:
-            self._send(table, batch)
+            self._batch(table, batch)
             if on_rows:
                 on_rows(n)
         return n
 
-    def _send(self, table: str, rows: list[dict]) -> None:
-        self._call(f"staging table {table}", lambda: self._stage.table(STAGING_TABLE).upsert(
-            rows, ignore_duplicates=True, on_conflict="run_id,tbl,n", returning=ReturnMethod.minimal), retry=True)
+    def _batch(self, table: str, rows: list[dict]) -> None:
+        self._send(self._stage, lambda c: c.table(STAGING_TABLE).upsert(
+            rows, ignore_duplicates=True, on_conflict="run_id,tbl,n", returning=ReturnMethod.minimal),
+            f"staging table {table}")
 
     def discard(self, run_id: str) -> None:
         """Remove a run's staged rows (after a failed restore; a finished one removes its own)."""
-        self._call("removing staged rows", lambda: self._stage.table(STAGING_TABLE).delete(
-            returning=ReturnMethod.minimal).eq("run_id", run_id), retry=True)
+        self._send(self._stage, lambda c: c.table(STAGING_TABLE).delete(
+            returning=ReturnMethod.minimal).eq("run_id", run_id), "removing staged rows")
 
     def staged_info(self, run_id: str, table: str, non_null: Iterable[str] = (),
                     types: dict[str, str] | None = None) -> dict:
@@ -219,18 +152,15 @@ class SupabaseRestore:
         no column list), "non_null": {column: rows holding a value} for columns dropped since,
         "unconvertible": {column: values that no longer fit today's type, or None when the server
         cannot tell (before PostgreSQL 16)} for each {column: type} of `types`}."""
-        res = self._call(f"checking the staged rows of {table}", lambda: self._rpc.rpc(
-            "tenant_backup_staged_info", {"p_run_id": run_id, "p_table": table, "p_non_null": list(non_null),
-                                          "p_types": types or {}}), retry=True)
-        return res.data
+        return self.call("tenant_backup_staged_info", {"p_run_id": run_id, "p_table": table,
+                                                       "p_non_null": list(non_null), "p_types": types or {}})
 
     # ------------------------------------------------------------ fingerprint and restore
     def fingerprint(self, org: str, tables: list[dict]) -> str:
         """An order-independent digest of the tenant's current rows in these tables (equal to
         RestoreSession.fingerprint over a direct connection)."""
-        res = self._call("fingerprinting the tenant's current rows", lambda: self._rpc.rpc(
-            "tenant_backup_fingerprint", {"p_org": org, "p_tables": fingerprint_tables(tables)}), retry=True)
-        return res.data
+        return self._send(self._rpc, lambda c: c.rpc("tenant_backup_fingerprint", {
+            "p_org": org, "p_tables": fingerprint_tables(tables)}), "fingerprinting the tenant's current rows")
 
     def restore(self, run_id: str, org: str, tables: list[dict], mode: str = "replace", apply: bool = False,
                 fingerprint: str | None = None, metadata: dict | None = None, *, backup_id: str | None = None,
@@ -263,15 +193,15 @@ class SupabaseRestore:
         doing = doing or ("applying the restore" if apply else "the dry run" if fn == "tenant_backup_restore"
                           else "checking the restore")
         try:
-            res = self._call(doing, lambda: self._rpc.rpc(fn, params), retry=fn == "tenant_backup_staged_info")
+            data = self._send(self._rpc, lambda c: c.rpc(fn, params), doing, retry=fn == "tenant_backup_staged_info")
         except ConnectionFailed as err:
             if apply and "did not answer" in str(err):
                 raise ConnectionFailed(f"{err}; the restore may still finish on the server: check the history "
                                        f"(tenant-backup history) before running it again") from None
             raise
-        if fn != "tenant_backup_staged_info" and (not isinstance(res.data, dict) or "tables" not in res.data):
+        if fn != "tenant_backup_staged_info" and (not isinstance(data, dict) or "tables" not in data):
             raise TenantBackupError(f"{doing}: the server sent an unexpected answer; {HELPERS_MISSING}")
-        return res.data
+        return data
 
 
 # ---------------------------------------------------------------- the restore jobs' session
