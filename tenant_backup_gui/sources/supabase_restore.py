@@ -157,8 +157,8 @@ class SupabaseRestore:
 
     # ------------------------------------------------------------ fingerprint and restore
     def fingerprint(self, org: str, tables: list[dict]) -> str:
-        """An order-independent digest of the tenant's current rows in these tables (equal to
-        RestoreSession.fingerprint over a direct connection)."""
+        """An order-independent digest of the tenant's current rows in these tables (the engine's own,
+        the one both roads check)."""
         return self._send(self._rpc, lambda c: c.rpc("tenant_backup_fingerprint", {
             "p_org": org, "p_tables": fingerprint_tables(tables)}), "fingerprinting the tenant's current rows")
 
