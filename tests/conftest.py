@@ -74,7 +74,9 @@ def templates(pg):
 
 
 def setup_sql() -> str:
-    return (ROOT / "resources" / "sql" / "setup.sql").read_text()
+    """What `tenant-backup setup` installs: the tool's tables and the restore engine's functions."""
+    from tenant_backup_gui.services.inventory import setup_sql as full
+    return full()
 
 
 @pytest.fixture

@@ -91,7 +91,7 @@ def test_summary_keeps_the_old_fields_and_adds_a_manifest(odd_db, env):
         for p in t["parts"]:
             data = (store / p["key"]).read_bytes()
             assert len(data) == p["bytes"] and hashlib.sha256(data).hexdigest() == p["sha256"]
-            assert re.fullmatch(rf"tenant-backups/{ORG_B}/{b['date']}/[a-z_]+-{b['id']}-p\d{{4}}\.jsonl\.gz", p["key"])
+            assert re.fullmatch(rf"tenant-backups/{ORG_B}/{b['date']}/[a-z_]+\.[0-9a-f]{{8}}-{b['id']}-p\d{{4}}\.jsonl\.gz", p["key"])
     assert s["total_records"] == sum(t["record_count"] for t in m["tables"].values())
     # the old per-table entries still say where the data is
     assert s["tables"]["big_table"]["storage_path"] == m["tables"]["big_table"]["parts"][0]["key"]

@@ -14,6 +14,7 @@ import pytest
 
 from .conftest import LEGACY_ORG, ORG_A, ORG_B, ROOT, cli_json, fingerprint, run_cli
 from .helpers import load_summary
+from .roads import legacy_road, road  # noqa: F401 (fixtures: each test body runs over both roads)
 
 OWN = {"backup_logs", "tenant_backup_meta"}
 
@@ -50,8 +51,8 @@ def apply(org: str, backup: str, plan: str, *extra: str) -> subprocess.Completed
     return run_cli("restore", "--org", org, "--backup", backup, "--apply", "--plan", plan, "--yes", "--json", *extra)
 
 
-def test_replace_restores_the_tenant_byte_for_byte_and_touches_nobody_else(odd_db, env):
-    store = env(odd_db)
+def test_replace_restores_the_tenant_byte_for_byte_and_touches_nobody_else(road):
+    odd_db = road.db
     before = everything(odd_db)
     backup = cli_json("backup", "--org", ORG_A)["backup"]
     damage(odd_db, ORG_A)
@@ -241,9 +242,8 @@ def test_a_dropped_column_is_reported_and_needs_consent(odd_db, env):
         assert c.execute("select count(*), min(note) from big_table where organization_id = %s", [ORG_A]).fetchone() == (1500, "new column")
 
 
-def test_the_old_systems_backup_restores(legacy_db, legacy_store, env):
-    org = LEGACY_ORG
-    env(legacy_db, store=legacy_store)
+def test_the_old_systems_backup_restores(legacy_road):
+    org, legacy_db = LEGACY_ORG, legacy_road.db
     plan = dry_run(org, "2025-01-15")
     assert plan["success"], plan["problems"]
     assert plan["warnings"][0].startswith("unverifiable: no checksums")
@@ -308,9 +308,10 @@ def test_a_change_row_to_json_cannot_see_still_counts_as_a_change(odd_db, env):
     assert again["tables"]["odd_types"]["to_update"] == 1
 
 
-def test_types_without_binary_io_restore_exactly(odd_db, env):
-    """isn's isbn13 and seg have no binary send/receive: their tables travel as text COPY."""
-    env(odd_db)
+def test_types_without_binary_io_restore_exactly(road):
+    """isn's isbn13 and seg have no binary send/receive, nor a JSON form of their own: their values
+    travel as their text and come back exactly, on either road."""
+    odd_db = road.db
     with psycopg.connect(odd_db) as c:
         c.execute("create extension if not exists isn; create extension if not exists seg")
         c.execute("create table books (id int primary key, organization_id uuid not null, isbn isbn13, "
@@ -318,6 +319,8 @@ def test_types_without_binary_io_restore_exactly(odd_db, env):
         c.execute("insert into books select g, %s, case when g %% 2 = 0 then '978-0-306-40615-7'::isbn13 end, "
                   "(g || ' .. ' || g * 2)::seg, array['9780306406157'::isbn13], 'b' || g from generate_series(1, 9) g",
                   [ORG_A])
+    if road.name == "rest":
+        road.refresh()
     before = fingerprint(odd_db, ["books"])
     backup = cli_json("backup", "--org", ORG_A)["backup"]
     with psycopg.connect(odd_db) as c:

@@ -115,17 +115,18 @@ def test_an_expired_plan_is_refused(odd_db, env, tmp_path):
     assert cp.returncode == 1 and "expired" in cp.stderr and "dry run again" in cp.stderr
 
 
-def _restore_query(url: str) -> str | None:
-    """What the apply's connection is running inside its transaction, if anything."""
+def _restore_query(url: str) -> tuple[str, object] | None:
+    """What the apply's connection is running inside its transaction, if anything, and since when."""
     with psycopg.connect(url, autocommit=True) as c:
-        row = c.execute("select query from pg_stat_activity where application_name = 'tenant-backup' "
+        row = c.execute("select query, query_start from pg_stat_activity where application_name = 'tenant-backup' "
                         "and datname = current_database() and xact_start is not null and state = 'active' "
                         "and pid <> pg_backend_pid() order by xact_start limit 1").fetchone()
-    return row[0] if row else None
+    return (row[0], row[1]) if row else None
 
 
 def test_kill_9_inside_the_transaction_leaves_the_tenant_as_before(demo_db, env):
-    """SIGKILL the apply when the database shows it staging rows, deleting, inserting: each time the
+    """SIGKILL the apply when the database shows it staging rows, checking them (before the safety
+    backup) and restoring them (the engine's second call: deletes and inserts): each time the
     tenant is exactly as before; once left alone, exactly restored."""
     org = "5f0c7a4e-2b1d-4c7e-9a55-3e2f1d0c9b88"
     env(demo_db)
@@ -139,18 +140,22 @@ def test_kill_9_inside_the_transaction_leaves_the_tenant_as_before(demo_db, env)
         c.execute("update customers set phone = 'changed' where organization_id = %s", [org])
     damaged = everything(demo_db)
     hit = []
-    for moment in ('COPY "tb_stage', "DELETE", 'COPY "public"', "SELECT count(*) FROM"):
+    engine = 'SELECT public."tenant_backup__run"'
+    for moment, nth in (('COPY "tenant_backup_stage', 1), (engine, 1), (engine, 2)):
         plan = dry_run(org, backup["id"])
         proc = subprocess.Popen([sys.executable, "-m", "tenant_backup_gui", "restore", "--org", org, "--backup",
                                  backup["id"], "--apply", "--plan", plan["plan_id"], "--yes"],
                                 cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 120
+        seen = set()
         while proc.poll() is None and time.monotonic() < deadline:
             q = _restore_query(demo_db)
-            if q and q.lstrip().startswith(moment):
-                proc.send_signal(signal.SIGKILL)
-                hit.append(moment)
-                break
+            if q and q[0].lstrip().startswith(moment):
+                seen.add(q[1])
+                if len(seen) == nth:
+                    proc.send_signal(signal.SIGKILL)
+                    hit.append((moment, nth))
+                    break
             time.sleep(0.005)
         proc.wait()
         time.sleep(0.5)  # the server notices the dead client and rolls back

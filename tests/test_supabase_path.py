@@ -178,7 +178,7 @@ def test_rows_over_the_direct_connection_backups_in_storage(project, odd_db, mon
     before.pop("trigger_hits")
     assert after == before
     history = cli_json("history", "--org", ORG_A, "--type", "restore")
-    assert "via" not in history[0]["metadata"]  # the direct road's restore, not the RPC
+    assert history[0]["metadata"]["via"] == "direct"  # the direct road into the same engine
 
 
 def test_settings_dialog_saves_the_project_and_keeps_the_key_in_the_keyring(project, qtbot, loop, monkeypatch,

@@ -1,13 +1,18 @@
--- Tenant Backup: the restore over REST, as functions the REST API calls (RPC).
+-- Tenant Backup: THE restore engine, on both roads: the functions `tenant-backup setup` installs.
 -- Idempotent: safe to run again; it replaces older versions of these functions in place.
 -- Run it after setup.sql (backup_logs). In the Supabase SQL editor it runs as `postgres`, which
 -- then owns these functions: that is what lets them do what the service role itself may not
 -- (keep the app's triggers quiet with session_replication_role, lock tables).
 --
--- Why SQL functions: over REST every request is its own transaction. A restore must be ONE
--- transaction (delete, insert, check references, log — or nothing), so the backup's rows are
--- first staged in batches, then one RPC performs the whole restore on the server. It is the
--- same algorithm as the direct-connection restore (tenant_backup_gui/sources/pg_restore.py).
+-- Why SQL functions: a restore must be ONE transaction (delete, insert, check references, log —
+-- or nothing), and the same code must run on both roads. Over REST every request is its own
+-- transaction, so the backup's lines are first staged in batches into tenant_backup_staging, then
+-- one RPC performs the whole restore. Over the direct connection the lines are COPYed into
+-- temporary tables of the client's own transaction (each table description's "stage"), and the
+-- client calls the same functions inside that transaction.
+--
+-- Trust nothing in the file: before any write, every row to be inserted is proven to belong to
+-- the organization being restored (tenant_backup__trespass), or the whole restore is refused.
 --
 -- Safety rules kept throughout: every identifier goes through format('%I'), every value through
 -- format('%L'); no SQL text is ever accepted from the caller. Only service_role may execute.
@@ -39,7 +44,12 @@ end $$;
 
 -- The version of these helpers: the client refuses to restore with missing or older ones.
 create or replace function public.tenant_backup_restore_version() returns integer
-language sql immutable as $$ select 1 $$;
+language sql immutable as $$ select 2 $$;
+
+-- Version 1's signatures, replaced below (`create or replace` would keep them as overloads).
+drop function if exists public.tenant_backup__run(uuid, text, json, text, boolean, text, json, json, text);
+drop function if exists public.tenant_backup_staged_info(uuid, text, text[], json);
+drop function if exists public.tenant_backup__null_row(json, regclass, uuid, text);
 
 -- ------------------------------------------------------------------ internal helpers
 -- (tenant_backup__*: called only by the functions below, which run as their owner)
@@ -172,6 +182,53 @@ begin
   return encode(sha256(convert_to(array_to_string(parts, E'\n'), 'UTF8')), 'hex');
 end $$;
 
+-- FROM-able text: one table's staged lines as `r` (json). Over REST the rows staged under the run;
+-- over the direct connection the description's "stage", which must be a temporary table of this
+-- very session (nothing else can be read through it).
+create or replace function public.tenant_backup__source(p_t json, p_run uuid) returns text
+language plpgsql stable set search_path = pg_catalog, pg_temp as $$
+declare
+  rel regclass;
+begin
+  if p_t->>'stage' is null then
+    return format('(SELECT st.r::json AS r FROM public.tenant_backup_staging st WHERE st.run_id = %L AND st.tbl = %L)',
+                  p_run, public.tenant_backup__name(p_t));
+  end if;
+  rel := to_regclass(p_t->>'stage');
+  if rel is null or not exists (select from pg_class where oid = rel and relnamespace = pg_my_temp_schema()) then
+    raise exception 'the staged rows of % must be in a temporary table of this session', public.tenant_backup__name(p_t)
+      using errcode = '42501';
+  end if;
+  return format('(SELECT st.r::json AS r FROM %s st)', rel);
+end $$;
+
+-- SQL text: the organization a row of alias p_alias points to, following its scope's path over the
+-- current rows of every tenant (NULL: it reaches none). Only used to name the culprit of a refusal.
+create or replace function public.tenant_backup__owner(p_alias text, p_scope json) returns text
+language plpgsql stable set search_path = pg_catalog, pg_temp as $$
+declare
+  hops json := coalesce(p_scope->'path', '[]'::json);
+  anchor text := p_scope->>'anchor';
+  expr text;
+  hop json;
+  o text;
+begin
+  if json_array_length(hops) = 0 then
+    return format('%I.%I::text', p_alias, anchor);
+  end if;
+  for depth in reverse json_array_length(hops) - 1 .. 0 loop
+    hop := hops->depth;
+    o := 'o' || depth;
+    expr := format('(SELECT %s FROM %I.%I AS %I WHERE (%s) = (%s) LIMIT 1)',
+      coalesce(expr, format('%I.%I::text', o, anchor)), coalesce(hop->>'parent_schema', 'public'), hop->>'parent_table', o,
+      (select string_agg(format('%I.%I', o, c), ', ' order by n)
+         from json_array_elements_text(hop->'parent_columns') with ordinality x(c, n)),
+      (select string_agg(format('%I.%I', case when depth = 0 then p_alias else 'o' || (depth - 1) end, c), ', ' order by n)
+         from json_array_elements_text(hop->'columns') with ordinality x(c, n)));
+  end loop;
+  return expr;
+end $$;
+
 -- SELECT the staged rows of one table as today's columns (pg_restore.StagedTable.rows_query):
 -- json_populate_record converts PostgreSQL's own JSON back; text-encoded columns are cast from
 -- their text; skipped columns (values that no longer fit) become NULL and are left out of the record.
@@ -194,10 +251,106 @@ begin
     rec := format('(SELECT coalesce(json_object_agg(e.key, e.value), ''{}'') FROM json_each(s.r) e '
                   'WHERE e.key <> ALL(%L::text[]))', skipped);
   end if;
-  return format('SELECT %s FROM (SELECT st.r::json AS r FROM public.tenant_backup_staging st '
-                'WHERE st.run_id = %L AND st.tbl = %L) s, json_populate_record(null::%s, %s) p',
-                sel, p_run, public.tenant_backup__name(p_t), p_rel, rec);
+  return format('SELECT %s FROM %s s, json_populate_record(null::%s, %s) p',
+                sel, public.tenant_backup__source(p_t, p_run), p_rel, rec);
 end $$;
+
+-- The staged rows of one table decoded once into a temporary table of today's columns (in their
+-- order), dropped at commit; a second call in the same transaction finds it. Every check, the
+-- comparison and the insert read it: the backup's JSON is parsed once.
+create or replace function public.tenant_backup__decoded(p_t json, p_rel regclass, p_run uuid) returns regclass
+language plpgsql volatile set search_path = pg_catalog, pg_temp as $$
+declare
+  name text := public.tenant_backup__name(p_t);
+  tmp text := 'tenant_backup_rows_' || substr(md5(p_run::text || '/' || public.tenant_backup__name(p_t)), 1, 16);
+  all_cols text[];
+  msg text; detail text; state text;
+begin
+  if to_regclass('pg_temp.' || tmp) is not null then
+    return to_regclass('pg_temp.' || tmp);
+  end if;
+  all_cols := array(select attname::text from pg_attribute where attrelid = p_rel and attnum > 0
+                    and not attisdropped order by attnum);
+  begin
+    execute format('CREATE TEMP TABLE %I ON COMMIT DROP AS %s', tmp,
+                   public.tenant_backup__rows(p_t, p_rel, p_run, all_cols));
+    execute format('ANALYZE %I', tmp);  -- autovacuum never sees temporary tables: the joins below need stats
+  exception when others then
+    get stacked diagnostics msg = message_text, detail = pg_exception_detail, state = returned_sqlstate;
+    raise exception '%', public.tenant_backup__error(name, '', msg, detail) using errcode = state;
+  end;
+  return to_regclass('pg_temp.' || tmp);
+end $$;
+
+-- Trust nothing in the file: NULL when every decoded row of this table belongs to p_org, else one
+-- line naming the first row that does not, by its key, and the organization it points to. A row of
+-- the tenant-level table must carry p_org; a child row must reach its parent among the rows this
+-- restore writes (proven already: parents are checked first) or — where the parent table is not
+-- restored, or nothing is deleted (missing-only) — among the tenant's own current rows; never
+-- through another tenant's row.
+create or replace function public.tenant_backup__trespass(p_t json, p_decoded regclass, p_org text, p_mode text,
+  p_names text[], p_decoded_all regclass[]) returns text
+language plpgsql stable set search_path = pg_catalog, pg_temp as $$
+declare
+  name text := public.tenant_backup__name(p_t);
+  hops json := coalesce(p_t->'scope'->'path', '[]'::json);
+  anchor text := p_t->'scope'->>'anchor';
+  key text[] := array(select json_array_elements_text(coalesce(p_t->'key', '[]'::json)));
+  keyexpr text;
+  hop json;
+  parent text;
+  k int;
+  match text;
+  cond text;
+  row_key text;
+  owner text;
+  nestloop text;
+begin
+  keyexpr := case
+    when cardinality(key) = 0 then quote_literal('(a row without a key)')
+    when cardinality(key) = 1 then format('%L || coalesce(d.%I::text, %L)', key[1] || '=', key[1], 'NULL')
+    else format('%L || concat_ws(%L, %s) || %L', '(' || array_to_string(key, ', ') || ')=(', ', ',
+                (select string_agg(format('coalesce(d.%I::text, %L)', c, 'NULL'), ', ') from unnest(key) c), ')') end;
+  if json_array_length(hops) = 0 then
+    execute format('SELECT %s, d.%I::text FROM %s d WHERE (d.%I = %L) IS NOT TRUE LIMIT 1',
+                   keyexpr, anchor, p_decoded, anchor, p_org) into row_key, owner;
+    if row_key is null then
+      return null;
+    end if;
+    return format('table %s row %s belongs to %s, not to organization %s', name, row_key,
+                  coalesce('organization ' || owner, 'no organization'), p_org);
+  end if;
+  hop := hops->0;
+  parent := case when coalesce(hop->>'parent_schema', 'public') = 'public' then hop->>'parent_table'
+                 else (hop->>'parent_schema') || '.' || (hop->>'parent_table') end;
+  match := (select string_agg(format('p.%I = d.%I', pc, cc), ' AND ')
+            from json_array_elements_text(hop->'columns') with ordinality a(cc, n)
+            join json_array_elements_text(hop->'parent_columns') with ordinality b(pc, m) on m = n);
+  k := array_position(p_names, parent);
+  if k is not null then  -- the parent rows this restore writes
+    cond := format('NOT EXISTS (SELECT 1 FROM %s p WHERE %s)', p_decoded_all[k], match);
+  end if;
+  if k is null or p_mode = 'missing-only' then  -- the tenant's own rows the restore leaves in place
+    cond := concat_ws(' AND ', cond, format('NOT EXISTS (SELECT 1 FROM %I.%I AS p WHERE %s AND %s)',
+      coalesce(hop->>'parent_schema', 'public'), hop->>'parent_table', match,
+      public.tenant_backup__path_condition('p', json_build_object('anchor', anchor, 'path',
+        (select coalesce(json_agg(h order by n), '[]'::json) from json_array_elements(hops) with ordinality x(h, n) where n > 1)),
+        p_org)));
+  end if;
+  -- LIMIT 1 over an anti-join tempts the planner into a nested loop that rescans the parent for
+  -- every row when (as it should be) no row is found: hash it.
+  nestloop := current_setting('enable_nestloop');
+  perform set_config('enable_nestloop', 'off', true);
+  execute format('SELECT %s, %s FROM %s d WHERE %s LIMIT 1', keyexpr, public.tenant_backup__owner('d', p_t->'scope'),
+                 p_decoded, cond) into row_key, owner;
+  perform set_config('enable_nestloop', nestloop, true);
+  if row_key is null then
+    return null;
+  end if;
+  return format('table %s row %s points through %s to %s, not to organization %s', name, row_key, parent,
+                coalesce('organization ' || owner, 'no organization'), p_org);
+end $$;
+
 
 -- One line naming the table, the row's key when known and the server's reason; never the row
 -- itself ("Failing row contains (…)" would print every column, secrets included).
@@ -211,7 +364,7 @@ $$;
 
 -- ' row id=5' for the first staged row whose `p_column` is NULL (a NOT NULL violation is the only
 -- kind whose row the database does not name by its key), or ''.
-create or replace function public.tenant_backup__null_row(p_t json, p_rel regclass, p_run uuid, p_column text)
+create or replace function public.tenant_backup__null_row(p_t json, p_decoded regclass, p_column text)
 returns text language plpgsql stable set search_path = pg_catalog, pg_temp as $$
 declare
   key text[] := array(select json_array_elements_text(coalesce(p_t->'key', '[]'::json)));
@@ -220,11 +373,8 @@ begin
   if cardinality(key) = 0 or p_column is null then
     return '';
   end if;
-  execute format('SELECT ARRAY[%s] FROM (%s) x WHERE x.%I IS NULL LIMIT 1',
-                 (select string_agg(format('x.%I::text', k), ', ') from unnest(key) k),
-                 public.tenant_backup__rows(p_t, p_rel, p_run,
-                   key || case when p_column = any(key) then '{}'::text[] else array[p_column] end),
-                 p_column) into vals;
+  execute format('SELECT ARRAY[%s] FROM %s x WHERE x.%I IS NULL LIMIT 1',
+                 (select string_agg(format('x.%I::text', k), ', ') from unnest(key) k), p_decoded, p_column) into vals;
   if vals is null then
     return '';
   elsif cardinality(key) = 1 then
@@ -234,8 +384,13 @@ begin
 end $$;
 
 -- The whole restore, in the caller's transaction (see tenant_backup_restore).
+-- p_lock: take the tenant's advisory lock (the direct road holds it already, on its own connection).
+-- p_fingerprint NULL in an apply: the caller checked it in this transaction (p_check_only) and the
+-- tables have stayed locked since. p_check_only: every refusal check, nothing else (before the
+-- caller's safety backup).
 create or replace function public.tenant_backup__run(p_run uuid, p_org text, p_tables json, p_mode text,
-  p_apply boolean, p_fingerprint text, p_log json, p_fp_tables json, p_tenant_column text)
+  p_apply boolean, p_fingerprint text, p_log json, p_fp_tables json, p_tenant_column text,
+  p_lock boolean default true, p_check_only boolean default false)
 returns jsonb language plpgsql volatile set search_path = pg_catalog, pg_temp as $$
 declare
   t json;
@@ -271,6 +426,8 @@ declare
   overriding text;
   where_ text;
   per_table jsonb := '{}';
+  decoded regclass[] := '{}';
+  checked boolean;
 begin
   -- Resolve every table first: a missing one fails before anything is touched.
   for t in select e from json_array_elements(p_tables) e loop
@@ -298,7 +455,7 @@ begin
   if p_apply then
     -- One backup or restore per tenant at a time: the advisory lock the direct-connection jobs hold
     -- (sources/postgres.py TenantLock: class 0x7B6B = 31595, hashtext(org id)).
-    if not pg_try_advisory_xact_lock(31595, hashtext(p_org)) then
+    if p_lock and not pg_try_advisory_xact_lock(31595, hashtext(p_org)) then
       raise exception 'another backup or restore of organization % is running; try again when it has finished', p_org
         using errcode = '55P03';
     end if;
@@ -310,21 +467,41 @@ begin
     exception when lock_not_available then
       raise exception 'the tenant''s tables are busy (locked for over 30 s); try again shortly';
     end;
-    if public.tenant_backup__fingerprint(p_org, p_fp_tables) is distinct from p_fingerprint then
+    if p_fingerprint is not null and public.tenant_backup__fingerprint(p_org, p_fp_tables) is distinct from p_fingerprint then
       raise exception 'the data changed since the dry run; run it again';
     end if;
   end if;
 
-  -- Staged rows complete? (a lost batch must never become a silently smaller restore)
+  -- Staged rows complete? (a lost batch must never become a silently smaller restore) Skipped, with
+  -- the ownership checks below, only by an apply that ran p_check_only on these very rows in this
+  -- transaction (the direct road; p_fingerprint NULL says so, and only the owner may call __run).
+  checked := p_apply and p_fingerprint is null and not p_check_only;
   for i in 1 .. cardinality(descs) loop
+    exit when checked;
     t := descs[i]; name := names[i];
-    select count(*) into staged from public.tenant_backup_staging where run_id = p_run and tbl = name;
+    execute format('SELECT count(*) FROM %s s', public.tenant_backup__source(t, p_run)) into staged;
     if staged is distinct from (t->>'rows')::bigint then
       raise exception 'table %: % rows were sent but % are staged; run it again', name, coalesce(t->>'rows', '?'), staged;
     end if;
   end loop;
 
-  -- Compare (pg_restore.RestoreSession.compare). An apply may pass the dry run's counts instead
+  -- Decode each table's staged rows once; then, before any write, prove every one of them belongs
+  -- to p_org (parents first, so a child may lean on its proven parents). One refusal refuses all.
+  for i in 1 .. cardinality(descs) loop
+    decoded := decoded || public.tenant_backup__decoded(descs[i], rels[i], p_run);
+  end loop;
+  for i in 1 .. cardinality(descs) loop
+    exit when checked;
+    msg := public.tenant_backup__trespass(descs[i], decoded[i], p_org, p_mode, names, decoded);
+    if msg is not null then
+      raise exception 'the backup is refused and nothing was changed: %', msg using errcode = 'TBTRU';
+    end if;
+  end loop;
+  if p_check_only then
+    return jsonb_build_object('checked', true, 'tables', '{}'::jsonb, 'warnings', '[]'::jsonb, 'problems', '[]'::jsonb);
+  end if;
+
+  -- Compare (staged rows against today's). An apply may pass the dry run's counts instead
   -- ("known"): the fingerprint proved the data is the one they were counted on.
   for i in 1 .. cardinality(descs) loop
     t := descs[i]; rel := rels[i]; name := names[i];
@@ -338,17 +515,15 @@ begin
         'restored', 0, 'deleted', 0, 'key', to_jsonb(key), 'key_kind', kind));
       continue;
     end if;
-    all_cols := array(select attname::text from pg_attribute where attrelid = rel and attnum > 0
-                      and not attisdropped order by attnum);
     begin
       cur_q := public.tenant_backup__scope_query(t, p_org, format('%I.*', 'tb$row'));
-      pop := public.tenant_backup__rows(t, rel, p_run, all_cols);
+      pop := format('SELECT * FROM %s', decoded[i]);
       execute format('SELECT count(*) FROM (%s) c', cur_q) into n;
       if cardinality(key) > 0 then
         match := (select string_agg(format('s.%I = c.%I', k, k), ' AND ') from unnest(key) k);
         -- Anti-joins (NOT EXISTS), never NOT IN: NOT IN over a large unhashable set is quadratic.
         execute format($q$
-          WITH s AS MATERIALIZED (%s), c AS MATERIALIZED (%s)
+          WITH s AS NOT MATERIALIZED (%s), c AS MATERIALIZED (%s)
           SELECT (SELECT count(*) FROM s WHERE NOT EXISTS (SELECT 1 FROM c WHERE %s)),
                  (SELECT count(*) FROM c WHERE NOT EXISTS (SELECT 1 FROM s WHERE %s)),
                  (SELECT count(*) FROM s JOIN c ON %s WHERE s::text IS DISTINCT FROM c::text)$q$,
@@ -422,15 +597,17 @@ begin
                          (select string_agg(format('x.%I = p.%I', k, k), ' AND ') from unnest(key) k));
       end if;
       begin
-        execute format('INSERT INTO %s (%s)%s SELECT * FROM (%s) p%s', rel,
+        execute format('INSERT INTO %s (%s)%s SELECT %s FROM %s p%s', rel,
                        (select string_agg(format('%I', c), ', ' order by o) from unnest(cols) with ordinality u(c, o)),
-                       overriding, public.tenant_backup__rows(t, rel, p_run, cols), where_);
+                       overriding,
+                       (select string_agg(format('p.%I', c), ', ' order by o) from unnest(cols) with ordinality u(c, o)),
+                       decoded[i], where_);
         get diagnostics written = row_count;
       exception when others then
         get stacked diagnostics msg = message_text, detail = pg_exception_detail, state = returned_sqlstate,
                                 col = column_name;
         raise exception '%', public.tenant_backup__error(name,
-            case when state = '23502' then public.tenant_backup__null_row(t, rel, p_run, col) else '' end, msg, detail)
+            case when state = '23502' then public.tenant_backup__null_row(t, decoded[i], col) else '' end, msg, detail)
           using errcode = state;
       end;
     end if;
@@ -506,10 +683,10 @@ begin
     begin
       insert into public.backup_logs (backup_type, status, started_at, completed_at, organization_id, backup_id,
         records_backed_up, tables_count, metadata, run_by, run_host, tool_version)
-      values ('restore', 'completed', now(), clock_timestamp(), p_org::uuid, p_log->>'backup_id', restored,
+      values ('restore', 'completed', statement_timestamp(), clock_timestamp(), p_org::uuid, p_log->>'backup_id', restored,
         cardinality(descs),
         coalesce((p_log->'metadata')::jsonb, '{}'::jsonb)
-          || jsonb_build_object('sequences_moved', moved, 'tables', per_table, 'via', 'rest'),
+          || jsonb_build_object('sequences_moved', moved, 'tables', per_table),
         p_log->>'run_by', p_log->>'run_host', p_log->>'tool_version');
     exception when others then  -- a missing backup_logs must not undo the restore
       get stacked diagnostics msg = message_text;
@@ -529,14 +706,15 @@ language sql stable security definer set search_path = pg_catalog, pg_temp as $$
   select public.tenant_backup__fingerprint(p_org, p_tables)
 $$;
 
--- What the client checks on staged rows before it plans (pg_restore's staged_keys, non_null_count,
--- unconvertible_count): the keys the lines hold (a legacy backup has no column list), how many rows
--- hold a value for each of p_non_null (columns dropped since), and how many values of each column of
--- p_types ({column: today's type}) no longer fit it (null where the server cannot tell: before 16).
+-- What the client checks on staged rows before it plans: the keys the lines hold (a legacy backup
+-- has no column list), how many rows hold a value for each of p_non_null (columns dropped since), and
+-- how many values of each column of p_types ({column: today's type}) no longer fit it (null where the
+-- server cannot tell: before 16). p_stage: the direct road's temporary table (tenant_backup__source).
 create or replace function public.tenant_backup_staged_info(p_run_id uuid, p_table text,
-  p_non_null text[] default '{}', p_types json default '{}') returns json
+  p_non_null text[] default '{}', p_types json default '{}', p_stage text default null) returns json
 language plpgsql stable security definer set search_path = pg_catalog, pg_temp as $$
 declare
+  src text := public.tenant_backup__source(json_build_object('name', p_table, 'stage', p_stage), p_run_id);
   keys jsonb;
   non_null jsonb := '{}';
   unfit jsonb := '{}';
@@ -544,13 +722,11 @@ declare
   ty text;
   n bigint;
 begin
-  select coalesce(jsonb_agg(k order by k), '[]') into keys from (
-    select distinct json_object_keys(st.r::json) as k from public.tenant_backup_staging st
-    where st.run_id = p_run_id and st.tbl = p_table and json_typeof(st.r::json) = 'object') x;
+  execute format('SELECT coalesce(jsonb_agg(k ORDER BY k), ''[]'') FROM (SELECT DISTINCT json_object_keys(s.r) AS k '
+                 'FROM %s s WHERE json_typeof(s.r) = ''object'') x', src) into keys;
   foreach c in array coalesce(p_non_null, '{}') loop
-    select count(*) into n from public.tenant_backup_staging st
-      where st.run_id = p_run_id and st.tbl = p_table and json_typeof(st.r::json->c) is distinct from 'null'
-        and st.r::json->c is not null;
+    execute format('SELECT count(*) FROM %s s WHERE json_typeof(s.r->$1) IS DISTINCT FROM ''null'' '
+                   'AND s.r->$1 IS NOT NULL', src) into n using c;
     non_null := non_null || jsonb_build_object(c, n);
   end loop;
   for c, ty in select key, value from json_each_text(coalesce(p_types, '{}')) loop
@@ -559,9 +735,8 @@ begin
       continue;
     end if;
     begin
-      execute 'SELECT count(*) FROM public.tenant_backup_staging st WHERE st.run_id = $1 AND st.tbl = $2 '
-              'AND json_typeof(st.r::json->$3) IS DISTINCT FROM ''null'' AND st.r::json->$3 IS NOT NULL '
-              'AND NOT pg_input_is_valid(st.r::json->>$3, $4)' into n using p_run_id, p_table, c, ty;
+      execute format('SELECT count(*) FROM %s s WHERE json_typeof(s.r->$1) IS DISTINCT FROM ''null'' '
+                     'AND s.r->$1 IS NOT NULL AND NOT pg_input_is_valid(s.r->>$1, $2)', src) into n using c, ty;
     exception when others then
       n := null;  -- not a type name the server knows: the insert will say it, naming the table
     end;
@@ -578,6 +753,23 @@ begin
   delete from public.tenant_backup_staging where staged_at < now() - interval '1 day';
   get diagnostics n = row_count;
   return n;
+end $$;
+
+-- Every refusal check of an apply, and nothing else, in its own transaction: the fingerprint, the
+-- staged counts, and that every staged row belongs to p_org. The client runs it before its safety
+-- backup (a refused restore must not have taken one); the apply then checks all of it again,
+-- atomically with its writes. Leaves the staged rows in place for the apply.
+create or replace function public.tenant_backup_check(p_run_id uuid, p_org text, p_tables json,
+  p_mode text default 'replace', p_fingerprint text default null, p_fingerprint_tables json default null,
+  p_tenant_column text default 'organization_id')
+returns json language plpgsql volatile security definer set search_path = pg_catalog, pg_temp
+set statement_timeout = '15min' as $$
+begin
+  if p_fingerprint is null then
+    raise exception 'an apply needs the fingerprint of its dry run; run the dry run first' using errcode = '22023';
+  end if;
+  return public.tenant_backup__run(p_run_id, p_org, p_tables, p_mode, true, p_fingerprint, '{}',
+                                   coalesce(p_fingerprint_tables, p_tables), p_tenant_column, true, true)::json;
 end $$;
 
 -- The restore of one tenant from the rows staged under p_run_id, in the RPC's one transaction.
@@ -646,7 +838,7 @@ begin
            from pg_proc p join pg_namespace n on n.oid = p.pronamespace
            where n.nspname = 'public' and (p.proname like 'tenant\_backup\_\_%' or p.proname in
              ('tenant_backup_restore_version', 'tenant_backup_fingerprint', 'tenant_backup_purge_staging',
-              'tenant_backup_restore', 'tenant_backup_staged_info')) loop
+              'tenant_backup_restore', 'tenant_backup_staged_info', 'tenant_backup_check')) loop
     execute format('revoke all on function %s from public', f.sig);
     if exists (select from pg_roles where rolname = 'anon') then
       execute format('revoke all on function %s from anon', f.sig);

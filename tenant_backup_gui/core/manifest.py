@@ -2,12 +2,14 @@
 
 Layout (kept from the old system so its backups stay restorable):
     tenant-backups/{organization_id}/{YYYY-MM-DD}/summary-{timestamp}.json
-    tenant-backups/{organization_id}/{YYYY-MM-DD}/{table}-{timestamp}[-pNNNN].jsonl.gz   (new)
+    tenant-backups/{organization_id}/{YYYY-MM-DD}/{table}.{hash}-{timestamp}-pNNNN.jsonl.gz  (new)
+    tenant-backups/{organization_id}/{YYYY-MM-DD}/{table}-{timestamp}-pNNNN.jsonl.gz  (format 2 before the hash)
     tenant-backups/{organization_id}/{YYYY-MM-DD}/{table}-{timestamp}.json              (old)
 A backup is complete only when its summary exists: the summary is written last."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -63,8 +65,12 @@ def summary_key(org_id: str, backup_id: str) -> str:
 
 
 def safe_file_stem(table: str) -> str:
-    """Table names become file names; keep them readable but never a path."""
-    return re.sub(r"[^A-Za-z0-9_.$-]", "_", table)
+    """Table names become file names: readable, never a path, and never the same for two tables.
+    What a file name cannot hold becomes '_', so a short hash of the exact name (its UTF-8 bytes)
+    follows: "it's" and 'it"s', größe and grüße get parts of their own. (Earlier backups name
+    their parts without it; a summary lists its parts by key, so they still read.)"""
+    readable = re.sub(r"[^A-Za-z0-9_.$-]", "_", table)
+    return f"{readable}.{hashlib.sha256(table.encode()).hexdigest()[:8]}"
 
 
 def part_key(org_id: str, backup_id: str, table: str, index: int) -> str:

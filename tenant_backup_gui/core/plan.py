@@ -61,13 +61,14 @@ class Plan:
     tables: dict[str, dict]
     warnings: list[str]
     problems: list[str]
+    files: dict[str, str] = field(default_factory=dict)  # SHA-256 of the summary and every part read
 
     def to_json(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_json(cls, doc: dict) -> "Plan":
-        return cls(**{k: doc[k] for k in cls.__dataclass_fields__})
+        return cls(**{k: doc[k] for k in cls.__dataclass_fields__ if k in doc})
 
 
 def new_plan_id() -> str:

@@ -134,6 +134,16 @@ class Context:
         from ..sources.supabase_rest import RestTenantLock
         return ReconcilingLock(self, org_id, RestTenantLock(self.project(), org_id, wait, self.config.lock_lease_seconds))
 
+    def restore_session(self, org_id: str, cancelled=None, snapshot: bool = False):
+        """The road into the restore engine: the direct connection's transaction, or REST's RPCs
+        (one interface: sources/restore_engine.py)."""
+        if self.direct:
+            from ..sources.pg_restore import DirectRestore
+            return DirectRestore(self.url, self.config, org_id, cancelled, snapshot=snapshot)
+        from ..sources.supabase_restore import RestRestore
+        url, key = self.settings.require_supabase()
+        return RestRestore(self.project(), url, key, self.config, org_id, cancelled)
+
     def history(self):
         if self.direct:
             return postgres.History(self.url, self.session)

@@ -1,9 +1,11 @@
 """Restore one tenant: a dry run that must come first, then one atomic apply of exactly that plan.
 
-Both walk the same road (RestoreSession): stage the backup's rows, compare them with today's,
-delete and re-insert in one transaction, check every foreign key the restore touches. The dry
-run then rolls back and saves a plan; the apply — after a safety backup of the current state —
-re-checks the plan's fingerprint inside its transaction and commits."""
+Both run THE restore engine (SQL installed by `setup`, reached through a road's session: see
+sources/restore_engine.py) over the backup's lines, re-read and re-hashed as they stream. The dry
+run pins the bytes it read (SHA-256 of the summary and of every part) in its plan; the apply
+refuses a backup that changed since. The apply's safety backup is taken only once every refusal
+check has passed: plan, key, helpers, bytes, fingerprint, and that every row belongs to the
+tenant."""
 
 from __future__ import annotations
 
@@ -19,13 +21,15 @@ from ..core.partial import replace_refusal
 from ..core.text import count
 from ..core.plan import MODES, Plan, RestoreOptions, TablePlan, expiry, new_plan_id, why_plan_unusable
 from ..platform import plans
-from ..sources.pg_restore import RestoreSession
-from ..stores.backups import find_backup, iter_part_blocks, prefetch
+from ..stores.backups import find_backup, iter_part_blocks, prefetch, read_summary
 from .backup import BackupJob
 from .contention import retry_busy
 from .context import Context
 from .job import Job
 from .leftovers import apply_marker
+
+CHANGED = "the backup changed since the dry run ({}); run the dry run again"
+PLAN_COUNTS = ("current_rows", "to_insert", "to_update", "to_delete", "unchanged", "restored", "key", "key_kind")
 
 
 def _now() -> datetime:
@@ -40,7 +44,7 @@ class _RestoreBase(Job):
         self.org_id = (org_id or "").strip().lower()
         self.backup_ref = backup_ref
         self.options = options
-        self._session: RestoreSession | None = None
+        self._session = None
 
     def prepare(self) -> list[str]:
         problems = []
@@ -57,20 +61,29 @@ class _RestoreBase(Job):
         if self._session is not None:
             self._session.cancel()
 
-    def _open_session(self, snapshot: bool):
-        """The road to the tenant's rows: one direct transaction, or the installed functions over REST."""
-        if self.ctx.direct:
-            return RestoreSession(self.ctx.url, self.ctx.config, self.org_id, self.cancelled, snapshot=snapshot)
-        from ..sources.supabase_restore import RestRestoreSession
-        url, key = self.ctx.settings.require_supabase()
-        return RestRestoreSession(self.ctx.project(), url, key, self.ctx.config, self.org_id, self.cancelled)
+    def _read(self, info: BackupInfo, pins: dict[str, str], expected: dict[str, str] | None) -> BackupInfo:
+        """The summary, read now and pinned (the apply: compared with the dry run's pin first)."""
+        fresh, digest = read_summary(self.ctx.store, info)
+        if expected is not None and expected.get(info.summary_key) != digest:
+            raise TenantBackupError(CHANGED.format(f"its summary {info.summary_key} differs"))
+        if fresh.organization_id.strip().lower() != self.org_id:
+            raise IntegrityError(f"backup {info.id} names organization {fresh.organization_id} in its summary, "
+                                 f"not {self.org_id}; nothing was changed")
+        pins[info.summary_key] = digest
+        return fresh
 
-    # The shared road: returns (tables, warnings, problems, restored rows).
-    def _walk(self, session, info: BackupInfo, known: dict | None = None, *, apply: bool = False,
-              fingerprint: str | None = None, log: dict | None = None) -> tuple[dict, list, list, int]:
-        """known: the dry run's per-table counts. The apply passes them instead of comparing again:
-        the fingerprint proved the data is the one they were counted on. Over REST, `apply`,
-        `fingerprint` and `log` go to the one call that does the rest on the server."""
+    def _blocks(self, parts, secret, pins: dict[str, str], expected: dict[str, str] | None):
+        """Every part's blocks, checked against the summary as they stream and, for an apply,
+        against the dry run's pins once each part is read (before the engine sees any row)."""
+        for part in parts:
+            yield from iter_part_blocks(self.ctx.store, part, secret, pins)
+            if expected is not None and expected.get(part.key) != pins.get(part.key):
+                raise TenantBackupError(CHANGED.format(f"part {part.key} differs"))
+
+    def _stage(self, session, info: BackupInfo, pins: dict, expected: dict | None = None
+               ) -> tuple[list[str], dict, list, list]:
+        """Stream the backup's tables to the engine and decide, per column, what can be written
+        back. Returns (tables, their plans, warnings, problems)."""
         warnings: list[str] = list(info.warnings) if info.legacy else []
         problems: list[str] = []
         if info.legacy:
@@ -98,11 +111,10 @@ class _RestoreBase(Job):
         for i, name in enumerate(names, 1):
             entry = info.tables[name]
             self.emit(Event("table", f"reading {name} from the backup", self.org_id, name, step=i, steps=len(names)))
-            blocks = prefetch(b for part in entry.parts for b in iter_part_blocks(self.ctx.store, part, secret))
+            blocks = prefetch(self._blocks(entry.parts, secret, pins, expected))
             try:
                 st = session.stage(name, blocks, lambda n, name=name, i=i: self.emit(
-                    Event("progress", "", self.org_id, name, n, 0, i, len(names))),
-                    compare=not (known and name in known))
+                    Event("progress", "", self.org_id, name, n, 0, i, len(names))))
             except IntegrityError as err:
                 raise IntegrityError(f"the backup is damaged: {err}") from None
             tp = TablePlan(name, entry.record_count)
@@ -110,30 +122,33 @@ class _RestoreBase(Job):
                 tp.problems.append(f"{name}: the backup holds {st.rows} rows, its summary says {entry.record_count}")
             table = st.scope.table
             current = {c.name: c for c in table.columns}
-            backup_cols = [c["name"] for c in entry.columns] if entry.columns else session.staged_keys(st)
+            backup_cols = [c["name"] for c in entry.columns] if entry.columns else list(session.staged_info(st)["keys"])
             backup_types = {c["name"]: c["type"] for c in entry.columns}
+            dropped = [c for c in backup_cols if c not in current]
+            changed = {c: current[c].type for c in backup_cols
+                       if c in current and backup_types.get(c) and backup_types[c] != current[c].type}
+            facts = session.staged_info(st, dropped, changed) if dropped or changed else {}
             skipped: set[str] = set()
-            for col in backup_cols:
-                if col not in current:
-                    n = session.non_null_count(st, col)
-                    msg = f"column {name}.{col} no longer exists: {n} row(s) hold a value for it"
-                    if self.options.allow_dropped_columns:
-                        warnings.append(msg + " (skipped, as allowed)")
-                    else:
-                        tp.problems.append(msg + "; pass --allow-dropped-columns to restore without it")
-                elif backup_types.get(col) and backup_types[col] != current[col].type:
-                    change = f"column {name}.{col} changed type from {backup_types[col]} to {current[col].type}"
-                    n = session.unconvertible_count(st, col, current[col].type)
-                    if not n:
-                        warnings.append(change + ("" if n is None else ": every value converts"))
-                    elif self.options.allow_dropped_columns:
-                        warnings.append(f"{change}: {n} row(s) hold values that do not fit; the column is skipped "
-                                        f"(restored rows take its default), as allowed")
-                        skipped.add(col)
-                    else:  # skipped in the dry run too, so the rest is still checked; the apply is refused
-                        tp.problems.append(f"{change}: {n} row(s) hold values that do not fit; pass "
-                                           f"--allow-dropped-columns to restore without that column")
-                        skipped.add(col)
+            for col in dropped:
+                n = int(facts["non_null"].get(col) or 0)
+                msg = f"column {name}.{col} no longer exists: {n} row(s) hold a value for it"
+                if self.options.allow_dropped_columns:
+                    warnings.append(msg + " (skipped, as allowed)")
+                else:
+                    tp.problems.append(msg + "; pass --allow-dropped-columns to restore without it")
+            for col, type_ in changed.items():
+                change = f"column {name}.{col} changed type from {backup_types[col]} to {type_}"
+                n = facts["unconvertible"].get(col)
+                if not n:
+                    warnings.append(change + ("" if n is None else ": every value converts"))
+                elif self.options.allow_dropped_columns:
+                    warnings.append(f"{change}: {n} row(s) hold values that do not fit; the column is skipped "
+                                    f"(restored rows take its default), as allowed")
+                    skipped.add(col)
+                else:  # skipped in the dry run too, so the rest is still checked; the apply is refused
+                    tp.problems.append(f"{change}: {n} row(s) hold values that do not fit; pass "
+                                       f"--allow-dropped-columns to restore without that column")
+                    skipped.add(col)
             for col in current:
                 if col not in backup_cols and not current[col].generated:
                     warnings.append(f"column {name}.{col} is new since the backup: restored rows take its default")
@@ -141,55 +156,21 @@ class _RestoreBase(Job):
             st.text_columns = {c["name"] for c in entry.columns if c.get("encoding") == "text"}
             st.unreadable = skipped
             plans_[name] = tp
-        if not isinstance(session, RestoreSession):
-            return self._finish_rest(session, names, plans_, warnings, problems, known, apply, fingerprint, log, info)
-        for name in names:
-            if known and name in known:
-                for k in ("current_rows", "to_insert", "to_update", "to_delete", "unchanged", "key", "key_kind"):
-                    setattr(plans_[name], k, known[name][k])
-            else:
-                session.compare(session.staged[name], plans_[name])
-        session.quiet_triggers()
-        session.delete_current(names, self.options.mode)
-        restored = 0
-        for name in [n for n in session.scope.names() if n in names]:  # parents first
-            plans_[name].restored = session.insert(session.staged[name], self.options.mode)
-            restored += plans_[name].restored
             self._check_cancel()
-        if self.options.mode == "missing-only":
-            for name in names:
-                if not plans_[name].key:
-                    warnings.append(f"table {name} has no key: missing-only cannot tell which rows are missing; left as is")
-                plans_[name].to_update = plans_[name].to_delete = 0
-                plans_[name].unchanged = plans_[name].record_count - plans_[name].restored
-                plans_[name].to_insert = plans_[name].restored
-        self.emit(Event("message", "checking references", self.org_id))
-        for d in session.dangling(names):
-            (warnings if d.other_tenant else problems).append(d.describe())
         for tp in plans_.values():
             problems.extend(tp.problems)
-        return {n: plans_[n] for n in names}, warnings, problems, restored
+        return names, plans_, warnings, problems
 
-    def _finish_rest(self, session, names, plans_, warnings, problems, known, apply, fingerprint, log, info):
-        """Compare, replace and check references on the server, in one RPC (one transaction)."""
-        for tp in plans_.values():
-            problems.extend(tp.problems)
-        if problems and apply:  # refused before anything is sent
-            return {n: plans_[n] for n in names}, warnings, problems, 0
-        self.emit(Event("message", "restoring on the server" if apply else "rehearsing the restore on the server",
-                        self.org_id))
-        report = session.run(names, self.options.mode, apply, known=known, fingerprint=fingerprint,
-                             metadata=log, backup_id=info.id)
+    def _report(self, names: list[str], plans_: dict, report: dict, warnings: list, problems: list) -> int:
+        """The engine's report into the table plans; returns the rows restored."""
         for name in names:
             got = report["tables"].get(name, {})
-            for k in ("current_rows", "to_insert", "to_update", "to_delete", "unchanged", "restored", "key", "key_kind"):
+            for k in PLAN_COUNTS:
                 if k in got:
                     setattr(plans_[name], k, got[k])
         warnings += report.get("warnings", [])
         problems += report.get("problems", [])
-        self.server_fingerprint = report.get("fingerprint")
-        self.sequences_moved = report.get("sequences_moved", [])
-        return {n: plans_[n] for n in names}, warnings, problems, int(report.get("total_records_restored") or 0)
+        return int(report.get("total_records_restored") or 0)
 
     def _check_cancel(self) -> None:
         if self.cancelled.is_set():
@@ -243,23 +224,25 @@ class RestoreDryRunJob(_RestoreBase):
         return result
 
     def _run(self, info: BackupInfo) -> dict:
-        with self._open_session(snapshot=True) as session:
+        with self.ctx.restore_session(self.org_id, self.cancelled, snapshot=True) as session:
             self._session = session
             try:
-                fingerprint = session.fingerprint() if self.ctx.direct else None
+                pins: dict[str, str] = {}
+                info = self._read(info, pins, None)
                 name = session.tenant_name() or info.organization_name
-                tables, warnings, problems, restored = self._walk(session, info)
-                if not self.ctx.direct:  # the server's own, read in the dry run's transaction
-                    fingerprint = self.server_fingerprint
-                else:
-                    self.emit(Event("message", "rolling back the rehearsal", self.org_id))
-                    session.roll_back_and_tidy({n: t.restored for n, t in tables.items()})
+                names, plans_, warnings, problems = self._stage(session, info, pins)
+                self.emit(Event("message", "rehearsing the restore", self.org_id))
+                report = session.dry_run(names, self.options.mode)
+                restored = self._report(names, plans_, report, warnings, problems)
+                self.emit(Event("message", "rolling back the rehearsal", self.org_id))
+                session.tidy({n: plans_[n].restored for n in names})
             finally:
                 self._session = None
+        tables = {n: plans_[n] for n in names}
         now = _now()
-        plan = Plan(new_plan_id(), self.org_id, name, info.id, info.date, self.options.key(), fingerprint,
+        plan = Plan(new_plan_id(), self.org_id, name, info.id, info.date, self.options.key(), report.get("fingerprint"),
                     now.isoformat(timespec="seconds"), expiry(now, self.ctx.config.plan_ttl_minutes),
-                    {n: t.to_json() for n, t in tables.items()}, warnings, problems)
+                    {n: t.to_json() for n, t in tables.items()}, warnings, problems, pins)
         plans.save(plan)
         ok = not problems
         verb = "would restore" if ok else "cannot restore"
@@ -270,7 +253,7 @@ class RestoreDryRunJob(_RestoreBase):
 
 
 class RestoreApplyJob(_RestoreBase):
-    """Safety backup first, then one transaction, bound to the dry run's plan."""
+    """Every refusal check, then the safety backup, then one transaction, bound to the dry run's plan."""
 
     def __init__(self, ctx: Context, org_id: str, backup_ref: str, plan_id: str, on_event: EventSink = ignore,
                  options: RestoreOptions | None = None):
@@ -329,56 +312,46 @@ class RestoreApplyJob(_RestoreBase):
         return result
 
     def _run(self, info: BackupInfo) -> dict:
+        """Every refusal check first — bytes, key, helpers, fingerprint, every row the tenant's —
+        then the safety backup, then the restore, in one transaction."""
+        if not self.plan.files:
+            raise TenantBackupError(f"plan {self.plan_id} pins no backup bytes (an older version made it); "
+                                    f"run the dry run again")
         with self.ctx.tenant_lock(self.org_id) as lock, apply_marker(self.ctx, self.org_id, self.plan_id, info.id):
-            self.emit(Event("message", "taking a safety backup of the current state", self.org_id))
-            safety = BackupJob(self.ctx, self.org_id, "safety", on_event=self.on_event,
-                               allow_missing_tenant=True, hold_lock=False)
-            safety.cancelled = self.cancelled
-            safety._loop, safety._loop_thread = self._loop, self._loop_thread
-            safety_result = safety.run_blocking()  # already on a worker thread, under our lock
-            self.safety_backup_id = safety_result.id
-            self._check_cancel()
-            if not self.ctx.direct:
-                return self._run_rest(info, lock)
-            with RestoreSession(self.ctx.url, self.ctx.config, self.org_id, self.cancelled) as session:
+            with self.ctx.restore_session(self.org_id, self.cancelled, snapshot=False) as session:
                 self._session = session
                 try:
-                    session.lock([s for s in session.scope.tables])
-                    if session.fingerprint() != self.plan.fingerprint:
-                        raise TenantBackupError("the data changed since the dry run; run it again")
+                    pins: dict[str, str] = {}
+                    info = self._read(info, pins, self.plan.files)
                     name = session.tenant_name() or info.organization_name or self.plan.organization_name
-                    tables, warnings, problems, restored = self._walk(session, info, known=self.plan.tables)
+                    names, plans_, warnings, problems = self._stage(session, info, pins, self.plan.files)
                     if problems:
                         raise TenantBackupError(f"the restore was refused and nothing was changed: {problems[0]}")
-                    moved = session.move_sequences(list(tables))
-                    session.log_restore({"plan_id": self.plan_id, "safety_backup_id": self.safety_backup_id,
-                                         "options": self.options.key(), "sequences_moved": moved,
-                                         "tables": {n: t.restored for n, t in tables.items()}},
-                                        restored, len(tables), info.id)
+                    self.emit(Event("message", "checking the restore", self.org_id))
+                    session.check(names, self.options.mode, self.plan.fingerprint)
+                    self._check_cancel()
+                    self.emit(Event("message", "taking a safety backup of the current state", self.org_id))
+                    safety = BackupJob(self.ctx, self.org_id, "safety", on_event=self.on_event,
+                                       allow_missing_tenant=True, hold_lock=False)
+                    safety.cancelled = self.cancelled
+                    safety._loop, safety._loop_thread = self._loop, self._loop_thread
+                    self.safety_backup_id = safety.run_blocking().id  # on a worker thread, under our lock
+                    self._check_cancel()
+                    if getattr(lock, "lost", False):  # the lease expired and another job took the tenant
+                        raise TenantBackupError(f"the lock on organization {self.org_id} was lost before the restore; "
+                                                f"nothing was changed; run the dry run again")
+                    self.emit(Event("message", "restoring", self.org_id))
+                    report = session.apply(names, self.options.mode, known=self.plan.tables,
+                                           fingerprint=self.plan.fingerprint, backup_id=info.id,
+                                           metadata={"plan_id": self.plan_id, "safety_backup_id": self.safety_backup_id,
+                                                     "options": self.options.key()})
+                    restored = self._report(names, plans_, report, warnings, problems)
+                    if problems:
+                        raise TenantBackupError(f"the restore was refused and nothing was changed: {problems[0]}")
                     session.commit()
                 finally:
                     self._session = None
-        return self._applied(info, name, tables, warnings, restored)
-
-    def _run_rest(self, info: BackupInfo, lock) -> dict:
-        """Over REST the server locks the tables, re-checks the fingerprint, restores, moves the
-        sequences and writes the history row in the one transaction of its restore function."""
-        with self._open_session(snapshot=False) as session:
-            self._session = session
-            try:
-                name = session.tenant_name() or info.organization_name or self.plan.organization_name
-                log = {"plan_id": self.plan_id, "safety_backup_id": self.safety_backup_id,
-                       "options": self.options.key()}
-                if lock.lost:  # the lease expired and another job took the tenant: do not restore over it
-                    raise TenantBackupError(f"the lock on organization {self.org_id} was lost before the restore; "
-                                            f"nothing was changed; run the dry run again")
-                tables, warnings, problems, restored = self._walk(session, info, known=self.plan.tables, apply=True,
-                                                                  fingerprint=self.plan.fingerprint, log=log)
-                if problems:
-                    raise TenantBackupError(f"the restore was refused and nothing was changed: {problems[0]}")
-            finally:
-                self._session = None
-        return self._applied(info, name, tables, warnings, restored)
+        return self._applied(info, name, {n: plans_[n] for n in names}, warnings, restored)
 
     def _applied(self, info: BackupInfo, name: str | None, tables: dict, warnings: list, restored: int) -> dict:
         message = (f"Restored {count(restored, 'record')} in {count(len(tables), 'table')} of {name or self.org_id} from backup "

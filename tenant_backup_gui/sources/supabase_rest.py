@@ -32,15 +32,22 @@ import httpx
 
 from .. import __version__
 from ..core.config import Config
-from ..core.errors import (Cancelled, ConfigError, ConnectionFailed, LockBusy, TenantBackupError)
+from ..core.errors import (Busy, Cancelled, ConfigError, ConnectionFailed, LockBusy, TenantBackupError)
 from ..core.scope import Catalog, Table, TableScope
 from ..core.supabase_keys import key_role
 from ..platform.paths import resource_text
 from . import postgres
-from .postgres import APP_NAME, Tenant, catalog_from_rows, who_runs
+from .postgres import APP_NAME, BUSY, BUSY_SQLSTATES, Tenant, catalog_from_rows, who_runs
+from .restore_engine import ENGINE_MESSAGES
 
 SUPABASE_VERSION = 1  # of the functions in resources/sql/supabase.sql (tenant_backup_meta 'supabase_version')
+# Statuses that mean the request did not reach (or did not get an answer from) the database.
+TRANSIENT_STATUSES = frozenset({502, 503, 504, 520, 521, 522, 523, 524})
 SETUP_HINT = "run the SQL printed by `tenant-backup setup --print-sql` in the project's SQL editor"
+
+
+class SetupMissing(ConfigError):
+    """A function or table of ours is not installed (or not yet seen by PostgREST)."""
 
 
 def setup_sql() -> str:
@@ -167,15 +174,18 @@ class SupabaseProject:
 
     # ------------------------------------------------------------ requests
 
-    async def send(self, builder, doing: str, accept: str | None = None, ok_missing: bool = False) -> httpx.Response:
+    async def send(self, builder, doing: str, accept: str | None = None, ok_missing: bool = False,
+                   retries: int | None = None) -> httpx.Response:
         """Send a request that supabase-py built, with our retries: exponential backoff on 5xx,
-        timeouts and broken connections; a 4xx becomes its one-line error at once."""
+        timeouts and broken connections; a 4xx becomes its one-line error at once. retries=0 for a
+        request that must not be sent twice (a restore's apply)."""
+        retries = self.retries if retries is None else retries
         req = builder.request if hasattr(builder, "request") else builder
         if accept:
             req.headers["Accept"] = accept
         delay, failure = self.backoff, ""
         from httpx import Headers
-        for attempt in range(self.retries + 1):
+        for attempt in range(retries + 1):
             try:
                 r = await req.send(Headers())
             except httpx.TransportError as err:
@@ -186,27 +196,43 @@ class SupabaseProject:
                         return r
                     raise self.error(r, doing)
                 doc = _error_doc(r)
-                if doc.get("code") == "57014":  # a statement timeout: the same request would time out again
+                code = doc.get("code") or ""
+                # The database's own answer (a 500 carrying its SQLSTATE: a lock taken, a statement
+                # timeout) would be the same again; gateways' 502/503/504/52x and PostgREST's own
+                # connection errors (PGRST0xx) are worth another try.
+                if code == "57014" or (code and not code.startswith("PGRST") and r.status_code not in TRANSIENT_STATUSES):
                     raise self.error(r, doing)
                 failure = f"HTTP {r.status_code}" + (f" {_one_line(doc.get('message'))}" if doc.get("message") else "")
-            if attempt < self.retries:
-                await asyncio.sleep(delay)
+            if attempt < retries:
+                await asyncio.sleep(min(delay, 10))
                 delay *= 2
-        raise ConnectionFailed(f"{doing}: the Supabase project {self.host} failed {self.retries + 1} times "
+        if not retries:
+            raise ConnectionFailed(f"{doing}: the Supabase project {self.host} did not answer ({failure}); check "
+                                   f"the project's status and run it again")
+        raise ConnectionFailed(f"{doing}: the Supabase project {self.host} failed {retries + 1} times "
                                f"({failure}); check the project's status and run it again")
 
     def error(self, r: httpx.Response, doing: str) -> TenantBackupError:
         """A PostgREST error response as one line that says what to do."""
         doc = _error_doc(r)
         code, msg = doc.get("code") or "", _one_line(doc.get("message") or r.reason_phrase)
+        if code in BUSY_SQLSTATES or msg.startswith("the tenant's tables are busy"):
+            return Busy(f"{BUSY} ({doing}: {msg})")  # the app's writes: retried (services/contention.py)
+        if msg.startswith("another backup or restore"):
+            return LockBusy(msg)
+        if code not in ("PGRST202", "57014") and msg.startswith(ENGINE_MESSAGES):
+            return TenantBackupError(msg)
         if r.status_code == 401 and not code:
             return ConnectionFailed(f"{doing}: the Supabase project {self.host} refused the key ({msg}); "
                                     f"check SUPABASE_SERVICE_ROLE_KEY")
         if code == "42501" or r.status_code in (401, 403):
             return ConnectionFailed(f"{doing}: permission denied ({msg}); use the project's service_role key "
                                     f"(SUPABASE_SERVICE_ROLE_KEY), not the anon key")
-        if code == "PGRST202" or code == "42883" and "tenant_backup" in msg:
-            return ConfigError(f"{doing}: the Tenant Backup functions are missing or outdated in the Supabase "
+        # Only a missing function or table of ours means missing setup: any other undefined function
+        # or operator (42883) is the database's own reason, and reaches the user as it is.
+        if code == "PGRST202" or (code == "42883" and "tenant_backup" in msg) or (
+                code in ("PGRST205", "42P01") and "tenant_backup_" in msg):
+            return SetupMissing(f"{doing}: the Tenant Backup functions are missing or outdated in the Supabase "
                                f"project {self.host}; {SETUP_HINT}")
         if code == "57014":
             return ConnectionFailed(f"{doing}: the Supabase API's statement timeout stopped it; set "

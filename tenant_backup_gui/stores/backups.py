@@ -78,6 +78,7 @@ class BackupWriter:
         # room for the nonce and the tag when encrypting
         self.part_bytes = part_bytes - (NONCE + TAG if secret else 0)
         self.written_keys: list[str] = []
+        self._owners: dict[str, str] = {}  # part key -> the table whose rows it holds
         self._queue: queue.Queue = queue.Queue(maxsize=8)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._work, name="backup-writer", daemon=True)
@@ -141,6 +142,10 @@ class BackupWriter:
     # --- consumer side ---
     def _open_part(self, table: str, index: int) -> "_OpenPart":
         key = mf.part_key(self.org_id, self.backup_id, table, index)
+        other = self._owners.setdefault(key, table)
+        if other != table or key in self.written_keys:  # one file, two tables' rows: fail, never overwrite
+            raise TenantBackupError(f"tables {other!r} and {table!r} map to the same part file {key}; "
+                                    f"the backup was not completed")
         writer = self.store.open_writer(key)
         self.written_keys.append(key)
         return _OpenPart(key, writer, self.level, self.secret)
@@ -226,6 +231,10 @@ def _backup_from_objects(store: ObjectStore, org: str, bid: str, objs: list) -> 
         except (ValueError, KeyError, TypeError) as err:
             return BackupInfo(bid, org, None, bid[:10], created, "unknown", 0, size, False,
                               summary_key=summary.key, problem=f"summary unreadable: {err}")
+        if info.organization_id.strip().lower() != org.lower():  # never listed as this tenant's
+            info.complete = False
+            info.problem = f"its summary names organization {info.organization_id}, not {org}"
+            return info
         present = {o.key: o.size for o in objs}
         for t in info.tables.values():
             for p in t.parts:
@@ -275,16 +284,36 @@ def _whole_lines(data: bytes) -> tuple[bytes, int, bytes]:
     return data[:cut], data.count(b"\n", 0, cut), data[cut:]
 
 
-def iter_part_blocks(store: ObjectStore, part: Part, secret: bytes | None = None) -> Iterator[tuple[bytes, int]]:
+def read_summary(store: ObjectStore, info: BackupInfo) -> tuple[BackupInfo, str]:
+    """The backup as its summary says NOW, read once, and the SHA-256 of exactly those bytes: a
+    restore pins them in its plan and works from them, never from an earlier listing."""
+    with store.open_reader(info.summary_key) as fh:
+        data = fh.read()
+    try:
+        fresh = mf.parse_summary(json.loads(data), info.summary_key)
+    except (ValueError, KeyError, TypeError) as err:
+        raise IntegrityError(f"the summary of backup {info.id} is unreadable ({err}); use another backup") from None
+    if fresh.organization_id.strip().lower() != info.organization_id.lower() and info.complete:
+        raise IntegrityError(f"backup {info.id} names organization {fresh.organization_id} in its summary, "
+                             f"not {info.organization_id}; it cannot be restored")
+    return fresh, hashlib.sha256(data).hexdigest()
+
+
+def iter_part_blocks(store: ObjectStore, part: Part, secret: bytes | None = None,
+                     pins: dict[str, str] | None = None) -> Iterator[tuple[bytes, int]]:
     """The rows of one part as blocks of whole JSON lines (each ending in a newline) with their
     row count, checked against the manifest as they stream. A mismatch raises after the last
     block: consumers apply rows inside a transaction that only commits once every iterator is
     exhausted, so a bad part never lands. The checksum is judged first: it is what proves a part
-    is the one the backup wrote."""
+    is the one the backup wrote. `pins`: where the SHA-256 of the bytes read is recorded, by key
+    (a restore's plan pins them; legacy parts included)."""
     if part.format == "legacy-json":
         with store.open_reader(part.key) as fh:
+            data = fh.read()
+            if pins is not None:
+                pins[part.key] = hashlib.sha256(data).hexdigest()
             try:
-                rows = json.loads(fh.read())["data"]
+                rows = json.loads(data)["data"]
             except (ValueError, KeyError, TypeError) as err:
                 raise IntegrityError(f"legacy file {part.key} is not readable JSON: {err}") from None
         if rows:
@@ -315,6 +344,8 @@ def iter_part_blocks(store: ObjectStore, part: Part, secret: bytes | None = None
                 rows += n
                 yield block, n
     problem = None
+    if pins is not None:
+        pins[part.key] = sha.hexdigest()
     if size != part.bytes or sha.hexdigest() != part.sha256:
         problem = f"{part.key} does not match its checksum"
     elif dec is not None:

@@ -1,0 +1,186 @@
+"""The client's side of THE restore engine, the same on both roads.
+
+The restore itself — trust checks, comparison, delete and insert, reference checks, sequences,
+the history row — is SQL installed by `setup` (resources/sql/supabase_restore.sql). A road only
+moves the backup's lines to the server and calls those functions: `DirectRestore`
+(sources/pg_restore.py) COPYs them into temporary tables of its own transaction and calls the
+functions inside it; `RestRestore` (sources/supabase_restore.py) stages them in batches and calls
+them as RPCs. Everything else a restore session does is here, once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from .. import __version__
+from ..core.config import Config
+from ..core.errors import Cancelled
+from ..core.scope import Catalog, TableScope, TenantScope
+from .postgres import who_runs
+
+RESTORE_HELPERS_VERSION = 2  # tenant_backup_restore_version() in resources/sql/supabase_restore.sql
+# One-line messages the engine's functions raise themselves (refusals and failures): every road
+# passes them on as they are.
+ENGINE_MESSAGES = ("restoring table ", "the data changed", "the restore was refused", "the backup is refused",
+                   "table ", "the role that installed", "the staged rows of ", "the API role ")
+
+
+def _split(name: str, catalog: Catalog | None) -> tuple[str, str]:
+    t = catalog.get(name) if catalog is not None else None
+    if t is not None:
+        return t.schema, t.name
+    schema, dot, table = name.partition(".")
+    return (schema, table) if dot else ("public", name)
+
+
+def describe_table(scope: TableScope, *, rows: int, columns: Iterable[str] | None = None,
+                   text_columns: Iterable[str] = (), skipped: Iterable[str] = (),
+                   catalog: Catalog | None = None, known: dict | None = None, stage: str | None = None) -> dict:
+    """One entry of the engine's `p_tables`: what to write and how the table reaches its tenant.
+    rows: how many rows were staged for it. columns: the columns written back (default: every
+    non-generated column of today's table). known: the dry run's counts of this table (an apply
+    then skips comparing again; the fingerprint proves they still hold). stage: the direct road's
+    temporary table holding the lines."""
+    t = scope.table
+    key, kind = t.row_key
+    path = []
+    for hop in scope.path:
+        ps, pt = _split(hop.parent, catalog)
+        path.append({"columns": list(hop.columns), "parent_schema": ps, "parent_table": pt,
+                     "parent_columns": list(hop.parent_columns)})
+    return {
+        "name": t.key_name, "schema": t.schema, "table": t.name, "rows": rows,
+        "columns": list(columns) if columns is not None else [c.name for c in t.columns if not c.generated],
+        "text_columns": sorted(text_columns), "skipped": sorted(skipped),
+        "key": list(key), "key_kind": kind,
+        "identity_always": any(c.identity == "always" for c in t.columns),
+        "scope": {"anchor": scope.anchor, "path": path},
+        **({"known": {k: known[k] for k in ("current_rows", "to_insert", "to_update", "to_delete", "unchanged")}}
+           if known else {}),
+        **({"stage": stage} if stage else {}),
+    }
+
+
+def fingerprint_tables(tables: list[dict]) -> list[dict]:
+    """What a fingerprint needs of a table description."""
+    return [{k: t[k] for k in ("name", "schema", "table", "scope") if k in t} for t in tables]
+
+
+@dataclass
+class Staged:
+    """A table whose lines reached the server: what the job decides about its columns."""
+    name: str
+    scope: TableScope
+    rows: int
+    stage: str | None = None  # the direct road's temporary table
+    columns: list[str] = field(default_factory=list)
+    text_columns: set[str] = field(default_factory=set)
+    unreadable: set[str] = field(default_factory=set)
+
+
+class EngineSession:
+    """One restore's session with the engine. A road provides `_open`, `_close`, `_stage`,
+    `_call` (run one engine function with named arguments) and the engine's entry points."""
+
+    road = ""
+
+    def __init__(self, config: Config, org_id: str, cancelled=None):
+        self.config, self.org = config, org_id
+        self.cancelled = cancelled
+        self.catalog: Catalog | None = None
+        self.scope: TenantScope | None = None
+        self.staged: dict[str, Staged] = {}
+        self.run_id = ""
+
+    def __enter__(self):
+        self._open()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._close()
+
+    def cancel(self) -> None:
+        """Stops staging at its next block; what the server already runs ends in one transaction."""
+
+    def _check_cancel(self) -> None:
+        if self.cancelled is not None and self.cancelled.is_set():
+            raise Cancelled("restore cancelled; nothing was changed")
+
+    # ------------------------------------------------------------ the road's part
+    def _open(self) -> None:
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        raise NotImplementedError
+
+    def _stage(self, name: str, blocks: Iterable[tuple[bytes, int]], on_rows: Callable[[int], None]
+               ) -> tuple[int, str | None]:
+        raise NotImplementedError
+
+    def _call(self, fn: str, params: dict, doing: str):
+        raise NotImplementedError
+
+    def tenant_name(self) -> str | None:
+        raise NotImplementedError
+
+    def commit(self) -> None:
+        """The direct road commits its transaction; over REST the apply RPC committed already."""
+
+    def tidy(self, restored: dict[str, int]) -> None:
+        """After a dry run: clean up what its rolled-back rehearsal left behind, where the road can."""
+
+    # ------------------------------------------------------------ shared
+    def stage(self, name: str, blocks: Iterable[tuple[bytes, int]], on_rows: Callable[[int], None]) -> Staged:
+        def progress(n: int) -> None:
+            on_rows(n)
+            self._check_cancel()
+        rows, stage = self._stage(name, blocks, progress)
+        st = self.staged[name] = Staged(name, self.scope.get(name), rows, stage)
+        return st
+
+    def staged_info(self, st: Staged, non_null: Iterable[str] = (), types: dict[str, str] | None = None) -> dict:
+        """{"keys": the lines' keys, "non_null": {column: rows holding a value}, "unconvertible":
+        {column: values that no longer fit today's type, or None when the server cannot tell}}."""
+        return self._call("tenant_backup_staged_info", {
+            "p_run_id": self.run_id, "p_table": st.name, "p_non_null": list(non_null), "p_types": types or {},
+            "p_stage": st.stage}, f"checking the staged rows of {st.name}")
+
+    def all_tables(self) -> list[dict]:
+        return [describe_table(s, rows=0, catalog=self.catalog) for s in self.scope.tables]
+
+    def tables(self, names: list[str], known: dict | None = None) -> list[dict]:
+        """The descriptions of the staged tables to restore, parents first."""
+        out = []
+        for name in [n for n in self.scope.names() if n in names]:
+            st = self.staged[name]
+            out.append(describe_table(st.scope, rows=st.rows, columns=st.columns, text_columns=st.text_columns,
+                                      skipped=st.unreadable, catalog=self.catalog,
+                                      known=(known or {}).get(name), stage=st.stage))
+        return out
+
+    def params(self, names: list[str], mode: str, *, apply: bool, known: dict | None = None,
+               fingerprint: str | None = None, metadata: dict | None = None, backup_id: str | None = None) -> dict:
+        user, host = who_runs()
+        return {
+            "p_run_id": self.run_id, "p_org": self.org, "p_tables": self.tables(names, known), "p_mode": mode,
+            "p_apply": apply, "p_fingerprint": fingerprint,
+            "p_log": {"backup_id": backup_id, "run_by": user, "run_host": host, "tool_version": __version__,
+                      "metadata": {**(metadata or {}), "via": self.road}},
+            "p_fingerprint_tables": fingerprint_tables(self.all_tables()),
+            "p_tenant_column": self.config.tenant_column,
+        }
+
+    def dry_run(self, names: list[str], mode: str) -> dict:
+        """The whole restore, rolled back: exact counts, reference problems, the fingerprint the
+        apply must find. Refuses (raises) a backup holding rows of another organization."""
+        self._check_cancel()
+        return self._call("tenant_backup_restore", self.params(names, mode, apply=False), "the dry run")
+
+    def check(self, names: list[str], mode: str, fingerprint: str) -> None:
+        """Every refusal check of the apply (fingerprint, staged counts, every row the tenant's),
+        before the job's safety backup. Raises on the first refusal."""
+        raise NotImplementedError
+
+    def apply(self, names: list[str], mode: str, *, known: dict, fingerprint: str, metadata: dict,
+              backup_id: str) -> dict:
+        raise NotImplementedError

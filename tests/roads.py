@@ -1,0 +1,123 @@
+"""The two roads a restore can take, as one fixture: the direct PostgreSQL connection, and the
+Supabase REST API (the real PostgREST behind the stand-in's gateway) — the same test body runs on
+both. Backups stay in a folder store either way, so a test can read and tamper with their files."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from .conftest import run_cli
+from .helpers import table_lines
+from .supabase_local import SupabaseLocal, postgrest_binary
+
+
+@dataclass
+class Road:
+    name: str
+    db: str
+    store: Path
+
+
+def _grant_rest(db: str) -> None:
+    """Tables a test creates are the API role's too, as on a Supabase project."""
+    with psycopg.connect(db, autocommit=True) as c:
+        c.execute("grant all on all tables in schema public to service_role")
+        c.execute("grant all on all sequences in schema public to service_role")
+        c.execute("notify pgrst, 'reload schema'")
+    time.sleep(0.5)
+
+
+def _helpers_visible(stack) -> bool:
+    req = urllib.request.Request(f"{stack.url}/rest/v1/rpc/tenant_backup_restore_version", data=b"{}", method="POST",
+                                 headers={"apikey": stack.service_key, "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status == 200
+    except urllib.error.URLError:
+        return False
+
+
+def road_fixture(request, db: str, env, monkeypatch):
+    store = env(db)
+    if request.param == "direct":
+        yield Road("direct", db, store)
+        return
+    if postgrest_binary() is None:
+        pytest.skip("PostgREST not installed (.ci/run installs it)")
+    sql = run_cli("setup", "--print-sql", check=True).stdout
+    with SupabaseLocal(db) as stack:
+        with psycopg.connect(db, autocommit=True) as c:  # as the SQL editor would, once the project exists
+            c.execute(sql)
+        monkeypatch.delenv("TENANT_BACKUP_DATABASE_URL")
+        monkeypatch.setenv("SUPABASE_URL", stack.url)
+        monkeypatch.setenv("SUPABASE_SERVICE_ROLE_KEY", stack.service_key)
+        deadline = time.monotonic() + 15
+        while not _helpers_visible(stack) and time.monotonic() < deadline:
+            time.sleep(0.1)  # PostgREST reloads its schema cache asynchronously
+        road = Road("rest", db, store)
+        road.refresh = lambda: _grant_rest(db)
+        yield road
+
+
+ROADS = ["direct", "rest"]
+
+
+@pytest.fixture(params=ROADS)
+def road(request, odd_db, env, monkeypatch):
+    """The odd schema, reached by either road."""
+    yield from road_fixture(request, odd_db, env, monkeypatch)
+
+
+@pytest.fixture(params=ROADS)
+def legacy_road(request, legacy_db, legacy_store, env, monkeypatch):
+    """The old system's sample, reached by either road."""
+    env(legacy_db, store=legacy_store)
+    yield from road_fixture(request, legacy_db, lambda db: env(db, store=legacy_store), monkeypatch)
+
+
+def summary_path(store: Path, org: str, backup_id: str) -> Path:
+    return next((store / "tenant-backups" / org).glob(f"*/summary-{backup_id}.json"))
+
+
+def rewrite_table(store: Path, org: str, backup_id: str, table: str, edit=None, data: bytes | None = None) -> None:
+    """Change one table's rows in a backup the way an attacker with write access to the store
+    would: the new part written, and its SHA-256, size and counts recomputed in the summary, so
+    the backup still verifies as intact. `edit` maps the table's JSON lines to new ones; `data`
+    is a whole gzipped part to put in instead."""
+    path = summary_path(store, org, backup_id)
+    doc = json.loads(path.read_text())
+    entry = doc["manifest"]["tables"][table]
+    if data is None:
+        lines = edit(table_lines(store, doc, table))
+        data = gzip.compress("".join(line + "\n" for line in lines).encode())
+    rows = gzip.decompress(data).count(b"\n")
+    first = entry["parts"][0]
+    for p in entry["parts"][1:]:
+        (store / p["key"]).unlink()
+    (store / first["key"]).write_bytes(data)
+    entry["parts"] = [{"key": first["key"], "rows": rows, "bytes": len(data),
+                       "sha256": hashlib.sha256(data).hexdigest()}]
+    delta = rows - entry["record_count"]
+    entry["record_count"] = rows
+    doc["tables"][table].update(record_count=rows, size=len(data))
+    doc["total_records"] += delta
+    doc["manifest"]["totals"]["records"] += delta
+    size = sum(p["bytes"] for t in doc["manifest"]["tables"].values() for p in t["parts"])
+    doc["total_size"] = doc["manifest"]["totals"]["bytes"] = size
+    path.write_text(json.dumps(doc))
+
+
+def part_bytes(store: Path, org: str, backup_id: str, table: str) -> bytes:
+    doc = json.loads(summary_path(store, org, backup_id).read_text())
+    parts = doc["manifest"]["tables"][table]["parts"]
+    return gzip.compress(b"".join(gzip.decompress((store / p["key"]).read_bytes()) for p in parts))
