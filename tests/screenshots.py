@@ -62,11 +62,13 @@ def main() -> int:
         return 0
     from tests.benchmarks.server import embedded_server
     from tests.helpers import old_system_backup
+    from tenant_backup_gui.services.inventory import setup_sql
     with embedded_server() as (server, _):
         url = server.get_uri()
         with psycopg.connect(url, autocommit=True) as c:
-            for f in ("demo/schema.sql", "demo/data.sql", "sql/setup.sql"):
+            for f in ("demo/schema.sql", "demo/data.sql"):
                 c.execute((ROOT / "resources" / f).read_text())
+            c.execute(setup_sql())
         work = tempfile.mkdtemp()
         os.environ.update(TENANT_BACKUP_DATABASE_URL=url, TENANT_BACKUP_STORE=f"{work}/store",
                           XDG_STATE_HOME=f"{work}/state", XDG_CONFIG_HOME=f"{work}/config")

@@ -29,6 +29,10 @@ def test_demo_sandbox_serves_the_cli(tmp_path):
         assert listed[0]["tables"]["invoice_line_items"]["record_count"] > 1000  # FK-only child, past the old cap
         assert listed[0]["tables"]["line_item_adjustments"]["record_count"] > 0  # depth 2
         assert "currencies" not in listed[0]["tables"]  # global
+        # the sandbox holds what `setup` installs: a restore works there as on any database
+        plan = json.loads(run_cli("restore", "--org", weldcor["organization_id"], "--backup", listed[0]["id"],
+                                  "--dry-run", "--json", env=env).stdout)
+        assert plan.get("success") and plan["plan_id"], plan
         # a second start reuses the running sandbox
         assert run_cli("demo", "--headless", env=env).returncode == 0
     finally:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from ..platform import sandbox
 from ..platform.paths import resource_text
 from ..sources import postgres
+from .inventory import setup_sql
 
 
 def _load(url: str) -> None:
     postgres.run_script(url, resource_text("demo", "schema.sql"), "creating the demo schema")
     postgres.run_script(url, resource_text("demo", "data.sql"), "loading the demo data")
-    postgres.install(url, resource_text("sql", "setup.sql"))
+    postgres.install(url, setup_sql())  # what `tenant-backup setup` installs: the restore engine too
 
 
 def start() -> sandbox.Sandbox:

@@ -58,10 +58,10 @@ insert into audit_logs (organization_id, action, details)
 
 
 def create_tenants(url: str, n: int) -> int:
-    root = Path(__file__).resolve().parents[2]
+    from tenant_backup_gui.services.inventory import setup_sql
     with psycopg.connect(url, autocommit=True) as c:
         c.execute(SCHEMA)
-        c.execute((root / "resources" / "sql" / "setup.sql").read_text())
+        c.execute(setup_sql())
         c.execute(FILL % {"n": n})
         c.execute("vacuum analyze")
         return c.execute("select (select count(*) from organizations) + (select count(*) from customers) "

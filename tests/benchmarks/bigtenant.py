@@ -10,6 +10,8 @@ from pathlib import Path
 
 import psycopg
 
+from tenant_backup_gui.services.inventory import setup_sql
+
 ROOT = Path(__file__).resolve().parents[2]
 BIG_ORG = "b1600000-0000-4000-8000-000000000001"
 
@@ -51,7 +53,7 @@ def create_big_tenant(url: str) -> str:
     with psycopg.connect(url, autocommit=True) as c:
         c.execute((ROOT / "resources" / "demo" / "schema.sql").read_text())
         c.execute((ROOT / "resources" / "demo" / "data.sql").read_text())
-        c.execute((ROOT / "resources" / "sql" / "setup.sql").read_text())
+        c.execute(setup_sql())
         t = time.monotonic()
         c.execute(FILL.replace("%(org)s", f"'{BIG_ORG}'").replace("%%", "%"))
         c.execute("vacuum analyze")
