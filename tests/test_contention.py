@@ -21,7 +21,9 @@ BUSY = "busy: the app is writing to this organization; try again or pick a quiet
 def _contend(url: str, times: int, sqlstate: str) -> None:
     with psycopg.connect(url, autocommit=True) as c:
         c.execute("create sequence contention_tries")
-        c.execute(f"""create function contention() returns trigger language plpgsql as $$
+        # As Supabase's linter asks of app functions (function_search_path_mutable): its own search_path,
+        # since the restore engine's functions run with pg_catalog only.
+        c.execute(f"""create function contention() returns trigger language plpgsql set search_path = public as $$
                       begin
                         if nextval('contention_tries') <= {times} then
                           raise exception 'the app got in the way' using errcode = '{sqlstate}';

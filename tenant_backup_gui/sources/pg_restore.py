@@ -14,7 +14,7 @@ from psycopg.types.json import Json
 from ..core.config import Config
 from ..core.errors import Busy, ConfigError, LockBusy, TenantBackupError
 from ..core.scope import discover_scope
-from .postgres import COPY_OPTIONS, _first_line, connect, db_error, get_tenant, read_catalog, table_ident
+from .postgres import BUSY, BUSY_SQLSTATES, COPY_OPTIONS, _first_line, connect, db_error, get_tenant, read_catalog, table_ident
 from .restore_engine import ENGINE_MESSAGES, RESTORE_HELPERS_VERSION, EngineSession
 
 HELPERS_MISSING = "the restore helpers are missing or outdated in this database; run: tenant-backup setup"
@@ -29,6 +29,8 @@ def engine_error(err: psycopg.Error, doing: str) -> TenantBackupError:
     msg = _first_line(err)
     if isinstance(err, psycopg.errors.UndefinedFunction) and "tenant_backup" in msg:
         return ConfigError(HELPERS_MISSING)
+    if err.sqlstate in BUSY_SQLSTATES:  # the engine keeps the SQLSTATE of the app's deadlock: retried
+        return Busy(f"{BUSY} ({doing}: {msg})")
     if msg.startswith("the tenant's tables are busy"):  # the app's writes: retried (services/contention.py)
         return Busy(msg)
     if msg.startswith("another backup or restore"):
