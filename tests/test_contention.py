@@ -69,6 +69,8 @@ def test_contention_that_does_not_stop_exits_3_with_advice_and_changes_nothing(o
     assert cp.returncode == 3, cp.stderr
     assert json.loads(cp.stdout)["exit_code"] == 3 and BUSY in cp.stderr and len(cp.stderr.splitlines()) == 1
     assert "tried 5 times" in cp.stderr and _tries(odd_db) == 5
+    safety = [b for b in cli_json("backups", "--org", ORG_A) if b["type"] == "safety"]
+    assert len(safety) == 1, "each retry took a safety backup of the same, unchanged data"
     after = fingerprint(odd_db)
     after.pop("backup_logs")
     assert after == before

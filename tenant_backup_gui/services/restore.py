@@ -330,12 +330,15 @@ class RestoreApplyJob(_RestoreBase):
                     self.emit(Event("message", "checking the restore", self.org_id))
                     session.check(names, self.options.mode, self.plan.fingerprint)
                     self._check_cancel()
-                    self.emit(Event("message", "taking a safety backup of the current state", self.org_id))
-                    safety = BackupJob(self.ctx, self.org_id, "safety", on_event=self.on_event,
-                                       allow_missing_tenant=True, hold_lock=False)
-                    safety.cancelled = self.cancelled
-                    safety._loop, safety._loop_thread = self._loop, self._loop_thread
-                    self.safety_backup_id = safety.run_blocking().id  # on a worker thread, under our lock
+                    # A retry after the app got in the way (services/contention.py) passed the same
+                    # fingerprint check: the data is the one the first safety backup holds, so it serves.
+                    if self.safety_backup_id is None:
+                        self.emit(Event("message", "taking a safety backup of the current state", self.org_id))
+                        safety = BackupJob(self.ctx, self.org_id, "safety", on_event=self.on_event,
+                                           allow_missing_tenant=True, hold_lock=False)
+                        safety.cancelled = self.cancelled
+                        safety._loop, safety._loop_thread = self._loop, self._loop_thread
+                        self.safety_backup_id = safety.run_blocking().id  # on a worker thread, under our lock
                     self._check_cancel()
                     if getattr(lock, "lost", False):  # the lease expired and another job took the tenant
                         raise TenantBackupError(f"the lock on organization {self.org_id} was lost before the restore; "
