@@ -16,6 +16,7 @@ import traceback
 from datetime import date, datetime
 
 from . import __version__
+from .core import manifest as mf
 from .core.errors import TenantBackupError
 from .core.events import Event
 from .core.text import count
@@ -268,7 +269,7 @@ def cmd_history(args) -> int:
         for r in xs:
             took = (r["completed_at"] - r["started_at"]).total_seconds() if r["completed_at"] and r["started_at"] else None
             out.append(f"{r['started_at']:%Y-%m-%d %H:%M:%S}  {r['backup_type']:<12} {r['status']:<22} "
-                       f"{r['records_backed_up'] or 0:>9} rows  {_size(r['backup_size'] or 0):>10}  "
+                       f"{r['records_backed_up'] or 0:>9} rows  {_size(sized) if (sized := mf.history_size(r)) else '-':>10}  "
                        f"{(f'{took:.1f}s' if took is not None else '-'):>7}  {r['organization_id'] or ''}"
                        + (f"  {r['errors'][0]}" if r["errors"] else ""))
         return "\n".join(out)

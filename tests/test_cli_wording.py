@@ -4,6 +4,7 @@ applied plan says so, and doctor does not wait on a silent server again and agai
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 
@@ -60,3 +61,14 @@ def test_doctor_asks_a_silent_server_once_and_says_it_did_not_answer(env, tmp_pa
     database = next(c for c in doc["checks"] if c["name"] == "database")
     assert database["status"] == "fail" and "no answer within" in database["message"]
     assert len(accepted) == 1
+
+
+def test_history_shows_sizes_only_for_rows_that_wrote_a_backup(odd_db, env):
+    env(odd_db)
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    run_cli("restore", "--org", ORG_A, "--backup", backup["id"], "--dry-run", check=True)
+    lines = run_cli("history", "--org", ORG_A, check=True).stdout.splitlines()
+    dry = next(x for x in lines if " dry_run " in x)
+    manual = next(x for x in lines if " manual " in x)
+    assert " 0 B " not in dry and re.search(r" rows +- ", dry), dry  # a dry run writes no backup: no "0 B"
+    assert re.search(r" rows +[0-9.]+ (B|KiB|MiB) ", manual), manual

@@ -20,6 +20,13 @@ from .partial import legacy_partial_reasons
 FORMAT_VERSION = 2
 ROOT = "tenant-backups"
 BACKUP_TYPES = ("manual", "daily", "safety")
+# History rows whose size is a backup written (a dry run, a restore or a cleanup writes none).
+WRITING_HISTORY_TYPES = ("manual", "daily_tenant", "daily", "safety")
+
+
+def history_size(row: dict) -> int | None:
+    """The size a history row should show, or None where a size would mean nothing ("0 B")."""
+    return row.get("backup_size") or None if row.get("backup_type") in WRITING_HISTORY_TYPES else None
 
 TS_RE = re.compile(r"(\d{4}-\d{2}-\d{2})T(\d{2})-(\d{2})-(\d{2})-(\d{3})Z")
 SUMMARY_RE = re.compile(r"^summary-(" + TS_RE.pattern + r")\.json$")

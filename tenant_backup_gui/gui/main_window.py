@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QHBoxLay
                                QTableWidgetItem, QToolBar, QVBoxLayout, QWidget)
 
 from .. import __version__
+from ..core import manifest as mf
 from ..core.errors import TenantBackupError
 from ..core.partial import state_label
 from ..platform.paths import log_dir, resources_dir
@@ -24,7 +25,6 @@ from .formatting import num, size, title_label
 from .jobs import JobRunner
 
 
-BACKUP_TYPES = ("manual", "daily_tenant", "daily", "safety")
 
 
 def _import_the_rest() -> None:
@@ -476,11 +476,11 @@ class MainWindow(QMainWindow):
         rows, colors = [], []
         for h in items:
             took = (h["completed_at"] - h["started_at"]).total_seconds() if h["completed_at"] and h["started_at"] else None
-            sized = h["backup_type"] in BACKUP_TYPES and h["backup_size"]  # dry runs and restores write no backup
+            sized = mf.history_size(h)
             detail = QTableWidgetItem(history_detail(h))
             detail.setToolTip(detail.text())
             rows.append([_local(h["started_at"]), h["backup_type"], h["status"], num(h["records_backed_up"]),
-                         size(h["backup_size"]) if sized else "", f"{took:.1f} s" if took is not None else "—",
+                         size(sized) if sized else "", f"{took:.1f} s" if took is not None else "—",
                          f"{h['run_by'] or ''}@{h['run_host'] or ''}", detail])
             colors.append(QColor("#b00020") if h["status"] in ("failed", "cancelled") else
                           QColor("#b26a00") if h["status"] == "completed_with_errors" else None)
