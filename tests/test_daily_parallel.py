@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from .conftest import LEGACY_ORG, ORG_A, ORG_B, ORG_C, ROOT, cli_json, run_cli
 from .helpers import summaries
@@ -166,10 +167,13 @@ def test_a_bad_shard_or_jobs_is_one_clear_line(odd_db, env):
 
 # ---------------------------------------------------------------- one tenant, tables in parallel
 
-def test_parallel_tables_see_one_snapshot_while_a_writer_commits_across_tables(odd_db, env):
+@pytest.mark.parametrize("command", [("backup", "--org", ORG_A, "--jobs", "2"), ("daily", "--jobs", "2")],
+                         ids=["backup", "daily-lent-lanes"])
+def test_parallel_tables_see_one_snapshot_while_a_writer_commits_across_tables(odd_db, env, command):
     """A writer commits pairs of rows (one in each of two tables, same token) all through the
     backup. The two tables are the largest, so two workers export them at the same time, each on
-    its own connection: the backup must still hold the same tokens in both — one snapshot."""
+    its own connection: the backup must still hold the same tokens in both — one snapshot. In
+    `daily`, the second lane is the connection of the tenant that finished first, lent meanwhile."""
     import threading
     from .helpers import load_summary, table_lines
     store = env(odd_db)
@@ -198,17 +202,63 @@ def test_parallel_tables_see_one_snapshot_while_a_writer_commits_across_tables(o
         while len(committed) < 20:
             stop.wait(0.01)
         at_start = len(committed)
-        doc = cli_json("backup", "--org", ORG_A, "--jobs", "2")
+        doc = cli_json(*command)
         during = len(committed) - at_start
     finally:
         stop.set()
         th.join()
     assert during > 20, "the writer must commit while the backup runs"
-    s = load_summary(store, ORG_A, doc["backup"]["id"])
+    if command[0] == "daily":
+        a = next(t for t in doc["tenants"] if t["organization_id"] == ORG_A)
+        assert a["lanes"] > 1, "ORG_B's connection, idle once ORG_B is done, must join ORG_A's backup"
+    s = load_summary(store, ORG_A, doc["backup"]["id"] if command[0] == "backup" else a["backup_id"])
     tokens = {t: {json.loads(line)["token"] for line in table_lines(store, s, t)} for t in ("ledger_a", "ledger_b")}
     assert len(tokens["ledger_a"]) > 60000
     assert tokens["ledger_a"] == tokens["ledger_b"]
     assert s["manifest"]["tables"]["ledger_a"]["record_count"] == len(tokens["ledger_a"])
+
+
+def big_tenant(url: str, name: str, tables: int = 4, rows: int = 40000) -> str:
+    """One more organization with `tables` tables of `rows` rows of its own (and nobody else's)."""
+    org = str(uuid.UUID(int=0xB16B16, version=4))
+    with psycopg.connect(url, autocommit=True) as c:
+        c.execute("insert into organizations (id, name) values (%s, %s)", [org, name])
+        for t in range(tables):
+            c.execute(f"create table big_{t} (id bigint generated always as identity primary key, "
+                      f"organization_id uuid not null references organizations(id), pad text)")
+            c.execute(f"insert into big_{t} (organization_id, pad) select %s, repeat('x', 40) "
+                      f"from generate_series(1, %s)", [org, rows])
+        c.execute("analyze")
+    return org
+
+
+def test_the_last_big_tenant_gets_the_idle_connections_as_table_lanes(odd_db, env):
+    """Tenants start in name order; the big one is last. When no tenant is left to start, the
+    pool's idle connections join its backup as table lanes on its snapshot (its history row says
+    how many lanes exported it), its rows are exactly those of a one-lane run, and the run opens
+    no connection beyond its pool: --jobs 3 opens at most 2 more than --jobs 1."""
+    from .helpers import load_summary, table_lines
+    store = env(odd_db)
+    add_tenants(odd_db, 6)
+    big = big_tenant(odd_db, "zz Big tenant")
+    opened, ids = {}, {}
+    for jobs in ("1", "3"):
+        before = sessions(odd_db)
+        doc = cli_json("daily", "--jobs", jobs)
+        opened[jobs] = sessions(odd_db) - before
+        assert doc["success"], doc["tenants"]
+        assert doc["tenants"][-1]["organization_id"] == big  # started last
+        ids[jobs] = doc["tenants"][-1]["backup_id"]
+    lanes = {r["backup_id"]: r["metadata"]["lanes"]
+             for r in cli_json("history", "--type", "daily_tenant", "--org", big, "--limit", "10")}
+    assert lanes[ids["1"]] == 1
+    assert lanes[ids["3"]] > 1, "the idle connections must export the last tenant's tables"
+    assert opened["3"] - opened["1"] <= 2, opened
+    one, par = (load_summary(store, big, ids[j]) for j in ("1", "3"))
+    assert list(par["manifest"]["tables"]) == list(one["manifest"]["tables"])
+    for name in one["manifest"]["tables"]:
+        assert table_lines(store, par, name) == table_lines(store, one, name), name
+    assert par["manifest"]["tables"]["big_3"]["record_count"] == 40000
 
 
 # ---------------------------------------------------------------- over REST

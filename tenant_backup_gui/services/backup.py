@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import queue
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
@@ -19,6 +18,7 @@ from ..core.encryption import key_id
 from ..core.manifest import TableEntry
 from ..stores.backups import BackupWriter
 from .context import Context
+from .lanes import Lending, TableLanes
 from .job import Job
 
 LOG_TYPES = {"manual": "manual", "daily": "daily_tenant", "safety": "safety"}
@@ -54,10 +54,14 @@ class BackupResult:
 
 class BackupJob(Job):
     def __init__(self, ctx: Context, org_id: str, backup_type: str = "manual", on_event: EventSink = ignore,
-                 allow_missing_tenant: bool = False, hold_lock: bool = True, jobs: int | None = None):
+                 allow_missing_tenant: bool = False, hold_lock: bool = True, jobs: int | None = None,
+                 lending: Lending | None = None):
         """hold_lock=False: the caller (a restore) already holds the tenant's lock. jobs: tables
-        exported at once (default: [backup] jobs, else the cores, at most 4)."""
+        exported at once (default: [backup] jobs, else the cores, at most 4). lending: `daily`'s
+        idle pooled connections, which may join as more lanes (services/lanes.py)."""
         super().__init__(on_event)
+        self.lending = lending
+        self.lanes = 1
         self.jobs = max(1, jobs or ctx.config.backup_jobs or default_jobs())
         self.hold_lock = hold_lock
         self.ctx = ctx
@@ -104,7 +108,7 @@ class BackupJob(Job):
         history.finish(log_id, "completed", records=result.total_records, size=result.total_size,
                        tables=len(result.tables), backup_id=result.id,
                        metadata={"backup_id": result.id, "type": result.type, "warnings": result.warnings,
-                                 "store": self.ctx.store.describe()})
+                                 "store": self.ctx.store.describe(), "lanes": self.lanes})
         result.warnings += history.warnings
         self.emit(Event("finished", f"backup {result.id} of {result.organization_name or result.organization_id}: "
                         f"{result.total_records} rows in {len(result.tables)} tables", self.org_id,
@@ -144,7 +148,8 @@ class BackupJob(Job):
         warnings = list(scope.warnings)
         try:
             jobs = min(self.jobs, len(scope.tables)) if hasattr(snap, "worker") else 1
-            if jobs > 1:
+            lendable = self.lending is not None and hasattr(snap, "share") and len(scope.tables) > 1
+            if jobs > 1 or lendable:
                 entries = self._export_parallel(snap, scope.tables, jobs, writers, warnings, backup_id, secret)
             else:
                 entries = [self._export_table(snap, ts, i, len(scope.tables), writers[0])
@@ -204,44 +209,44 @@ class BackupJob(Job):
 
     def _export_parallel(self, snap, tables: list, jobs: int, writers: list, warnings: list,
                          backup_id: str, secret: bytes | None) -> list[TableEntry]:
-        """Tables on `jobs` connections that share this snapshot, the largest first; each worker
-        has its own part writer (its own compression thread). The manifest keeps the scope's order."""
+        """Tables on `jobs` connections that share this snapshot, the largest first, and on any
+        connection `daily` lends meanwhile; each lane has its own part writer (its own compression
+        thread). The manifest keeps the scope's order."""
         ctx, org = self.ctx, self.org_id
-        sizes = snap.table_sizes(tables)
-        todo: queue.Queue = queue.Queue()
-        for k in sorted(range(len(tables)), key=lambda k: -sizes.get(tables[k].table.key_name, 0)):
-            todo.put(k)
-        lanes = [snap]
+        sizes = snap.table_sizes(tables) if jobs > 1 else {}  # one lane of its own: scope order, no query
+        own = [snap]
         for _ in range(jobs - 1):
             try:
-                lanes.append(snap.worker(tables))
+                own.append(snap.worker(tables))
             except ConnectionFailed as err:  # e.g. the server's connection limit: go on with fewer
-                warnings.append(f"parallel export used {len(lanes)} of {jobs} connections: {err}")
+                warnings.append(f"parallel export used {len(own)} of {jobs} connections: {err}")
                 break
-        writers += [BackupWriter(ctx.store, org, backup_id, ctx.part_bytes(), secret=secret)
-                    for _ in range(len(lanes) - 1)]
-        entries: list[TableEntry | None] = [None] * len(tables)
-        errors: list[BaseException] = []
 
-        def lane(lane_snap, writer) -> None:
-            while not errors:
-                try:
-                    k = todo.get_nowait()
-                except queue.Empty:
-                    return
-                try:
-                    entries[k] = self._export_table(lane_snap, tables[k], k + 1, len(tables), writer)
-                except BaseException as err:  # noqa: BLE001 - the first one stops the others, then is raised
-                    errors.append(err)
-                    snap.cancel()  # the coordinator cancels every lane's query
+        def new_writer() -> BackupWriter:
+            writers.append(BackupWriter(ctx.store, org, backup_id, ctx.part_bytes(), secret=secret))
+            return writers[-1]
 
+        def export(lane_snap, k: int, writer: BackupWriter) -> TableEntry:
+            return self._export_table(lane_snap, tables[k], k + 1, len(tables), writer)
+
+        order = sorted(range(len(tables)), key=lambda k: -sizes.get(tables[k].table.key_name, 0))
+        lanes = TableLanes(snap, tables, order, export, new_writer, own=len(own))
+        own_writers = [writers[0]] + [new_writer() for _ in own[1:]]
+        if self.lending is not None and hasattr(snap, "share"):
+            snap.share()  # now, while this connection is idle: a lent lane adopts it later
+            self.lending.opened(org, lanes)
         try:
-            with ThreadPoolExecutor(len(lanes), thread_name_prefix="backup-lane") as pool:
-                for f in [pool.submit(lane, s, w) for s, w in zip(lanes, writers)]:
-                    f.result()
+            if len(own) == 1:
+                lanes.run(snap, writers[0])
+            else:
+                with ThreadPoolExecutor(len(own), thread_name_prefix="backup-lane") as pool:
+                    for f in [pool.submit(lanes.run, s, w) for s, w in zip(own, own_writers)]:
+                        f.result()
         finally:
-            for w in lanes[1:]:
-                w.__exit__(None, None, None)
-        if errors:
-            raise next((e for e in errors if not isinstance(e, Cancelled)), errors[0])
-        return entries
+            lanes.close()
+            self.lanes = lanes.lanes
+            for w in own[1:]:
+                snap.release(w)
+        if lanes.errors:
+            raise next((e for e in lanes.errors if not isinstance(e, Cancelled)), lanes.errors[0])
+        return lanes.entries

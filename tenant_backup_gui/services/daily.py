@@ -17,6 +17,7 @@ from ..sources import postgres
 from .backup import BackupJob, default_jobs
 from .context import Context
 from .inventory import tenants
+from .lanes import Lending
 from .job import Job
 from .retention import CleanupJob
 
@@ -69,16 +70,25 @@ class DailyJob(Job):
         for job in running:
             job.cancel()
 
-    def _tenant(self, run_ctx: Context, pool, tenant, i: int, steps: int, lanes: int) -> dict:
+    def _tenant(self, run_ctx: Context, pool, tenant, i: int, steps: int, lanes: int,
+                lending: Lending | None) -> dict:
         """One tenant's backup on one pooled connection, on a worker thread: its own history row,
         its own progress events; whatever happens, a line in the run's detail."""
+        try:
+            return self._backup_tenant(run_ctx, pool, tenant, i, steps, lanes, lending)
+        finally:
+            if lending is not None:
+                lending.ended(tenant.id)
+
+    def _backup_tenant(self, run_ctx: Context, pool, tenant, i: int, steps: int, lanes: int,
+                       lending: Lending | None) -> dict:
         base = {"organization_id": tenant.id, "organization_name": tenant.name}
         if self.cancelled.is_set():
             return {**base, "success": False, "error": "cancelled"}
         self.emit(Event("table", f"backing up {tenant.name}", tenant.id, step=i, steps=steps))
         with (pool.session() if pool is not None else nullcontext()) as session:
             job = BackupJob(run_ctx.with_session(session) if session else run_ctx, tenant.id, "daily",
-                            on_event=self.on_event, jobs=lanes)
+                            on_event=self.on_event, jobs=lanes, lending=lending)
             job.bind_like(self)
             with self._guard:
                 self._running.add(job)
@@ -87,7 +97,7 @@ class DailyJob(Job):
                     return {**base, "success": False, "error": "cancelled"}
                 r = job.run_blocking()
                 return {**base, "success": True, "backup_id": r.id, "records": r.total_records,
-                        "size": r.total_size, "warnings": r.warnings}
+                        "size": r.total_size, "lanes": job.lanes, "warnings": r.warnings}
             except TenantBackupError as err:
                 return {**base, "success": False, "error": str(err)}
             except Exception as err:  # noqa: BLE001 - one tenant's bug never stops the others
@@ -95,6 +105,10 @@ class DailyJob(Job):
             finally:
                 with self._guard:
                     self._running.discard(job)
+
+    def _lend(self, pool, lending: Lending) -> None:
+        with pool.session() as session:
+            lending.lend(session, self.cancelled)
 
     async def run(self) -> dict:
         self.check_prepared()
@@ -109,14 +123,21 @@ class DailyJob(Job):
         log_id = await asyncio.to_thread(history.start, "daily", None, meta)
         pool = postgres.SessionPool(run_ctx.url, self.jobs) if run_ctx.direct else None
         loop = asyncio.get_running_loop()
-        # Fewer tenants than jobs (a small shard, one big tenant): the spare connections export the
-        # tenants' tables in parallel instead, so the run never holds more than `jobs` connections.
-        lanes = max(1, self.jobs // max(1, len(active)))
+        # A worker with no tenant left to start lends its pooled connection to the running backups
+        # as one more lane on their snapshot (services/lanes.py): the tail of the night — one big
+        # tenant, a small shard — uses the whole pool, and the run never holds more than `jobs`
+        # connections. Over REST (no pool) the spare jobs are split among the tenants up front.
+        lending = Lending([t.id for t in active]) if pool is not None and self.jobs > 1 else None
+        lanes = 1 if pool is not None else max(1, self.jobs // max(1, len(active)))
         try:
             with ThreadPoolExecutor(self.jobs, thread_name_prefix="daily-tenant") as threads:
-                detail = await asyncio.gather(*[
-                    loop.run_in_executor(threads, self._tenant, run_ctx, pool, t, i, len(active), lanes)
-                    for i, t in enumerate(active, 1)])
+                backups = [loop.run_in_executor(threads, self._tenant, run_ctx, pool, t, i, len(active), lanes, lending)
+                           for i, t in enumerate(active, 1)]
+                # Queued after every tenant: a thread takes one when it finds no tenant left.
+                lenders = [loop.run_in_executor(threads, self._lend, pool, lending)
+                           for _ in range(self.jobs if lending is not None else 0)]
+                detail = await asyncio.gather(*backups)
+                await asyncio.gather(*lenders)
         finally:
             if pool is not None:
                 pool.close()

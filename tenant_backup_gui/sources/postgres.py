@@ -314,11 +314,7 @@ class Snapshot:
         else:
             self.conn = connect(self.url)
         try:
-            if self.session is not None:
-                self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            else:
-                self.conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-                self.conn.read_only = True
+            self._begin()
             if self.cache is not None:
                 self.catalog = self.cache.get(self.conn, self.config.schemas)
             else:
@@ -329,8 +325,17 @@ class Snapshot:
             raise db_error(err, "reading the database catalog") from None
         return self
 
+    def _begin(self) -> None:
+        """A REPEATABLE READ, READ ONLY transaction: begun outright on a session's (autocommit)
+        connection, else on the first statement of our own."""
+        if self.session is not None:
+            self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        else:
+            self.conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            self.conn.read_only = True
+
     def __exit__(self, *exc) -> None:
-        for w in self._workers:
+        for w in list(self._workers):
             if w.conn is not None and not w.conn.closed:
                 w.__exit__()
         if self.conn is None:
@@ -376,29 +381,45 @@ class Snapshot:
             raise db_error(err, "reading the tables' sizes") from None
         return {s.table.key_name: sizes.get(s.table.key_name, 0) for s in scopes}
 
-    def worker(self, scopes: list[TableScope]) -> "Snapshot":
-        """Another connection that sees exactly this snapshot: this transaction exports it
-        (pg_export_snapshot) and the worker's transaction adopts it (SET TRANSACTION SNAPSHOT), so
-        tables read in parallel are as consistent as tables read one after another. The worker
-        takes the same ACCESS SHARE locks at once; its lock_timeout turns a schema change queued
-        between our locks and its own into a clear error instead of a wait on ourselves."""
+    def share(self) -> str:
+        """This snapshot's id for workers (pg_export_snapshot), exported once. A backup that may be
+        joined later by a lent connection exports it up front, while its connection is idle."""
         try:
             if self._exported is None:
                 self._exported = self.conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
         except psycopg.Error as err:
             raise db_error(err, "sharing the snapshot with parallel workers") from None
-        w = Snapshot(self.url, self.config)
-        w.conn, w.catalog = connect(self.url), self.catalog
+        return self._exported
+
+    def worker(self, scopes: list[TableScope], session: Session | None = None) -> "Snapshot":
+        """Another connection that sees exactly this snapshot: this transaction exports it
+        (pg_export_snapshot) and the worker's transaction adopts it (SET TRANSACTION SNAPSHOT), so
+        tables read in parallel are as consistent as tables read one after another. The worker
+        takes the same ACCESS SHARE locks at once; its lock_timeout turns a schema change queued
+        between our locks and its own into a clear error instead of a wait on ourselves.
+        session: a connection lent by a pool (`daily`), used instead of opening one."""
+        exported = self.share()
+        w = Snapshot(self.url, self.config, session)
+        w.conn, w.catalog = session.connection() if session is not None else connect(self.url), self.catalog
         self._workers.append(w)
         try:
-            w.conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-            w.conn.read_only = True
-            w.conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(self._exported)))
-        except psycopg.Error as err:
-            w.__exit__()
-            raise db_error(err, "joining the backup's snapshot") from None
-        w.lock_tables(scopes)
+            try:
+                w._begin()
+                w.conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(exported)))
+            except psycopg.Error as err:
+                raise db_error(err, "joining the backup's snapshot") from None
+            w.lock_tables(scopes)
+        except BaseException:
+            self.release(w)
+            raise
         return w
+
+    def release(self, worker: "Snapshot") -> None:
+        """A worker done before this snapshot ends: its transaction ends now (a lent connection
+        goes back to its pool clean, and this snapshot no longer cancels or closes it)."""
+        if worker in self._workers:
+            self._workers.remove(worker)
+        worker.__exit__()
 
     def tenant(self, org_id: str) -> Tenant | None:
         try:
