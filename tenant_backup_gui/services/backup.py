@@ -246,7 +246,7 @@ class BackupJob(Job):
             lanes.close()
             self.lanes = lanes.lanes
             for w in own[1:]:
-                snap.release(w)
+                w.__exit__(None, None, None)
         if lanes.errors:
             raise next((e for e in lanes.errors if not isinstance(e, Cancelled)), lanes.errors[0])
         return lanes.entries
