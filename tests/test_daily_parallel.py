@@ -155,6 +155,41 @@ def test_n_shard_processes_back_up_every_tenant_exactly_once(odd_db, env, tmp_pa
     assert sorted(r["organization_id"] for r in hist) == sorted(active)
 
 
+def test_a_shard_that_never_ran_or_stopped_shows_its_tenants_as_stale(odd_db, env):
+    """Two shards; only shard 1 runs. Every `daily` run row is recent and successful, so a check
+    of the last run would say all is well: per tenant, shard 2's organizations have no daily
+    backup, and doctor and the next `daily` say so, naming the shard. Once shard 2 has run, all is
+    well; when it stops (its backups 30 hours old), its organizations are stale again."""
+    env(odd_db)
+    add_tenants(odd_db, 8)
+    active = active_ids(odd_db)
+    second = {o for o in active if shard_of(o, 2) == 2}
+    assert second and second != active
+
+    def warning() -> str | None:
+        doc = json.loads(run_cli("doctor", "--json").stdout)
+        return next((c["message"] for c in doc["checks"] if c["name"] == "last daily run"), None)
+
+    assert cli_json("daily", "--shard", "1/2")["success"]
+    said = warning()
+    assert said is not None, "shard 2 never ran: its organizations have no daily backup"
+    assert said.startswith(f"{len(second)} of {len(active)} active organizations") and "shard 2/2" in said, said
+    assert "(never)" in said
+    doc = cli_json("daily", "--shard", "1/2")
+    assert doc["warnings"][0] == said  # `daily` warns of what it found before it ran
+    assert cli_json("daily", "--shard", "2/2")["success"]
+    assert warning() is None
+    with psycopg.connect(odd_db, autocommit=True) as c:  # shard 2 stops: its last run was 30 hours ago
+        c.execute("update backup_logs set started_at = started_at - interval '30 hours', "
+                  "completed_at = completed_at - interval '30 hours' "
+                  "where (backup_type = 'daily' and metadata->>'shard' = '2/2') "
+                  "or (backup_type = 'daily_tenant' and organization_id::text = any(%s))", [list(second)])
+    assert cli_json("daily", "--shard", "1/2")["success"]
+    said = warning()
+    assert said is not None and said.startswith(f"{len(second)} of {len(active)}") and "shard 2/2" in said, said
+    assert "30 hours ago" in said
+
+
 def test_a_bad_shard_or_jobs_is_one_clear_line(odd_db, env):
     env(odd_db)
     for bad in ("3/2", "0/2", "two", "1/0"):
@@ -241,6 +276,7 @@ def test_the_last_big_tenant_gets_the_idle_connections_as_table_lanes(odd_db, en
     store = env(odd_db)
     add_tenants(odd_db, 6)
     big = big_tenant(odd_db, "zz Big tenant")
+    cli_json("daily", "--jobs", "1")  # so that both runs below find a history (and read it alike)
     opened, ids = {}, {}
     for jobs in ("1", "3"):
         before = sessions(odd_db)

@@ -128,7 +128,7 @@ def test_daily_warns_when_the_last_success_is_old(odd_db, env):
     import psycopg
     with psycopg.connect(odd_db) as c:
         c.execute("update backup_logs set started_at = started_at - interval '3 days', "
-                  "completed_at = completed_at - interval '3 days' where backup_type = 'daily'")
+                  "completed_at = completed_at - interval '3 days' where backup_type in ('daily', 'daily_tenant')")
     doc = cli_json("daily")
     assert any("hours ago" in w for w in doc["warnings"])
 

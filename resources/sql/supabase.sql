@@ -16,9 +16,12 @@ language sql stable security invoker as $catalog$
 --@catalog.sql
 $catalog$;
 
--- Per tenant: its last successful backup and how its last backup ended (the tenant picker's warnings).
+-- Per tenant: its last successful backup and how its last backup ended (the tenant picker's warnings),
+-- its last successful daily backup (the staleness warning). Dropped first: its columns grew.
+drop function if exists public.tenant_backup_last_backups();
 create or replace function public.tenant_backup_last_backups()
-returns table (organization_id text, last_ok timestamptz, last_status text, last_started timestamptz)
+returns table (organization_id text, last_ok timestamptz, last_status text, last_started timestamptz,
+               last_daily timestamptz)
 language sql stable security invoker set search_path = pg_catalog as $last$
 --@last_backups.sql
 $last$;

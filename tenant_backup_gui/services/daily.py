@@ -8,40 +8,39 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 from ..core.errors import TenantBackupError
 from ..core.events import Event, EventSink, ignore
 from ..core.shard import Shard
+from ..core.staleness import stale_message, stale_tenants
 from ..sources import postgres
 from .backup import BackupJob, default_jobs
 from .context import Context
-from .inventory import tenants
+from .inventory import last_backups, tenants
 from .lanes import Lending
 from .job import Job
 from .retention import CleanupJob
 
 
-STALE_AFTER = timedelta(hours=26)
-
-
 def last_success(ctx: Context) -> str | None:
-    """A warning when the last successful daily run is older than 26 hours (or there is none
-    while earlier runs exist): the window shows it as a banner, `daily` says so."""
+    """A warning when some active tenant has no recent successful daily backup — per tenant, so
+    that one shard that stopped, or never ran, shows while the others run — or when no daily run
+    has succeeded yet while earlier runs exist. The window shows it as a banner, doctor as a
+    check, `daily` among its warnings. None when all is well or nothing can be read."""
     try:
-        rows = ctx.history().rows(None, 50, "daily")
+        runs = ctx.history().rows(None, 200, "daily")
+        if not runs:
+            return None
+        if not any(r["status"] == "completed" and r["completed_at"] for r in runs):
+            return "no daily run has succeeded yet: the last ones failed; see tenant-backup history --type daily"
+        active = [t for t in tenants(ctx) if not t.deleted]
+        last = last_backups(ctx)
     except TenantBackupError:
         return None
-    if not rows:
-        return None
-    ok = [r for r in rows if r["status"] == "completed" and r["completed_at"]]
-    if not ok:
-        return "no daily run has succeeded yet: the last ones failed; see tenant-backup history --type daily"
-    age = datetime.now(timezone.utc) - ok[0]["completed_at"]
-    if age > STALE_AFTER:
-        return (f"the last successful daily run finished {age.total_seconds() / 3600:.0f} hours ago "
-                f"({ok[0]['completed_at']:%Y-%m-%d %H:%M} UTC); check the schedule: tenant-backup schedule status")
-    return None
+    now = datetime.now(timezone.utc)
+    stale = stale_tenants(active, {org: d.get("last_daily") for org, d in last.items()}, runs, now)
+    return stale_message(stale, active, runs, now) if stale else None
 
 
 class DailyJob(Job):

@@ -8,6 +8,7 @@ from ..core import manifest as mf
 from ..core.errors import ConfigError, TenantBackupError
 from ..core.events import Event, EventSink, ignore
 from ..core.manifest import BackupInfo
+from ..core.staleness import STALE_AFTER
 from ..platform.paths import resource_text
 from ..sources import postgres
 from ..stores.backups import find_backup, list_backups, verify_backup
@@ -109,24 +110,28 @@ class VerifyJob(Job):
 def tenant_overview(ctx: Context) -> list[dict]:
     """Tenants with their last backup, and whether they need attention: the last successful
     backup is older than 26 hours, or the last one failed."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timezone
     now = datetime.now(timezone.utc)
-    if ctx.direct:
-        last = postgres.last_backups(ctx.url)
-    else:
-        from ..sources import supabase_rest
-        last = supabase_rest.last_backups(ctx.project())
+    last = last_backups(ctx)
     out = []
     for t in tenants(ctx):
         info = last.get(t.id, {})
         ok = info.get("last_ok")
-        stale = not t.deleted and (ok is None or now - ok > timedelta(hours=26))
+        stale = not t.deleted and (ok is None or now - ok > STALE_AFTER)
         failed = info.get("last_status") in ("failed", "cancelled")
         out.append({**t.to_json(), "last_ok": ok, "last_status": info.get("last_status"),
                     "attention": (stale or failed) and not t.deleted,
                     "why": "last backup failed" if failed else ("no successful backup in 26 hours" if stale else ""),
                     "status": tenant_status(t.deleted, ok, info.get("last_status"), info.get("last_started"), now)})
     return out
+
+
+def last_backups(ctx: Context) -> dict[str, dict]:
+    """Per tenant id: last_ok, last_status, last_started, last_daily (resources/sql/last_backups.sql)."""
+    if ctx.direct:
+        return postgres.last_backups(ctx.url)
+    from ..sources import supabase_rest
+    return supabase_rest.last_backups(ctx.project())
 
 
 def tenant_status(deleted: bool, last_ok, last_status: str | None, last_started, now) -> str:
@@ -138,7 +143,7 @@ def tenant_status(deleted: bool, last_ok, last_status: str | None, last_started,
     if last_ok is None:
         return "never backed up"
     hours = int((now - last_ok).total_seconds() // 3600)
-    return f"stale: {hours} h" if hours >= 26 else "ok"
+    return f"stale: {hours} h" if now - last_ok >= STALE_AFTER else "ok"
 
 
 def setup_state(ctx: Context) -> dict:

@@ -699,10 +699,10 @@ def run_script(url: str, script: str, doing: str) -> None:
 
 def last_backups(url: str) -> dict[str, dict]:
     """Per tenant: when its last successful backup finished and how its last backup ended —
-    what the tenant picker warns about."""
+    what the tenant picker warns about — and when its last successful daily backup finished."""
     try:
         with connect(url, autocommit=True) as conn:
-            return {r[0]: {"last_ok": r[1], "last_status": r[2], "last_started": r[3]}
+            return {r[0]: {"last_ok": r[1], "last_status": r[2], "last_started": r[3], "last_daily": r[4]}
                     for r in conn.execute(LAST_BACKUPS_SQL)}
     except psycopg.errors.UndefinedTable:
         return {}

@@ -67,7 +67,9 @@ def last_backups(project: "SupabaseProject") -> dict[str, dict]:
     """postgres.last_backups over REST: the same query, installed as tenant_backup_last_backups()."""
     r = project.run(project.rpc("tenant_backup_last_backups", {}, "reading the last backups"))
     return {d["organization_id"]: {"last_ok": _when(d["last_ok"]), "last_status": d["last_status"],
-                                   "last_started": _when(d["last_started"])} for d in r.json()}
+                                   "last_started": _when(d["last_started"]),
+                                   # an install older than last_daily: its last success stands in
+                                   "last_daily": _when(d.get("last_daily", d["last_ok"]))} for d in r.json()}
 
 
 def _error_doc(r: httpx.Response) -> dict:
