@@ -7,9 +7,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,23 +25,14 @@ class Road:
     store: Path
 
 
-def _grant_rest(db: str) -> None:
-    """Tables a test creates are the API role's too, as on a Supabase project."""
+def _grant_rest(db: str, stack) -> None:
+    """Tables a test creates are the API role's too, as on a Supabase project, and in PostgREST's cache."""
     with psycopg.connect(db, autocommit=True) as c:
         c.execute("grant all on all tables in schema public to service_role")
         c.execute("grant all on all sequences in schema public to service_role")
         c.execute("notify pgrst, 'reload schema'")
-    time.sleep(0.5)
-
-
-def _helpers_visible(stack) -> bool:
-    req = urllib.request.Request(f"{stack.url}/rest/v1/rpc/tenant_backup_restore_version", data=b"{}", method="POST",
-                                 headers={"apikey": stack.service_key, "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status == 200
-    except urllib.error.URLError:
-        return False
+        tables = [t for (t,) in c.execute("select tablename from pg_tables where schemaname = 'public'")]
+    stack.wait_for_schema(*tables)
 
 
 def road_fixture(request, db: str, env, monkeypatch):
@@ -61,11 +49,9 @@ def road_fixture(request, db: str, env, monkeypatch):
         monkeypatch.delenv("TENANT_BACKUP_DATABASE_URL")
         monkeypatch.setenv("SUPABASE_URL", stack.url)
         monkeypatch.setenv("SUPABASE_SERVICE_ROLE_KEY", stack.service_key)
-        deadline = time.monotonic() + 15
-        while not _helpers_visible(stack) and time.monotonic() < deadline:
-            time.sleep(0.1)  # PostgREST reloads its schema cache asynchronously
+        stack.wait_for_schema()  # PostgREST reloads its schema cache asynchronously
         road = Road("rest", db, store)
-        road.refresh = lambda: _grant_rest(db)
+        road.refresh = lambda: _grant_rest(db, stack)
         yield road
 
 

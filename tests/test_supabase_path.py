@@ -37,6 +37,7 @@ def project(odd_db, env, tmp_path, monkeypatch):
     with psycopg.connect(odd_db, autocommit=True) as c:
         c.execute(sql)
     with SupabaseLocal(odd_db) as stack:
+        stack.wait_for_schema()
         monkeypatch.delenv("TENANT_BACKUP_DATABASE_URL")
         monkeypatch.setenv("SUPABASE_URL", stack.url)
         monkeypatch.setenv("SUPABASE_SERVICE_ROLE_KEY", stack.service_key)

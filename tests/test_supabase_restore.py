@@ -60,6 +60,7 @@ def stack(odd_db):
 def rest(stack, odd_db):
     """The stack with the helpers installed after the project exists, as the SQL editor would."""
     install(odd_db)
+    stack.wait_for_schema("rpc/tenant_backup_restore_version")
     sr = SupabaseRestore(stack.url, stack.service_key, batch_rows=700)
     wait_for(lambda: sr.helpers_state()["current"], "the restore helpers")
     yield sr

@@ -8,8 +8,6 @@ from __future__ import annotations
 import re
 import threading
 import time
-import urllib.error
-import urllib.request
 
 import psycopg
 import pytest
@@ -44,20 +42,6 @@ insert into unique_only select '{ORG_A}', 'K' || g, 'label ' || g from generate_
 BIG = {"big_table": 3000, "order_items": 3612, "order_item_notes": 2408, "no_pk_table": 2605, "unique_only": 2603}
 
 
-def _wait_for_functions(stack: SupabaseLocal) -> None:
-    """PostgREST reloads its schema cache on `notify pgrst` (the SQL ends with it): wait for it."""
-    deadline = time.monotonic() + 20
-    while True:
-        req = urllib.request.Request(stack.url + "/rest/v1/rpc/tenant_backup_info", data=b"{}", method="POST",
-                                     headers={"apikey": stack.service_key, "Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=5):
-                return
-        except urllib.error.HTTPError as e:
-            if e.code != 404 or time.monotonic() > deadline:
-                raise
-
-
 @pytest.fixture
 def supa(odd_db):
     """(database URL, the local Supabase, a SupabaseProject with the service key), the tool's SQL
@@ -68,7 +52,7 @@ def supa(odd_db):
         with psycopg.connect(odd_db, autocommit=True) as c:
             c.execute(setup_sql())
             c.execute(supabase_rest.setup_sql())
-        _wait_for_functions(stack)
+        stack.wait_for_schema()  # PostgREST reloads its schema cache asynchronously
         with SupabaseProject(stack.url, stack.service_key, retries=3, backoff=0.05) as project:
             yield odd_db, stack, project
 

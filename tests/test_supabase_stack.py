@@ -50,6 +50,25 @@ def test_the_old_one_request_per_table_read_is_silently_truncated(stack):
     assert len(rows) == 1000 and "/" in headers["Content-Range"] and headers["Content-Range"].endswith("/*")
 
 
+def test_sql_installed_while_postgrest_runs_is_waited_for_even_without_a_notify(stack, odd_db):
+    """Fixtures install the tool's SQL after the stack started, then call it. PostgREST sees it
+    only after a schema reload, and drops a reload notification that arrives during another
+    reload; here none is sent at all: stack.wait_for_schema still gets PostgREST to see it."""
+    import psycopg
+    with psycopg.connect(odd_db, autocommit=True) as c:
+        c.execute("create function public.fresh_helper() returns int language sql as $$ select 7 $$")
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        urllib.request.urlopen(urllib.request.Request(
+            stack.url + "/rest/v1/rpc/fresh_helper", data=b"{}", method="POST",
+            headers={"apikey": stack.service_key, "Content-Type": "application/json"}), timeout=30)
+    assert missing.value.code == 404  # what a fixture that did not wait ran into
+    stack.wait_for_schema("rpc/fresh_helper", "big_table")
+    with urllib.request.urlopen(urllib.request.Request(
+            stack.url + "/rest/v1/rpc/fresh_helper", data=b"{}", method="POST",
+            headers={"apikey": stack.service_key, "Content-Type": "application/json"}), timeout=30) as r:
+        assert json.loads(r.read()) == 7
+
+
 def test_keyset_pages_read_every_row_past_max_rows(stack):
     last, seen = 0, []
     while True:

@@ -13,6 +13,8 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -34,6 +36,10 @@ grant all on all tables in schema public to anon, authenticated, service_role;
 grant all on all sequences in schema public to anon, authenticated, service_role;
 grant all on all functions in schema public to anon, authenticated, service_role;
 """
+
+# One function of each part of the tool's SQL (`setup --print-sql`), each part one transaction:
+# once PostgREST shows both, it shows all of it.
+TOOL_RPCS = ("rpc/tenant_backup_info", "rpc/tenant_backup_restore_version")
 
 
 def postgrest_binary() -> Path | None:
@@ -81,6 +87,39 @@ class SupabaseLocal:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.gateway.server_address[1]}"
+
+    def wait_for_schema(self, *names: str, seconds: float = 60) -> None:
+        """Until PostgREST's schema cache holds each of `names` — a table, or `rpc/<function>` of
+        a function without arguments (it is called); by default the tool's SQL (TOOL_RPCS) — after
+        SQL installed while it runs. It reloads
+        on `notify pgrst` asynchronously and drops a notification that arrives while a reload is
+        under way (PostgREST#2791), so under load the wait notifies again now and then. Fails
+        naming what never appeared, rather than letting a test fail later on "helpers missing"."""
+        deadline, notified = time.monotonic() + seconds, time.monotonic()
+        missing = list(names or TOOL_RPCS)
+        while missing:
+            name = missing[0]
+            rpc = name.startswith("rpc/")
+            req = urllib.request.Request(f"{self.url}/rest/v1/{urllib.parse.quote(name)}" + ("" if rpc else "?limit=0"),
+                                         data=b"{}" if rpc else None, method="POST" if rpc else "GET",
+                                         headers={"apikey": self.service_key, "Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(req, timeout=10):
+                    missing.pop(0)
+                    continue
+            except urllib.error.HTTPError as err:
+                if err.code not in (404, 503):  # not in the cache (yet), or the cache reloading
+                    raise
+            except urllib.error.URLError:
+                pass
+            now = time.monotonic()
+            if now > deadline:
+                raise AssertionError(f"PostgREST's schema cache never showed {', '.join(missing)} in {seconds:.0f} s")
+            if now - notified > 2:
+                with psycopg.connect(self.db_url, autocommit=True) as c:
+                    c.execute("notify pgrst, 'reload schema'")
+                notified = now
+            time.sleep(0.1)
 
     def start(self) -> "SupabaseLocal":
         try:
