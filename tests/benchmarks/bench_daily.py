@@ -3,7 +3,10 @@ over 5 tables), as tenants per hour against the target of 100,000/hour; then the
 in two shards (`daily --shard 1/2` and `--shard 2/2` as two processes at once, as two pods of an
 Indexed Job would run it). Each round starts from an empty store, retention included.
 
-    .venv/bin/python -m tests.benchmarks.bench_daily [--tenants 1000] [--rounds 2] [--jobs N]
+    .venv/bin/python -m tests.benchmarks.bench_daily [--tenants 1000] [--rounds 2] [--jobs N] [--big-last ROWS]
+
+--big-last ROWS adds one big tenant (ROWS rows in each of 3 tables) that starts last: the tail of
+the night, whose tables the idle workers' connections export as extra lanes (its lanes are printed).
 """
 
 from __future__ import annotations
@@ -57,12 +60,26 @@ insert into audit_logs (organization_id, action, details)
 """
 
 
-def create_tenants(url: str, n: int) -> int:
+BIG_LAST = """
+insert into organizations (id, name) values ('00000000-0000-4000-8000-ffffffffffff', 'zz Big tenant');
+insert into customers (organization_id, name, balance, phone)
+  select '00000000-0000-4000-8000-ffffffffffff', 'Customer ' || g, g * 1.25, '+1 306 555 0000' from generate_series(1, %(rows)s) g;
+insert into invoices (organization_id, total, issued_at, tags)
+  select '00000000-0000-4000-8000-ffffffffffff', 25.00, now(), array['rent'] from generate_series(1, %(rows)s) g;
+insert into audit_logs (organization_id, action, details)
+  select '00000000-0000-4000-8000-ffffffffffff', 'scan', jsonb_build_object('n', g) from generate_series(1, %(rows)s) g;
+"""
+BIG_ID = "00000000-0000-4000-8000-ffffffffffff"
+
+
+def create_tenants(url: str, n: int, big_rows: int = 0) -> int:
     from tenant_backup_gui.services.inventory import setup_sql
     with psycopg.connect(url, autocommit=True) as c:
         c.execute(SCHEMA)
         c.execute(setup_sql())
         c.execute(FILL % {"n": n})
+        if big_rows:
+            c.execute(BIG_LAST % {"rows": big_rows})
         c.execute("vacuum analyze")
         return c.execute("select (select count(*) from organizations) + (select count(*) from customers) "
                          "+ (select count(*) from invoices) + (select count(*) from invoice_lines) "
@@ -105,11 +122,14 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--jobs", type=int, default=0, help="daily --jobs (default: the tool's own default)")
     ap.add_argument("--no-shards", action="store_true", help="skip the two-shard run (e.g. to time an older version)")
+    ap.add_argument("--big-last", type=int, default=0, metavar="ROWS", help="one more tenant, ROWS rows in each of "
+                    "3 tables, started last")
     args = ap.parse_args()
+    total = args.tenants + (1 if args.big_last else 0)
     extra = ["--jobs", str(args.jobs)] if args.jobs else []
     with embedded_server() as (server, _bindir):
         url = server.get_uri()
-        rows = create_tenants(url, args.tenants)
+        rows = create_tenants(url, args.tenants, args.big_last)
         print(f"{args.tenants} tenants, {rows:,} rows ({rows / args.tenants:.0f} per tenant over 5 tables)")
         work = Path(tempfile.mkdtemp(prefix="tb-bench-daily-"))
         one, sharded, rss = [], [], []
@@ -117,26 +137,29 @@ def main() -> int:
             for r in range(args.rounds):
                 store = work / f"store{r}"
                 s, mb, doc = run_daily(url, store, *extra)
-                assert doc["summary"]["successful_tenants"] == args.tenants
+                assert doc["summary"]["successful_tenants"] == total
                 one.append(s)
                 rss.append(mb)
                 shutil.rmtree(store)
                 print(f"round {r + 1}: daily (jobs {doc.get('jobs', 1)}) {s:.1f} s ({mb:.0f} MB peak, "
-                      f"{args.tenants * 3600 / s:,.0f} tenants/hour)")
+                      f"{total * 3600 / s:,.0f} tenants/hour)")
+                if args.big_last:
+                    big = next(t for t in doc["tenants"] if t["organization_id"] == BIG_ID)
+                    print(f"  the big tenant, started last: {big['records']:,} rows on {big.get('lanes', 1)} lane(s)")
                 if args.no_shards:
                     continue
                 store = work / f"shard{r}"
                 s2, done = run_shards(url, store, 2, extra)
-                assert done == args.tenants, done
+                assert done == total, done
                 sharded.append(s2)
                 shutil.rmtree(store)
-                print(f"round {r + 1}: 2 shards at once {s2:.1f} s ({args.tenants * 3600 / s2:,.0f} tenants/hour)")
+                print(f"round {r + 1}: 2 shards at once {s2:.1f} s ({total * 3600 / s2:,.0f} tenants/hour)")
         finally:
             shutil.rmtree(work, ignore_errors=True)
-        rate = args.tenants * 3600 / statistics.median(one)
+        rate = total * 3600 / statistics.median(one)
         print(f"daily: {rate:,.0f} tenants/hour  target ≥ 100,000  {'PASS' if rate >= 100_000 else 'FAIL'}")
         if sharded:
-            rate2 = args.tenants * 3600 / statistics.median(sharded)
+            rate2 = total * 3600 / statistics.median(sharded)
             print(f"daily --shard 1/2 + 2/2 at once: {rate2:,.0f} tenants/hour ({rate2 / rate:.2f}× one process)")
         print(f"peak RSS (one process): {max(rss):.0f} MB")
     return 0
