@@ -1,11 +1,16 @@
 """The direct connection's road into the restore engine (sources/restore_engine.py).
 
-The backup's lines are COPYed, block by block, into temporary tables of the restore's own
-transaction; the engine's SQL functions then run inside that same transaction. A dry run rolls it
-back and VACUUMs the tables its rehearsal filled with dead rows; an apply is checked
-(`check`), then — after the job's safety backup — applied and committed by the caller."""
+The backup's lines are COPYed, block by block, into tables of the restore's own transaction:
+unlogged tables it creates, which the server's parallel workers can read while it decodes them
+(dropped before the commit; a rollback or a dead client removes them with the transaction), or
+temporary ones where the role may not create tables. The engine's SQL functions then run inside
+that same transaction. A dry run rolls it back and VACUUMs the tables its rehearsal filled with
+dead rows; an apply is checked (`check`), then — after the job's safety backup — applied and
+committed by the caller."""
 
 from __future__ import annotations
+
+import uuid
 
 import psycopg
 from psycopg import sql
@@ -50,7 +55,9 @@ class DirectRestore(EngineSession):
         super().__init__(config, org_id, cancelled)
         self.url, self.snapshot = url, snapshot
         self.conn: psycopg.Connection | None = None
-        self.run_id = "00000000-0000-0000-0000-000000000000"  # its stages are its own temporary tables
+        self.run_id = "00000000-0000-0000-0000-000000000000"  # its stages are its own tables
+        self.shared_stage = False  # unlogged stages parallel workers can read (else temporary ones)
+        self.stages: list[str] = []
 
     def _open(self) -> None:
         self.conn = connect(self.url)
@@ -63,6 +70,9 @@ class DirectRestore(EngineSession):
             if version != RESTORE_HELPERS_VERSION:
                 raise ConfigError(HELPERS_MISSING)
             self.catalog = read_catalog(self.conn, self.config.schemas)
+            self.shared_stage = self.conn.execute(
+                "SELECT has_schema_privilege('public', 'CREATE') "
+                "AND current_setting('max_parallel_workers_per_gather')::int > 0").fetchone()[0]
         except BaseException as err:
             self._close()
             if isinstance(err, psycopg.Error):
@@ -90,19 +100,24 @@ class DirectRestore(EngineSession):
         return t.name if t else None
 
     def _stage(self, name, blocks, on_rows):
-        stage = f"tenant_backup_stage_{len(self.staged)}"
+        stage = f"tenant_backup_stage_{uuid.uuid4().hex[:12]}_{len(self.staged)}"
+        ident = sql.Identifier("public", stage) if self.shared_stage else sql.Identifier(stage)
         try:
-            self.conn.execute(sql.SQL("CREATE TEMP TABLE {} (r json) ON COMMIT DROP").format(sql.Identifier(stage)))
+            if self.shared_stage:  # created by this transaction: nobody else sees it, the engine checks that
+                self.conn.execute(sql.SQL("CREATE UNLOGGED TABLE {} (r text)").format(ident))
+                self.stages.append(stage)
+            else:
+                self.conn.execute(sql.SQL("CREATE TEMP TABLE {} (r text) ON COMMIT DROP").format(ident))
             n = 0
             with self.conn.cursor() as cur, cur.copy(sql.SQL("COPY {} (r) FROM STDIN {}").format(
-                    sql.Identifier(stage), COPY_OPTIONS)) as cp:
+                    ident, COPY_OPTIONS)) as cp:
                 for block, rows in blocks:
                     cp.write(block)
                     n += rows
                     on_rows(n)
         except psycopg.Error as err:
             raise db_error(err, f"staging table {name}") from None
-        return n, f"pg_temp.{stage}"
+        return n, f"public.{stage}" if self.shared_stage else f"pg_temp.{stage}"
 
     def _call(self, fn: str, params: dict, doing: str):
         args = sql.SQL(", ").join(sql.SQL("{} => {}::{}").format(sql.Identifier(k), sql.Placeholder(k),
@@ -133,6 +148,10 @@ class DirectRestore(EngineSession):
 
     def commit(self) -> None:
         try:
+            if self.stages:  # the unlogged stages must not outlive the restore
+                self.conn.execute(sql.SQL("DROP TABLE {}").format(
+                    sql.SQL(", ").join(sql.Identifier("public", s) for s in self.stages)))
+                self.stages.clear()
             self.conn.commit()
         except psycopg.Error as err:
             raise db_error(err, "committing the restore") from None
