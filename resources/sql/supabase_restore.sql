@@ -477,6 +477,7 @@ declare
   per_table jsonb := '{}';
   decoded regclass[] := '{}';
   checked boolean;
+  nestloop text;
 begin
   -- Resolve every table first: a missing one fails before anything is touched.
   for t in select e from json_array_elements(p_tables) e loop
@@ -700,8 +701,17 @@ begin
     if fk.conrelid = any(rels)
        and exists (select 1 from pg_attribute where attrelid = fk.conrelid and attname = p_tenant_column and attnum > 0 and not attisdropped)
        and exists (select 1 from pg_attribute where attrelid = fk.confrelid and attname = p_tenant_column and attnum > 0 and not attisdropped) then
+      -- The statistics still say the tenant has the rows it had before: where this restore wrote a
+      -- tenth of the table or more (autovacuum's own threshold to re-analyze), the planner would bet
+      -- on a few rows and look up each parent one by one. Hash them instead.
+      nestloop := current_setting('enable_nestloop');
+      written := coalesce((per_table->>names[array_position(rels, fk.conrelid)])::bigint, 0);
+      if written > 0 and written >= 0.1 * ((select greatest(reltuples, 0) from pg_class where oid = fk.conrelid) + written) then
+        perform set_config('enable_nestloop', 'off', true);
+      end if;
       execute format('SELECT count(*) FROM %I.%I c JOIN %I.%I p ON %s WHERE c.%I = %L AND p.%I IS DISTINCT FROM c.%I',
                      fk.cs, fk.cn, fk.ps, fk.pn, match, p_tenant_column, p_org, p_tenant_column, p_tenant_column) into n;
+      perform set_config('enable_nestloop', nestloop, true);
       if n > 0 then
         dangling := dangling || jsonb_build_object('table', name, 'columns', to_jsonb(fk.cols), 'parent', col,
                                                    'rows', n, 'other_tenant', true);
