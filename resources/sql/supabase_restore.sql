@@ -44,7 +44,7 @@ end $$;
 
 -- The version of these helpers: the client refuses to restore with missing or older ones.
 create or replace function public.tenant_backup_restore_version() returns integer
-language sql immutable as $$ select 2 $$;
+language sql immutable as $$ select 3 $$;
 
 -- Version 1's signatures, replaced below (`create or replace` would keep them as overloads).
 drop function if exists public.tenant_backup__run(uuid, text, json, text, boolean, text, json, json, text);
@@ -184,7 +184,9 @@ end $$;
 
 -- FROM-able text: one table's staged lines as `r` (json). Over REST the rows staged under the run;
 -- over the direct connection the description's "stage", which must be a temporary table of this
--- very session (nothing else can be read through it).
+-- very session, or an unlogged tenant_backup_stage_* table created by this very transaction (that
+-- one parallel workers can read, so the decoding runs on several cores; no other session sees it,
+-- and a rollback removes it): nothing else can be read through it.
 create or replace function public.tenant_backup__source(p_t json, p_run uuid) returns text
 language plpgsql stable set search_path = pg_catalog, pg_temp as $$
 declare
@@ -195,7 +197,9 @@ begin
                   p_run, public.tenant_backup__name(p_t));
   end if;
   rel := to_regclass(p_t->>'stage');
-  if rel is null or not exists (select from pg_class where oid = rel and relnamespace = pg_my_temp_schema()) then
+  if rel is null or not exists (select from pg_class where oid = rel and (relnamespace = pg_my_temp_schema()
+      or (relpersistence = 'u' and relkind = 'r' and relname like 'tenant\_backup\_stage\_%'
+          and xmin = pg_current_xact_id()::xid))) then
     raise exception 'the staged rows of % must be in a temporary table of this session', public.tenant_backup__name(p_t)
       using errcode = '42501';
   end if;
@@ -257,13 +261,22 @@ end $$;
 
 -- The staged rows of one table decoded once into a temporary table of today's columns (in their
 -- order), dropped at commit; a second call in the same transaction finds it. Every check, the
--- comparison and the insert read it: the backup's JSON is parsed once.
+-- comparison and the insert read it: the backup's JSON is parsed once. Decoding is most of a
+-- restore's work on one core: where the stage is a table parallel workers may read (REST's staging
+-- table, the direct road's unlogged stage) and every column's input function is parallel safe
+-- (no domain checks, no composite types running user code), the planner is told that handing rows
+-- between processes is cheap, so the decoding is spread over the server's cores. The number of
+-- rows decoded is kept for the staged-count check (tenant_backup__decoded_rows).
 create or replace function public.tenant_backup__decoded(p_t json, p_rel regclass, p_run uuid) returns regclass
 language plpgsql volatile set search_path = pg_catalog, pg_temp as $$
 declare
   name text := public.tenant_backup__name(p_t);
   tmp text := 'tenant_backup_rows_' || substr(md5(p_run::text || '/' || public.tenant_backup__name(p_t)), 1, 16);
   all_cols text[];
+  parallel boolean;
+  setup_cost text := current_setting('parallel_setup_cost');
+  tuple_cost text := current_setting('parallel_tuple_cost');
+  n bigint;
   msg text; detail text; state text;
 begin
   if to_regclass('pg_temp.' || tmp) is not null then
@@ -271,15 +284,51 @@ begin
   end if;
   all_cols := array(select attname::text from pg_attribute where attrelid = p_rel and attnum > 0
                     and not attisdropped order by attnum);
+  parallel := not exists (
+    select 1 from pg_attribute a
+      join pg_type ty on ty.oid = a.atttypid
+      left join pg_type el on el.oid = ty.typelem and ty.typcategory = 'A'
+     where a.attrelid = p_rel and a.attnum > 0 and not a.attisdropped
+       and (ty.typtype not in ('b', 'e') or coalesce(el.typtype, 'b') not in ('b', 'e')
+            or exists (select 1 from pg_proc f where f.oid in (ty.typinput, el.typinput) and f.proparallel <> 's')));
   begin
+    if parallel then
+      perform set_config('parallel_setup_cost', '0', true);
+      perform set_config('parallel_tuple_cost', '0', true);
+    end if;
     execute format('CREATE TEMP TABLE %I ON COMMIT DROP AS %s', tmp,
                    public.tenant_backup__rows(p_t, p_rel, p_run, all_cols));
-    execute format('ANALYZE %I', tmp);  -- autovacuum never sees temporary tables: the joins below need stats
+    get diagnostics n = row_count;
+    perform set_config('parallel_setup_cost', setup_cost, true);
+    perform set_config('parallel_tuple_cost', tuple_cost, true);
+    perform set_config('tenant_backup.rows_' || tmp, n::text, true);
+    -- Autovacuum never sees temporary tables: the joins below need stats, but only on the columns
+    -- they join on (the key, the anchor, the columns to its parent); the rest would be sampled for nothing.
+    execute format('ANALYZE %I %s', tmp, coalesce('(' || (
+      select string_agg(format('%I', c), ', ') from (
+        select distinct c from (
+          select json_array_elements_text(coalesce(p_t->'key', '[]'::json)) c
+          union all select p_t->'scope'->>'anchor'
+          union all select json_array_elements_text(coalesce(p_t->'scope'->'path'->0->'columns', '[]'::json))) x
+        where c = any(all_cols)) y) || ')', ''));
   exception when others then
     get stacked diagnostics msg = message_text, detail = pg_exception_detail, state = returned_sqlstate;
     raise exception '%', public.tenant_backup__error(name, '', msg, detail) using errcode = state;
   end;
   return to_regclass('pg_temp.' || tmp);
+end $$;
+
+-- How many staged rows tenant_backup__decoded decoded into p_decoded in this transaction (each
+-- staged line is one row: json_populate_record returns exactly one).
+create or replace function public.tenant_backup__decoded_rows(p_decoded regclass) returns bigint
+language plpgsql stable set search_path = pg_catalog, pg_temp as $$
+declare
+  n bigint := nullif(current_setting('tenant_backup.rows_' || (select relname from pg_class where oid = p_decoded), true), '')::bigint;
+begin
+  if n is null then
+    execute format('SELECT count(*) FROM %s', p_decoded) into n;
+  end if;
+  return n;
 end $$;
 
 -- Trust nothing in the file: NULL when every decoded row of this table belongs to p_org, else one
@@ -428,6 +477,7 @@ declare
   per_table jsonb := '{}';
   decoded regclass[] := '{}';
   checked boolean;
+  nestloop text;
 begin
   -- Resolve every table first: a missing one fails before anything is touched.
   for t in select e from json_array_elements(p_tables) e loop
@@ -472,23 +522,23 @@ begin
     end if;
   end if;
 
-  -- Staged rows complete? (a lost batch must never become a silently smaller restore) Skipped, with
-  -- the ownership checks below, only by an apply that ran p_check_only on these very rows in this
-  -- transaction (the direct road; p_fingerprint NULL says so, and only the owner may call __run).
+  -- Decode each table's staged rows once. Staged rows complete? (a lost batch must never become a
+  -- silently smaller restore: every staged row was decoded, so the decoded count is the staged one.)
+  -- Skipped, with the ownership checks below, only by an apply that ran p_check_only on these very
+  -- rows in this transaction (the direct road; p_fingerprint NULL says so, and only the owner may
+  -- call __run). Then, before any write, prove every row belongs to p_org (parents first, so a
+  -- child may lean on its proven parents). One refusal refuses all.
   checked := p_apply and p_fingerprint is null and not p_check_only;
+  for i in 1 .. cardinality(descs) loop
+    decoded := decoded || public.tenant_backup__decoded(descs[i], rels[i], p_run);
+  end loop;
   for i in 1 .. cardinality(descs) loop
     exit when checked;
     t := descs[i]; name := names[i];
-    execute format('SELECT count(*) FROM %s s', public.tenant_backup__source(t, p_run)) into staged;
+    staged := public.tenant_backup__decoded_rows(decoded[i]);
     if staged is distinct from (t->>'rows')::bigint then
       raise exception 'table %: % rows were sent but % are staged; run it again', name, coalesce(t->>'rows', '?'), staged;
     end if;
-  end loop;
-
-  -- Decode each table's staged rows once; then, before any write, prove every one of them belongs
-  -- to p_org (parents first, so a child may lean on its proven parents). One refusal refuses all.
-  for i in 1 .. cardinality(descs) loop
-    decoded := decoded || public.tenant_backup__decoded(descs[i], rels[i], p_run);
   end loop;
   for i in 1 .. cardinality(descs) loop
     exit when checked;
@@ -651,8 +701,17 @@ begin
     if fk.conrelid = any(rels)
        and exists (select 1 from pg_attribute where attrelid = fk.conrelid and attname = p_tenant_column and attnum > 0 and not attisdropped)
        and exists (select 1 from pg_attribute where attrelid = fk.confrelid and attname = p_tenant_column and attnum > 0 and not attisdropped) then
+      -- The statistics still say the tenant has the rows it had before: where this restore wrote a
+      -- tenth of the table or more (autovacuum's own threshold to re-analyze), the planner would bet
+      -- on a few rows and look up each parent one by one. Hash them instead.
+      nestloop := current_setting('enable_nestloop');
+      written := coalesce((per_table->>names[array_position(rels, fk.conrelid)])::bigint, 0);
+      if written > 0 and written >= 0.1 * ((select greatest(reltuples, 0) from pg_class where oid = fk.conrelid) + written) then
+        perform set_config('enable_nestloop', 'off', true);
+      end if;
       execute format('SELECT count(*) FROM %I.%I c JOIN %I.%I p ON %s WHERE c.%I = %L AND p.%I IS DISTINCT FROM c.%I',
                      fk.cs, fk.cn, fk.ps, fk.pn, match, p_tenant_column, p_org, p_tenant_column, p_tenant_column) into n;
+      perform set_config('enable_nestloop', nestloop, true);
       if n > 0 then
         dangling := dangling || jsonb_build_object('table', name, 'columns', to_jsonb(fk.cols), 'parent', col,
                                                    'rows', n, 'other_tenant', true);

@@ -1,11 +1,18 @@
 """The direct connection's road into the restore engine (sources/restore_engine.py).
 
-The backup's lines are COPYed, block by block, into temporary tables of the restore's own
-transaction; the engine's SQL functions then run inside that same transaction. A dry run rolls it
-back and VACUUMs the tables its rehearsal filled with dead rows; an apply is checked
-(`check`), then — after the job's safety backup — applied and committed by the caller."""
+The backup's lines are COPYed, block by block, into tables of the restore's own transaction:
+unlogged tables it creates, which the server's parallel workers can read while it decodes them
+(dropped before the commit; a rollback or a dead client removes them with the transaction), or
+temporary ones where the role may not create tables. The engine's SQL functions then run inside
+that same transaction. A dry run rolls it back and VACUUMs the tables its rehearsal filled with
+dead rows; an apply is checked (`check`), then — after the job's safety backup — applied and
+committed by the caller."""
 
 from __future__ import annotations
+
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 from psycopg import sql
@@ -50,7 +57,9 @@ class DirectRestore(EngineSession):
         super().__init__(config, org_id, cancelled)
         self.url, self.snapshot = url, snapshot
         self.conn: psycopg.Connection | None = None
-        self.run_id = "00000000-0000-0000-0000-000000000000"  # its stages are its own temporary tables
+        self.run_id = "00000000-0000-0000-0000-000000000000"  # its stages are its own tables
+        self.shared_stage = False  # unlogged stages parallel workers can read (else temporary ones)
+        self.stages: list[str] = []
 
     def _open(self) -> None:
         self.conn = connect(self.url)
@@ -63,6 +72,9 @@ class DirectRestore(EngineSession):
             if version != RESTORE_HELPERS_VERSION:
                 raise ConfigError(HELPERS_MISSING)
             self.catalog = read_catalog(self.conn, self.config.schemas)
+            self.shared_stage = self.conn.execute(
+                "SELECT has_schema_privilege('public', 'CREATE') "
+                "AND current_setting('max_parallel_workers_per_gather')::int > 0").fetchone()[0]
         except BaseException as err:
             self._close()
             if isinstance(err, psycopg.Error):
@@ -90,19 +102,24 @@ class DirectRestore(EngineSession):
         return t.name if t else None
 
     def _stage(self, name, blocks, on_rows):
-        stage = f"tenant_backup_stage_{len(self.staged)}"
+        stage = f"tenant_backup_stage_{uuid.uuid4().hex[:12]}_{len(self.staged)}"
+        ident = sql.Identifier("public", stage) if self.shared_stage else sql.Identifier(stage)
         try:
-            self.conn.execute(sql.SQL("CREATE TEMP TABLE {} (r json) ON COMMIT DROP").format(sql.Identifier(stage)))
+            if self.shared_stage:  # created by this transaction: nobody else sees it, the engine checks that
+                self.conn.execute(sql.SQL("CREATE UNLOGGED TABLE {} (r text)").format(ident))
+                self.stages.append(stage)
+            else:
+                self.conn.execute(sql.SQL("CREATE TEMP TABLE {} (r text) ON COMMIT DROP").format(ident))
             n = 0
             with self.conn.cursor() as cur, cur.copy(sql.SQL("COPY {} (r) FROM STDIN {}").format(
-                    sql.Identifier(stage), COPY_OPTIONS)) as cp:
+                    ident, COPY_OPTIONS)) as cp:
                 for block, rows in blocks:
                     cp.write(block)
                     n += rows
                     on_rows(n)
         except psycopg.Error as err:
             raise db_error(err, f"staging table {name}") from None
-        return n, f"pg_temp.{stage}"
+        return n, f"public.{stage}" if self.shared_stage else f"pg_temp.{stage}"
 
     def _call(self, fn: str, params: dict, doing: str):
         args = sql.SQL(", ").join(sql.SQL("{} => {}::{}").format(sql.Identifier(k), sql.Placeholder(k),
@@ -133,34 +150,51 @@ class DirectRestore(EngineSession):
 
     def commit(self) -> None:
         try:
+            if self.stages:  # the unlogged stages must not outlive the restore
+                self.conn.execute(sql.SQL("DROP TABLE {}").format(
+                    sql.SQL(", ").join(sql.Identifier("public", s) for s in self.stages)))
+                self.stages.clear()
             self.conn.commit()
         except psycopg.Error as err:
             raise db_error(err, "committing the restore") from None
 
-    def tidy(self, restored: dict[str, int], share: float = 0.1) -> list[str]:
+    def tidy(self, restored: dict[str, int], share: float = 0.1, lanes: int = 2) -> list[str]:
         """End a dry run: roll its rehearsal back, then VACUUM the tables where the rolled-back rows
         are at least `share` of the table: they stay behind as dead rows (and index entries), which
         the apply would otherwise wade through. VACUUM changes no data and blocks neither reads nor
-        writes; best effort (a role that may not vacuum a table only gets a warning)."""
+        writes; best effort (a role that may not vacuum a table only gets a warning). Tables are
+        vacuumed `lanes` at a time, each lane on its own connection: VACUUM works on one core."""
         self.conn.rollback()
-        done = []
-        try:
-            with connect(self.url, autocommit=True) as c:
-                c.execute("SET lock_timeout = '2s'")
-                for name, rows in restored.items():
-                    t = self.scope.get(name).table
-                    size = c.execute("SELECT greatest(reltuples, 0) FROM pg_class "
-                                     "WHERE oid = to_regclass(format('%%I.%%I', %s::text, %s::text))",
-                                     [t.schema, t.name]).fetchone()
-                    if size is not None and rows and rows >= share * (size[0] + rows):
-                        # SKIP_LOCKED: never wait behind another maintenance job; no TRUNCATE: its brief
-                        # exclusive lock on the table's tail would stop readers and writers.
-                        try:
-                            c.execute(sql.SQL("VACUUM (SKIP_LOCKED, TRUNCATE false) {}").format(table_ident(t)))
-                            done.append(name)
-                        except psycopg.Error:
-                            continue
-                    self._check_cancel()
-        except (psycopg.Error, TenantBackupError):
-            pass
+        todo = [(name, rows) for name, rows in restored.items() if rows]
+        done: list[str] = []
+        lock = threading.Lock()
+
+        def lane() -> None:
+            try:
+                with connect(self.url, autocommit=True) as c:
+                    c.execute("SET lock_timeout = '2s'")
+                    while True:
+                        with lock:
+                            if not todo or (self.cancelled is not None and self.cancelled.is_set()):
+                                return
+                            name, rows = todo.pop(0)
+                        t = self.scope.get(name).table
+                        size = c.execute("SELECT greatest(reltuples, 0) FROM pg_class "
+                                         "WHERE oid = to_regclass(format('%%I.%%I', %s::text, %s::text))",
+                                         [t.schema, t.name]).fetchone()
+                        if size is not None and rows >= share * (size[0] + rows):
+                            # SKIP_LOCKED: never wait behind another maintenance job; no TRUNCATE: its
+                            # brief exclusive lock on the table's tail would stop readers and writers.
+                            try:
+                                c.execute(sql.SQL("VACUUM (SKIP_LOCKED, TRUNCATE false) {}").format(table_ident(t)))
+                                with lock:
+                                    done.append(name)
+                            except psycopg.Error:
+                                continue
+            except (psycopg.Error, TenantBackupError):
+                pass
+
+        with ThreadPoolExecutor(lanes) as pool:
+            for f in [pool.submit(lane) for _ in range(min(lanes, len(todo)))]:
+                f.result()
         return done

@@ -18,7 +18,7 @@ from ..core.errors import Cancelled
 from ..core.scope import Catalog, TableScope, TenantScope
 from .postgres import who_runs
 
-RESTORE_HELPERS_VERSION = 2  # tenant_backup_restore_version() in resources/sql/supabase_restore.sql
+RESTORE_HELPERS_VERSION = 3  # tenant_backup_restore_version() in resources/sql/supabase_restore.sql
 # One-line messages the engine's functions raise themselves (refusals and failures): every road
 # passes them on as they are.
 ENGINE_MESSAGES = ("restoring table ", "the data changed", "the restore was refused", "the backup is refused",
