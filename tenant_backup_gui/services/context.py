@@ -86,6 +86,27 @@ class Context:
                 self._project = SupabaseProject(url, key)
             return self._project
 
+    def files_problem(self) -> str | None:
+        """Side-effect free: why the tenant's files ([[files]] rules) cannot be reached, or None."""
+        if not self.config.files:
+            return None
+        try:
+            self.settings.require_supabase()
+        except TenantBackupError as err:
+            return f"[[files]] rules are set, so the Supabase project's Storage is needed on either road: {err}"
+        return None
+
+    def files(self, org_id: str, secret: bytes | None, cancelled=lambda: False):
+        """The tenant's files in Storage and their copies in the store (stores/tenant_files.py), or
+        None when no [[files]] rule is set. Needs the project URL and service role key even when the
+        rows travel over the direct connection."""
+        if not self.config.files:
+            return None
+        if (problem := self.files_problem()) is not None:
+            raise ConfigError(problem)
+        from ..stores.tenant_files import TenantFiles
+        return TenantFiles(self.project(), self.store, org_id, self.config.files, secret, cancelled)
+
     def for_run(self) -> "Context":
         """A context for one run over many tenants: the catalog and scope are read once and
         re-checked per tenant by fingerprint (see postgres.CatalogCache)."""

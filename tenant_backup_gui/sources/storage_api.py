@@ -189,7 +189,7 @@ class StorageApi:
                                         f"read; check that SUPABASE_URL is the project URL") from None
             for e in entries:
                 name = str(e.get("name") or "").rstrip("/") if folders else str(e.get("name") or "")
-                if name.startswith(prefix) and name != prefix:
+                if name.startswith(prefix) and (name != prefix or not folders):
                     yield {**e, "name": name}
             if not page.get("hasNext"):
                 return
