@@ -158,3 +158,116 @@ def test_backup_delete_dry_run_and_apply_restore_rows_and_files_exactly(files, o
 def files_store():
     from pathlib import Path
     return Path(os.environ["TENANT_BACKUP_STORE"])
+
+
+def copies() -> dict[str, int]:
+    root = files_store() / "tenant-files" / ORG_A
+    return {str(p.relative_to(files_store())): p.stat().st_size for p in root.rglob("*") if p.is_file()} \
+        if root.exists() else {}
+
+
+@pytest.mark.parametrize("files", ["direct"], indirect=True)
+def test_a_daily_of_unchanged_files_reads_only_listings_past_1000_objects(files):
+    f = files
+    seed(f)
+    many = [f"{ORG_A}/bulk/{i:04d} copy.txt" for i in range(1005)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda k: f.put("invoices", k, k.encode(), ctype="text/plain"), many))
+    first = cli_json("backup", "--org", ORG_A)["backup"]
+    stored = copies()
+    assert len(stored) == 1005 + 5  # every object once, by its content
+    f.stack.storage_requests.clear()
+    second = cli_json("backup", "--org", ORG_A)["backup"]
+    reads = [r for r in f.stack.storage_requests if r[0] == "GET" and r[1].startswith("/object/")]
+    assert reads == []  # no object's bytes nor info: listings only
+    assert copies() == stored  # nothing copied again
+    s1, s2 = (json.loads((files_store() / b["summary"]).read_text())["manifest"]["files"] for b in (first, second))
+    assert s1["objects"] == s2["objects"] and s2["totals"]["objects"] == 1010
+    assert cli_json("verify", "--org", ORG_A, "--backup", second["id"])["success"]
+
+
+@pytest.mark.parametrize("files", ["direct"], indirect=True)
+def test_retention_keeps_the_copies_a_kept_backup_lists(files):
+    import asyncio
+
+    from tenant_backup_gui.platform.settings import load_settings
+    from tenant_backup_gui.services.context import Context
+    from tenant_backup_gui.services.retention import CleanupJob
+    f = files
+    seed(f)
+    first = cli_json("backup", "--org", ORG_A)["backup"]
+    old = copies()
+    f.put("invoices", f"{ORG_A}/empty.txt", b"no longer empty", ctype="text/plain")
+    second = cli_json("backup", "--org", ORG_A)["backup"]
+    assert len(copies()) == len(old) + 1  # only the changed object was copied
+    ctx = Context.from_settings(load_settings())
+    job = CleanupJob(ctx, now=datetime.now(timezone.utc) + timedelta(days=40))
+    job.prepare()
+    result = asyncio.run(job.run())
+    assert [d["id"] for d in result["deleted"] if d["organization_id"] == ORG_A] == [first["id"]]
+    # the empty object's copy was listed by the deleted backup only; every other copy is shared
+    empty = "tenant-files/" + ORG_A + "/e3/e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    assert set(copies()) == (set(old) - {empty}) | (set(copies()) - set(old))
+    assert empty in old and empty not in copies()
+    assert cli_json("verify", "--org", ORG_A, "--backup", second["id"])["success"]
+    ctx.close()
+
+
+@pytest.mark.parametrize("files", ["direct"], indirect=True)
+def test_a_tampered_copy_or_manifest_is_refused(files, odd_db):
+    f = files
+    seed(f)
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    logo = f.get("organization-logos", f"org-{ORG_A}-logo.png")
+    f.api.storage_delete("organization-logos", [f"org-{ORG_A}-logo.png"])
+    summary_path = files_store() / backup["summary"]
+    summary = json.loads(summary_path.read_text())
+    entry = next(e for e in summary["manifest"]["files"]["objects"] if e["path"] == f"org-{ORG_A}-logo.png")
+    copy = files_store() / entry["stored"]
+    good = copy.read_bytes()
+    copy.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))  # one bit, same size
+
+    v = run_cli("verify", "--org", ORG_A, "--backup", backup["id"], "--json")
+    assert v.returncode != 0 and "does not match its checksum" in json.loads(v.stdout)["message"]
+    plan = dry_run(ORG_A, backup["id"])
+    cp = apply(ORG_A, backup["id"], plan["plan_id"])
+    assert cp.returncode != 0 and "does not match its checksum" in cp.stderr and "Traceback" not in cp.stderr
+    assert f"org-{ORG_A}-logo.png" not in f.keys("organization-logos")  # nothing of it was uploaded
+    copy.write_bytes(good)
+
+    # a manifest edited to reach a neighbour's object: refused before anything is written
+    entry["path"] = f"org-{ORG_B}-logo.png"
+    summary_path.write_text(json.dumps(summary))
+    neighbour = f.get("organization-logos", f"org-{ORG_B}-logo.png")
+    cp = run_cli("restore", "--org", ORG_A, "--backup", backup["id"], "--dry-run", "--json")
+    assert cp.returncode != 0 and "cannot be trusted" in cp.stderr and "\n" not in cp.stderr.strip()
+    assert f.get("organization-logos", f"org-{ORG_B}-logo.png") == neighbour
+    assert logo[0]  # (the original logo is gone from the bucket; the backup's copy was what mattered)
+
+
+def test_a_files_rule_without_the_project_fails_the_backup_in_one_line(odd_db, env):
+    env(odd_db, config=RULES)
+    cp = run_cli("backup", "--org", ORG_A)
+    assert cp.returncode != 0
+    err = cp.stderr.strip()
+    assert "\n" not in err and "[[files]]" in err and "SUPABASE_URL" in err and "Traceback" not in err
+
+
+def test_files_rules_are_checked_where_they_are_written():
+    import tomllib
+
+    from tenant_backup_gui.core.config import parse_config
+    from tenant_backup_gui.core.errors import ConfigError
+    c = parse_config(tomllib.loads(RULES))
+    assert [r.prefix(ORG_A) for r in c.files] == [f"{ORG_A}/", f"org-{ORG_A}-"]
+    assert c.files[0].columns == (("invoice_email_sends", "pdf_storage_path"),)
+    assert parse_config({}).files == ()  # off until configured
+    for bad, says in ((['[[files]]', 'bucket = "invoices"', 'pattern = "invoices/"'], "{organization_id}"),
+                      (['[[files]]', 'pattern = "{organization_id}/"'], "bucket"),
+                      (['[[files]]', 'bucket = "a"', 'pattern = "{organization_id}/"', 'columns = ["nodot"]'],
+                       "table.column"),
+                      (['[[files]]', 'bucket = "a"', 'pattern = "../{organization_id}/"'], "'..'"),
+                      (['[[files]]', 'bucket = "a"', 'pattern = "{organization_id}"', 'prefix = "x"'], "prefix")):
+        with pytest.raises(ConfigError) as e:
+            parse_config(tomllib.loads("\n".join(bad)))
+        assert says in str(e.value) and "files #1" in str(e.value)
