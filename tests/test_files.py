@@ -271,3 +271,31 @@ def test_files_rules_are_checked_where_they_are_written():
         with pytest.raises(ConfigError) as e:
             parse_config(tomllib.loads("\n".join(bad)))
         assert says in str(e.value) and "files #1" in str(e.value)
+
+
+@pytest.mark.parametrize("files", ["direct"], indirect=True)
+def test_the_wizards_dry_run_page_shows_the_files(files, qtbot, loop):
+    pytest.importorskip("PySide6")
+    from PySide6.QtWidgets import QWizard
+
+    from tenant_backup_gui.gui.restore_wizard import PAGE_DRY_RUN
+
+    from .test_gui import open_window, select_tenant, wait_for
+    f = files
+    seed(f)
+    cli_json("backup", "--org", ORG_A)
+    f.api.storage_delete("invoices", [f"{ORG_A}/2026/01/inv 1.pdf"])
+    w = open_window(qtbot, loop)
+    select_tenant(w, loop, ORG_A)
+    w.backup_table.selectRow(0)
+    w.act_restore.trigger()
+    wiz = w.wizard
+    qtbot.addWidget(wiz)
+    wiz.next()
+    wiz.next()
+    assert wiz.currentId() == PAGE_DRY_RUN
+    wait_for(loop, lambda: wiz.plan is not None, what="the dry run")
+    label = wiz.page(PAGE_DRY_RUN).files
+    assert label.isVisibleTo(wiz) and label.text().startswith("Files: upload 1 (")
+    assert f"upload invoices/{ORG_A}/2026/01/inv 1.pdf" in label.text() and "unchanged 4" in label.text()
+    assert wiz.button(QWizard.NextButton).isEnabled()
