@@ -173,16 +173,21 @@ def test_a_daily_of_unchanged_files_reads_only_listings_past_1000_objects(files)
     many = [f"{ORG_A}/bulk/{i:04d} copy.txt" for i in range(1005)]
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda k: f.put("invoices", k, k.encode(), ctype="text/plain"), many))
+    big = os.urandom(12 * 1024 * 1024 + 3)  # past the 8 MB in-memory spool: through a temp file both ways
+    f.put("invoices", f"{ORG_A}/big/scan.tiff", big, ctype="image/tiff")
     first = cli_json("backup", "--org", ORG_A)["backup"]
     stored = copies()
-    assert len(stored) == 1005 + 5  # every object once, by its content
+    assert len(stored) == 1005 + 5 + 1  # every object once, by its content
+    import hashlib
+    sha = hashlib.sha256(big).hexdigest()
+    assert (files_store() / f"tenant-files/{ORG_A}/{sha[:2]}/{sha}").read_bytes() == big
     f.stack.storage_requests.clear()
     second = cli_json("backup", "--org", ORG_A)["backup"]
     reads = [r for r in f.stack.storage_requests if r[0] == "GET" and r[1].startswith("/object/")]
     assert reads == []  # no object's bytes nor info: listings only
     assert copies() == stored  # nothing copied again
     s1, s2 = (json.loads((files_store() / b["summary"]).read_text())["manifest"]["files"] for b in (first, second))
-    assert s1["objects"] == s2["objects"] and s2["totals"]["objects"] == 1010
+    assert s1["objects"] == s2["objects"] and s2["totals"]["objects"] == 1011
     assert cli_json("verify", "--org", ORG_A, "--backup", second["id"])["success"]
 
 

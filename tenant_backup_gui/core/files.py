@@ -78,6 +78,19 @@ def check_key(key) -> str:
     return key
 
 
+def check_entry(e: "FileEntry") -> None:
+    """What a restore sends as headers must be plain text: a tampered manifest must not smuggle a
+    header in (or crash the upload with a traceback)."""
+    check_key(e.path)
+    for what, v in (("content type", e.content_type), ("cache control", e.cache_control)):
+        if v is not None and (not isinstance(v, str) or len(v) > 500 or any(ord(ch) < 32 or ord(ch) == 127 for ch in v)):
+            raise IntegrityError(f"the backup lists a {what} {v!r} for {e.path!r} that is not one; this backup cannot "
+                                 f"be trusted: use another one")
+    if e.size < 0 or not all(isinstance(k, str) for k in (e.metadata or {})):
+        raise IntegrityError(f"the backup's entry for {e.path!r} is not a valid file entry; this backup cannot be "
+                             f"trusted: use another one")
+
+
 def under_rules(rules: tuple[FilesRule, ...], org_id: str, bucket: str, key: str) -> bool:
     """Is (bucket, key) under one of the tenant's prefixes?"""
     return any(r.bucket == bucket and key.startswith(r.prefix(org_id)) for r in rules)
@@ -120,9 +133,9 @@ class FileEntry:
 
     @classmethod
     def from_json(cls, d: dict) -> "FileEntry":
-        meta = d.get("metadata") or {}
-        if not isinstance(d, dict) or not isinstance(meta, dict):
+        if not isinstance(d, dict) or not isinstance(d.get("metadata") or {}, dict):
             raise ValueError("a files entry is not an object")
+        meta = d.get("metadata") or {}
         return cls(str(d["bucket"]), d["path"], str(d["sha256"]), int(d["size"]), d.get("content_type"),
                    d.get("cache_control"), meta, d.get("etag"), d.get("last_modified"), str(d.get("stored") or ""),
                    int(d.get("stored_bytes") or 0))

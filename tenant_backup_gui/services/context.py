@@ -110,7 +110,7 @@ class Context:
     def for_run(self) -> "Context":
         """A context for one run over many tenants: the catalog and scope are read once and
         re-checked per tenant by fingerprint (see postgres.CatalogCache)."""
-        if not self.direct:
+        if not self.direct or (self.config.files and self.files_problem() is None):
             self.project()  # opened once here, so the run's copies share it and close() ends it
         return replace(self, catalog_cache=postgres.CatalogCache() if self.direct else None, _scope=[None, None])
 

@@ -47,7 +47,7 @@ def plan_files(ctx, org_id: str, info: BackupInfo, mode: str, choice: str, secre
     buckets = {r.bucket for r in rules}
     inside, outside = [], []
     for e in info.files:
-        cf.check_key(e.path)
+        cf.check_entry(e)
         cf.stored_key(org_id, e.sha256)  # a hash that is not one: refused here
         if e.bucket not in buckets:
             raise IntegrityError(f"the backup lists {e.bucket}/{e.path}, in a bucket no [[files]] rule names; this "
