@@ -225,6 +225,7 @@ def test_a_tampered_copy_or_manifest_is_refused(files, odd_db):
     backup = cli_json("backup", "--org", ORG_A)["backup"]
     logo = f.get("organization-logos", f"org-{ORG_A}-logo.png")
     f.api.storage_delete("organization-logos", [f"org-{ORG_A}-logo.png"])
+    f.api.storage_delete("invoices", [f"{ORG_A}/empty.txt"])
     summary_path = files_store() / backup["summary"]
     summary = json.loads(summary_path.read_text())
     entry = next(e for e in summary["manifest"]["files"]["objects"] if e["path"] == f"org-{ORG_A}-logo.png")
@@ -238,6 +239,8 @@ def test_a_tampered_copy_or_manifest_is_refused(files, odd_db):
     cp = apply(ORG_A, backup["id"], plan["plan_id"])
     assert cp.returncode != 0 and "does not match its checksum" in cp.stderr and "Traceback" not in cp.stderr
     assert f"org-{ORG_A}-logo.png" not in f.keys("organization-logos")  # nothing of it was uploaded
+    assert f"{ORG_A}/empty.txt" not in f.keys("invoices")  # nor any other file: refused before anything changed
+    assert "nothing was changed" in cp.stderr
     copy.write_bytes(good)
 
     # a manifest edited to reach a neighbour's object: refused before anything is written

@@ -370,6 +370,12 @@ class RestoreApplyJob(_RestoreBase):
                         self.emit(Event("message", "checking the restore", self.org_id))
                         session.check(names, self.options.mode, self.plan.fingerprint)
                     step = self._files_step(info, warnings)
+                    if step is not None and step.upload:
+                        self.emit(Event("message", "checking the files' copies", self.org_id))
+                        try:
+                            step.files.check_copies(step.upload)
+                        except IntegrityError as err:
+                            raise IntegrityError(f"the backup is damaged: {err}; nothing was changed") from None
                     self._check_cancel()
                     # A retry after the app got in the way (services/contention.py) passed the same
                     # fingerprint check: the data is the one the first safety backup holds, so it serves.

@@ -213,6 +213,19 @@ class TenantFiles:
         return None
 
     # ------------------------------------------------------------ restore
+    def check_copies(self, entries: list[FileEntry]) -> None:
+        """Every copy a restore will upload, re-read against its hash before anything changes: a
+        damaged copy refuses the whole restore, not half of it."""
+        def one(e: FileEntry) -> str | None:
+            if self.cancelled():
+                raise Cancelled("restore cancelled")
+            return self.read_copy(e)
+        if entries:
+            with ThreadPoolExecutor(max(1, min(self.jobs, len(entries))), thread_name_prefix="files") as pool:
+                problems = [p for p in pool.map(one, entries) if p]
+            if problems:
+                raise IntegrityError(f"{problems[0]}; this backup cannot be trusted: use another one")
+
     def upload(self, entries: list[FileEntry], progress: Callable[[int, int], None] = lambda n, b: None) -> None:
         """Put each object back exactly (bytes, type, cache control, user metadata), every copy
         checked against its hash before its upload starts."""
