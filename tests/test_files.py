@@ -307,3 +307,44 @@ def test_the_wizards_dry_run_page_shows_the_files(files, qtbot, loop):
     assert label.isVisibleTo(wiz) and label.text().startswith("Files: upload 1 (")
     assert f"upload invoices/{ORG_A}/2026/01/inv 1.pdf" in label.text() and "unchanged 4" in label.text()
     assert wiz.button(QWizard.NextButton).isEnabled()
+
+
+@pytest.mark.parametrize("files", ["direct"], indirect=True)
+def test_scope_lists_the_rules_and_objects_and_doctor_warns_of_a_missing_bucket(files, monkeypatch, tmp_path):
+    f = files
+    seed(f)
+    doc = cli_json("scope", "--org", ORG_A)["files"]
+    assert [(d["bucket"], d["prefix"], d["objects"]) for d in doc] == [("invoices", f"{ORG_A}/", 3),
+                                                                       ("organization-logos", f"org-{ORG_A}-", 1)]
+    assert doc[1]["bytes"] == 3 * 1024 * 1024 + 7 and doc[0]["columns"] == ["invoice_email_sends.pdf_storage_path"]
+    text = run_cli("scope", "--org", ORG_A).stdout
+    assert f"bucket organization-logos, keys starting 'org-{{organization_id}}-': 1 object" in text
+    (tmp_path / "typo.toml").write_text(RULES.replace('"organization-logos"', '"organisation-logos"'))
+    monkeypatch.setenv("TENANT_BACKUP_CONFIG", str(tmp_path / "typo.toml"))
+    checks = cli_json_any("doctor")["checks"]
+    files_checks = [c for c in checks if c["name"] == "files"]
+    assert [c["status"] for c in files_checks] == ["warn"] and "organisation-logos" in files_checks[0]["message"]
+
+
+@pytest.mark.parametrize("files", ["direct"], indirect=True)
+def test_copies_in_a_storage_backup_store_are_shared_and_verified(files, monkeypatch, tmp_path):
+    """The backup store itself in Supabase Storage (the bucket `backups`): the same copies, verified."""
+    f = files
+    seed(f)
+    monkeypatch.setenv("TENANT_BACKUP_STORE", "supabase")
+    first = cli_json("backup", "--org", ORG_A)["backup"]
+    listed = f.keys("backups", f"tenant-files/{ORG_A}/")
+    assert len(listed) == 5
+    f.stack.storage_requests.clear()
+    second = cli_json("backup", "--org", ORG_A)["backup"]
+    assert not [r for r in f.stack.storage_requests if r[0] == "GET" and r[1].startswith("/object/")
+                and ("/invoices/" in r[1] or "/organization-logos/" in r[1])]  # the tenant's objects: unread
+    assert f.keys("backups", f"tenant-files/{ORG_A}/") == listed
+    for b in (first, second):
+        assert cli_json("verify", "--org", ORG_A, "--backup", b["id"])["success"]
+
+
+def cli_json_any(*args: str):
+    """A command's JSON whatever its exit code (doctor fails on unrelated checks here)."""
+    cp = run_cli(*args, "--json")
+    return json.loads(cp.stdout)
