@@ -10,6 +10,7 @@ import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -155,8 +156,7 @@ def test_backup_delete_dry_run_and_apply_restore_rows_and_files_exactly(files, o
     assert sorted(d["path"] for d in undo["files"]["to_upload"]) == [f"{ORG_A}/added later.pdf", f"org-{ORG_A}-logo.png"]
 
 
-def files_store():
-    from pathlib import Path
+def files_store() -> Path:
     return Path(os.environ["TENANT_BACKUP_STORE"])
 
 
@@ -348,3 +348,27 @@ def cli_json_any(*args: str):
     """A command's JSON whatever its exit code (doctor fails on unrelated checks here)."""
     cp = run_cli(*args, "--json")
     return json.loads(cp.stdout)
+
+
+@pytest.mark.parametrize("files", ["direct"], indirect=True)
+def test_encrypted_backups_encrypt_the_copies_and_restore_them_exactly(files, odd_db, monkeypatch):
+    from tenant_backup_gui.core.encryption import encode_key, key_id, new_key
+    f = files
+    seed(f)
+    key = new_key()
+    monkeypatch.setenv("TENANT_BACKUP_ENCRYPTION_KEY", encode_key(key))
+    Path(os.environ["TENANT_BACKUP_CONFIG"]).write_text(RULES + "\n[backup]\nencrypt = true\n")
+    before = f.snapshot()
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    objects = json.loads((files_store() / backup["summary"]).read_text())["manifest"]["files"]["objects"]
+    logo = next(e for e in objects if e["path"] == f"org-{ORG_A}-logo.png")
+    assert logo["stored"].endswith("." + key_id(key))
+    stored = (files_store() / logo["stored"]).read_bytes()
+    assert len(stored) == logo["size"] + 28 and stored[12:-16] != before[("organization-logos", logo["path"])][0]
+    assert cli_json("verify", "--org", ORG_A, "--backup", backup["id"])["success"]
+    f.api.storage_delete("organization-logos", [logo["path"]])
+    plan = dry_run(ORG_A, backup["id"])
+    assert [d["path"] for d in plan["files"]["to_upload"]] == [logo["path"]]
+    cp = apply(ORG_A, backup["id"], plan["plan_id"])
+    assert cp.returncode == 0, cp.stderr
+    assert f.snapshot() == before
