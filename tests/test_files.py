@@ -286,7 +286,7 @@ def test_the_wizards_dry_run_page_shows_the_files(files, qtbot, loop):
     pytest.importorskip("PySide6")
     from PySide6.QtWidgets import QWizard
 
-    from tenant_backup_gui.gui.restore_wizard import PAGE_DRY_RUN
+    from tenant_backup_gui.gui.restore_wizard import PAGE_DRY_RUN, PAGE_OPTIONS
 
     from .test_gui import open_window, select_tenant, wait_for
     f = files
@@ -300,6 +300,7 @@ def test_the_wizards_dry_run_page_shows_the_files(files, qtbot, loop):
     wiz = w.wizard
     qtbot.addWidget(wiz)
     wiz.next()
+    assert wiz.page(PAGE_OPTIONS).files.text().startswith("Also the organization's files (5 objects, ")
     wiz.next()
     assert wiz.currentId() == PAGE_DRY_RUN
     wait_for(loop, lambda: wiz.plan is not None, what="the dry run")
@@ -307,6 +308,12 @@ def test_the_wizards_dry_run_page_shows_the_files(files, qtbot, loop):
     assert label.isVisibleTo(wiz) and label.text().startswith("Files: upload 1 (")
     assert f"upload invoices/{ORG_A}/2026/01/inv 1.pdf" in label.text() and "unchanged 4" in label.text()
     assert wiz.button(QWizard.NextButton).isEnabled()
+    wiz.back()
+    wiz.page(PAGE_OPTIONS).files.setChecked(False)  # rows only: the dry run says nothing of files
+    assert wiz.plan is None
+    wiz.next()
+    wait_for(loop, lambda: wiz.plan is not None, what="the dry run without files")
+    assert "files" not in wiz.plan and not wiz.page(PAGE_DRY_RUN).files.isVisibleTo(wiz)
 
 
 @pytest.mark.parametrize("files", ["direct"], indirect=True)

@@ -143,6 +143,12 @@ class OptionsPage(QWizardPage):
         self.tables.setAccessibleName("tables to restore")
         self.tables.itemChanged.connect(lambda _=None: self.wiz.invalidate())
         lay.addWidget(self.tables)
+        self.files = QCheckBox()  # shown when the backup holds the organization's Storage objects
+        self.files.setObjectName("restoreFiles")
+        self.files.setChecked(True)
+        self.files.setVisible(False)
+        self.files.toggled.connect(lambda _=False: self.wiz.invalidate())
+        lay.addWidget(self.files)
 
     def initializePage(self) -> None:
         self.tables.blockSignals(True)
@@ -153,6 +159,10 @@ class OptionsPage(QWizardPage):
         if self.defaulted_for != b.id:  # a partial backup defaults to the mode that deletes nothing
             self.defaulted_for = b.id
             (self.missing if b.partial else self.replace).setChecked(True)
+        self.files.setVisible(b.files is not None)
+        if b.files is not None:
+            self.files.setText(f"Also the organization's files ({num(len(b.files))} objects, "
+                               f"{size(sum(e.size for e in b.files))})")
         for name in b.order or sorted(b.tables):
             if name not in b.tables:
                 continue
@@ -169,7 +179,8 @@ class OptionsPage(QWizardPage):
         mode = "missing-only" if self.missing.isChecked() else "replace"
         # A dry run changes nothing: the replace of a partial backup is accepted on the confirm page, by a tick.
         return RestoreOptions(mode, () if len(checked) == len(names) else tuple(checked),
-                              accept_partial=self.wiz.backup.partial and mode == "replace")
+                              accept_partial=self.wiz.backup.partial and mode == "replace",
+                              files="with" if self.files.isChecked() or self.wiz.backup.files is None else "none")
 
     def isComplete(self) -> bool:
         return any(self.tables.item(i).checkState() == Qt.Checked for i in range(self.tables.count())) \
