@@ -379,3 +379,20 @@ def test_encrypted_backups_encrypt_the_copies_and_restore_them_exactly(files, od
     cp = apply(ORG_A, backup["id"], plan["plan_id"])
     assert cp.returncode == 0, cp.stderr
     assert f.snapshot() == before
+
+
+@pytest.mark.parametrize("files", ["direct"], indirect=True)
+def test_a_file_over_the_backup_buckets_limit_is_named_in_one_line(files, monkeypatch):
+    import httpx
+    from supabase import create_client
+    from supabase.lib.client_options import SyncClientOptions
+    f = files
+    seed(f)
+    create_client(f.stack.url, f.stack.service_key, SyncClientOptions(httpx_client=httpx.Client(timeout=30))) \
+        .storage.create_bucket("backups", options={"public": False, "file_size_limit": 1024 * 1024})
+    monkeypatch.setenv("TENANT_BACKUP_STORE", "supabase")
+    cp = run_cli("backup", "--org", ORG_A)
+    err = cp.stderr.strip()
+    assert cp.returncode != 0 and "\n" not in err and "Traceback" not in err
+    assert f"organization-logos/org-{ORG_A}-logo.png ({3 * 1024 * 1024 + 7} bytes)" in err and "file size limit" in err
+    assert not [k for k in f.keys("backups") if "summary-" in k]  # no backup that looks complete

@@ -141,6 +141,7 @@ class TenantFiles:
             target = self._stored_key(sha)
             size = stored.get(target)
             if size is None:
+                self._check_fits(bucket, key, box["size"])
                 size = self._write_copy(target, spool)
                 stored[target] = size
             return FileEntry(bucket, key, sha, box["size"],
@@ -150,6 +151,15 @@ class TenantFiles:
                              last_modified=meta.get("lastModified"), stored=target, stored_bytes=size)
         finally:
             spool.close()
+
+    def _check_fits(self, bucket: str, key: str, size: int) -> None:
+        """A store in a Storage bucket takes objects up to its upload limit: say so for a file, not
+        as a part (whose size the config sets)."""
+        limit = getattr(self.store, "max_object_bytes", None)
+        if callable(limit) and size + 28 > (most := limit()):
+            raise TenantBackupError(f"{bucket}/{key} ({size} bytes) is larger than the backup store's upload limit "
+                                    f"({most} bytes, {self.store.describe()}); raise that bucket's file size limit "
+                                    f"(or the project's upload limit), or keep backups in a folder")
 
     def _write_copy(self, target: str, spool) -> int:
         spool.seek(0)
