@@ -63,7 +63,13 @@ class Context:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Context":
-        return cls(settings, build_store(settings))
+        """The store in Supabase Storage and the jobs share the one project client (its session
+        and retry policy)."""
+        store = build_store(settings)
+        if isinstance(store, UnavailableStore):
+            return cls(settings, store)
+        primary = getattr(store, "primary", store)
+        return cls(settings, store, _project=getattr(primary, "project", None))
 
     @property
     def config(self) -> Config:
