@@ -288,17 +288,12 @@ def test_the_wizards_dry_run_page_shows_the_files(files, qtbot, loop):
 
     from tenant_backup_gui.gui.restore_wizard import PAGE_DRY_RUN, PAGE_OPTIONS
 
-    from .test_gui import open_window, select_tenant, wait_for
+    from .test_gui import open_restore_wizard, wait_for
     f = files
     seed(f)
     cli_json("backup", "--org", ORG_A)
     f.api.storage_delete("invoices", [f"{ORG_A}/2026/01/inv 1.pdf"])
-    w = open_window(qtbot, loop)
-    select_tenant(w, loop, ORG_A)
-    w.backup_table.selectRow(0)
-    w.act_restore.trigger()
-    wiz = w.wizard
-    qtbot.addWidget(wiz)
+    _, wiz = open_restore_wizard(qtbot, loop, ORG_A)
     wiz.next()
     assert wiz.page(PAGE_OPTIONS).files.text().startswith("Also the organization's files (5 objects, ")
     wiz.next()
