@@ -391,3 +391,25 @@ def test_a_file_over_the_backup_buckets_limit_is_named_in_one_line(files, monkey
     assert cp.returncode != 0 and "\n" not in err and "Traceback" not in err
     assert f"organization-logos/org-{ORG_A}-logo.png ({3 * 1024 * 1024 + 7} bytes)" in err and "file size limit" in err
     assert not [k for k in f.keys("backups") if "summary-" in k]  # no backup that looks complete
+
+
+@pytest.mark.parametrize("files", ["direct"], indirect=True)
+def test_files_only_and_no_files_choose_what_is_restored(files, odd_db):
+    f = files
+    seed(f)
+    before = f.snapshot()
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    with psycopg.connect(odd_db, autocommit=True) as c:
+        c.execute("delete from big_table where organization_id = %s and id %% 2 = 0", [ORG_A])
+    damaged = everything(odd_db)
+    f.api.storage_delete("invoices", [f"{ORG_A}/empty.txt"])
+
+    rows_only = dry_run(ORG_A, backup["id"], "--no-files")
+    assert "files" not in rows_only and rows_only["tables"]["big_table"]["to_insert"] > 0
+    only = dry_run(ORG_A, backup["id"], "--files-only")
+    assert only["tables"] == {} and [d["path"] for d in only["files"]["to_upload"]] == [f"{ORG_A}/empty.txt"]
+    cp = apply(ORG_A, backup["id"], only["plan_id"], "--files-only")
+    assert cp.returncode == 0, cp.stderr
+    assert f.snapshot() == before and everything(odd_db) == damaged  # the files back, the rows as they were
+    both = run_cli("restore", "--org", ORG_A, "--backup", backup["id"], "--dry-run", "--no-files", "--files-only")
+    assert both.returncode != 0 and "exclude each other" in both.stderr

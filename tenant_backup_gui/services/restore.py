@@ -354,9 +354,9 @@ class RestoreApplyJob(_RestoreBase):
                                     f"run the dry run again")
         only = self.options.files == "only"
         with self.ctx.tenant_lock(self.org_id) as lock, apply_marker(self.ctx, self.org_id, self.plan_id, info.id):
-            session = nullcontext() if only else self.ctx.restore_session(self.org_id, self.cancelled, snapshot=False)
-            with session:
-                self._session = None if only else session
+            rows = nullcontext() if only else self.ctx.restore_session(self.org_id, self.cancelled, snapshot=False)
+            with rows as session:  # files only: no rows' session at all
+                self._session = session
                 try:
                     pins: dict[str, str] = {}
                     info = self._read(info, pins, self.plan.files)
