@@ -413,3 +413,17 @@ def test_files_only_and_no_files_choose_what_is_restored(files, odd_db):
     assert f.snapshot() == before and everything(odd_db) == damaged  # the files back, the rows as they were
     both = run_cli("restore", "--org", ORG_A, "--backup", backup["id"], "--dry-run", "--no-files", "--files-only")
     assert both.returncode != 0 and "exclude each other" in both.stderr
+
+
+@pytest.mark.parametrize("files", ["direct"], indirect=True)
+def test_objects_of_the_same_content_share_one_copy(files):
+    """Two names, one content (the same logo uploaded twice): copied at once, written once."""
+    f = files
+    same = os.urandom(1000)
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: f.put("invoices", f"{ORG_A}/dup/{i:02d}.pdf", same), range(60)))
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    assert len(copies()) == 1
+    objects = json.loads((files_store() / backup["summary"]).read_text())["manifest"]["files"]["objects"]
+    assert len(objects) == 60 and len({o["stored"] for o in objects}) == 1
+    assert cli_json("verify", "--org", ORG_A, "--backup", backup["id"])["success"]

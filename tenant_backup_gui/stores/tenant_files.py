@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
@@ -40,6 +41,8 @@ class TenantFiles:
         self.project, self.store, self.org_id, self.rules = project, store, org_id, rules
         self.secret, self.cancelled, self.jobs = secret, cancelled, jobs
         self.key_id = key_id(secret) if secret else None
+        self._claims: dict[str, threading.Event] = {}  # copies being written by this run
+        self._claims_lock = threading.Lock()
 
     # ------------------------------------------------------------ what is there now
     def list_now(self) -> dict[tuple[str, str], dict]:
@@ -109,7 +112,9 @@ class TenantFiles:
             with ThreadPoolExecutor(max(1, min(self.jobs, len(todo))), thread_name_prefix="files") as pool:
                 for e in pool.map(copy, todo):
                     entries[(e.bucket, e.path)] = e
-        now = self.stored_now()  # complete only when every listed object is stored
+        # Complete only when every listed object is stored: re-listed when something was copied
+        # (the unchanged ones were just seen in the store's listing).
+        now = self.stored_now() if todo else stored
         for e in entries.values():
             if now.get(e.stored) != e.stored_bytes:
                 raise TenantBackupError(f"the copy of {e.bucket}/{e.path} ({e.stored}) is missing from the backup store "
@@ -139,11 +144,8 @@ class TenantFiles:
             headers = self.project.storage_download(bucket, key, fresh)
             sha = box["sha"].hexdigest()
             target = self._stored_key(sha)
-            size = stored.get(target)
-            if size is None:
-                self._check_fits(bucket, key, box["size"])
-                size = self._write_copy(target, spool)
-                stored[target] = size
+            size = self._store_once(target, stored, lambda: (self._check_fits(bucket, key, box["size"]),
+                                                              self._write_copy(target, spool))[1])
             return FileEntry(bucket, key, sha, box["size"],
                              content_type=info.get("content_type") or headers.get("content-type"),
                              cache_control=info.get("cache_control") or headers.get("cache-control"),
@@ -151,6 +153,27 @@ class TenantFiles:
                              last_modified=meta.get("lastModified"), stored=target, stored_bytes=size)
         finally:
             spool.close()
+
+    def _store_once(self, target: str, stored: dict[str, int], write: Callable[[], int]) -> int:
+        """Write a copy unless the store has it; objects of the same content copied at once (two
+        names, one logo) write it once: the others wait for that copy."""
+        with self._claims_lock:
+            if target in stored:
+                return stored[target]
+            claim = self._claims.get(target)
+            mine = claim is None
+            if mine:
+                claim = self._claims[target] = threading.Event()
+        if not mine:
+            claim.wait()
+            if target not in stored:
+                raise TenantBackupError(f"the copy {target} could not be written; the backup was not completed")
+            return stored[target]
+        try:
+            stored[target] = write()
+            return stored[target]
+        finally:
+            claim.set()
 
     def _check_fits(self, bucket: str, key: str, size: int) -> None:
         """A store in a Storage bucket takes objects up to its upload limit: say so for a file, not

@@ -37,7 +37,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--objects", type=int, default=200)
     ap.add_argument("--kib", type=int, default=256)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     a = ap.parse_args()
     from tenant_backup_gui.services.inventory import setup_sql
     from tenant_backup_gui.sources.supabase_rest import SupabaseProject
