@@ -117,7 +117,7 @@ def cmd_tenants(args) -> int:
 
 def cmd_scope(args) -> int:
     from .services.inventory import scope
-    doc = scope(_context(args))
+    doc = scope(_context(args), getattr(args, "org", None))
 
     def human(d):
         lines = [f"{count(len(d['tables']), 'table')} hold{'s' if len(d['tables']) == 1 else ''} a tenant's rows (tenant column: {d['tenant_column']}):"]
@@ -127,6 +127,13 @@ def cmd_scope(args) -> int:
             lines.append("not backed up:")
             lines += [f"  {n:<32} {why}" for n, why in sorted(d["skipped"].items())]
         lines += [f"warning: {w}" for w in d["warnings"]]
+        if d.get("files"):
+            lines.append("a tenant's files ([[files]] rules):")
+            for f in d["files"]:
+                cols = f" + objects named by {', '.join(f['columns'])}" if f["columns"] else ""
+                found = f": {count(f['objects'], 'object')}, {_size(f['bytes'])} under {f['prefix']!r}" \
+                    if "objects" in f else ""
+                lines.append(f"  bucket {f['bucket']}, keys starting {f['pattern']!r}{cols}{found}")
         return "\n".join(lines)
     _out(args, doc, human)
     return 0
@@ -285,6 +292,15 @@ def _restore_human(r) -> str:
         for n, t in r["tables"].items():
             lines.append(f"  {n:<28} {t['record_count']:>9} {t['current_rows']:>9} {t['to_insert']:>8} "
                          f"{t['to_update']:>8} {t['to_delete']:>8} {t['unchanged']:>8}")
+    if r.get("files"):
+        f = r["files"]
+        lines.append(f"  files: to upload {len(f['to_upload'])} ({_size(f['bytes']['to_upload'])}), to delete "
+                     f"{len(f['to_delete'])} ({_size(f['bytes']['to_delete'])}), unchanged {f['unchanged']} "
+                     f"({_size(f['bytes']['unchanged'])})")
+        lines += [f"    upload {d['bucket']}/{d['path']} ({_size(d['bytes'])})" for d in f["to_upload"][:20]]
+        lines += [f"    delete {d['bucket']}/{d['path']} ({_size(d['bytes'])})" for d in f["to_delete"][:20]]
+        more = len(f["to_upload"][20:]) + len(f["to_delete"][20:])
+        lines += [f"    … and {more} more (--json lists them all)"] if more else []
     lines += [f"  problem: {p}" for p in r.get("problems", [])]
     lines += [f"  warning: {w}" for w in r.get("warnings", [])]
     if r.get("plan_id") and not r.get("safety_backup_id"):
@@ -302,7 +318,10 @@ def cmd_restore(args) -> int:
     ctx = _context(args)
     progress = Progress(not args.json)
     tables = tuple(t.strip() for t in (args.tables or "").split(",") if t.strip())
-    options = RestoreOptions(args.mode, tables, args.allow_dropped_columns, accept_partial=args.accept_partial)
+    if args.no_files and args.files_only:
+        raise ConfigError("--no-files and --files-only exclude each other; choose one")
+    options = RestoreOptions(args.mode, tables, args.allow_dropped_columns, accept_partial=args.accept_partial,
+                             files="none" if args.no_files else "only" if args.files_only else "with")
     if args.dry_run:
         job = RestoreDryRunJob(ctx, args.org, args.backup, options, on_event=progress)
         result = asyncio.run(_run_job(job, progress))
@@ -311,7 +330,8 @@ def cmd_restore(args) -> int:
     if not args.plan:
         raise ConfigError("--apply needs --plan PLAN_ID from a dry run of the same backup: "
                           "run tenant-backup restore --dry-run first")
-    explicit = bool(args.tables or args.mode != "replace" or args.allow_dropped_columns or args.accept_partial)
+    explicit = bool(args.tables or args.mode != "replace" or args.allow_dropped_columns or args.accept_partial
+                    or args.no_files or args.files_only)
     job = RestoreApplyJob(ctx, args.org, args.backup, args.plan, on_event=progress,
                           options=options if explicit else None)
     job.check_prepared()
@@ -520,7 +540,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--print-sql", action="store_true", help="print the SQL instead, for the Supabase SQL editor (run it once "
         "as the postgres role; it is idempotent)")
     add("tenants", cmd_tenants, "list the organizations")
-    add("scope", cmd_scope, "show which tables a tenant's backup holds, how each is reached, and what is left out")
+    sco = add("scope", cmd_scope, "show which tables a tenant's backup holds, how each is reached, and what is left out")
+    sco.add_argument("--org", metavar="ID", help="also list this tenant's objects under the [[files]] rules")
     b = add("backup", cmd_backup, "back up one organization now")
     b.add_argument("--org", required=True, metavar="ID")
     b.add_argument("--jobs", type=_positive, metavar="N", help="tables exported at once, on one shared snapshot "
@@ -556,6 +577,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="restore although columns or tables of the backup no longer exist (their data is skipped)")
     r.add_argument("--accept-partial", action="store_true",
                    help="replace from a PARTIAL old-system backup anyway: deletes every current row the backup lacks")
+    r.add_argument("--no-files", action="store_true", help="restore rows only, not the tenant's files ([[files]] rules)")
+    r.add_argument("--files-only", action="store_true", help="restore the tenant's files only, not its rows")
     r.add_argument("--yes", action="store_true", help="do not ask for the organization's name")
     sc = add("schedule", cmd_schedule, "install, remove or show the nightly `daily` run in the OS scheduler")
     sc.add_argument("action", choices=["install", "remove", "status"])

@@ -145,6 +145,16 @@ def test_jobs_of_one_tenant_queue_and_different_tenants_run_side_by_side(qtbot, 
     assert history(w.ctx, ORG_B)[0]["status"] == "completed"
 
 
+def open_restore_wizard(qtbot, loop, org: str):
+    """The window on `org`, its newest backup selected, the restore wizard open."""
+    w = open_window(qtbot, loop)
+    select_tenant(w, loop, org)
+    w.backup_table.selectRow(0)
+    w.act_restore.trigger()
+    qtbot.addWidget(w.wizard)
+    return w, w.wizard
+
+
 def test_restore_wizard_dry_run_gate_confirm_apply_and_undo(qtbot, loop, odd_db, env):
     import psycopg
     from PySide6.QtWidgets import QWizard
@@ -154,12 +164,7 @@ def test_restore_wizard_dry_run_gate_confirm_apply_and_undo(qtbot, loop, odd_db,
     first = cli_json("backup", "--org", ORG_A)["backup"]
     with psycopg.connect(odd_db) as c:
         c.execute("delete from big_table where organization_id = %s and id <= 10", [ORG_A])
-    w = open_window(qtbot, loop)
-    select_tenant(w, loop, ORG_A)
-    w.backup_table.selectRow(0)
-    w.act_restore.trigger()
-    wiz = w.wizard
-    qtbot.addWidget(wiz)
+    w, wiz = open_restore_wizard(qtbot, loop, ORG_A)
     nxt = lambda: wiz.button(QWizard.NextButton)
     assert wiz.currentId() == 0 and nxt().isEnabled()
     wiz.next()

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ConfigError
+from .files import FilesRule, parse_rules
 
 # The tables the old web-hosted system backed up. Still the list of what we expect to find:
 # one that does not exist is a warning in the backup's summary, never a failure.
@@ -68,6 +69,7 @@ class Config:
     bucket: str = "backups"
     mirror: str | None = None  # with Supabase Storage: a local folder that keeps a second copy
     supabase_url: str | None = None  # https://<project>.supabase.co; the key never goes here
+    files: tuple[FilesRule, ...] = ()  # [[files]]: a tenant's objects in Supabase Storage (core/files.py)
 
 
 def _str_list(data: dict, key: str, where: str, what: str = "table names") -> tuple[str, ...] | None:
@@ -122,7 +124,7 @@ def _cols(value: Any, where: str) -> tuple[str, ...]:
 KNOWN_KEYS = {
     "tenant_column", "tenant_table", "tenant_name_column", "schemas", "expected_tables", "include",
     "exclude", "global_tables", "parent_paths", "retention", "store", "database", "restore", "backup",
-    "supabase",
+    "supabase", "files",
 }
 STORE_KINDS = ("folder", "supabase")
 
@@ -168,6 +170,8 @@ def parse_config(data: dict, where: str = "config") -> Config:
             raise ConfigError(f"{w}.parent must be a table name")
         links.append(ParentLink(child, cols, spec["parent"], pcols))
     kw["parent_links"] = tuple(links)
+    if "files" in data:
+        kw["files"] = parse_rules(data["files"], where)
     ret = data.get("retention", {})
     if not isinstance(ret, dict):
         raise ConfigError(f"{where}: [retention] must be a table")

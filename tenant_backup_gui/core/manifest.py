@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from .files import FileEntry
 from .partial import legacy_partial_reasons
 
 FORMAT_VERSION = 2
@@ -126,6 +127,8 @@ class BackupInfo:
     problem: str | None = None  # why an incomplete backup is not one
     key_id: str | None = None  # the encryption key's id, when encrypted
     partial_reasons: list[str] = field(default_factory=list)  # core/partial.py: an old backup cut short
+    files: list[FileEntry] | None = None  # the tenant's Storage objects (None: no files part)
+    files_rules: list[dict] = field(default_factory=list)
 
     @property
     def partial(self) -> bool:
@@ -149,6 +152,8 @@ class BackupInfo:
             "warnings": self.warnings,
             "partial": self.partial,
             "partial_reasons": self.partial_reasons,
+            **({"files": {"objects": len(self.files), "bytes": sum(e.size for e in self.files)}}
+               if self.files is not None else {}),
             **({"problem": self.problem} if self.problem else {}),
         }
 
@@ -156,7 +161,8 @@ class BackupInfo:
 def build_summary(*, organization_id: str, organization_name: str | None, backup_id: str, backup_type: str,
                   started: datetime, finished: datetime, tables: list[TableEntry], warnings: list[str],
                   tool_version: str, source: dict, tenant_column: str, skipped: dict[str, str],
-                  key_id: str | None = None) -> dict:
+                  key_id: str | None = None, files: list[FileEntry] | None = None,
+                  files_rules: list[dict] | None = None) -> dict:
     """The old summary's fields first (old readers keep working), then the manifest."""
     old_tables = {}
     for t in tables:
@@ -206,6 +212,9 @@ def build_summary(*, organization_id: str, organization_name: str | None, backup
             "skipped_tables": skipped,
             "warnings": warnings,
             "totals": {"tables": len(tables), "records": total_records, "bytes": total_size},
+            **({"files": {"rules": files_rules or [], "objects": [e.to_json() for e in files],
+                          "totals": {"objects": len(files), "bytes": sum(e.size for e in files)}}}
+               if files is not None else {}),
         },
     }
 
@@ -235,7 +244,10 @@ def parse_summary(doc: dict, key: str) -> BackupInfo:
                        for p in t["parts"]],
                 columns=t.get("columns", []), key=t.get("key", []), key_kind=t.get("key_kind", "none"),
                 generated_columns=t.get("generated_columns", []), scope=t.get("scope", ""))
+        files = manifest.get("files")
         return BackupInfo(
+            files=None if files is None else [FileEntry.from_json(e) for e in files["objects"]],
+            files_rules=list((files or {}).get("rules") or []),
             id=backup_id, organization_id=doc["organization_id"], organization_name=doc.get("organization_name"),
             date=doc.get("backup_date", backup_id[:10]), created_at=created, type=manifest.get("type", "manual"),
             total_records=doc.get("total_records", 0), total_size=doc.get("total_size", 0), complete=True,

@@ -19,10 +19,12 @@ class RestoreOptions:
     tables: tuple[str, ...] = ()  # empty: every table of the backup
     allow_dropped_columns: bool = False
     accept_partial: bool = False  # replace from a partial old-system backup (core/partial.py), knowingly
+    files: str = "with"  # the tenant's Storage objects too ("with"), not ("none": --no-files), only ("only")
 
     def key(self) -> dict:
         return {"mode": self.mode, "tables": sorted(self.tables),
-                "allow_dropped_columns": self.allow_dropped_columns}
+                "allow_dropped_columns": self.allow_dropped_columns,
+                **({"files": self.files} if self.files != "with" else {})}
 
 
 @dataclass
@@ -62,6 +64,7 @@ class Plan:
     warnings: list[str]
     problems: list[str]
     files: dict[str, str] = field(default_factory=dict)  # SHA-256 of the summary and every part read
+    files_section: dict = field(default_factory=dict)  # what the dry run found for the tenant's Storage objects
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -83,7 +86,8 @@ def describe_options(options: dict) -> str:
     """A plan's options as the command line says them, not as a Python dict."""
     return " ".join([f"--mode {options.get('mode')}"]
                     + ([f"--tables {','.join(options['tables'])}"] if options.get("tables") else [])
-                    + (["--allow-dropped-columns"] if options.get("allow_dropped_columns") else []))
+                    + (["--allow-dropped-columns"] if options.get("allow_dropped_columns") else [])
+                    + ({"none": ["--no-files"], "only": ["--files-only"]}.get(options.get("files"), [])))
 
 
 def why_plan_unusable(plan: Plan | None, org_id: str, backup_id: str, options: RestoreOptions,

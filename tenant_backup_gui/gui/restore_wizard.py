@@ -19,7 +19,7 @@ from ..core.errors import TenantBackupError
 from ..core.events import Event
 from ..core.plan import RestoreOptions
 from ..services.restore import RestoreApplyJob, RestoreDryRunJob
-from .formatting import num, style_title
+from .formatting import num, size, style_title
 
 PAGE_BACKUP, PAGE_OPTIONS, PAGE_DRY_RUN, PAGE_CONFIRM, PAGE_APPLY, PAGE_RESULT = range(6)
 
@@ -38,6 +38,21 @@ def _backup_label(b) -> str:
 
 def _rows(n: int) -> str:
     return f"{num(n)} row{'' if n == 1 else 's'}"
+
+
+def files_text(f: dict | None, shown: int = 8) -> str:
+    """The files section of a dry run: counts and bytes, then the first objects it would touch."""
+    if not f:
+        return ""
+    b = f["bytes"]
+    lines = [f"Files: upload {num(len(f['to_upload']))} ({size(b['to_upload'])}), delete {num(len(f['to_delete']))} "
+             f"({size(b['to_delete'])}), unchanged {num(f['unchanged'])} ({size(b['unchanged'])})."]
+    touched = [f"upload {d['bucket']}/{d['path']}" for d in f["to_upload"]] + \
+              [f"delete {d['bucket']}/{d['path']}" for d in f["to_delete"]]
+    lines += [f"  {t}" for t in touched[:shown]]
+    if len(touched) > shown:
+        lines.append(f"  … and {num(len(touched) - shown)} more")
+    return "\n".join(lines)
 
 
 def verdict(result: dict, mode: str, partial: bool) -> str:
@@ -128,6 +143,12 @@ class OptionsPage(QWizardPage):
         self.tables.setAccessibleName("tables to restore")
         self.tables.itemChanged.connect(lambda _=None: self.wiz.invalidate())
         lay.addWidget(self.tables)
+        self.files = QCheckBox()  # shown when the backup holds the organization's Storage objects
+        self.files.setObjectName("restoreFiles")
+        self.files.setChecked(True)
+        self.files.setVisible(False)
+        self.files.toggled.connect(lambda _=False: self.wiz.invalidate())
+        lay.addWidget(self.files)
 
     def initializePage(self) -> None:
         self.tables.blockSignals(True)
@@ -138,6 +159,10 @@ class OptionsPage(QWizardPage):
         if self.defaulted_for != b.id:  # a partial backup defaults to the mode that deletes nothing
             self.defaulted_for = b.id
             (self.missing if b.partial else self.replace).setChecked(True)
+        self.files.setVisible(b.files is not None)
+        if b.files is not None:
+            self.files.setText(f"Also the organization's files ({num(len(b.files))} objects, "
+                               f"{size(sum(e.size for e in b.files))})")
         for name in b.order or sorted(b.tables):
             if name not in b.tables:
                 continue
@@ -154,7 +179,8 @@ class OptionsPage(QWizardPage):
         mode = "missing-only" if self.missing.isChecked() else "replace"
         # A dry run changes nothing: the replace of a partial backup is accepted on the confirm page, by a tick.
         return RestoreOptions(mode, () if len(checked) == len(names) else tuple(checked),
-                              accept_partial=self.wiz.backup.partial and mode == "replace")
+                              accept_partial=self.wiz.backup.partial and mode == "replace",
+                              files="with" if self.files.isChecked() or self.wiz.backup.files is None else "none")
 
     def isComplete(self) -> bool:
         return any(self.tables.item(i).checkState() == Qt.Checked for i in range(self.tables.count())) \
@@ -195,6 +221,13 @@ class DryRunPage(QWizardPage):
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.Stretch)
         lay.addWidget(self.table, 1)
+        self.files = QLabel()  # the tenant's Storage objects ([[files]] rules), when the backup has them
+        self.files.setObjectName("dryRunFiles")
+        self.files.setWordWrap(True)
+        self.files.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.files.setAccessibleName("dry run files")
+        self.files.hide()
+        lay.addWidget(self.files)
         self.notes = QPlainTextEdit()
         self.notes.setReadOnly(True)
         self.notes.setMaximumHeight(80)
@@ -271,11 +304,15 @@ class DryRunPage(QWizardPage):
                     f.setBold(True)
                     item.setFont(f)
                 self.table.setItem(row, col, item)
+        self.files.setText(files_text(r.get("files")))
+        self.files.setVisible(bool(r.get("files")))
         self.notes.setPlainText("\n".join([f"PROBLEM: {p}" for p in r["problems"]] +
                                           [f"warning: {w}" for w in r["warnings"]]) or "No warnings.")
 
     def invalidate(self) -> None:
         self.table.setRowCount(0)
+        self.files.clear()
+        self.files.hide()
         self.verdict.clear()
         self.notes.clear()
         self.status.setText("The choices changed: run the dry run again.")

@@ -79,6 +79,8 @@ class BackupJob(Job):
             problems.append(f"unknown backup type '{self.backup_type}' (use {', '.join(mf.BACKUP_TYPES)})")
         if (missing := self.ctx.settings.database_problem()) is not None:
             problems.append(missing)
+        if (files := self.ctx.files_problem()) is not None:
+            problems.append(files)
         problems += self.ctx.store.problems()
         return problems
 
@@ -154,6 +156,7 @@ class BackupJob(Job):
             else:
                 entries = [self._export_table(snap, ts, i, len(scope.tables), writers[0])
                            for i, ts in enumerate(scope.tables, 1)]
+            files = self._backup_files(backup_id, entries, secret)
             if self.cancelled.is_set():
                 raise Cancelled("backup cancelled")
             if getattr(self._lock, "lost", False):  # a REST lease that expired and was taken meanwhile
@@ -164,7 +167,8 @@ class BackupJob(Job):
                 backup_type=self.backup_type, started=begun, finished=datetime.now(timezone.utc), tables=entries,
                 warnings=warnings, tool_version=__version__, source=ctx.source_info(),
                 tenant_column=ctx.config.tenant_column, skipped=scope.skipped,
-                key_id=key_id(secret) if secret else None)
+                key_id=key_id(secret) if secret else None, files=files,
+                files_rules=[r.to_json() for r in ctx.config.files] if files is not None else None)
             for w in writers[1:]:
                 w.close()
             summary_key = writers[0].finish(summary)
@@ -179,6 +183,19 @@ class BackupJob(Job):
             tables={e.name: {"record_count": e.record_count, "size": sum(p.bytes for p in e.parts),
                              "parts": len(e.parts)} for e in entries},
             warnings=warnings, seconds=time.monotonic() - started, summary_key=summary_key)
+
+    def _backup_files(self, backup_id: str, entries: list[TableEntry], secret: bytes | None):
+        """The tenant's objects in Storage ([[files]] rules), copied into the store unless the last
+        backup's listing shows them unchanged; None when no rule is set."""
+        from ..stores.tenant_files import previous_entries, rows_reader
+        files = self.ctx.files(self.org_id, secret, self.cancelled.is_set)
+        if files is None:
+            return None
+        org = self.org_id
+        self.emit(Event("message", "backing up the tenant's files", org))
+        named = files.named(rows_reader(self.ctx.store, {e.name: e for e in entries}, secret))
+        previous = previous_entries(self.ctx.store, org, backup_id)
+        return files.backup(named, previous, lambda n, b: self.emit(Event("progress", "", org, "files", n, b)))
 
     def _export_table(self, snap, ts, i: int, steps: int, writer: BackupWriter) -> TableEntry:
         """One table's rows into its parts, checked: the rows read equal the rows written."""

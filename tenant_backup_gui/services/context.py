@@ -63,7 +63,13 @@ class Context:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Context":
-        return cls(settings, build_store(settings))
+        """The store in Supabase Storage and the jobs share the one project client (its session
+        and retry policy)."""
+        store = build_store(settings)
+        if isinstance(store, UnavailableStore):
+            return cls(settings, store)
+        primary = getattr(store, "primary", store)
+        return cls(settings, store, _project=getattr(primary, "project", None))
 
     @property
     def config(self) -> Config:
@@ -86,10 +92,31 @@ class Context:
                 self._project = SupabaseProject(url, key)
             return self._project
 
+    def files_problem(self) -> str | None:
+        """Side-effect free: why the tenant's files ([[files]] rules) cannot be reached, or None."""
+        if not self.config.files:
+            return None
+        try:
+            self.settings.require_supabase()
+        except TenantBackupError as err:
+            return f"[[files]] rules are set, so the Supabase project's Storage is needed on either road: {err}"
+        return None
+
+    def files(self, org_id: str, secret: bytes | None, cancelled=lambda: False):
+        """The tenant's files in Storage and their copies in the store (stores/tenant_files.py), or
+        None when no [[files]] rule is set. Needs the project URL and service role key even when the
+        rows travel over the direct connection."""
+        if not self.config.files:
+            return None
+        if (problem := self.files_problem()) is not None:
+            raise ConfigError(problem)
+        from ..stores.tenant_files import TenantFiles
+        return TenantFiles(self.project(), self.store, org_id, self.config.files, secret, cancelled)
+
     def for_run(self) -> "Context":
         """A context for one run over many tenants: the catalog and scope are read once and
         re-checked per tenant by fingerprint (see postgres.CatalogCache)."""
-        if not self.direct:
+        if not self.direct or (self.config.files and self.files_problem() is None):
             self.project()  # opened once here, so the run's copies share it and close() ends it
         return replace(self, catalog_cache=postgres.CatalogCache() if self.direct else None, _scope=[None, None])
 

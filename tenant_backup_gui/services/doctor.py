@@ -94,6 +94,8 @@ def run() -> dict:
         checks.append(_check("backup folder", status, f"{ctx.store.root}: {free / 1024 ** 3:.1f} GiB free",
                              "" if status == "ok" else "free space or choose a bigger disk"))
 
+    checks += _files_checks(ctx)
+
     r = settings.config.retention
     checks.append(_check("retention", "ok", f"backups older than {r.days} days are deleted (never a tenant's newest)"
                          + (f"; keep daily {r.keep_daily}, weekly {r.keep_weekly}, monthly {r.keep_monthly}"
@@ -173,3 +175,22 @@ def _result(checks: list[dict]) -> dict:
     worst = "fail" if any(c["status"] == "fail" for c in checks) else (
         "warn" if any(c["status"] == "warn" for c in checks) else "ok")
     return {"success": worst != "fail", "status": worst, "checks": checks}
+
+
+def _files_checks(ctx: Context) -> list[dict]:
+    """[[files]] rules: the project must be reachable and every bucket a rule names must exist."""
+    rules = ctx.config.files
+    if not rules:
+        return []
+    if (problem := ctx.files_problem()) is not None:
+        return [_check("files", "fail", problem, "set SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY")]
+    out = []
+    try:
+        project = ctx.project()
+        for bucket in sorted({r.bucket for r in rules}):
+            if project.storage_bucket(bucket) is None:
+                out.append(_check("files", "warn", f"the bucket {bucket} named by a [[files]] rule does not exist in "
+                                  f"Supabase Storage", "check the bucket name in the rule (Storage in the dashboard)"))
+    except TenantBackupError as err:
+        return [_check("files", "fail", str(err), "check SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY")]
+    return out or [_check("files", "ok", f"{len(rules)} [[files]] rule(s); their buckets exist")]

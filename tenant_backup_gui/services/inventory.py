@@ -12,6 +12,7 @@ from ..core.staleness import STALE_AFTER
 from ..platform.paths import resource_text
 from ..sources import postgres
 from ..stores.backups import find_backup, list_backups, verify_backup
+from ..stores.tenant_files import verify_copies
 from .context import Context
 from .job import Job
 
@@ -88,6 +89,7 @@ class VerifyJob(Job):
         except TenantBackupError:
             secret, keyless = None, True  # checksums over what is stored still prove it intact
         problems = await asyncio.to_thread(verify_backup, self.ctx.store, info, self.emit, self.cancelled.is_set, secret)
+        problems += await asyncio.to_thread(verify_copies, self.ctx.store, info, secret, self.cancelled.is_set)
         rows = sum(t.record_count for t in info.tables.values())
         if info.partial and not problems:
             message = (f"PARTIAL: backup {info.id} lacks rows the old system never read — {info.partial_reasons[0]}"
@@ -100,7 +102,8 @@ class VerifyJob(Job):
             message = (f"backup {info.id} is intact on disk: {sum(len(t.parts) for t in info.tables.values())} "
                        f"encrypted parts match their checksums (without key {info.key_id} the rows were not counted)")
         else:
-            message = f"backup {info.id} is intact: {sum(len(t.parts) for t in info.tables.values())} parts, {rows:,} rows"
+            message = f"backup {info.id} is intact: {sum(len(t.parts) for t in info.tables.values())} parts, {rows:,} rows" \
+                + (f", {len(info.files)} files" if info.files else "")
         self.emit(Event("finished", message, org))
         return {"success": not problems, "message": message, "backup_id": info.id, "organization_id": org,
                 "verified": not problems and not info.legacy, "legacy": info.legacy, "problems": problems,
@@ -153,13 +156,28 @@ def setup_state(ctx: Context) -> dict:
     return postgres.setup_state(ctx.url)
 
 
-def scope(ctx: Context) -> dict:
+def files_scope(ctx: Context, org_id: str | None) -> list[dict]:
+    """Each [[files]] rule, and with a tenant, the objects under its prefix now (count, bytes)."""
+    files = ctx.files(org_id, None) if org_id else None
+    out = []
+    for rule in ctx.config.files:
+        doc = rule.to_json()
+        if files is not None:
+            sizes = [int((o.get("metadata") or {}).get("size") or 0)
+                     for o in files.project.storage_list(rule.bucket, rule.prefix(org_id)) if o.get("metadata")]
+            doc.update({"prefix": rule.prefix(org_id), "objects": len(sizes), "bytes": sum(sizes)})
+        out.append(doc)
+    return out
+
+
+def scope(ctx: Context, org_id: str | None = None) -> dict:
     """What a backup of any tenant would hold, and why: the discovered scope, for the owner to
     confirm (and correct in the config) before relying on it."""
     from ..core.scope import discover_scope
     with ctx.snapshot() as snap:
         found = discover_scope(snap.catalog, ctx.config)
     return {
+        **({"files": files_scope(ctx, org_id)} if ctx.config.files else {}),
         "tenant_column": found.tenant_column,
         "tables": [{"name": s.table.key_name, "reached": s.describe(), "key": list(s.table.row_key[0]),
                     "key_kind": s.table.row_key[1]} for s in found.tables],

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from contextlib import nullcontext
 from datetime import datetime, timezone
 
 from ..core import manifest as mf
@@ -27,6 +28,7 @@ from .contention import retry_busy
 from .context import Context
 from .job import Job
 from .leftovers import apply_marker
+from .restore_files import plan_files
 
 CHANGED = "the backup changed since the dry run ({}); run the dry run again"
 PLAN_COUNTS = ("current_rows", "to_insert", "to_update", "to_delete", "unchanged", "restored", "key", "key_kind")
@@ -172,6 +174,18 @@ class _RestoreBase(Job):
         problems += report.get("problems", [])
         return int(report.get("total_records_restored") or 0)
 
+    def _files_step(self, info: BackupInfo, warnings: list | None = None):
+        """The files section (restore_files.plan_files) under this restore's options; its
+        warnings join the restore's."""
+        try:
+            step = plan_files(self.ctx, self.org_id, info, self.options.mode, self.options.files,
+                              self.ctx.key_for(info), self.cancelled.is_set)
+        except IntegrityError as err:
+            raise IntegrityError(f"the backup is damaged: {err}") from None
+        if step is not None and warnings is not None:
+            warnings += step.warnings
+        return step
+
     def _check_cancel(self) -> None:
         if self.cancelled.is_set():
             raise Cancelled("restore cancelled; nothing was changed")
@@ -224,32 +238,51 @@ class RestoreDryRunJob(_RestoreBase):
         return result
 
     def _run(self, info: BackupInfo) -> dict:
-        with self.ctx.restore_session(self.org_id, self.cancelled, snapshot=True) as session:
-            self._session = session
-            try:
-                pins: dict[str, str] = {}
-                info = self._read(info, pins, None)
-                name = session.tenant_name() or info.organization_name
-                names, plans_, warnings, problems = self._stage(session, info, pins)
-                self.emit(Event("message", "rehearsing the restore", self.org_id))
-                report = session.dry_run(names, self.options.mode)
-                restored = self._report(names, plans_, report, warnings, problems)
-                self.emit(Event("message", "rolling back the rehearsal", self.org_id))
-                session.tidy({n: plans_[n].restored for n in names})
-            finally:
-                self._session = None
+        pins: dict[str, str] = {}
+        names, plans_, warnings, problems, report, restored = [], {}, [], [], {}, 0
+        if self.options.files == "only":
+            info = self._read(info, pins, None)
+            name = info.organization_name
+        else:
+            with self.ctx.restore_session(self.org_id, self.cancelled, snapshot=True) as session:
+                self._session = session
+                try:
+                    info = self._read(info, pins, None)
+                    name = session.tenant_name() or info.organization_name
+                    names, plans_, warnings, problems = self._stage(session, info, pins)
+                    self.emit(Event("message", "rehearsing the restore", self.org_id))
+                    report = session.dry_run(names, self.options.mode)
+                    restored = self._report(names, plans_, report, warnings, problems)
+                    self.emit(Event("message", "rolling back the rehearsal", self.org_id))
+                    session.tidy({n: plans_[n].restored for n in names})
+                finally:
+                    self._session = None
+        step = self._files_step(info, warnings)
         tables = {n: plans_[n] for n in names}
         now = _now()
         plan = Plan(new_plan_id(), self.org_id, name, info.id, info.date, self.options.key(), report.get("fingerprint"),
                     now.isoformat(timespec="seconds"), expiry(now, self.ctx.config.plan_ttl_minutes),
-                    {n: t.to_json() for n, t in tables.items()}, warnings, problems, pins)
+                    {n: t.to_json() for n, t in tables.items()}, warnings, problems, pins,
+                    step.section if step else {})
         plans.save(plan)
         ok = not problems
         verb = "would restore" if ok else "cannot restore"
         message = (f"Dry run completed. {verb.capitalize()} {count(restored, 'record')} in {count(len(tables), 'table')} of "
-                   f"{name or self.org_id} from backup {info.id}"
+                   f"{name or self.org_id} from backup {info.id}" + _files_words(step, "would upload", "would delete")
                    + ("" if ok else f": {problems[0]}" + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "")))
-        return self._result(info, name, tables, warnings, problems, restored, plan.plan_id if ok else None, message, ok)
+        result = self._result(info, name, tables, warnings, problems, restored, plan.plan_id if ok else None, message, ok)
+        if step is not None and step.section:
+            result["files"] = step.section
+        return result
+
+
+def _files_words(step, upload: str, delete: str) -> str:
+    """The files part of a restore's one-line message."""
+    if step is None or not step.section:
+        return ""
+    s = step.section
+    return (f"; files: {upload} {len(s['to_upload'])} ({s['bytes']['to_upload']} bytes), {delete} "
+            f"{len(s['to_delete'])}, {s['unchanged']} unchanged")
 
 
 class RestoreApplyJob(_RestoreBase):
@@ -259,7 +292,9 @@ class RestoreApplyJob(_RestoreBase):
                  options: RestoreOptions | None = None):
         self.plan = plans.load(plan_id)
         opts = options or (RestoreOptions(self.plan.options["mode"], tuple(self.plan.options["tables"]),
-                                          self.plan.options["allow_dropped_columns"]) if self.plan else RestoreOptions())
+                                          self.plan.options["allow_dropped_columns"],
+                                          files=self.plan.options.get("files", "with"))
+                           if self.plan else RestoreOptions())
         super().__init__(ctx, org_id, backup_ref, opts, on_event)
         self.plan_id = plan_id
         self.safety_backup_id: str | None = None
@@ -317,18 +352,30 @@ class RestoreApplyJob(_RestoreBase):
         if not self.plan.files:
             raise TenantBackupError(f"plan {self.plan_id} pins no backup bytes (an older version made it); "
                                     f"run the dry run again")
+        only = self.options.files == "only"
         with self.ctx.tenant_lock(self.org_id) as lock, apply_marker(self.ctx, self.org_id, self.plan_id, info.id):
-            with self.ctx.restore_session(self.org_id, self.cancelled, snapshot=False) as session:
+            rows = nullcontext() if only else self.ctx.restore_session(self.org_id, self.cancelled, snapshot=False)
+            with rows as session:  # files only: no rows' session at all
                 self._session = session
                 try:
                     pins: dict[str, str] = {}
                     info = self._read(info, pins, self.plan.files)
-                    name = session.tenant_name() or info.organization_name or self.plan.organization_name
-                    names, plans_, warnings, problems = self._stage(session, info, pins, self.plan.files)
-                    if problems:
-                        raise TenantBackupError(f"the restore was refused and nothing was changed: {problems[0]}")
-                    self.emit(Event("message", "checking the restore", self.org_id))
-                    session.check(names, self.options.mode, self.plan.fingerprint)
+                    names, plans_, warnings, problems, restored = [], {}, [], [], 0
+                    name = info.organization_name or self.plan.organization_name
+                    if not only:
+                        name = session.tenant_name() or name
+                        names, plans_, warnings, problems = self._stage(session, info, pins, self.plan.files)
+                        if problems:
+                            raise TenantBackupError(f"the restore was refused and nothing was changed: {problems[0]}")
+                        self.emit(Event("message", "checking the restore", self.org_id))
+                        session.check(names, self.options.mode, self.plan.fingerprint)
+                    step = self._files_step(info, warnings)
+                    if step is not None and step.upload:
+                        self.emit(Event("message", "checking the files' copies", self.org_id))
+                        try:
+                            step.files.check_copies(step.upload)
+                        except IntegrityError as err:
+                            raise IntegrityError(f"the backup is damaged: {err}; nothing was changed") from None
                     self._check_cancel()
                     # A retry after the app got in the way (services/contention.py) passed the same
                     # fingerprint check: the data is the one the first safety backup holds, so it serves.
@@ -343,20 +390,35 @@ class RestoreApplyJob(_RestoreBase):
                     if getattr(lock, "lost", False):  # the lease expired and another job took the tenant
                         raise TenantBackupError(f"the lock on organization {self.org_id} was lost before the restore; "
                                                 f"nothing was changed; run the dry run again")
-                    self.emit(Event("message", "restoring", self.org_id))
-                    report = session.apply(names, self.options.mode, known=self.plan.tables,
-                                           fingerprint=self.plan.fingerprint, backup_id=info.id,
-                                           metadata={"plan_id": self.plan_id, "safety_backup_id": self.safety_backup_id,
-                                                     "options": self.options.key()})
-                    restored = self._report(names, plans_, report, warnings, problems)
-                    if problems:
-                        raise TenantBackupError(f"the restore was refused and nothing was changed: {problems[0]}")
-                    session.commit()
+                    if step is not None and step.upload:  # before the rows: extra files harm nothing if they fail
+                        self.emit(Event("message", f"uploading {count(len(step.upload), 'file')}", self.org_id))
+                        step.files.upload(step.upload, lambda n, b: self.emit(
+                            Event("progress", "", self.org_id, "files", n, b, n, len(step.upload))))
+                    if not only:
+                        self.emit(Event("message", "restoring", self.org_id))
+                        report = session.apply(names, self.options.mode, known=self.plan.tables,
+                                               fingerprint=self.plan.fingerprint, backup_id=info.id,
+                                               metadata={"plan_id": self.plan_id,
+                                                         "safety_backup_id": self.safety_backup_id,
+                                                         "options": self.options.key()})
+                        restored = self._report(names, plans_, report, warnings, problems)
+                        if problems:
+                            raise TenantBackupError(f"the restore was refused and nothing was changed: {problems[0]}")
+                        session.commit()
+                    if step is not None and step.delete:  # only once the rows are committed
+                        self.emit(Event("message", f"deleting {count(len(step.delete), 'file')}", self.org_id))
+                        step.files.delete(step.delete)
                 finally:
                     self._session = None
-        return self._applied(info, name, {n: plans_[n] for n in names}, warnings, restored)
+        result = self._applied(info, name, {n: plans_[n] for n in names}, warnings, restored, step)
+        return result
 
-    def _applied(self, info: BackupInfo, name: str | None, tables: dict, warnings: list, restored: int) -> dict:
+    def _applied(self, info: BackupInfo, name: str | None, tables: dict, warnings: list, restored: int,
+                 step=None) -> dict:
         message = (f"Restored {count(restored, 'record')} in {count(len(tables), 'table')} of {name or self.org_id} from backup "
-                   f"{info.id}; safety backup {self.safety_backup_id} holds the state before")
-        return self._result(info, name, tables, warnings, [], restored, self.plan_id, message, True)
+                   f"{info.id}" + _files_words(step, "uploaded", "deleted")
+                   + f"; safety backup {self.safety_backup_id} holds the state before")
+        result = self._result(info, name, tables, warnings, [], restored, self.plan_id, message, True)
+        if step is not None and step.section:
+            result["files"] = step.section
+        return result

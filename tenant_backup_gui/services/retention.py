@@ -10,6 +10,7 @@ from ..core.events import Event, EventSink, ignore
 from ..core.retention import decide
 from ..core.shard import Shard
 from ..stores.backups import delete_backup, list_backups, tenant_ids
+from ..stores.tenant_files import prune_copies
 from .context import Context
 from .job import Job
 from .leftovers import has_temp_files
@@ -78,6 +79,8 @@ class CleanupJob(Job):
                             freed += delete_backup(self.ctx.store, d.backup)
                             deleted.append(_entry(d))
                             self.emit(Event("progress", f"deleted {d.backup.id}", org))
+                        freed += prune_copies(self.ctx.store, org, [d.backup for d in decisions if d.keep
+                                                                    and d.backup.organization_id == org])
                 except LockBusy:
                     errors.append(f"organization {org}: skipped, a backup or restore is running")
                 except TenantBackupError as err:

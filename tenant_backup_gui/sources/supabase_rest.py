@@ -39,6 +39,7 @@ from ..platform.paths import resource_text
 from . import postgres
 from .postgres import APP_NAME, BUSY, BUSY_SQLSTATES, Tenant, catalog_from_rows, who_runs
 from .restore_engine import ENGINE_MESSAGES
+from .storage_api import StorageApi
 
 SUPABASE_VERSION = 1  # of the functions in resources/sql/supabase.sql (tenant_backup_meta 'supabase_version')
 # Statuses that mean the request did not reach (or did not get an answer from) the database.
@@ -105,9 +106,10 @@ class _Loop:
             self.loop.close()
 
 
-class SupabaseProject:
+class SupabaseProject(StorageApi):
     """A Supabase project reached with its URL and service role key. Opens lazily; close() (or use
-    it as a context manager) ends the client and its thread. The key is never put in a message."""
+    it as a context manager) ends the client and its thread. The key is never put in a message.
+    Its Storage API (sources/storage_api.py) serves the backup store and a tenant's files alike."""
 
     def __init__(self, url: str, service_key: str, timeout: float = 60.0, retries: int = 5,
                  backoff: float = 0.5):
@@ -165,6 +167,7 @@ class SupabaseProject:
         return self.submit(coro).result()
 
     def close(self) -> None:
+        self.close_storage()
         with self._open_lock:
             if self._client is not None:
                 try:
