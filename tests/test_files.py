@@ -427,3 +427,53 @@ def test_objects_of_the_same_content_share_one_copy(files):
     objects = json.loads((files_store() / backup["summary"]).read_text())["manifest"]["files"]["objects"]
     assert len(objects) == 60 and len({o["stored"] for o in objects}) == 1
     assert cli_json("verify", "--org", ORG_A, "--backup", backup["id"])["success"]
+
+
+@pytest.mark.parametrize("files", ["direct"], indirect=True)
+def test_files_changed_since_the_dry_run_refuse_the_apply(files, odd_db):
+    """The rows are pinned by their fingerprint; the files by what the dry run showed: a file put
+    under the tenant's prefix after the dry run would have been deleted unseen by a replace."""
+    f = files
+    seed(f)
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    f.api.storage_delete("invoices", [f"{ORG_A}/empty.txt"])
+    plan = dry_run(ORG_A, backup["id"])
+    assert [d["path"] for d in plan["files"]["to_upload"]] == [f"{ORG_A}/empty.txt"] and not plan["files"]["to_delete"]
+    f.put("invoices", f"{ORG_A}/uploaded after the dry run.pdf", b"a customer's new invoice")
+    rows = everything(odd_db)
+
+    cp = apply(ORG_A, backup["id"], plan["plan_id"])
+    assert cp.returncode != 0 and "files in Storage changed since the dry run" in cp.stderr
+    assert "Traceback" not in cp.stderr and "\n" not in cp.stderr.strip()
+    assert f"{ORG_A}/uploaded after the dry run.pdf" in f.keys("invoices", f"{ORG_A}/")  # nothing deleted
+    assert f"{ORG_A}/empty.txt" not in f.keys("invoices", f"{ORG_A}/")  # nothing uploaded
+    assert everything(odd_db) == rows
+    again = dry_run(ORG_A, backup["id"])
+    assert [d["path"] for d in again["files"]["to_delete"]] == [f"{ORG_A}/uploaded after the dry run.pdf"]
+    assert apply(ORG_A, backup["id"], again["plan_id"]).returncode == 0
+
+
+@pytest.mark.parametrize("files", ["direct"], indirect=True)
+def test_a_row_naming_a_neighbours_file_does_not_put_it_back_among_the_neighbours_files(files, odd_db):
+    """A row of A names a file in B's folder (an app's mistake, or an edited backup): A's backup
+    copies it, but A's restore must not write into B's files, even where that key is empty now."""
+    f = files
+    seed(f)
+    neighbours = f"{ORG_B}/2026/01/inv 1.pdf"
+    with psycopg.connect(odd_db, autocommit=True) as c:
+        c.execute("insert into invoice_email_sends (organization_id, pdf_storage_path) values (%s, %s)",
+                  [ORG_A, neighbours])
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    f.api.storage_delete("invoices", [neighbours])  # B deleted it since
+    with psycopg.connect(odd_db, autocommit=True) as c:
+        c.execute("delete from invoice_email_sends where organization_id = %s", [ORG_A])
+    before_b = {k: v for k, v in f.snapshot().items() if ORG_B in k[1]}
+
+    plan = dry_run(ORG_A, backup["id"])
+    assert plan["success"], plan
+    assert neighbours not in [d["path"] for d in plan["files"]["to_upload"]]
+    assert any(neighbours in w and f"organization {ORG_B}" in w for w in plan["warnings"])
+    cp = apply(ORG_A, backup["id"], plan["plan_id"])
+    assert cp.returncode == 0, cp.stderr
+    assert {k: v for k, v in f.snapshot().items() if ORG_B in k[1]} == before_b
+    assert neighbours not in f.keys("invoices", f"{ORG_B}/")

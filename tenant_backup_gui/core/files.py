@@ -96,6 +96,15 @@ def under_rules(rules: tuple[FilesRule, ...], org_id: str, bucket: str, key: str
     return any(r.bucket == bucket and key.startswith(r.prefix(org_id)) for r in rules)
 
 
+def other_owner(rules: tuple[FilesRule, ...], org_id: str, bucket: str, key: str, tenant_ids) -> str | None:
+    """The other organization under whose prefix (bucket, key) lies, if any: a row of a restored
+    backup may name such a key, but a restore must not put a file into another tenant's files."""
+    for other in tenant_ids:
+        if other != org_id and any(r.bucket == bucket and key.startswith(r.prefix(other)) for r in rules):
+            return other
+    return None
+
+
 def stored_key(org_id: str, sha256: str, key_id: str | None = None) -> str:
     """Where the content-addressed copy lives in the backup store (shared by the tenant's backups;
     an encrypted copy is per backup key)."""

@@ -370,6 +370,11 @@ class RestoreApplyJob(_RestoreBase):
                         self.emit(Event("message", "checking the restore", self.org_id))
                         session.check(names, self.options.mode, self.plan.fingerprint)
                     step = self._files_step(info, warnings)
+                    # The rows are pinned by their fingerprint; the files by what the dry run showed. A
+                    # retry after its uploads (a safety backup exists) finds them done: that is no change.
+                    if self.safety_backup_id is None and (step.section if step else {}) != (self.plan.files_section or {}):
+                        raise TenantBackupError(f"the organization's files in Storage changed since the dry run; nothing "
+                                                f"was changed; run the dry run again to see what the restore would do now")
                     if step is not None and step.upload:
                         self.emit(Event("message", "checking the files' copies", self.org_id))
                         try:

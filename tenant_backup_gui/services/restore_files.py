@@ -8,6 +8,7 @@ restore never overwrites or deletes anything outside the tenant's prefixes."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from ..core import files as cf
@@ -15,6 +16,7 @@ from ..core.errors import ConfigError, IntegrityError
 from ..core.files import FileEntry
 from ..core.manifest import BackupInfo
 from ..stores.tenant_files import TenantFiles, rows_reader
+from .inventory import tenants
 
 
 @dataclass
@@ -57,6 +59,9 @@ def plan_files(ctx, org_id: str, info: BackupInfo, mode: str, choice: str, secre
     owned_now = set(current)
     warnings: list[str] = []
     if outside:
+        @functools.cache
+        def tenant_ids() -> tuple[str, ...]:  # read only when a named key is absent now
+            return tuple(t.id for t in tenants(ctx))
         named = files.named(rows_reader(ctx.store, info.tables, secret))
         for e in outside:
             if (e.bucket, e.path) not in named:
@@ -64,7 +69,11 @@ def plan_files(ctx, org_id: str, info: BackupInfo, mode: str, choice: str, secre
                                      f"[[files]] prefixes nor named by its rows; this backup cannot be trusted: use "
                                      f"another one")
             meta = files.lookup(e.bucket, e.path)
-            if meta is None:
+            owner = cf.other_owner(rules, org_id, e.bucket, e.path, tenant_ids()) if meta is None else None
+            if owner is not None:
+                warnings.append(f"{e.bucket}/{e.path} (named by {named[(e.bucket, e.path)]}) lies among the files of "
+                                f"organization {owner}: not restored, a restore writes no other tenant's files")
+            elif meta is None:
                 inside.append(e)
             else:
                 current[(e.bucket, e.path)] = meta
