@@ -6,6 +6,8 @@ scan) must render exactly what the per-row sub-select of earlier versions render
 
 from __future__ import annotations
 
+import json
+
 import psycopg
 import pytest
 
@@ -91,6 +93,8 @@ def test_the_direct_backup_refuses_missing_or_old_export_helpers_with_one_line(o
     cp = run_cli("backup", "--org", ORG_A)
     assert cp.returncode != 0 and "run: tenant-backup setup" in cp.stderr and "Traceback" not in cp.stderr
     assert len(cp.stderr.strip().splitlines()) == 1, cp.stderr
+    setup = next(c for c in json.loads(run_cli("doctor", "--json").stdout)["checks"] if c["name"] == "setup")
+    assert setup["status"] == "fail" and "export helpers version 1" in setup["message"], setup
     with psycopg.connect(odd_db) as c:
         c.execute("drop function public.tenant_backup_export_query(json, json, text)")
         c.execute("update tenant_backup_meta set value = '2' where key = 'supabase_version'")

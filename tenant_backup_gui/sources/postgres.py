@@ -699,7 +699,7 @@ def setup_state(url: str) -> dict:
     with connect(url, autocommit=True) as conn:
         version = installed_version(conn)
         export = installed_version(conn, "supabase_version") if version is not None else None
-    return {"installed": version is not None, "version": version, "export_version": export,
+    return {"installed": version is not None, "version": version, "supabase_version": export,
             "current": version == SCHEMA_VERSION and export == EXPORT_VERSION}
 
 
