@@ -24,18 +24,6 @@ def table_lines(store: Path, summary: dict, table: str) -> list[str]:
     return lines
 
 
-def old_row_json(t) -> str:
-    """The row JSON as versions before the export helpers' version 2 rendered it (a core.scope.Table):
-    a scalar sub-select per row, json, jsonb and array columns as their text. Written out here as it
-    was — the reference resources/sql/rows.sql must match byte for byte (tests/test_row_json.py) and
-    the cost it is measured against (tests/benchmarks/bench_export.py)."""
-    if not t.text_columns:
-        return 'row_to_json("tb$row")'
-    cols = ", ".join(f'to_json("tb$row"."{c.name}"::text) AS "{c.name}"' if c.as_text else f'"tb$row"."{c.name}"'
-                     for c in t.columns)
-    return f"row_to_json((SELECT x FROM (SELECT {cols}) x))"
-
-
 # The old system's hard-coded table list (reference/seed-setup-guide.md), in its order.
 OLD_SYSTEM_TABLES = (
     "organizations", "profiles", "customers", "bottles", "rentals", "rental_invoices", "invoice_line_items",

@@ -16,7 +16,8 @@ from tenant_backup_gui.core.scope import discover_scope
 from tenant_backup_gui.sources import postgres
 
 from .conftest import ORG_A, ORG_B, cli_json, run_cli
-from .helpers import load_summary, old_row_json, table_lines
+from .helpers import load_summary, table_lines
+from .old_row_json import old_row_json
 
 # Types the odd schema does not hold yet: domains over json and arrays, arrays with bounds and more
 # dimensions, extension types (citext, isn, seg, hstore), a composite, and column names that need

@@ -42,7 +42,7 @@ def copy_scripts(url: str, org: str) -> dict[str, str]:
     """One psql script a row expression: every table's `COPY (SELECT <expr> FROM … WHERE <tenant>)
     TO STDOUT`. "plain": row_to_json of the row as it is (the floor); "ours": the row JSON the
     export writes (resources/sql/rows.sql); "old": the per-row sub-select of earlier versions."""
-    from ..helpers import old_row_json
+    from ..old_row_json import old_row_json
     with postgres.Snapshot(url, Config()) as snap:
         scope = discover_scope(snap.catalog, Config())
         return {name: "".join(f"COPY ({postgres.rows_query(snap.conn, s, snap.catalog, org, pick(s.table))}) TO STDOUT;\n"
