@@ -197,8 +197,8 @@ def test_counts_follow_the_parent_path_through_postgrest_and_the_installed_funct
         assert supabase_rest._embedded_filter(notes, snap.catalog)[0] == \
             "order_items!order_item_id!inner(orders!order_id!inner(organization_id))"
         # Where PostgREST cannot express the path, the installed function counts the same rows.
-        r = project.run(project.rpc("tenant_backup_count", {"tbl": supabase_rest._table_arg(notes.table),
-                                    "scope": supabase_rest._scope_arg(notes, snap.catalog), "org": ORG_A}, "count"))
+        r = project.run(project.rpc("tenant_backup_count", supabase_rest._rows_args(notes, snap.catalog, ORG_A),
+                                    "count"))
         assert r.json() == BIG["order_item_notes"]
 
 

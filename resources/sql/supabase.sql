@@ -1,11 +1,12 @@
--- Tenant Backup over the Supabase REST API (PostgREST): the export side. Run after setup.sql.
--- Idempotent. Every function here may be executed by service_role only: with the anon key row level
+-- Tenant Backup's export side: the Supabase REST API's (PostgREST) functions, and the one definition
+-- of a tenant's rows and their JSON (rows.sql) that the direct connection's export and the restore
+-- engine use as well. Run after setup.sql. Idempotent. Every function here may be executed by service_role only: with the anon key row level
 -- security would answer `200 []` and a backup would be silently empty, so an anon caller must get an
 -- error instead. No function takes SQL text: tables and columns arrive as names (quoted with %I),
 -- the organization id as a value (quoted with %L), types are read from the catalog here.
--- The lines `--@catalog.sql` and `--@last_backups.sql` below are replaced by those files of
--- resources/sql when this file is printed or installed (tenant_backup_gui.sources.supabase_rest
--- .setup_sql()): one copy of each query, which the direct connection runs as it is.
+-- The lines `--@catalog.sql`, `--@last_backups.sql` and `--@rows.sql` below are replaced by those files
+-- of resources/sql when this file is printed or installed (tenant_backup_gui.sources.supabase_rest
+-- .setup_sql()): one copy of each, which the direct connection uses as well.
 
 -- The catalog, exactly as the direct connection reads it. No `set search_path`: format_type names
 -- types as the caller's search path sees them, the same as over a direct connection.
@@ -26,39 +27,32 @@ language sql stable security invoker set search_path = pg_catalog as $last$
 --@last_backups.sql
 $last$;
 
--- `FROM <table> AS "tb$row" WHERE <the row belongs to the tenant>`, following the scope's path of
--- parents with semi-joins, as postgres.scope_query builds it. tbl: {schema, name, partitioned};
--- scope: {anchor, hops: [{columns, parent_schema, parent_name, parent_columns}]}, from the child up.
-create or replace function public.tenant_backup_scope_from(tbl json, scope json, org text)
-returns text language plpgsql stable security invoker set search_path = pg_catalog as $$
+--@rows.sql
+
+-- Version 1's text builders, now rows.sql's tenant_backup_rows and tenant_backup_scope_condition.
+drop function if exists public.tenant_backup_scope_from(json, json, text);
+drop function if exists public.tenant_backup_row_expr(json);
+
+-- The table a description names (tbl: {schema, name, …}); a missing one is 42P01, as PostgREST's own.
+create or replace function public.tenant_backup_table_rel(tbl json) returns regclass
+language plpgsql stable security invoker set search_path = pg_catalog as $$
 declare
-  hops json := coalesce(scope -> 'hops', '[]'::json);
-  n int := json_array_length(coalesce(scope -> 'hops', '[]'::json));
-  inner_cond text;
-  hop json;
-  p text;
-  child text;
+  rel regclass := to_regclass(format('%I.%I', tbl ->> 'schema', tbl ->> 'name'));
 begin
-  if n = 0 then
-    inner_cond := format('%I.%I = %L', 'tb$row', scope ->> 'anchor', org);
-  else
-    for depth in reverse n - 1 .. 0 loop
-      hop := hops -> depth;
-      p := 'p' || depth;
-      child := case when depth = 0 then 'tb$row' else 'p' || (depth - 1) end;
-      inner_cond := format('(%s) IN (SELECT %s FROM %I.%I AS %I WHERE %s)',
-        (select string_agg(format('%I.%I', child, c), ', ' order by o)
-           from json_array_elements_text(hop -> 'columns') with ordinality x(c, o)),
-        (select string_agg(format('%I.%I', p, c), ', ' order by o)
-           from json_array_elements_text(hop -> 'parent_columns') with ordinality x(c, o)),
-        hop ->> 'parent_schema', hop ->> 'parent_name', p,
-        coalesce(inner_cond, format('%I.%I = %L', p, scope ->> 'anchor', org)));
-    end loop;
+  if rel is null then
+    raise exception 'table %.% does not exist', tbl ->> 'schema', tbl ->> 'name' using errcode = '42P01';
   end if;
-  return format('FROM %s%I.%I AS %I WHERE %s',
-                case when (tbl ->> 'partitioned')::boolean then '' else 'ONLY ' end,
-                tbl ->> 'schema', tbl ->> 'name', 'tb$row', inner_cond);
+  return rel;
 end $$;
+
+-- The direct connection's export of one table: the query it COPYs to its client, one row JSON a
+-- line (rows.sql). tbl: {schema, name, columns: [{name, as_text}]} (postgres.table_json); scope as
+-- rows.sql reads it (core.scope.scope_json).
+create or replace function public.tenant_backup_export_query(tbl json, scope json, org text) returns text
+language sql stable security invoker set search_path = pg_catalog as $$
+  select format('SELECT %s %s', r.row_json, r.source)
+  from public.tenant_backup_rows(public.tenant_backup_table_rel(tbl), tbl -> 'columns', scope, org) r
+$$;
 
 -- PostgREST (12 and later) hands a function's result over untouched when the function returns a domain
 -- named after the media type asked for: `Accept: text/plain` then gives the bytes of the text.
@@ -71,30 +65,17 @@ end $$;
 -- One page of a tenant table: the rows strictly after `after` in key order (keyset, never OFFSET),
 -- at most page_rows of them. Returned as one text/plain, so PostgREST sends its bytes as they are
 -- (no JSON quoting, no max-rows: it is one value): the first line is the cursor for the next page (the last row's key as JSON
--- text values), then one row a line, each exactly postgres.export_expression's text: row_to_json,
--- with json, jsonb and array columns as their text. An empty string is an empty page: the end.
--- tbl: {schema, name, partitioned, columns: [{name, as_text}], key: [column names]}; with no key the
--- table is paged by ctid (a TID range scan since PostgreSQL 14), which needs a plain table.
--- One row of `tb$row` as its backup text: postgres.export_expression's row_to_json, json, jsonb and
--- array columns as their text.
-create or replace function public.tenant_backup_row_expr(tbl json) returns text
-language sql immutable set search_path = pg_catalog as $$
-  select case when exists (select from json_array_elements(tbl -> 'columns') c where (c ->> 'as_text')::boolean)
-    then format('row_to_json((SELECT x FROM (SELECT %s) x))',
-      (select string_agg(case when (c ->> 'as_text')::boolean
-                              then format('to_json(%I.%I::text) AS %I', 'tb$row', c ->> 'name', c ->> 'name')
-                              else format('%I.%I', 'tb$row', c ->> 'name') end, ', ' order by o)
-         from json_array_elements(tbl -> 'columns') with ordinality x(c, o)))
-    else format('row_to_json(%I)', 'tb$row') end
-$$;
-
+-- text values), then one row a line, each the row JSON of rows.sql (the bytes the direct export
+-- writes). An empty string is an empty page: the end.
+-- tbl: {schema, name, columns: [{name, as_text}], key: [column names]}; with no key the table is
+-- paged by ctid (a TID range scan since PostgreSQL 14), which needs a plain table.
 create or replace function public.tenant_backup_export_page(tbl json, scope json, org text,
                                                             after json default null, page_rows int default 5000)
 returns public."text/plain" language plpgsql stable security invoker set search_path = pg_catalog set statement_timeout = '5min' as $$
 declare
-  rel regclass := to_regclass(format('%I.%I', tbl ->> 'schema', tbl ->> 'name'));
+  rel regclass := public.tenant_backup_table_rel(tbl);
   keys text[] := array(select json_array_elements_text(coalesce(tbl -> 'key', '[]'::json)));
-  rowexpr text;
+  tenant_rows record := public.tenant_backup_rows(rel, tbl -> 'columns', scope, org);
   keyexpr text;
   cursorexpr text;
   aftercond text := 'true';
@@ -102,10 +83,6 @@ declare
   last_key text;
   nkeys int;
 begin
-  if rel is null then
-    raise exception 'table %.% does not exist', tbl ->> 'schema', tbl ->> 'name' using errcode = '42P01';
-  end if;
-  rowexpr := public.tenant_backup_row_expr(tbl);
   -- Compare keys with their own types' operators: citext's `>` lives in its extension's schema, and
   -- with pg_catalog alone the comparison would fall back to text's, which disagrees with the ORDER BY
   -- (citext's own order) and skips rows. Local to this call (the function's SET restores it).
@@ -115,7 +92,7 @@ begin
      where a.attrelid = rel and a.attname = any(keys) and n.nspname <> 'pg_catalog')), true);
   nkeys := greatest(cardinality(keys), 1);
   if cardinality(keys) = 0 then
-    if (tbl ->> 'partitioned')::boolean then
+    if (select relkind from pg_class where oid = rel) = 'p' then
       raise exception 'partitioned table %.% has no primary or unique key to page by', tbl ->> 'schema', tbl ->> 'name';
     end if;
     keyexpr := format('%I.ctid', 'tb$row');
@@ -142,12 +119,11 @@ begin
                  'FROM (SELECT (%3$s)::text AS j, %4$s AS c, %5$s %6$s AND %7$s ORDER BY %8$s LIMIT %9$s) AS %10$I',
                  (select string_agg(format('%I', 'tb$k' || o), ', ' order by o) from generate_series(1, nkeys) o),
                  (select string_agg(format('%I DESC', 'tb$k' || o), ', ' order by o) from generate_series(1, nkeys) o),
-                 rowexpr, cursorexpr,
+                 tenant_rows.row_json, cursorexpr,
                  (select string_agg(format('%s AS %I', case when cardinality(keys) = 0 then keyexpr
                                                             else format('%I.%I', 'tb$row', keys[o]) end, 'tb$k' || o), ', ' order by o)
                     from generate_series(1, nkeys) o),
-                 public.tenant_backup_scope_from(tbl, scope, org),
-                 aftercond, keyexpr, greatest(1, least(coalesce(page_rows, 5000), 100000)), 'tb$page')
+                 tenant_rows.source, aftercond, keyexpr, greatest(1, least(coalesce(page_rows, 5000), 100000)), 'tb$page')
     into result, last_key;
   if result is null then
     return '';
@@ -160,12 +136,8 @@ end $$;
 -- count alone cannot prove for a table without a key, paged by its rows' physical position.
 create or replace function public.tenant_backup_digest(tbl json, scope json, org text)
 returns text language plpgsql stable security invoker set search_path = pg_catalog set statement_timeout = '5min' as $$
-declare
-  d text;
 begin
-  execute format('SELECT count(*)::text || '':'' || coalesce(sum(hashtextextended((%s)::text, 0)::numeric), 0)::text ',
-                 public.tenant_backup_row_expr(tbl)) || public.tenant_backup_scope_from(tbl, scope, org) into d;
-  return d;
+  return public.tenant_backup_rows_digest(public.tenant_backup_table_rel(tbl), tbl -> 'columns', scope, org);
 end $$;
 
 -- How many rows of a tenant table there are now: the cross-check of an export where PostgREST's own
@@ -175,7 +147,8 @@ returns bigint language plpgsql stable security invoker set search_path = pg_cat
 declare
   n bigint;
 begin
-  execute 'SELECT count(*) ' || public.tenant_backup_scope_from(tbl, scope, org) into n;
+  execute 'SELECT count(*) ' || (public.tenant_backup_rows(public.tenant_backup_table_rel(tbl), null, scope, org)).source
+    into n;
   return n;
 end $$;
 
@@ -252,9 +225,12 @@ declare
   f text;
 begin
   foreach f in array array[
-    'public.tenant_backup_catalog(text[])', 'public.tenant_backup_scope_from(json, json, text)',
+    'public.tenant_backup_catalog(text[])', 'public.tenant_backup_scope_condition(text, json, text)',
+    'public.tenant_backup_scope_path(text, json, text, boolean)',
+    'public.tenant_backup_rows(regclass, json, json, text)', 'public.tenant_backup_rows_digest(regclass, json, json, text)',
+    'public.tenant_backup_table_rel(json)', 'public.tenant_backup_export_query(json, json, text)',
     'public.tenant_backup_export_page(json, json, text, json, int)', 'public.tenant_backup_count(json, json, text)',
-    'public.tenant_backup_digest(json, json, text)', 'public.tenant_backup_row_expr(json)',
+    'public.tenant_backup_digest(json, json, text)',
     'public.tenant_backup_lock(text, uuid, text, int)', 'public.tenant_backup_lock_renew(text, uuid, int)',
     'public.tenant_backup_unlock(text, uuid)', 'public.tenant_backup_info()',
     'public.tenant_backup_last_backups()']
@@ -282,7 +258,7 @@ begin
   end if;
 end $$;
 
-insert into public.tenant_backup_meta (key, value) values ('supabase_version', '1')
+insert into public.tenant_backup_meta (key, value) values ('supabase_version', '2')
   on conflict (key) do update set value = excluded.value;
 
 -- PostgREST caches the functions it may call: ask it to read them again.

@@ -100,84 +100,59 @@ language sql immutable set search_path = pg_catalog, pg_temp as $$
                                      else (p_t->>'schema') || '.' || (p_t->>'table') end)
 $$;
 
--- WHERE condition: the row of alias p_alias belongs to the tenant, following the scope's path of
--- parents (semi-joins). Same text shape as sources/postgres.py path_condition.
-create or replace function public.tenant_backup__path_condition(p_alias text, p_scope json, p_org text) returns text
+-- Every parent a scope's path reads, checked like any table the helpers touch (system schemas, the
+-- tool's own, the API role's rights): these functions run as their owner.
+create or replace function public.tenant_backup__check_path(p_scope json) returns void
 language plpgsql stable set search_path = pg_catalog, pg_temp as $$
 declare
-  hops json := coalesce(p_scope->'path', '[]'::json);
-  anchor text := p_scope->>'anchor';
-  inner_cond text;
   hop json;
-  p text;
-  cond text;
-  pcols text;
-  ccols text;
 begin
-  if anchor is null then
-    raise exception 'a table scope has no "anchor"' using errcode = '22023';
-  end if;
-  if json_array_length(hops) = 0 then
-    return format('%I.%I = %L', p_alias, anchor, p_org);
-  end if;
-  for depth in reverse json_array_length(hops) - 1 .. 0 loop
-    hop := hops->depth;
-    p := 'p' || depth;
-    cond := coalesce(inner_cond, format('%I.%I = %L', p, anchor, p_org));
-    select string_agg(format('%I.%I', p, c), ', ' order by o) into pcols
-      from json_array_elements_text(hop->'parent_columns') with ordinality x(c, o);
-    select string_agg(format('%I.%I', case when depth = 0 then p_alias else 'p' || (depth - 1) end, c), ', ' order by o)
-      into ccols from json_array_elements_text(hop->'columns') with ordinality x(c, o);
-    -- A parent is checked like any table the helpers touch (system schemas, the tool's own, rights).
+  for hop in select h from json_array_elements(coalesce(p_scope->'path', '[]'::json)) h loop
     perform public.tenant_backup__rel(json_build_object('schema', coalesce(hop->>'parent_schema', 'public'),
                                                         'table', hop->>'parent_table'));
-    inner_cond := format('(%s) IN (SELECT %s FROM %I.%I AS %I WHERE %s)', ccols, pcols,
-                         coalesce(hop->>'parent_schema', 'public'), hop->>'parent_table', p, cond);
   end loop;
-  return inner_cond;
 end $$;
 
--- The JSON of one row as a backup stores it (sources/postgres.py export_expression): row_to_json,
--- except json, jsonb and array columns carried as their text.
-create or replace function public.tenant_backup__export_expression(p_rel regclass) returns text
-language sql stable set search_path = pg_catalog, pg_temp as $$
-  select case when bool_or(x.as_text) then
-      format('row_to_json((SELECT x FROM (SELECT %s) x))', string_agg(
-        case when x.as_text then format('to_json(%I.%I::text) AS %I', 'tb$row', x.attname, x.attname)
-             else format('%I.%I', 'tb$row', x.attname) end, ', ' order by x.attnum))
-    else format('row_to_json(%I)', 'tb$row') end
-  from (select a.attname, a.attnum,
-               (select coalesce(bt.typname, ty.typname) in ('json', 'jsonb') or coalesce(bt.typcategory, ty.typcategory) = 'A'
-                from pg_type ty left join pg_type bt on bt.oid = ty.typbasetype where ty.oid = a.atttypid) as as_text
-        from pg_attribute a where a.attrelid = p_rel and a.attnum > 0 and not a.attisdropped) x
-$$;
+-- WHERE condition: the row of alias p_alias belongs to the tenant (rows.sql's
+-- tenant_backup_scope_condition, the one definition), once its parents have passed the checks.
+create or replace function public.tenant_backup__path_condition(p_alias text, p_scope json, p_org text) returns text
+language plpgsql stable set search_path = pg_catalog, pg_temp as $$
+begin
+  perform public.tenant_backup__check_path(p_scope);
+  return public.tenant_backup_scope_condition(p_alias, p_scope, p_org);
+end $$;
 
--- SELECT p_select FROM the table WHERE the row belongs to the tenant.
+-- Version 2's row JSON of its own, now rows.sql's tenant_backup_rows.
+drop function if exists public.tenant_backup__export_expression(regclass);
+
+-- SELECT p_select FROM the table WHERE the row belongs to the tenant (rows.sql).
 create or replace function public.tenant_backup__scope_query(p_t json, p_org text, p_select text) returns text
 language plpgsql stable set search_path = pg_catalog, pg_temp as $$
 declare
   rel regclass := public.tenant_backup__rel(p_t);
-  only_ text := case when (select relkind from pg_class where oid = rel) = 'p' then '' else 'ONLY ' end;
 begin
-  return format('SELECT %s FROM %s%s AS %I WHERE %s', p_select, only_, rel, 'tb$row',
-                public.tenant_backup__path_condition('tb$row', p_t->'scope', p_org));
+  perform public.tenant_backup__check_path(p_t->'scope');
+  return format('SELECT %s %s', p_select, (public.tenant_backup_rows(rel, null, p_t->'scope', p_org)).source);
 end $$;
 
--- An order-independent digest of every current row of the tenant, table by table: the same value
--- as RestoreSession.fingerprint over a direct connection.
+-- An order-independent digest of every current row of the tenant, table by table, over the rows'
+-- backup JSON (rows.sql, which columns travel as text as the catalog says: catalog.sql).
 create or replace function public.tenant_backup__fingerprint(p_org text, p_tables json) returns text
 language plpgsql stable set search_path = pg_catalog, pg_temp as $$
 declare
   t json;
-  part text;
+  rel regclass;
+  cols json;
   parts text[] := '{}';
 begin
+  select json_object_agg(format('%I.%I', c.schema_name, c.table_name), c.columns_json) into cols
+    from public.tenant_backup_catalog(array(select distinct coalesce(e->>'schema', 'public')
+                                            from json_array_elements(p_tables) e)) c;
   for t in select e from json_array_elements(p_tables) e order by public.tenant_backup__name(e) collate "C" loop
-    execute public.tenant_backup__scope_query(t, p_org, format(
-        'count(*)::text || '':'' || coalesce(sum(hashtextextended((%s)::text, 0)::numeric), 0)::text',
-        public.tenant_backup__export_expression(public.tenant_backup__rel(t))))
-      into part;
-    parts := parts || (public.tenant_backup__name(t) || '=' || part);
+    rel := public.tenant_backup__rel(t);
+    perform public.tenant_backup__check_path(t->'scope');
+    parts := parts || (public.tenant_backup__name(t) || '=' || public.tenant_backup_rows_digest(rel,
+      cols->format('%I.%I', coalesce(t->>'schema', 'public'), t->>'table'), t->'scope', p_org));
   end loop;
   return encode(sha256(convert_to(array_to_string(parts, E'\n'), 'UTF8')), 'hex');
 end $$;
@@ -207,31 +182,11 @@ begin
 end $$;
 
 -- SQL text: the organization a row of alias p_alias points to, following its scope's path over the
--- current rows of every tenant (NULL: it reaches none). Only used to name the culprit of a refusal.
+-- current rows of every tenant (NULL: it reaches none; rows.sql). Only used to name the culprit of a refusal.
 create or replace function public.tenant_backup__owner(p_alias text, p_scope json) returns text
-language plpgsql stable set search_path = pg_catalog, pg_temp as $$
-declare
-  hops json := coalesce(p_scope->'path', '[]'::json);
-  anchor text := p_scope->>'anchor';
-  expr text;
-  hop json;
-  o text;
-begin
-  if json_array_length(hops) = 0 then
-    return format('%I.%I::text', p_alias, anchor);
-  end if;
-  for depth in reverse json_array_length(hops) - 1 .. 0 loop
-    hop := hops->depth;
-    o := 'o' || depth;
-    expr := format('(SELECT %s FROM %I.%I AS %I WHERE (%s) = (%s) LIMIT 1)',
-      coalesce(expr, format('%I.%I::text', o, anchor)), coalesce(hop->>'parent_schema', 'public'), hop->>'parent_table', o,
-      (select string_agg(format('%I.%I', o, c), ', ' order by n)
-         from json_array_elements_text(hop->'parent_columns') with ordinality x(c, n)),
-      (select string_agg(format('%I.%I', case when depth = 0 then p_alias else 'o' || (depth - 1) end, c), ', ' order by n)
-         from json_array_elements_text(hop->'columns') with ordinality x(c, n)));
-  end loop;
-  return expr;
-end $$;
+language sql stable set search_path = pg_catalog, pg_temp as $$
+  select public.tenant_backup_scope_path(p_alias, p_scope, null, true)
+$$;
 
 -- SELECT the staged rows of one table as today's columns (pg_restore.StagedTable.rows_query):
 -- json_populate_record converts PostgreSQL's own JSON back; text-encoded columns are cast from

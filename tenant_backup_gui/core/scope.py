@@ -104,6 +104,23 @@ class TableScope:
         return "through " + " → ".join(f"{','.join(h.columns)} → {h.parent}" for h in self.path)
 
 
+def scope_json(scope: TableScope, catalog: Catalog | None = None) -> dict:
+    """How a table reaches its tenant, as the installed SQL reads it (resources/sql/rows.sql,
+    tenant_backup_scope_condition) on every road: {anchor, path: [{columns, parent_schema,
+    parent_table, parent_columns}]}, from the child up."""
+    path = []
+    for hop in scope.path:
+        parent = catalog.get(hop.parent) if catalog is not None else None
+        if parent is not None:
+            ps, pt = parent.schema, parent.name
+        else:
+            schema, dot, table = hop.parent.partition(".")
+            ps, pt = (schema, table) if dot else ("public", hop.parent)
+        path.append({"columns": list(hop.columns), "parent_schema": ps, "parent_table": pt,
+                     "parent_columns": list(hop.parent_columns)})
+    return {"anchor": scope.anchor, "path": path}
+
+
 @dataclass
 class TenantScope:
     tables: list[TableScope]  # parents before children (foreign-key order)

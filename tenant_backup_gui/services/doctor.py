@@ -70,9 +70,11 @@ def run() -> dict:
             state = postgres.setup_state(settings.database_url)
             if state["current"]:
                 checks.append(_check("setup", "ok", f"backup_logs and helpers installed (version {state['version']})"))
-            else:
-                checks.append(_check("setup", "warn", "backup_logs and helpers are " +
-                                     ("missing" if not state["installed"] else f"outdated (version {state['version']})"),
+            else:  # a backup reads the tenant's rows through the installed helpers: it cannot run without them
+                checks.append(_check("setup", "fail", "backup_logs and helpers are " +
+                                     ("missing" if not state["installed"] else
+                                      f"outdated (schema version {state['version']}, export helpers version "
+                                      f"{state['supabase_version']})") + "; backups and restores need them",
                                      "run: tenant-backup setup"))
         except TenantBackupError as err:
             checks.append(_check("database", "fail", str(err), "check TENANT_BACKUP_DATABASE_URL"))

@@ -1,9 +1,11 @@
 """A tenant's rows over a direct PostgreSQL connection (psycopg 3).
 
 One REPEATABLE READ READ ONLY transaction covers the catalog read and every table of a tenant, so
-a backup is one consistent snapshot. Rows leave the server as `row_to_json` through COPY in CSV
-mode with quote and delimiter set to control characters that JSON never holds raw: the bytes that
-arrive are exactly PostgreSQL's JSON text, one row a line, and nothing re-encodes them."""
+a backup is one consistent snapshot. Rows leave the server as their backup JSON — the query text
+comes from the SQL `setup` installs (resources/sql/rows.sql), the one definition the REST export and
+the restore engine use too — through COPY in CSV mode with quote and delimiter set to control
+characters that JSON never holds raw: the bytes that arrive are exactly PostgreSQL's JSON text, one
+row a line, and nothing re-encodes them."""
 
 from __future__ import annotations
 
@@ -21,11 +23,12 @@ from typing import Callable, Iterator
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.types.json import Json
 
 from .. import __version__
 from ..core.config import Config
 from ..core.errors import Busy, Cancelled, ConfigError, ConnectionFailed, LockBusy, TenantBackupError
-from ..core.scope import Catalog, Column, ForeignKey, Table, TableScope
+from ..core.scope import Catalog, Column, ForeignKey, Table, TableScope, scope_json
 from ..platform.paths import resource_text
 
 APP_NAME = "tenant-backup"
@@ -152,50 +155,51 @@ def table_ident(t: Table) -> sql.Composable:
     return sql.SQL(".").join([sql.Identifier(t.schema), sql.Identifier(t.name)])
 
 
-ROW_ALIAS = "tb$row"  # a whole-row alias no real column is likely to shadow
+# The version of the export functions `setup` installs (resources/sql/rows.sql and supabase.sql),
+# recorded in tenant_backup_meta as 'supabase_version': both export roads refuse older ones.
+EXPORT_VERSION = 2
+EXPORT_HELPERS_MISSING = ("the export helpers are missing or outdated in this database "
+                          "(a tenant's rows are read through them); run: tenant-backup setup")
 
 
-def export_expression(t: Table) -> sql.Composable:
-    """The JSON of one row as a backup stores it: PostgreSQL's row_to_json, except that json,
-    jsonb and array columns are carried as their text (a JSON string): row_to_json renders SQL
-    NULL and JSON null alike, and drops an array's lower bounds ('[0:2]={1,2,3}' → [1,2,3])."""
-    alias = sql.Identifier(ROW_ALIAS)
-    if not t.text_columns:
-        return sql.SQL("row_to_json({})").format(alias)
-    cols = sql.SQL(", ").join(
-        sql.SQL("to_json({}.{}::text) AS {}").format(alias, sql.Identifier(c.name), sql.Identifier(c.name)) if c.as_text
-        else sql.SQL("{}.{}").format(alias, sql.Identifier(c.name)) for c in t.columns)
-    return sql.SQL("row_to_json((SELECT x FROM (SELECT {}) x))").format(cols)
+def table_json(t: Table) -> dict:
+    """A table as the installed export functions read it (resources/sql/rows.sql, supabase.sql):
+    its columns in order, which of them travel as their text (the catalog's word, which the
+    manifest records too), and the key a REST export pages by."""
+    key, _ = t.row_key
+    return {"schema": t.schema, "name": t.name,
+            "columns": [{"name": c.name, "as_text": c.as_text} for c in t.columns], "key": list(key)}
 
 
-def scope_query(scope: TableScope, catalog: Catalog, org_id: str, select: sql.Composable | None = None) -> sql.Composed:
-    """SELECT <select> FROM the table WHERE the row belongs to the tenant, following the
-    scope's path of parents (semi-joins, so a child row appears once however many matches)."""
-    t = scope.table
-    alias = sql.Identifier(ROW_ALIAS)
-    select = select or export_expression(t)
-    only = sql.SQL("") if t.partitioned else sql.SQL("ONLY ")
-    cond = path_condition(alias, scope, catalog, org_id)
-    return sql.SQL("SELECT {} FROM {}{} AS {} WHERE {}").format(select, only, table_ident(t), alias, cond)
+def rows_query(conn: psycopg.Connection, scope: TableScope, catalog: Catalog, org_id: str,
+               select: str | None = None) -> str:
+    """`SELECT <each row's backup JSON> FROM the table WHERE the row belongs to the tenant`, as the
+    installed SQL builds it (resources/sql/rows.sql): the one definition of a tenant's rows and their
+    JSON, which the REST export and the restore engine use as well. `select`: other columns instead
+    (benchmarks). Missing or outdated helpers: one line saying to run setup."""
+    args = [Json(table_json(scope.table)), Json(scope_json(scope, catalog)), org_id]
+    try:
+        if select is None:
+            version, query = conn.execute(
+                "SELECT (SELECT value FROM public.tenant_backup_meta WHERE key = 'supabase_version'), "
+                "public.tenant_backup_export_query(%s, %s, %s)", args).fetchone()
+        else:
+            version, query = conn.execute(
+                "SELECT (SELECT value FROM public.tenant_backup_meta WHERE key = 'supabase_version'), "
+                "format('SELECT %%s %%s', %s::text, (public.tenant_backup_rows(public.tenant_backup_table_rel(%s), "
+                "NULL, %s, %s)).source)", [select, *args]).fetchone()
+    except (psycopg.errors.UndefinedFunction, psycopg.errors.UndefinedTable):
+        raise ConfigError(EXPORT_HELPERS_MISSING) from None
+    if version != str(EXPORT_VERSION):
+        raise ConfigError(EXPORT_HELPERS_MISSING)
+    return query
 
 
-def path_condition(alias: sql.Identifier, scope: TableScope, catalog: Catalog, org_id: str) -> sql.Composable:
-    lit = sql.Literal(org_id)
-    if not scope.path:
-        return sql.SQL("{}.{} = {}").format(alias, sql.Identifier(scope.anchor), lit)
-    inner: sql.Composable | None = None
-    # Build from the top of the path (the tenant-level table) down to the direct parent.
-    for depth in range(len(scope.path) - 1, -1, -1):
-        hop = scope.path[depth]
-        parent = catalog.tables[hop.parent]
-        p = sql.Identifier(f"p{depth}")
-        cond = (sql.SQL("{}.{} = {}").format(p, sql.Identifier(scope.anchor), lit) if inner is None else inner)
-        cols = sql.SQL(", ").join(sql.SQL("{}.{}").format(p, sql.Identifier(c)) for c in hop.parent_columns)
-        inner_sel = sql.SQL("SELECT {} FROM {} AS {} WHERE {}").format(cols, table_ident(parent), p, cond)
-        child_alias = alias if depth == 0 else sql.Identifier(f"p{depth - 1}")
-        child_cols = sql.SQL(", ").join(sql.SQL("{}.{}").format(child_alias, sql.Identifier(c)) for c in hop.columns)
-        inner = sql.SQL("({}) IN ({})").format(child_cols, inner_sel)
-    return inner
+def scope_condition(conn: psycopg.Connection, scope: TableScope, catalog: Catalog, org_id: str,
+                    alias: str = "tb$row") -> str:
+    """The installed WHERE condition (rows.sql): the row of `alias` belongs to the tenant."""
+    return conn.execute("SELECT public.tenant_backup_scope_condition(%s, %s, %s)",
+                        [alias, Json(scope_json(scope, catalog)), org_id]).fetchone()[0]
 
 
 # ---------------------------------------------------------------- tenants
@@ -439,10 +443,11 @@ class Snapshot:
                sink: Callable[[bytes, int], None], cancelled: threading.Event) -> int:
         """Stream one table's tenant rows to `sink` in batches of whole lines. Returns the row
         count, checked against the server's own COPY count."""
-        stmt = sql.SQL("COPY ({}) TO STDOUT {}").format(scope_query(scope, self.catalog, org_id), COPY_OPTIONS)
         rows = 0
         buf = bytearray()
         try:
+            query = rows_query(self.conn, scope, self.catalog, org_id)
+            stmt = sql.SQL("COPY ({}) TO STDOUT {}").format(sql.SQL(query), COPY_OPTIONS)
             with self.conn.cursor() as cur:
                 with cur.copy(stmt) as copy:
                     for data in copy:
@@ -661,9 +666,9 @@ class History:
 
 # ---------------------------------------------------------------- setup
 
-def installed_version(conn: psycopg.Connection) -> int | None:
+def installed_version(conn: psycopg.Connection, key: str = "schema_version") -> int | None:
     try:
-        row = conn.execute("SELECT value FROM public.tenant_backup_meta WHERE key = 'schema_version'").fetchone()
+        row = conn.execute("SELECT value FROM public.tenant_backup_meta WHERE key = %s", [key]).fetchone()
     except psycopg.errors.UndefinedTable:
         conn.rollback()
         return None
@@ -714,7 +719,9 @@ def setup_state(url: str) -> dict:
     """Is the tool's setup installed and current? For the status bar and doctor."""
     with connect(url, autocommit=True) as conn:
         version = installed_version(conn)
-    return {"installed": version is not None, "version": version, "current": version == SCHEMA_VERSION}
+        export = installed_version(conn, "supabase_version") if version is not None else None
+    return {"installed": version is not None, "version": version, "supabase_version": export,
+            "current": version == SCHEMA_VERSION and export == EXPORT_VERSION}
 
 
 def privileges(url: str, config: Config, tables: list[Table]) -> dict:

@@ -15,7 +15,7 @@ from typing import Callable, Iterable
 from .. import __version__
 from ..core.config import Config
 from ..core.errors import Cancelled
-from ..core.scope import Catalog, TableScope, TenantScope
+from ..core.scope import Catalog, TableScope, TenantScope, scope_json
 from .postgres import who_runs
 
 RESTORE_HELPERS_VERSION = 3  # tenant_backup_restore_version() in resources/sql/supabase_restore.sql
@@ -23,14 +23,6 @@ RESTORE_HELPERS_VERSION = 3  # tenant_backup_restore_version() in resources/sql/
 # passes them on as they are.
 ENGINE_MESSAGES = ("restoring table ", "the data changed", "the restore was refused", "the backup is refused",
                    "table ", "the role that installed", "the staged rows of ", "the API role ")
-
-
-def _split(name: str, catalog: Catalog | None) -> tuple[str, str]:
-    t = catalog.get(name) if catalog is not None else None
-    if t is not None:
-        return t.schema, t.name
-    schema, dot, table = name.partition(".")
-    return (schema, table) if dot else ("public", name)
 
 
 def describe_table(scope: TableScope, *, rows: int, columns: Iterable[str] | None = None,
@@ -43,18 +35,13 @@ def describe_table(scope: TableScope, *, rows: int, columns: Iterable[str] | Non
     temporary table holding the lines."""
     t = scope.table
     key, kind = t.row_key
-    path = []
-    for hop in scope.path:
-        ps, pt = _split(hop.parent, catalog)
-        path.append({"columns": list(hop.columns), "parent_schema": ps, "parent_table": pt,
-                     "parent_columns": list(hop.parent_columns)})
     return {
         "name": t.key_name, "schema": t.schema, "table": t.name, "rows": rows,
         "columns": list(columns) if columns is not None else [c.name for c in t.columns if not c.generated],
         "text_columns": sorted(text_columns), "skipped": sorted(skipped),
         "key": list(key), "key_kind": kind,
         "identity_always": any(c.identity == "always" for c in t.columns),
-        "scope": {"anchor": scope.anchor, "path": path},
+        "scope": scope_json(scope, catalog),
         **({"known": {k: known[k] for k in ("current_rows", "to_insert", "to_update", "to_delete", "unchanged")}}
            if known else {}),
         **({"stage": stage} if stage else {}),

@@ -1,8 +1,9 @@
 """A tenant's rows over the Supabase REST API (PostgREST), with the project URL and the service
 role key — the way most owners connect. The same interface as postgres.Snapshot, so the jobs do not
 care which path the rows took, and the same bytes: a page of rows is built by an installed SQL
-function (resources/sql/supabase.sql) with postgres.export_expression's text, and travels as
-`text/plain`, so nothing re-encodes it.
+function (resources/sql/supabase.sql) with the row JSON of resources/sql/rows.sql — the one
+definition the direct export and the restore use too — and travels as `text/plain`, so nothing
+re-encodes it.
 
 What REST cannot give, and what stands in for it: no single snapshot across requests (each table's
 row count is read before and after its export and must agree with the rows read), no session lock
@@ -33,7 +34,7 @@ import httpx
 from .. import __version__
 from ..core.config import Config
 from ..core.errors import (Busy, Cancelled, ConfigError, ConnectionFailed, LockBusy, TenantBackupError)
-from ..core.scope import Catalog, Table, TableScope
+from ..core.scope import Catalog, Table, TableScope, scope_json
 from ..core.supabase_keys import key_role
 from ..platform.paths import resource_text
 from . import postgres
@@ -41,7 +42,7 @@ from .postgres import APP_NAME, BUSY, BUSY_SQLSTATES, Tenant, catalog_from_rows,
 from .restore_engine import ENGINE_MESSAGES
 from .storage_api import StorageApi
 
-SUPABASE_VERSION = 1  # of the functions in resources/sql/supabase.sql (tenant_backup_meta 'supabase_version')
+SUPABASE_VERSION = postgres.EXPORT_VERSION  # of rows.sql + supabase.sql (tenant_backup_meta 'supabase_version')
 # Statuses that mean the request did not reach (or did not get an answer from) the database.
 TRANSIENT_STATUSES = frozenset({502, 503, 504, 520, 521, 522, 523, 524})
 SETUP_HINT = "run the SQL printed by `tenant-backup setup --print-sql` in the project's SQL editor"
@@ -52,14 +53,15 @@ class SetupMissing(ConfigError):
 
 
 def setup_sql() -> str:
-    """resources/sql/supabase.sql with the queries both roads run (the one copy of each) as function
-    bodies: catalog.sql for tenant_backup_catalog(schemas), last_backups.sql for
-    tenant_backup_last_backups()."""
+    """resources/sql/supabase.sql with what both roads run (the one copy of each): catalog.sql as the
+    body of tenant_backup_catalog(schemas), last_backups.sql of tenant_backup_last_backups(), and
+    rows.sql (a tenant's rows and their JSON) ahead of the functions that use it."""
     if postgres.CATALOG_SQL.count("%s") != 1:
         raise AssertionError("catalog.sql must hold exactly one placeholder (the schemas)")
     text = resource_text("sql", "supabase.sql")
     for name, body in (("catalog.sql", postgres.CATALOG_SQL.replace("%s", "schemas")),
-                       ("last_backups.sql", postgres.LAST_BACKUPS_SQL)):
+                       ("last_backups.sql", postgres.LAST_BACKUPS_SQL),
+                       ("rows.sql", resource_text("sql", "rows.sql"))):
         text = text.replace(f"--@{name}\n", body.rstrip() + "\n")
     return text
 
@@ -346,19 +348,10 @@ def list_tenants(project: SupabaseProject, config: Config, catalog: Catalog | No
 
 # ---------------------------------------------------------------- export
 
-def _table_arg(t: Table) -> dict:
-    key, _ = t.row_key
-    return {"schema": t.schema, "name": t.name, "partitioned": t.partitioned,
-            "columns": [{"name": c.name, "as_text": c.as_text} for c in t.columns], "key": list(key)}
-
-
-def _scope_arg(scope: TableScope, catalog: Catalog) -> dict:
-    hops = []
-    for h in scope.path:
-        p = catalog.tables[h.parent]
-        hops.append({"columns": list(h.columns), "parent_schema": p.schema, "parent_name": p.name,
-                     "parent_columns": list(h.parent_columns)})
-    return {"anchor": scope.anchor, "hops": hops}
+def _rows_args(scope: TableScope, catalog: Catalog, org_id: str) -> dict:
+    """The arguments the installed export functions take: the table, how it reaches the tenant
+    (the same descriptions the direct road sends: postgres.table_json, core.scope.scope_json)."""
+    return {"tbl": postgres.table_json(scope.table), "scope": scope_json(scope, catalog), "org": org_id}
 
 
 def _embedded_filter(scope: TableScope, catalog: Catalog) -> tuple[str, str] | None:
@@ -394,6 +387,7 @@ class RestSnapshot:
         self.page_rows = page_rows
         self.catalog: Catalog | None = None
         self.server_version: int | None = None
+        self.helpers_version: str | None = None
         self._pending: Future | None = None
         self._cancelled = threading.Event()
         self._workers: list[RestSnapshot] = []
@@ -401,6 +395,7 @@ class RestSnapshot:
     def __enter__(self) -> "RestSnapshot":
         info = self.project.check()
         self.server_version = info.get("server_version")
+        self.helpers_version = info.get("supabase_version")
         self.catalog = read_catalog(self.project, self.config.schemas)
         return self
 
@@ -433,6 +428,7 @@ class RestSnapshot:
         request in flight (at most a page, the next page and a count per lane)."""
         w = RestSnapshot(self.project, self.config, self.page_rows)
         w.catalog, w.server_version, w._cancelled = self.catalog, self.server_version, self._cancelled
+        w.helpers_version = self.helpers_version
         self._workers.append(w)
         return w
 
@@ -458,16 +454,15 @@ class RestSnapshot:
                 except TenantBackupError as err:
                     if "PGRST2" not in str(err):  # a relationship PostgREST does not see: ask the server
                         raise
-            r = await self.project.rpc("tenant_backup_count", {"tbl": _table_arg(scope.table),
-                                       "scope": _scope_arg(scope, self.catalog), "org": org_id}, doing)
+            r = await self.project.rpc("tenant_backup_count", _rows_args(scope, self.catalog, org_id), doing)
             return int(r.json())
         return self.project.submit(go())
 
     def _digest_later(self, scope: TableScope, org_id: str) -> Future:
         """count:hash-sum of the table's tenant rows now (tenant_backup_digest)."""
         return self.project.submit(self.project.rpc(
-            "tenant_backup_digest", {"tbl": _table_arg(scope.table), "scope": _scope_arg(scope, self.catalog),
-                                     "org": org_id}, f"checking table {scope.table.key_name} for changes"))
+            "tenant_backup_digest", _rows_args(scope, self.catalog, org_id),
+            f"checking table {scope.table.key_name} for changes"))
 
     def export(self, scope: TableScope, org_id: str, batch_bytes: int,
                sink: Callable[[bytes, int], None], cancelled: threading.Event) -> int:
@@ -476,13 +471,15 @@ class RestSnapshot:
         while `sink` handles this one. Returns the row count, checked against the server's count
         before (read alongside the first page) and after."""
         name = scope.table.key_name
+        if str(self.helpers_version) != str(SUPABASE_VERSION):  # older export functions would read other rows
+            raise SetupMissing(f"exporting table {name}: the Tenant Backup functions are missing or outdated in the "
+                               f"Supabase project {self.project.host}; {SETUP_HINT}")
         counted = self._count_later(scope, org_id)  # read while the first page is on its way
         # A table without a key is paged by its rows' physical position: an update moves a row, which
         # may then be read twice or never while the count stays the same. Its digest must not move.
         keyless = not scope.table.row_key[0]
         digested = self._digest_later(scope, org_id) if keyless else None
-        params = {"tbl": _table_arg(scope.table), "scope": _scope_arg(scope, self.catalog), "org": org_id,
-                  "page_rows": self.page_rows}
+        params = {**_rows_args(scope, self.catalog, org_id), "page_rows": self.page_rows}
         doing = f"exporting table {name}"
 
         def fetch(after: dict | None) -> Future:

@@ -3,6 +3,8 @@ floor of the same rows done by hand in the cheapest honest way — ONE psql sess
 `COPY (SELECT row_to_json(t) …) TO STDOUT` of every table into ONE `gzip -1`. The two run
 alternately; the ratio of medians is printed, with the peak RSS of our process. Targets (issue 12,
 2 cores): ratio ≤ 1.0, peak RSS < 300 MB. `--jobs N` passes `backup --jobs N` (default: the tool's).
+Then the export SQL alone, without client or compression: the row JSON the export writes, the plain
+`row_to_json` floor and the old per-row sub-select, each COPYed by psql into /dev/null.
 
     .venv/bin/python -m tests.benchmarks.bench_export [--rounds 3] [--jobs N]
 """
@@ -21,7 +23,6 @@ import time
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
 
 from tenant_backup_gui.core.config import Config
 from tenant_backup_gui.core.scope import discover_scope
@@ -37,16 +38,34 @@ def run_ours(url: str, org: str, store: Path, jobs: int = 0) -> tuple[float, flo
     return seconds, mb, json.loads(out)["backup"]
 
 
+def copy_scripts(url: str, org: str) -> dict[str, str]:
+    """One psql script a row expression: every table's `COPY (SELECT <expr> FROM … WHERE <tenant>)
+    TO STDOUT`. "plain": row_to_json of the row as it is (the floor); "ours": the row JSON the
+    export writes (resources/sql/rows.sql); "old": the per-row sub-select of earlier versions."""
+    from ..old_row_json import old_row_json
+    with postgres.Snapshot(url, Config()) as snap:
+        scope = discover_scope(snap.catalog, Config())
+        return {name: "".join(f"COPY ({postgres.rows_query(snap.conn, s, snap.catalog, org, pick(s.table))}) TO STDOUT;\n"
+                              for s in scope.tables)
+                for name, pick in (("plain", lambda t: 'row_to_json("tb$row")'), ("ours", lambda t: None),
+                                   ("old", old_row_json))}
+
+
+def run_sql_only(url: str, psql: Path, script: str, work: Path) -> float:
+    """The export SQL alone: one psql session runs the script into /dev/null (no gzip, no client)."""
+    (work / "sql-only.sql").write_text(script)
+    t = time.perf_counter()
+    with open(os.devnull, "wb") as null:
+        subprocess.run([str(psql), url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(work / "sql-only.sql")],
+                       stdout=null, check=True)
+    return time.perf_counter() - t
+
+
 def run_baseline(url: str, org: str, psql: Path, out: Path) -> float:
     """The floor, as strong as it honestly gets: ONE psql session streams every table's
     `COPY (SELECT row_to_json(t) FROM … WHERE <tenant>) TO STDOUT` (plain row_to_json, no
     json/array-as-text sub-select) into ONE `gzip -1`: one connection, one stream, no files per table."""
-    with postgres.Snapshot(url, Config()) as snap:
-        scope = discover_scope(snap.catalog, Config())
-        plain = sql.SQL("row_to_json({})").format(sql.Identifier(postgres.ROW_ALIAS))
-        script = "".join(f"COPY ({postgres.scope_query(s, snap.catalog, org, plain).as_string(snap.conn)}) TO STDOUT;\n"
-                         for s in scope.tables)
-    (out / "floor.sql").write_text(script)
+    (out / "floor.sql").write_text(copy_scripts(url, org)["plain"])
     t = time.perf_counter()
     with open(out / "all.json.gz", "wb") as fh:
         p1 = subprocess.Popen([str(psql), url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(out / "floor.sql")],
@@ -108,6 +127,21 @@ def main() -> int:
         print(f"throughput: tenant-backup {rows / statistics.median(ours):,.0f} rows/s, "
               f"psql|gzip {rows / statistics.median(base):,.0f} rows/s")
         report("median ours / median baseline", ours, base, rss, 1.0)
+        # The export SQL alone, for a quiet machine to repeat: each script into /dev/null, alternately.
+        scripts = copy_scripts(url, org)
+        sql_times: dict[str, list[float]] = {name: [] for name in scripts}
+        work.mkdir(exist_ok=True)
+        try:
+            for _ in range(args.rounds):
+                for name, script in scripts.items():
+                    sql_times[name].append(run_sql_only(url, bindir / "psql", script, work))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        med = {name: statistics.median(v) for name, v in sql_times.items()}
+        print("export SQL alone (psql COPY … TO STDOUT > /dev/null, median of "
+              f"{args.rounds}): plain row_to_json {med['plain']:.2f} s, ours {med['ours']:.2f} s "
+              f"({med['ours'] / med['plain']:.2f}× plain), the old sub-select {med['old']:.2f} s "
+              f"({med['old'] / med['plain']:.2f}× plain)")
     return 0
 
 

@@ -55,10 +55,9 @@ def child_ours(url: str, key: str, org: str, out: Path, page_rows: int) -> int:
 
 def child_raw(url: str, key: str, org: str, out: Path, page_rows: int) -> int:
     import httpx
-    from tenant_backup_gui.sources.supabase_rest import _scope_arg, _table_arg
+    from tenant_backup_gui.sources.supabase_rest import _rows_args
     project, snap, scopes = _scopes(url, key, org)
-    args = [{"tbl": _table_arg(s.table), "scope": _scope_arg(s, snap.catalog), "org": org, "page_rows": page_rows}
-            for s in scopes]
+    args = [{**_rows_args(s, snap.catalog, org), "page_rows": page_rows} for s in scopes]
     project.close()
     headers = {"apikey": key, "Authorization": f"Bearer {key}", "Accept": "text/plain"}
     rows = 0

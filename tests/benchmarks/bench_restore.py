@@ -44,9 +44,9 @@ def delete_tenant(url: str, org: str) -> None:
         with postgres.Snapshot(url, Config()) as snap:
             scope = discover_scope(snap.catalog, Config())
         for s in reversed(scope.tables):
-            alias = postgres.sql.Identifier("tb$row")
             c.execute(postgres.sql.SQL("DELETE FROM {} AS {} WHERE {}").format(
-                postgres.table_ident(s.table), alias, postgres.path_condition(alias, s, snap.catalog, org)))
+                postgres.table_ident(s.table), postgres.sql.Identifier("tb$row"),
+                postgres.sql.SQL(postgres.scope_condition(c, s, snap.catalog, org))))
     with psycopg.connect(url, autocommit=True) as c:
         c.execute("VACUUM ANALYZE")
 
@@ -68,8 +68,7 @@ def main() -> int:
             # The baseline's input: the same rows in COPY's text format, one file a table.
             with postgres.Snapshot(url, Config()) as snap:
                 scope = discover_scope(snap.catalog, Config())
-                sel = postgres.sql.SQL("{}.*").format(postgres.sql.Identifier("tb$row"))
-                queries = [(s.table, postgres.scope_query(s, snap.catalog, org, select=sel).as_string(snap.conn))
+                queries = [(s.table, postgres.rows_query(snap.conn, s, snap.catalog, org, select='"tb$row".*'))
                            for s in scope.tables]
             with psycopg.connect(url, autocommit=True) as c:
                 for t, q in queries:
