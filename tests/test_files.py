@@ -477,3 +477,37 @@ def test_a_row_naming_a_neighbours_file_does_not_put_it_back_among_the_neighbour
     assert cp.returncode == 0, cp.stderr
     assert {k: v for k, v in f.snapshot().items() if ORG_B in k[1]} == before_b
     assert neighbours not in f.keys("invoices", f"{ORG_B}/")
+
+
+@pytest.mark.parametrize("files", ["direct"], indirect=True)
+def test_a_named_key_outside_the_prefixes_that_exists_now_is_never_overwritten(files, odd_db):
+    """Outside the tenant's prefixes a restore only ever creates an object: B's file, named by a
+    row of A and there now with another content type, is not replaced by A's replace restore."""
+    f = files
+    seed(f)
+    neighbours = f"{ORG_B}/2026/01/inv 1.pdf"
+    with psycopg.connect(odd_db, autocommit=True) as c:
+        c.execute("insert into invoice_email_sends (organization_id, pdf_storage_path) values (%s, %s)",
+                  [ORG_A, neighbours])
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    data, _ = f.get("invoices", neighbours)
+    f.put("invoices", neighbours, data, ctype="application/x-changed-by-b")  # same bytes, B's new type
+    before_b = {k: v for k, v in f.snapshot().items() if ORG_B in k[1]}
+
+    plan = dry_run(ORG_A, backup["id"])
+    assert neighbours not in [d["path"] for d in plan["files"]["to_upload"]]
+    assert apply(ORG_A, backup["id"], plan["plan_id"]).returncode == 0
+    assert {k: v for k, v in f.snapshot().items() if ORG_B in k[1]} == before_b
+
+
+@pytest.mark.parametrize("files", ["direct"], indirect=True)
+def test_a_content_type_that_is_not_a_header_value_is_refused_before_anything_changes(files):
+    f = files
+    seed(f)
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    summary_path = files_store() / backup["summary"]
+    summary = json.loads(summary_path.read_text())
+    summary["manifest"]["files"]["objects"][0]["content_type"] = "t\u00ebxt/plain"
+    summary_path.write_text(json.dumps(summary))
+    cp = run_cli("restore", "--org", ORG_A, "--backup", backup["id"], "--dry-run", "--json")
+    assert cp.returncode != 0 and "cannot be trusted" in cp.stderr and "Traceback" not in cp.stderr

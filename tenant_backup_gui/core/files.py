@@ -83,7 +83,7 @@ def check_entry(e: "FileEntry") -> None:
     header in (or crash the upload with a traceback)."""
     check_key(e.path)
     for what, v in (("content type", e.content_type), ("cache control", e.cache_control)):
-        if v is not None and (not isinstance(v, str) or len(v) > 500 or any(ord(ch) < 32 or ord(ch) == 127 for ch in v)):
+        if v is not None and (not isinstance(v, str) or len(v) > 500 or any(not 32 <= ord(ch) < 127 for ch in v)):
             raise IntegrityError(f"the backup lists a {what} {v!r} for {e.path!r} that is not one; this backup cannot "
                                  f"be trusted: use another one")
     if e.size < 0 or not all(isinstance(k, str) for k in (e.metadata or {})):

@@ -123,14 +123,24 @@ class BackupJob(Job):
         lock = ctx.tenant_lock(org) if self.hold_lock else nullcontext()
         self._lock = lock
         with lock:
-            with ctx.snapshot() as snap:
-                self._snapshot = snap
-                try:
-                    return self._export(snap, started)
-                finally:
-                    self._snapshot = None
+            writers: list[BackupWriter] = []
+            try:
+                with ctx.snapshot() as snap:
+                    self._snapshot = snap
+                    try:
+                        rows = self._export(snap, writers)
+                    finally:
+                        self._snapshot = None
+                # The files are copied after the rows' snapshot ends: an hour of copying must not hold
+                # the tables' locks (an app's ALTER would queue behind them, and its queries behind it),
+                # nor a pooled connection. The keys the rows name are read from the parts written.
+                return self._finish(rows, writers, started)
+            except BaseException:
+                for w in writers:
+                    w.abort()
+                raise
 
-    def _export(self, snap, started: float) -> BackupResult:
+    def _export(self, snap, writers: list) -> dict:
         ctx, org = self.ctx, self.org_id
         tenant = snap.tenant(org)
         if tenant is None and not self.allow_missing_tenant:
@@ -146,36 +156,40 @@ class BackupJob(Job):
         self.emit(Event("started", f"backing up {tenant.name if tenant else org} ({len(scope.tables)} tables)",
                         org, steps=len(scope.tables)))
         secret = ctx.encryption_key()
-        writers = [BackupWriter(ctx.store, org, backup_id, ctx.part_bytes(), secret=secret)]
+        writers.append(BackupWriter(ctx.store, org, backup_id, ctx.part_bytes(), secret=secret))
         warnings = list(scope.warnings)
-        try:
-            jobs = min(self.jobs, len(scope.tables)) if hasattr(snap, "worker") else 1
-            lendable = self.lending is not None and hasattr(snap, "share") and len(scope.tables) > 1
-            if jobs > 1 or lendable:
-                entries = self._export_parallel(snap, scope.tables, jobs, writers, warnings, backup_id, secret)
-            else:
-                entries = [self._export_table(snap, ts, i, len(scope.tables), writers[0])
-                           for i, ts in enumerate(scope.tables, 1)]
-            files = self._backup_files(backup_id, entries, secret)
-            if self.cancelled.is_set():
-                raise Cancelled("backup cancelled")
-            if getattr(self._lock, "lost", False):  # a REST lease that expired and was taken meanwhile
-                raise TenantBackupError(f"the lock on organization {org} was lost during the backup (another job "
-                                        f"may have changed its data meanwhile); run the backup again")
-            summary = mf.build_summary(
-                organization_id=org, organization_name=tenant.name if tenant else None, backup_id=backup_id,
-                backup_type=self.backup_type, started=begun, finished=datetime.now(timezone.utc), tables=entries,
-                warnings=warnings, tool_version=__version__, source=ctx.source_info(),
-                tenant_column=ctx.config.tenant_column, skipped=scope.skipped,
-                key_id=key_id(secret) if secret else None, files=files,
-                files_rules=[r.to_json() for r in ctx.config.files] if files is not None else None)
-            for w in writers[1:]:
-                w.close()
-            summary_key = writers[0].finish(summary)
-        except BaseException:
-            for w in writers:
-                w.abort()
-            raise
+        jobs = min(self.jobs, len(scope.tables)) if hasattr(snap, "worker") else 1
+        lendable = self.lending is not None and hasattr(snap, "share") and len(scope.tables) > 1
+        if jobs > 1 or lendable:
+            entries = self._export_parallel(snap, scope.tables, jobs, writers, warnings, backup_id, secret)
+        else:
+            entries = [self._export_table(snap, ts, i, len(scope.tables), writers[0])
+                       for i, ts in enumerate(scope.tables, 1)]
+        return {"tenant": tenant, "scope": scope, "begun": begun, "backup_id": backup_id, "secret": secret,
+                "entries": entries, "warnings": warnings}
+
+    def _finish(self, rows: dict, writers: list, started: float) -> BackupResult:
+        """The tenant's files, then the summary that makes the backup complete."""
+        ctx, org = self.ctx, self.org_id
+        tenant, scope, backup_id, entries, warnings = (rows["tenant"], rows["scope"], rows["backup_id"],
+                                                       rows["entries"], rows["warnings"])
+        secret = rows["secret"]
+        files = self._backup_files(backup_id, entries, secret, warnings)
+        if self.cancelled.is_set():
+            raise Cancelled("backup cancelled")
+        if getattr(self._lock, "lost", False):  # a REST lease that expired and was taken meanwhile
+            raise TenantBackupError(f"the lock on organization {org} was lost during the backup (another job "
+                                    f"may have changed its data meanwhile); run the backup again")
+        summary = mf.build_summary(
+            organization_id=org, organization_name=tenant.name if tenant else None, backup_id=backup_id,
+            backup_type=self.backup_type, started=rows["begun"], finished=datetime.now(timezone.utc), tables=entries,
+            warnings=warnings, tool_version=__version__, source=ctx.source_info(),
+            tenant_column=ctx.config.tenant_column, skipped=scope.skipped,
+            key_id=key_id(secret) if secret else None, files=files,
+            files_rules=[r.to_json() for r in ctx.config.files] if files is not None else None)
+        for w in writers[1:]:
+            w.close()
+        summary_key = writers[0].finish(summary)
         return BackupResult(
             id=backup_id, organization_id=org, organization_name=tenant.name if tenant else None,
             date=backup_id[:10], type=self.backup_type, total_records=summary["total_records"],
@@ -184,7 +198,7 @@ class BackupJob(Job):
                              "parts": len(e.parts)} for e in entries},
             warnings=warnings, seconds=time.monotonic() - started, summary_key=summary_key)
 
-    def _backup_files(self, backup_id: str, entries: list[TableEntry], secret: bytes | None):
+    def _backup_files(self, backup_id: str, entries: list[TableEntry], secret: bytes | None, warnings: list):
         """The tenant's objects in Storage ([[files]] rules), copied into the store unless the last
         backup's listing shows them unchanged; None when no rule is set."""
         from ..stores.tenant_files import previous_entries, rows_reader
@@ -195,7 +209,8 @@ class BackupJob(Job):
         self.emit(Event("message", "backing up the tenant's files", org))
         named = files.named(rows_reader(self.ctx.store, {e.name: e for e in entries}, secret))
         previous = previous_entries(self.ctx.store, org, backup_id)
-        return files.backup(named, previous, lambda n, b: self.emit(Event("progress", "", org, "files", n, b)))
+        return files.backup(named, previous, lambda n, b: self.emit(Event("progress", "", org, "files", n, b)),
+                            warn=warnings.append)
 
     def _export_table(self, snap, ts, i: int, steps: int, writer: BackupWriter) -> TableEntry:
         """One table's rows into its parts, checked: the rows read equal the rows written."""

@@ -412,7 +412,12 @@ class RestoreApplyJob(_RestoreBase):
                         session.commit()
                     if step is not None and step.delete:  # only once the rows are committed
                         self.emit(Event("message", f"deleting {count(len(step.delete), 'file')}", self.org_id))
-                        step.files.delete(step.delete)
+                        try:
+                            step.files.delete(step.delete)
+                        except TenantBackupError as err:  # the restore happened: say what is left over
+                            warnings.append(f"the restore is done, but {count(len(step.delete), 'extra file')} of the "
+                                            f"organization could not be deleted ({err}); run the same restore again "
+                                            f"after a dry run to delete them")
                 finally:
                     self._session = None
         result = self._applied(info, name, {n: plans_[n] for n in names}, warnings, restored, step)

@@ -58,9 +58,10 @@ def plan_files(ctx, org_id: str, info: BackupInfo, mode: str, choice: str, secre
     current = files.list_now()
     owned_now = set(current)
     warnings: list[str] = []
+    same_outside: list[FileEntry] = []  # outside the prefixes, a restore only ever creates an object
     if outside:
         @functools.cache
-        def tenant_ids() -> tuple[str, ...]:  # read only when a named key is absent now
+        def tenant_ids() -> tuple[str, ...]:  # read only when the backup lists keys outside the prefixes
             return tuple(t.id for t in tenants(ctx))
         named = files.named(rows_reader(ctx.store, info.tables, secret))
         for e in outside:
@@ -69,20 +70,20 @@ def plan_files(ctx, org_id: str, info: BackupInfo, mode: str, choice: str, secre
                                      f"[[files]] prefixes nor named by its rows; this backup cannot be trusted: use "
                                      f"another one")
             meta = files.lookup(e.bucket, e.path)
-            owner = cf.other_owner(rules, org_id, e.bucket, e.path, tenant_ids()) if meta is None else None
+            owner = cf.other_owner(rules, org_id, e.bucket, e.path, tenant_ids())
             if owner is not None:
                 warnings.append(f"{e.bucket}/{e.path} (named by {named[(e.bucket, e.path)]}) lies among the files of "
                                 f"organization {owner}: not restored, a restore writes no other tenant's files")
             elif meta is None:
-                inside.append(e)
+                inside.append(e)  # absent now: put back, nothing is overwritten
+            elif int(meta.get("size") or 0) == e.size and meta.get("eTag") == e.etag:
+                same_outside.append(e)  # there now, as backed up: counted unchanged, never uploaded
             else:
-                current[(e.bucket, e.path)] = meta
-                if int(meta.get("size") or 0) == e.size and meta.get("eTag") == e.etag:
-                    inside.append(e)  # unchanged
-                else:
-                    warnings.append(f"{e.bucket}/{e.path} (named by {named[(e.bucket, e.path)]}) is outside the "
-                                    f"tenant's [[files]] prefixes and differs now: left as it is")
+                warnings.append(f"{e.bucket}/{e.path} (named by {named[(e.bucket, e.path)]}) is outside the "
+                                f"tenant's [[files]] prefixes and differs now: left as it is")
     section = cf.files_plan(inside, current, owned_now, mode)
+    section["unchanged"] += len(same_outside)
+    section["bytes"]["unchanged"] += sum(e.size for e in same_outside)
     wanted = {(d["bucket"], d["path"]) for d in section["to_upload"]}
     upload = [e for e in inside if (e.bucket, e.path) in wanted]
     delete = [(d["bucket"], d["path"]) for d in section["to_delete"]]

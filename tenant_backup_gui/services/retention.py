@@ -79,8 +79,11 @@ class CleanupJob(Job):
                             freed += delete_backup(self.ctx.store, d.backup)
                             deleted.append(_entry(d))
                             self.emit(Event("progress", f"deleted {d.backup.id}", org))
-                        freed += prune_copies(self.ctx.store, org, [d.backup for d in decisions if d.keep
-                                                                    and d.backup.organization_id == org])
+                        # Listed again under the lock: a backup that finished since the first listing
+                        # (a manual one, a safety backup, another shard's) keeps the copies it lists.
+                        gone = {d.backup.id for d in items}
+                        freed += prune_copies(self.ctx.store, org, [b for b in list_backups(self.ctx.store, org)
+                                                                    if b.id not in gone])
                 except LockBusy:
                     errors.append(f"organization {org}: skipped, a backup or restore is running")
                 except TenantBackupError as err:

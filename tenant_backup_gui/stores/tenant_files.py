@@ -20,7 +20,7 @@ from ..core import files as cf
 from ..core.encryption import Decryptor, Encryptor, key_id
 from ..core.errors import Cancelled, IntegrityError, TenantBackupError
 from ..core.files import FileEntry, FilesRule
-from ..sources.storage_api import read_chunks
+from ..sources.storage_api import StorageNotFound, read_chunks
 from .backups import iter_part_blocks
 from .base import ObjectStore
 
@@ -79,9 +79,12 @@ class TenantFiles:
 
     # ------------------------------------------------------------ backup
     def backup(self, named: dict[tuple[str, str], str], previous: dict[tuple[str, str], FileEntry],
-               progress: Callable[[int, int], None] = lambda n, b: None) -> list[FileEntry]:
+               progress: Callable[[int, int], None] = lambda n, b: None,
+               warn: Callable[[str], None] = lambda message: None) -> list[FileEntry]:
         """Every object of the tenant, copied unless unchanged since `previous` (the last backup's
-        entries). Returns the entries, each checked stored (present, its size) at the end."""
+        entries). Returns the entries, each checked stored (present, its size) at the end. An
+        object deleted between the listing and its copy is left out with a warning: on a live app
+        that happens any night, and it must not cost the tenant its backup."""
         listed = self.list_now()
         for (bucket, key) in sorted(named):
             if (bucket, key) not in listed and (meta := self.lookup(bucket, key)) is not None:
@@ -98,11 +101,15 @@ class TenantFiles:
                 todo.append((k, meta))
         done = {"n": 0, "bytes": 0}
 
-        def copy(item) -> FileEntry:
+        def copy(item) -> FileEntry | None:
             if self.cancelled():
                 raise Cancelled("backup cancelled")
             (bucket, key), meta = item
-            e = self._copy_in(bucket, key, meta, stored)
+            try:
+                e = self._copy_in(bucket, key, meta, stored)
+            except StorageNotFound:
+                warn(f"{bucket}/{key} was deleted during the backup: not in this backup")
+                return None
             done["n"] += 1
             done["bytes"] += e.size
             progress(done["n"], done["bytes"])
@@ -111,7 +118,8 @@ class TenantFiles:
         if todo:
             with ThreadPoolExecutor(max(1, min(self.jobs, len(todo))), thread_name_prefix="files") as pool:
                 for e in pool.map(copy, todo):
-                    entries[(e.bucket, e.path)] = e
+                    if e is not None:
+                        entries[(e.bucket, e.path)] = e
         # Complete only when every listed object is stored: re-listed when something was copied
         # (the unchanged ones were just seen in the store's listing).
         now = self.stored_now() if todo else stored
@@ -310,9 +318,17 @@ def rows_reader(store: ObjectStore, tables: dict, secret: bytes | None):
         entry = tables.get(table) or next((t for n, t in tables.items() if n.split(".")[-1] == table), None)
         if entry is None:
             return None
-        return (json.loads(line) for p in entry.parts for block, _ in iter_part_blocks(store, p, secret)
+        return (_row(line, table) for p in entry.parts for block, _ in iter_part_blocks(store, p, secret)
                 for line in block.splitlines() if line)
     return read
+
+
+def _row(line, table: str):
+    try:
+        return json.loads(line)
+    except ValueError:
+        raise IntegrityError(f"a line of table {table} in the backup is not JSON; this backup cannot be trusted: "
+                             f"use another one") from None
 
 
 def prune_copies(store: ObjectStore, org_id: str, kept_backups: list) -> int:
