@@ -495,3 +495,39 @@ def test_a_content_type_that_is_not_a_header_value_is_refused_before_anything_ch
     summary_path.write_text(json.dumps(summary))
     cp = run_cli("restore", "--org", ORG_A, "--backup", backup["id"], "--dry-run", "--json")
     assert cp.returncode != 0 and "cannot be trusted" in cp.stderr and "Traceback" not in cp.stderr
+
+
+def test_files_written_and_read_by_the_official_client_come_back_as_it_sees_them(files, odd_db):
+    """Our own Storage calls are on neither side of this comparison: the app's files are put and
+    read back with storage3 (supabase-py's client), so a header or metadata encoding of ours that
+    Storage reads differently cannot cancel itself out."""
+    import httpx
+    from supabase import create_client
+    from supabase.lib.client_options import SyncClientOptions
+    client = create_client(files.stack.url, files.stack.service_key,
+                           SyncClientOptions(httpx_client=httpx.Client(timeout=60))).storage
+    keys = {f"{ORG_A}/official/{ODD_KEY}": ("application/pdf", "7200", {"customer": "ü 1", "n": 2}),
+            f"{ORG_A}/official/plain.txt": ("text/plain;charset=UTF-8", "60", None)}
+    for key, (ctype, cache, meta) in keys.items():
+        opts = {"content-type": ctype, "cache-control": cache, "upsert": "true"}
+        if meta is not None:
+            opts["metadata"] = meta
+        client.from_("invoices").upload(key, os.urandom(70_000) if ctype == "application/pdf" else b"hi", opts)
+
+    def seen() -> dict:
+        out = {}
+        for key in keys:
+            info = client.from_("invoices").info(key)
+            out[key] = (client.from_("invoices").download(key),
+                        {k: info.get(k) for k in ("content_type", "cache_control", "metadata", "size")})
+        return out
+    before = seen()
+    assert all(v[1]["cache_control"] and v[1]["content_type"] for v in before.values())
+    assert before[f"{ORG_A}/official/{ODD_KEY}"][1]["metadata"] == {"customer": "ü 1", "n": 2}
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    client.from_("invoices").remove(list(keys))
+    plan = dry_run(ORG_A, backup["id"], "--files-only")
+    assert sorted(d["path"] for d in plan["files"]["to_upload"]) == sorted(keys)
+    cp = apply(ORG_A, backup["id"], plan["plan_id"], "--files-only")
+    assert cp.returncode == 0, cp.stderr
+    assert seen() == before
