@@ -531,3 +531,39 @@ def test_files_written_and_read_by_the_official_client_come_back_as_it_sees_them
     cp = apply(ORG_A, backup["id"], plan["plan_id"], "--files-only")
     assert cp.returncode == 0, cp.stderr
     assert seen() == before
+
+
+@pytest.mark.parametrize("files", ["direct"], indirect=True)
+def test_a_delete_that_fails_after_the_rows_commit_reports_the_restore_done_with_a_warning(files, odd_db):
+    """The rows are committed before the extra files are deleted: if Storage then fails, the
+    restore happened and must say so (with what is left over), not report a failure."""
+    import asyncio
+
+    from tenant_backup_gui.platform.settings import load_settings
+    from tenant_backup_gui.services.context import Context
+    from tenant_backup_gui.services.restore import RestoreApplyJob
+    f = files
+    seed(f)
+    before = everything(odd_db)
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    with psycopg.connect(odd_db, autocommit=True) as c:
+        c.execute("delete from big_table where organization_id = %s and id %% 2 = 0", [ORG_A])
+    f.put("invoices", f"{ORG_A}/added later.pdf", b"not in the backup")
+    plan = dry_run(ORG_A, backup["id"])
+    assert [d["path"] for d in plan["files"]["to_delete"]] == [f"{ORG_A}/added later.pdf"]
+
+    def on_event(ev):
+        if ev.kind == "message" and ev.message.startswith("deleting"):
+            f.stack.fail_next = 1000  # Storage answers 503 from now on, past every retry
+    ctx = Context.from_settings(load_settings())
+    try:
+        result = asyncio.run(RestoreApplyJob(ctx, ORG_A, backup["id"], plan["plan_id"], on_event=on_event).run())
+    finally:
+        f.stack.fail_next = 0
+        ctx.close()
+    assert result["success"] and "Restored" in result["message"]
+    assert any("could not be deleted" in w for w in result["warnings"]), result["warnings"]
+    after = everything(odd_db)
+    after.pop("trigger_hits"), before.pop("trigger_hits")
+    assert after == before  # the rows are back
+    assert f"{ORG_A}/added later.pdf" in f.keys("invoices", f"{ORG_A}/")  # left over, and said so

@@ -20,6 +20,7 @@ import httpx
 
 from ..core.errors import ConfigError, ConnectionFailed, TenantBackupError
 from ..core.supabase_keys import key_role
+from ..core.text import count
 
 DELETE_BATCH = 1000  # the Storage API refuses more objects per delete call
 LIST_PAGE = 1000  # entries per list call
@@ -247,7 +248,7 @@ class StorageApi:
         url = f"{self.storage_url}/object/{quote(bucket, safe='')}"
         for i in range(0, len(keys), DELETE_BATCH):
             batch = keys[i:i + DELETE_BATCH]
-            r = self.storage_call(f"deleting {len(batch)} objects in {bucket}", lambda h, b=batch: h.request(
+            r = self.storage_call(f"deleting {count(len(batch), 'object')} in {bucket}", lambda h, b=batch: h.request(
                 "DELETE", url, json={"prefixes": b}), ok_missing=True)
             if r is None:
                 return
