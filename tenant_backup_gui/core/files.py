@@ -149,10 +149,13 @@ class FileEntry:
                    d.get("cache_control"), meta, d.get("etag"), d.get("last_modified"), str(d.get("stored") or ""),
                    int(d.get("stored_bytes") or 0))
 
+    def same_bytes(self, meta: dict) -> bool:
+        """Does a Storage listing's metadata show this object's bytes (size, etag)?"""
+        return int(meta.get("size") or 0) == self.size and meta.get("eTag") == self.etag
+
     def same_listing(self, meta: dict) -> bool:
         """Does a Storage listing's metadata show this object unchanged (size, etag, last modified)?"""
-        return (int(meta.get("size") or 0) == self.size and meta.get("eTag") == self.etag
-                and str(meta.get("lastModified")) == str(self.last_modified))
+        return self.same_bytes(meta) and str(meta.get("lastModified")) == str(self.last_modified)
 
 
 def named_keys(rows, column: str) -> set[str]:
@@ -177,8 +180,7 @@ def files_plan(entries: list[FileEntry], current: dict[tuple[str, str], dict], o
         wanted.add((e.bucket, e.path))
         meta = current.get((e.bucket, e.path))
         if meta is not None and (mode != "replace" or (
-                int(meta.get("size") or 0) == e.size and meta.get("eTag") == e.etag
-                and (meta.get("mimetype") or None) == (e.content_type or None))):
+                e.same_bytes(meta) and (meta.get("mimetype") or None) == (e.content_type or None))):
             same.append(e)
         else:
             upload.append(e)

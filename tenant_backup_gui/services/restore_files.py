@@ -76,7 +76,7 @@ def plan_files(ctx, org_id: str, info: BackupInfo, mode: str, choice: str, secre
                                 f"organization {owner}: not restored, a restore writes no other tenant's files")
             elif meta is None:
                 inside.append(e)  # absent now: put back, nothing is overwritten
-            elif int(meta.get("size") or 0) == e.size and meta.get("eTag") == e.etag:
+            elif e.same_bytes(meta):
                 same_outside.append(e)  # there now, as backed up: counted unchanged, never uploaded
             else:
                 warnings.append(f"{e.bucket}/{e.path} (named by {named[(e.bucket, e.path)]}) is outside the "
