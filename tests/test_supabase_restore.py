@@ -240,8 +240,8 @@ def test_missing_or_outdated_helpers_are_reported_and_the_restore_refused(stack,
     tenant = Tenant(odd_db, tmp_path / "store")
     install(odd_db, UNINSTALL)  # a project where `setup --print-sql` was never run
     with SupabaseRestore(stack.url, stack.service_key) as sr:
-        wait_for(lambda: not sr.helpers_state()["installed"], "the helpers gone")
-        assert sr.helpers_state() == {"installed": False, "version": None, "current": False}
+        gone = {"installed": False, "version": None, "current": False}
+        wait_for(lambda: sr.helpers_state() == gone, "the helpers gone")
         with pytest.raises(HelpersMissing) as e:
             sr.restore(new_run_id(), ORG_A, [], "replace", False)
         assert str(e.value) == HELPERS_MISSING
@@ -250,8 +250,8 @@ def test_missing_or_outdated_helpers_are_reported_and_the_restore_refused(stack,
         install(odd_db)  # then an older version replaces the marker
         install(odd_db, "create or replace function public.tenant_backup_restore_version() returns integer "
                         "language sql immutable as $$ select 0 $$; notify pgrst, 'reload schema';")
-        wait_for(lambda: sr.helpers_state()["installed"], "the old helpers")
-        assert sr.helpers_state() == {"installed": True, "version": 0, "current": False}
+        # three schema reloads are queued by now: wait for the last one, not the first that shows helpers
+        wait_for(lambda: sr.helpers_state() == {"installed": True, "version": 0, "current": False}, "the old helpers")
         state = everything(odd_db)
         with pytest.raises(HelpersMissing):
             sr.restore(new_run_id(), ORG_A, tenant.all_tables(), "replace", True, "x")

@@ -161,7 +161,9 @@ def test_a_count_that_moves_during_the_export_is_reported(supa):
 
         with pytest.raises(TenantBackupError) as e:
             snap.export(scope, ORG_A, 1, sink, threading.Event())
-    assert re.match(r"table big_table changed during the backup \(3000 rows before, 30\d\d after\)", str(e.value))
+    # one row is written per page delivered; how many pages run before the check depends on the machine's speed
+    moved = re.match(r"table big_table changed during the backup \(3000 rows before, (\d+) after\)", str(e.value))
+    assert moved and int(moved[1]) > 3000, str(e.value)
     assert str(e.value).endswith("run the backup again")
 
 
