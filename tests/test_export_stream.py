@@ -1,0 +1,67 @@
+"""The direct export's own plumbing: COPY rows read straight from libpq (sources/postgres.copy_out)
+and the part writer's size limit with ISA-L compression (stores/backups.py)."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import psycopg
+import pytest
+
+from tenant_backup_gui.sources import postgres
+from tenant_backup_gui.stores.backups import BackupWriter, iter_part_blocks
+from tenant_backup_gui.stores.folder import FolderStore
+
+ORG = "11111111-1111-4111-8111-111111111111"
+ROWS = b"COPY (SELECT g, repeat('x', 200) FROM generate_series(1, 100000) g) TO STDOUT"
+
+
+def test_every_row_arrives_once_in_whole_lines_with_the_servers_count(odd_db):
+    with psycopg.connect(odd_db) as conn:
+        conn.execute("SELECT 1")  # the transaction the export runs in
+        batches = []
+        lines, sent = postgres.copy_out(conn, ROWS, 65536, lambda b, n: batches.append((bytes(b), n)),
+                                        threading.Event())
+        assert lines == sent == 100000 and len(batches) > 100
+        assert all(b.endswith(b"\n") and b.count(b"\n") == n for b, n in batches)
+        got = b"".join(b for b, _ in batches).splitlines()
+        assert got == [f"{g}\t{'x' * 200}".encode() for g in range(1, 100001)]
+
+
+def test_an_export_stopped_halfway_leaves_its_connection_ready_for_the_next_job(odd_db):
+    """A part writer that fails mid-table (a full disk) stops the COPY: the server is told to
+    stop, what it already sent is dropped, and the connection — a pooled one in `daily` — takes
+    the next tenant's statements."""
+    with psycopg.connect(odd_db) as conn:
+        conn.execute("SELECT 1")
+
+        def sink(batch, n):
+            raise OSError("the backup folder is full")
+
+        with pytest.raises(OSError):
+            postgres.copy_out(conn, ROWS, 65536, sink, threading.Event())
+        conn.rollback()
+        assert conn.execute("SELECT 42").fetchone() == (42,)
+
+
+def test_an_export_never_runs_outside_its_snapshot(odd_db):
+    with psycopg.connect(odd_db, autocommit=True) as conn:
+        with pytest.raises(postgres.TenantBackupError, match="outside the backup's snapshot"):
+            postgres.copy_out(conn, ROWS, 65536, lambda b, n: None, threading.Event())
+
+
+def test_incompressible_rows_keep_every_part_under_the_limit(tmp_path):
+    """Random bytes do not compress: the writer's worst-case bound must hold for ISA-L's deflate."""
+    store = FolderStore(tmp_path)
+    w = BackupWriter(store, ORG, "2026-01-01T00-00-00-000Z", part_bytes=64 * 1024)
+    w.begin_table("noise")
+    rows = 0
+    for _ in range(40):
+        lines = [os.urandom(500).replace(b"\n", b" ") for _ in range(10)]
+        w.write(b"\n".join(lines) + b"\n", len(lines))
+        rows += len(lines)
+    parts = w.end_table()
+    w.close()
+    assert len(parts) > 3 and all(p.bytes <= 64 * 1024 for p in parts)
+    assert sum(n for p in parts for _, n in iter_part_blocks(store, p)) == rows == sum(p.rows for p in parts)
