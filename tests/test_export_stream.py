@@ -13,7 +13,9 @@ from tenant_backup_gui.sources import postgres
 from tenant_backup_gui.stores.backups import BackupWriter, iter_part_blocks
 from tenant_backup_gui.stores.folder import FolderStore
 
-ORG = "11111111-1111-4111-8111-111111111111"
+from .conftest import ORG_A
+
+ORG = ORG_A
 ROWS = b"COPY (SELECT g, repeat('x', 200) FROM generate_series(1, 100000) g) TO STDOUT"
 
 
@@ -65,3 +67,18 @@ def test_incompressible_rows_keep_every_part_under_the_limit(tmp_path):
     w.close()
     assert len(parts) > 3 and all(p.bytes <= 64 * 1024 for p in parts)
     assert sum(n for p in parts for _, n in iter_part_blocks(store, p)) == rows == sum(p.rows for p in parts)
+
+
+def test_a_plain_backup_loads_neither_the_cipher_nor_the_http_stack(odd_db, env):
+    """Start-up is part of every backup's time: without a key nor [[files]] rules, `backup` has no
+    use for cryptography or httpx (the REST road's), so it does not import them."""
+    import json
+    import subprocess
+    import sys
+    env(odd_db)
+    code = ("import sys, json, tenant_backup_gui.cli as c; rc = c.main(['backup', '--org', %r, '--json']); "
+            "sys.stderr.write(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & {'cryptography', 'httpx'})))"
+            % ORG_A)
+    cp = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ))
+    assert json.loads(cp.stdout)["backup"]["total_records"] > 0, cp.stderr[-500:]
+    assert cp.stderr.strip().endswith("[]"), cp.stderr[-300:]
