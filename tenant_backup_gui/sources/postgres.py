@@ -376,9 +376,13 @@ class Snapshot:
         """Each table's size on disk, partitions included: parallel workers take the largest first,
         so the longest table starts at once instead of last."""
         try:
+            # pg_partition_tree() lists nothing for a plain table: its own size (TOAST included,
+            # where large JSON and text live), and for a partitioned one the sum of its partitions'.
             rows = self.conn.execute(
                 """SELECT n.nspname, c.relname,
-                          (SELECT coalesce(sum(pg_relation_size(p.relid)), 0) FROM pg_partition_tree(c.oid) p)
+                          CASE WHEN c.relkind = 'p'
+                               THEN (SELECT coalesce(sum(pg_table_size(p.relid)), 0) FROM pg_partition_tree(c.oid) p)
+                               ELSE pg_table_size(c.oid) END
                    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                    WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY(%s)""", [list(self.config.schemas)])
             sizes = {_key_name(sch, name): int(size) for sch, name, size in rows}
