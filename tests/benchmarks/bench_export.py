@@ -1,8 +1,10 @@
 """Export benchmark (issues 2 and 12): `tenant-backup backup` of a ≈1.7 M-row tenant against the
 floor of the same rows done by hand in the cheapest honest way — ONE psql session streaming
 `COPY (SELECT row_to_json(t) …) TO STDOUT` of every table into ONE `gzip -1`. The two run
-alternately; the ratio of medians is printed, with the peak RSS of our process. Targets (issue 12,
-2 cores): ratio ≤ 1.0, peak RSS < 300 MB. `--jobs N` passes `backup --jobs N` (default: the tool's).
+alternately; the ratio of medians is printed, with the peak RSS of our process and the CPU each
+client used (ours; psql + gzip), which a loaded machine does not move as it moves wall times.
+Targets (issue 12, 2 cores): ratio ≤ 1.0, peak RSS < 300 MB. `--jobs N` passes `backup --jobs N`
+(default: the tool's).
 Then the export SQL alone, without client or compression: the row JSON the export writes, the plain
 `row_to_json` floor and the old per-row sub-select, each COPYed by psql into /dev/null.
 
