@@ -172,23 +172,36 @@ def table_json(t: Table) -> dict:
             "columns": [{"name": c.name, "as_text": c.as_text} for c in t.columns], "key": list(key)}
 
 
+def rows_queries(conn: psycopg.Connection, scopes: list[TableScope], catalog: Catalog, org_id: str) -> list[str]:
+    """`SELECT <each row's backup JSON> FROM the table WHERE the row belongs to the tenant` for each
+    table, as the installed SQL builds it (resources/sql/rows.sql): the one definition of a tenant's
+    rows and their JSON, which the REST export and the restore engine use as well. One round trip
+    for every table (a remote database's latency, paid once). Missing or outdated helpers: one line
+    saying to run setup."""
+    tables = Json([{"table": table_json(s.table), "scope": scope_json(s, catalog)} for s in scopes])
+    try:
+        version, queries = conn.execute(
+            "SELECT (SELECT value FROM public.tenant_backup_meta WHERE key = 'supabase_version'), "
+            "ARRAY(SELECT public.tenant_backup_export_query(t->'table', t->'scope', %s) "
+            "FROM json_array_elements(%s::json) WITH ORDINALITY AS u(t, i) ORDER BY i)", [org_id, tables]).fetchone()
+    except (psycopg.errors.UndefinedFunction, psycopg.errors.UndefinedTable):
+        raise ConfigError(EXPORT_HELPERS_MISSING) from None
+    if version != str(EXPORT_VERSION):
+        raise ConfigError(EXPORT_HELPERS_MISSING)
+    return queries
+
+
 def rows_query(conn: psycopg.Connection, scope: TableScope, catalog: Catalog, org_id: str,
                select: str | None = None) -> str:
-    """`SELECT <each row's backup JSON> FROM the table WHERE the row belongs to the tenant`, as the
-    installed SQL builds it (resources/sql/rows.sql): the one definition of a tenant's rows and their
-    JSON, which the REST export and the restore engine use as well. `select`: other columns instead
-    (benchmarks). Missing or outdated helpers: one line saying to run setup."""
+    """One table's query (rows_queries). `select`: other columns instead (benchmarks)."""
+    if select is None:
+        return rows_queries(conn, [scope], catalog, org_id)[0]
     args = [Json(table_json(scope.table)), Json(scope_json(scope, catalog)), org_id]
     try:
-        if select is None:
-            version, query = conn.execute(
-                "SELECT (SELECT value FROM public.tenant_backup_meta WHERE key = 'supabase_version'), "
-                "public.tenant_backup_export_query(%s, %s, %s)", args).fetchone()
-        else:
-            version, query = conn.execute(
-                "SELECT (SELECT value FROM public.tenant_backup_meta WHERE key = 'supabase_version'), "
-                "format('SELECT %%s %%s', %s::text, (public.tenant_backup_rows(public.tenant_backup_table_rel(%s), "
-                "NULL, %s, %s)).source)", [select, *args]).fetchone()
+        version, query = conn.execute(
+            "SELECT (SELECT value FROM public.tenant_backup_meta WHERE key = 'supabase_version'), "
+            "format('SELECT %%s %%s', %s::text, (public.tenant_backup_rows(public.tenant_backup_table_rel(%s), "
+            "NULL, %s, %s)).source)", [select, *args]).fetchone()
     except (psycopg.errors.UndefinedFunction, psycopg.errors.UndefinedTable):
         raise ConfigError(EXPORT_HELPERS_MISSING) from None
     if version != str(EXPORT_VERSION):
@@ -312,6 +325,7 @@ class Snapshot:
         self.catalog: Catalog | None = None
         self._workers: list[Snapshot] = []
         self._exported: str | None = None
+        self._queries: dict[str, str] = {}  # table -> its export query (prepare_export), shared with workers
 
     def __enter__(self) -> "Snapshot":
         if self.session is not None:
@@ -410,6 +424,7 @@ class Snapshot:
         exported = self.share()
         w = Snapshot(self.url, self.config, session)
         w.conn, w.catalog = session.connection() if session is not None else connect(self.url), self.catalog
+        w._queries = self._queries
         self._workers.append(w)
         try:
             try:
@@ -444,12 +459,20 @@ class Snapshot:
                 except Exception:  # noqa: BLE001 - cancelling is best effort
                     pass
 
+    def prepare_export(self, scopes: list[TableScope], org_id: str) -> None:
+        """Every table's export query in one round trip, for this snapshot and its workers."""
+        try:
+            queries = rows_queries(self.conn, scopes, self.catalog, org_id)
+        except psycopg.Error as err:
+            raise db_error(err, "preparing the tables' export") from None
+        self._queries.update(zip((s.table.key_name for s in scopes), queries))
+
     def export(self, scope: TableScope, org_id: str, batch_bytes: int,
                sink: Callable[[bytes, int], None], cancelled: threading.Event) -> int:
         """Stream one table's tenant rows to `sink` in batches of whole lines. Returns the row
         count, checked against the server's own COPY count."""
         try:
-            query = rows_query(self.conn, scope, self.catalog, org_id)
+            query = self._queries.get(scope.table.key_name) or rows_query(self.conn, scope, self.catalog, org_id)
             stmt = sql.SQL("COPY ({}) TO STDOUT {}").format(sql.SQL(query), COPY_OPTIONS).as_bytes(self.conn)
             rows, sent = copy_out(self.conn, stmt, batch_bytes, sink, cancelled)
         except psycopg.Error as err:
