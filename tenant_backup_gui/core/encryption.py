@@ -1,15 +1,14 @@
 """Backup encryption: AES-256-GCM per part, streamed. A stored part is nonce (12 bytes) +
 ciphertext + tag (16 bytes); its SHA-256 in the manifest is over those stored bytes, so a backup
 can be checked for damage without the key. Decryption raises at the end when the tag does not
-match: consumers only commit after the last block, so tampered data never lands."""
+match: consumers only commit after the last block, so tampered data never lands. The cipher is
+imported when a part is encrypted or decrypted: a backup without a key never loads it."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import os
-
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from .errors import IntegrityError, TenantBackupError
 
@@ -40,10 +39,15 @@ def decode_key(text: str) -> bytes:
     return key
 
 
+def _gcm(key: bytes, nonce: bytes):
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    return Cipher(algorithms.AES(key), modes.GCM(nonce))
+
+
 class Encryptor:
     def __init__(self, key: bytes):
         self.nonce = os.urandom(NONCE)
-        self._enc = Cipher(algorithms.AES(key), modes.GCM(self.nonce)).encryptor()
+        self._enc = _gcm(key, self.nonce).encryptor()
 
     def header(self) -> bytes:
         return self.nonce
@@ -70,7 +74,7 @@ class Decryptor:
             if len(self._head) < NONCE:
                 return b""
             nonce, data = self._head[:NONCE], self._head[NONCE:]
-            self._dec = Cipher(algorithms.AES(self.key), modes.GCM(nonce)).decryptor()
+            self._dec = _gcm(self.key, nonce).decryptor()
         data = self._held + data
         self._held = data[-TAG:]
         return self._dec.update(data[:-TAG]) if len(data) > TAG else b""

@@ -1,8 +1,10 @@
 """Backups as a whole, on any store: write the parts of a backup, list, find, read, verify, delete.
 
 Parts are gzip'd JSON lines (one `row_to_json` per line). Compression and hashing run on a thread
-of their own, fed through a small bounded queue: the database reader never waits for zlib, and
-memory stays bounded whatever the tenant's size."""
+of their own, fed through a small bounded queue: the database reader never waits for them, and
+memory stays bounded whatever the tenant's size. Parts are compressed by ISA-L (isal_zlib), whose
+level 1 deflate is several times faster than zlib's fastest and packs JSON text a little tighter;
+what it writes is plain gzip, which zlib (and any gzip) reads back."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ import threading
 import zlib
 from collections import defaultdict
 from typing import Iterator
+
+from isal import isal_zlib
 
 from ..core import manifest as mf
 from ..core.encryption import NONCE, TAG, Decryptor, Encryptor
@@ -29,7 +33,7 @@ class _OpenPart:
 
     def __init__(self, key: str, writer, level: int, secret: bytes | None = None):
         self.key, self.writer = key, writer
-        self.comp = zlib.compressobj(level, zlib.DEFLATED, 31)
+        self.comp = isal_zlib.compressobj(level, isal_zlib.DEFLATED, 31)
         self.sha = hashlib.sha256()
         self.rows = self.size = 0
         self.cipher = Encryptor(secret) if secret else None
@@ -52,7 +56,7 @@ class _OpenPart:
         self.rows += rows
 
     def sync(self) -> None:
-        self._out(self.comp.flush(zlib.Z_SYNC_FLUSH))
+        self._out(self.comp.flush(isal_zlib.Z_SYNC_FLUSH))
 
     def close(self) -> Part:
         self._out(self.comp.flush())
@@ -163,9 +167,9 @@ class BackupWriter:
                     if self._error is not None:
                         continue
                     _, batch, rows = msg
-                    bound = len(batch) + len(batch) // 1000 + 64  # zlib's worst case for this batch
+                    bound = len(batch) + len(batch) // 1000 + 64  # deflate's worst case (ISA-L 1-3: stored blocks)
                     if part is not None and part.size + bound + 65536 > self.part_bytes:
-                        part.sync()  # near the limit: flush what zlib holds back, then decide exactly
+                        part.sync()  # near the limit: flush what deflate holds back, then decide exactly
                         if part.size + bound + 32 > self.part_bytes:  # 32: sync marker + gzip trailer
                             parts.append(part.close())
                             part = None

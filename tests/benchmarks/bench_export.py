@@ -1,8 +1,10 @@
 """Export benchmark (issues 2 and 12): `tenant-backup backup` of a ≈1.7 M-row tenant against the
 floor of the same rows done by hand in the cheapest honest way — ONE psql session streaming
 `COPY (SELECT row_to_json(t) …) TO STDOUT` of every table into ONE `gzip -1`. The two run
-alternately; the ratio of medians is printed, with the peak RSS of our process. Targets (issue 12,
-2 cores): ratio ≤ 1.0, peak RSS < 300 MB. `--jobs N` passes `backup --jobs N` (default: the tool's).
+alternately; the ratio of medians is printed, with the peak RSS of our process and the CPU each
+client used (ours; psql + gzip), which a loaded machine does not move as it moves wall times.
+Targets (issue 12, 2 cores): ratio ≤ 1.0, peak RSS < 300 MB. `--jobs N` passes `backup --jobs N`
+(default: the tool's).
 Then the export SQL alone, without client or compression: the row JSON the export writes, the plain
 `row_to_json` floor and the old per-row sub-select, each COPYed by psql into /dev/null.
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -30,6 +33,13 @@ from tenant_backup_gui.sources import postgres
 
 from .bigtenant import create_big_tenant
 from .server import embedded_server, report, run_tenant_backup
+
+def children_cpu() -> float:
+    """CPU seconds (user + system) of the processes this one has waited for: measured around a
+    run, the client's own CPU, a figure the other processes on a shared machine do not move."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
 
 def run_ours(url: str, org: str, store: Path, jobs: int = 0) -> tuple[float, float, dict]:
     env = dict(os.environ, TENANT_BACKUP_DATABASE_URL=url, TENANT_BACKUP_STORE=str(store))
@@ -96,24 +106,28 @@ def main() -> int:
     with embedded_server() as (server, bindir):
         url = server.get_uri()
         org = create_big_tenant(url)
-        ours, base, rss = [], [], []
+        ours, base, rss, ours_cpu, base_cpu = [], [], [], [], []
         work = Path(tempfile.mkdtemp(prefix="tb-bench-out-"))
         try:
             for r in range(args.rounds):
                 store = work / f"store{r}"
                 store.mkdir()
+                cpu = children_cpu()
                 s, mb, backup = run_ours(url, org, store, args.jobs)
+                ours_cpu.append(children_cpu() - cpu)
                 ours.append(s)
                 rss.append(mb)
                 shutil.rmtree(store)
                 bdir = work / f"base{r}"
                 bdir.mkdir()
+                cpu = children_cpu()
                 base.append(run_baseline(url, org, bindir / "psql", bdir))
+                base_cpu.append(children_cpu() - cpu)
                 base_bytes = sum(f.stat().st_size for f in bdir.iterdir())
                 json_bytes = json_size(bdir / "all.json.gz")
                 shutil.rmtree(bdir)
-                print(f"round {r + 1}: tenant-backup {s:.2f} s ({mb:.0f} MB peak), "
-                      f"psql|gzip -1 {base[-1]:.2f} s")
+                print(f"round {r + 1}: tenant-backup {s:.2f} s ({mb:.0f} MB peak, {ours_cpu[-1]:.2f} s CPU), "
+                      f"psql|gzip -1 {base[-1]:.2f} s ({base_cpu[-1]:.2f} s CPU)")
         finally:
             shutil.rmtree(work, ignore_errors=True)
         rows = backup["total_records"]
@@ -127,6 +141,9 @@ def main() -> int:
         print(f"throughput: tenant-backup {rows / statistics.median(ours):,.0f} rows/s, "
               f"psql|gzip {rows / statistics.median(base):,.0f} rows/s")
         report("median ours / median baseline", ours, base, rss, 1.0)
+        print(f"client CPU (user + system; the server's not counted): tenant-backup {statistics.median(ours_cpu):.2f} s, "
+              f"psql + gzip -1 {statistics.median(base_cpu):.2f} s "
+              f"({statistics.median(ours_cpu) / statistics.median(base_cpu):.2f}×)")
         # The export SQL alone, for a quiet machine to repeat: each script into /dev/null, alternately.
         scripts = copy_scripts(url, org)
         sql_times: dict[str, list[float]] = {name: [] for name in scripts}
