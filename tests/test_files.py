@@ -567,3 +567,63 @@ def test_a_delete_that_fails_after_the_rows_commit_reports_the_restore_done_with
     after.pop("trigger_hits"), before.pop("trigger_hits")
     assert after == before  # the rows are back
     assert f"{ORG_A}/added later.pdf" in f.keys("invoices", f"{ORG_A}/")  # left over, and said so
+
+
+def test_files_changed_after_the_rows_export_are_backed_up_as_they_are_then(files):
+    """The files step's set-up (the Storage session, the previous backup, the store's copies) runs
+    while the rows export, but Storage is listed only once the snapshot has ended: an object
+    changed, deleted or added until then is backed up as it is then, as before that set-up moved."""
+    import hashlib
+
+    from tenant_backup_gui.platform.settings import load_settings
+    from tenant_backup_gui.services.backup import BackupJob
+    from tenant_backup_gui.services.context import Context
+    f = files
+    seed(f)
+    cli_json("backup", "--org", ORG_A)  # the previous backup: the three objects below look unchanged in it
+    changed, deleted, added = f"{ORG_A}/2026/01/inv 1.pdf", f"{ORG_A}/empty.txt", f"{ORG_A}/added meanwhile.pdf"
+
+    def on_event(ev):  # delivered on the job's thread, before it goes on (no event loop bound)
+        if ev.kind == "message" and ev.message == "backing up the tenant's files":  # the snapshot has ended
+            f.put("invoices", changed, b"%PDF-2 the new version")
+            f.api.storage_delete("invoices", [deleted])
+            f.put("invoices", added, b"added after the rows")
+    ctx = Context.from_settings(load_settings())
+    try:
+        job = BackupJob(ctx, ORG_A, on_event=on_event)
+        assert job.prepare() == []
+        result = job.run_blocking()
+    finally:
+        ctx.close()
+    objects = {o["path"]: o for o in json.loads((files_store() / result.summary_key).read_text())
+               ["manifest"]["files"]["objects"]}
+    assert objects[changed]["sha256"] == hashlib.sha256(b"%PDF-2 the new version").hexdigest()
+    assert deleted not in objects and objects[added]["size"] == len(b"added after the rows")
+    assert not [w for w in result.warnings if "deleted during the backup" in w]
+    assert cli_json("verify", "--org", ORG_A, "--backup", result.id)["success"]
+
+
+@pytest.mark.parametrize("files", ["direct"], indirect=True)
+def test_an_object_deleted_between_the_listing_and_its_copy_is_left_out_with_a_warning(files, tmp_path):
+    """On a live app an object can go between the listing and its copy: the backup goes on
+    without it, and says so."""
+    from tenant_backup_gui.core.files import FilesRule
+    from tenant_backup_gui.stores.folder import FolderStore
+    from tenant_backup_gui.stores.tenant_files import TenantFiles
+    f = files
+    keys = [f"{ORG_A}/going/{i}.pdf" for i in range(3)]
+    for k in keys:
+        f.put("invoices", k, k.encode())
+    asked = []
+
+    def cancelled() -> bool:  # asked as each copy starts; one lane copies in key order
+        if not asked:
+            f.api.storage_delete("invoices", [keys[-1]])
+        asked.append(True)
+        return False
+    warnings: list[str] = []
+    tf = TenantFiles(f.api, FolderStore(tmp_path / "store"), ORG_A, (FilesRule("invoices", "{organization_id}/"),),
+                     cancelled=cancelled, jobs=1)
+    entries = tf.backup({}, {}, warn=warnings.append)
+    assert [e.path for e in entries] == keys[:2]
+    assert warnings == [f"invoices/{keys[-1]} was deleted during the backup: not in this backup"]

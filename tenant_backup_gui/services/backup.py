@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -124,6 +124,7 @@ class BackupJob(Job):
         self._lock = lock
         with lock:
             writers: list[BackupWriter] = []
+            prelude = self._files_prelude()
             try:
                 with ctx.snapshot() as snap:
                     self._snapshot = snap
@@ -134,11 +135,14 @@ class BackupJob(Job):
                 # The files are copied after the rows' snapshot ends: an hour of copying must not hold
                 # the tables' locks (an app's ALTER would queue behind them, and its queries behind it),
                 # nor a pooled connection. The keys the rows name are read from the parts written.
-                return self._finish(rows, writers, started)
+                return self._finish(rows, writers, started, prelude)
             except BaseException:
                 for w in writers:
                     w.abort()
                 raise
+            finally:
+                if prelude is not None:
+                    wait([prelude])  # nothing of this job runs on after it
 
     def _export(self, snap, writers: list) -> dict:
         ctx, org = self.ctx, self.org_id
@@ -168,13 +172,13 @@ class BackupJob(Job):
         return {"tenant": tenant, "scope": scope, "begun": begun, "backup_id": backup_id, "secret": secret,
                 "entries": entries, "warnings": warnings}
 
-    def _finish(self, rows: dict, writers: list, started: float) -> BackupResult:
+    def _finish(self, rows: dict, writers: list, started: float, prelude: Future | None = None) -> BackupResult:
         """The tenant's files, then the summary that makes the backup complete."""
         ctx, org = self.ctx, self.org_id
         tenant, scope, backup_id, entries, warnings = (rows["tenant"], rows["scope"], rows["backup_id"],
                                                        rows["entries"], rows["warnings"])
         secret = rows["secret"]
-        files = self._backup_files(backup_id, entries, secret, warnings)
+        files = self._backup_files(backup_id, entries, secret, warnings, prelude)
         if self.cancelled.is_set():
             raise Cancelled("backup cancelled")
         if getattr(self._lock, "lost", False):  # a REST lease that expired and was taken meanwhile
@@ -198,19 +202,39 @@ class BackupJob(Job):
                              "parts": len(e.parts)} for e in entries},
             warnings=warnings, seconds=time.monotonic() - started, summary_key=summary_key)
 
-    def _backup_files(self, backup_id: str, entries: list[TableEntry], secret: bytes | None, warnings: list):
+    def _files_prelude(self) -> Future | None:
+        """With [[files]] rules, the files step's set-up (stores/tenant_files.backup_prelude: the
+        Storage session, the previous backup's entries, the store's copies) started on a thread
+        now, under the tenant's lock, so that it runs while the rows export; None without rules."""
+        ctx, org = self.ctx, self.org_id
+        if not ctx.config.files or ctx.files_problem() is not None:
+            return None  # the files step says what is missing
+        before = mf.timestamp_id(datetime.now(timezone.utc))  # this backup's id comes later still
+
+        def prelude():
+            from ..stores.tenant_files import backup_prelude
+            return backup_prelude(ctx.project(), ctx.store, org, before)
+        pool = ThreadPoolExecutor(1, thread_name_prefix="files-prelude")
+        try:
+            return pool.submit(prelude)
+        finally:
+            pool.shutdown(wait=False)
+
+    def _backup_files(self, backup_id: str, entries: list[TableEntry], secret: bytes | None, warnings: list,
+                      prelude: Future | None = None):
         """The tenant's objects in Storage ([[files]] rules), copied into the store unless the last
         backup's listing shows them unchanged; None when no rule is set."""
-        from ..stores.tenant_files import previous_entries, rows_reader
+        from ..stores.tenant_files import backup_prelude, rows_reader
         files = self.ctx.files(self.org_id, secret, self.cancelled.is_set)
         if files is None:
             return None
         org = self.org_id
         self.emit(Event("message", "backing up the tenant's files", org))
+        previous, stored = prelude.result() if prelude is not None else \
+            backup_prelude(files.project, self.ctx.store, org, backup_id)
         named = files.named(rows_reader(self.ctx.store, {e.name: e for e in entries}, secret))
-        previous = previous_entries(self.ctx.store, org, backup_id)
         return files.backup(named, previous, lambda n, b: self.emit(Event("progress", "", org, "files", n, b)),
-                            warn=warnings.append)
+                            warn=warnings.append, stored=stored)
 
     def _export_table(self, snap, ts, i: int, steps: int, writer: BackupWriter) -> TableEntry:
         """One table's rows into its parts, checked: the rows read equal the rows written."""

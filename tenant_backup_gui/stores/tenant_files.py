@@ -75,21 +75,23 @@ class TenantFiles:
         return out
 
     def stored_now(self) -> dict[str, int]:
-        return {o.key: o.size for o in self.store.list(cf.tenant_files_prefix(self.org_id))}
+        return stored_copies(self.store, self.org_id)
 
     # ------------------------------------------------------------ backup
     def backup(self, named: dict[tuple[str, str], str], previous: dict[tuple[str, str], FileEntry],
                progress: Callable[[int, int], None] = lambda n, b: None,
-               warn: Callable[[str], None] = lambda message: None) -> list[FileEntry]:
+               warn: Callable[[str], None] = lambda message: None,
+               stored: dict[str, int] | None = None) -> list[FileEntry]:
         """Every object of the tenant, copied unless unchanged since `previous` (the last backup's
         entries). Returns the entries, each checked stored (present, its size) at the end. An
         object deleted between the listing and its copy is left out with a warning: on a live app
-        that happens any night, and it must not cost the tenant its backup."""
+        that happens any night, and it must not cost the tenant its backup. `stored`: the store's
+        copies (stored_copies), when already listed under the tenant's lock."""
         listed = self.list_now()
         for (bucket, key) in sorted(named):
             if (bucket, key) not in listed and (meta := self.lookup(bucket, key)) is not None:
                 listed[(bucket, key)] = meta
-        stored = self.stored_now()
+        stored = self.stored_now() if stored is None else dict(stored)
         entries: dict[tuple[str, str], FileEntry] = {}
         todo = []
         for k, meta in sorted(listed.items()):
@@ -342,6 +344,22 @@ def prune_copies(store: ObjectStore, org_id: str, kept_backups: list) -> int:
     if gone:
         store.delete([o.key for o in gone])
     return sum(o.size for o in gone)
+
+
+def stored_copies(store: ObjectStore, org_id: str) -> dict[str, int]:
+    """The tenant's file copies in the store: key → stored bytes."""
+    return {o.key: o.size for o in store.list(cf.tenant_files_prefix(org_id))}
+
+
+def backup_prelude(project, store: ObjectStore, org_id: str, before: str):
+    """What a backup's files step needs that depends neither on the rows nor on what Storage holds
+    now: the Storage session (httpx's import, its TLS set-up), the previous backup's entries and the
+    store's copies. A backup runs this on a thread while its rows export: it holds the tenant's
+    lock, so no other backup or retention of the tenant changes either meanwhile. Storage itself is
+    still listed after the snapshot ends, so an object changed or deleted during the export is seen
+    as it is then. Returns (previous entries, stored copies)."""
+    project.storage_open()
+    return previous_entries(store, org_id, before), stored_copies(store, org_id)
 
 
 def previous_entries(store: ObjectStore, org_id: str, before: str) -> dict[tuple[str, str], FileEntry]:
