@@ -627,3 +627,21 @@ def test_an_object_deleted_between_the_listing_and_its_copy_is_left_out_with_a_w
     entries = tf.backup({}, {}, warn=warnings.append)
     assert [e.path for e in entries] == keys[:2]
     assert warnings == [f"invoices/{keys[-1]} was deleted during the backup: not in this backup"]
+
+
+@pytest.mark.parametrize("files", ["direct"], indirect=True)
+def test_rows_naming_missing_files_under_the_prefixes_cost_no_request(files, odd_db):
+    """The listing of the tenant's prefixes is whole: a key a row names there that is not in it is
+    absent, without asking Storage once per such row (an app's rows often outlive their files).
+    Only a named key outside the prefixes is looked up."""
+    f = files
+    seed(f)
+    with psycopg.connect(odd_db, autocommit=True) as c:
+        c.execute("insert into invoice_email_sends (organization_id, pdf_storage_path) select %s, %s || "
+                  "'/deleted long ago/' || g || '.pdf' from generate_series(1, 50) g", [ORG_A, ORG_A])
+    f.stack.storage_requests.clear()
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    lists = [r for r in f.stack.storage_requests if r[1].startswith("/object/list-v2/")]
+    assert len(lists) == 3  # the two rules' prefixes, and shared/a-….pdf (named, outside the prefixes)
+    objects = json.loads((files_store() / backup["summary"]).read_text())["manifest"]["files"]["objects"]
+    assert len(objects) == 5 and not [o for o in objects if "deleted long ago" in o["path"]]

@@ -88,8 +88,10 @@ class TenantFiles:
         that happens any night, and it must not cost the tenant its backup. `stored`: the store's
         copies (stored_copies), when already listed under the tenant's lock."""
         listed = self.list_now()
-        for (bucket, key) in sorted(named):
-            if (bucket, key) not in listed and (meta := self.lookup(bucket, key)) is not None:
+        for (bucket, key) in sorted(named):  # under the tenant's prefixes the listing is whole: only keys
+            # outside them are looked up (a row naming a deleted file costs no request)
+            if (bucket, key) not in listed and not cf.under_rules(self.rules, self.org_id, bucket, key) \
+                    and (meta := self.lookup(bucket, key)) is not None:
                 listed[(bucket, key)] = meta
         stored = self.stored_now() if stored is None else dict(stored)
         entries: dict[tuple[str, str], FileEntry] = {}
