@@ -261,6 +261,21 @@ def test_a_files_rule_without_the_project_fails_the_backup_in_one_line(odd_db, e
     assert "\n" not in err and "[[files]]" in err and "SUPABASE_URL" in err and "Traceback" not in err
 
 
+def test_a_backup_without_files_rules_never_loads_the_storage_client(odd_db, env):
+    """The files step costs nothing without [[files]] rules: not even httpx's import (~35 ms of
+    every direct backup when the files module was imported before the rules were looked at)."""
+    import subprocess
+    import sys
+    env(odd_db)
+    probe = ("import runpy, sys; sys.argv = ['tenant-backup', 'backup', '--org', sys.argv[1], '--json']\n"
+             "try:\n    runpy.run_module('tenant_backup_gui', run_name='__main__')\nexcept SystemExit as e:\n"
+             "    assert not e.code, e.code\nprint(sorted(m for m in sys.modules if m.split('.')[0] in "
+             "('httpx', 'httpcore') or m.endswith('tenant_files')), file=sys.stderr)")
+    cp = subprocess.run([sys.executable, "-c", probe, ORG_A], capture_output=True, text=True, timeout=300)
+    assert cp.returncode == 0 and json.loads(cp.stdout)["success"], cp.stderr
+    assert cp.stderr.strip().splitlines()[-1] == "[]"
+
+
 def test_files_rules_are_checked_where_they_are_written():
     import tomllib
 

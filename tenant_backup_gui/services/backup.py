@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -122,9 +122,10 @@ class BackupJob(Job):
         started = time.monotonic()
         lock = ctx.tenant_lock(org) if self.hold_lock else nullcontext()
         self._lock = lock
-        with lock:
+        with self._files_prelude() as prelude, lock:
+            if prelude is not None:
+                prelude.locked()
             writers: list[BackupWriter] = []
-            prelude = self._files_prelude()
             try:
                 with ctx.snapshot() as snap:
                     self._snapshot = snap
@@ -140,9 +141,6 @@ class BackupJob(Job):
                 for w in writers:
                     w.abort()
                 raise
-            finally:
-                if prelude is not None:
-                    wait([prelude])  # nothing of this job runs on after it
 
     def _export(self, snap, writers: list) -> dict:
         ctx, org = self.ctx, self.org_id
@@ -172,7 +170,7 @@ class BackupJob(Job):
         return {"tenant": tenant, "scope": scope, "begun": begun, "backup_id": backup_id, "secret": secret,
                 "entries": entries, "warnings": warnings}
 
-    def _finish(self, rows: dict, writers: list, started: float, prelude: Future | None = None) -> BackupResult:
+    def _finish(self, rows: dict, writers: list, started: float, prelude=None) -> BackupResult:
         """The tenant's files, then the summary that makes the backup complete."""
         ctx, org = self.ctx, self.org_id
         tenant, scope, backup_id, entries, warnings = (rows["tenant"], rows["scope"], rows["backup_id"],
@@ -202,36 +200,26 @@ class BackupJob(Job):
                              "parts": len(e.parts)} for e in entries},
             warnings=warnings, seconds=time.monotonic() - started, summary_key=summary_key)
 
-    def _files_prelude(self) -> Future | None:
-        """With [[files]] rules, the files step's set-up (stores/tenant_files.backup_prelude: the
-        Storage session, the previous backup's entries, the store's copies) started on a thread
-        now, under the tenant's lock, so that it runs while the rows export; None without rules."""
-        ctx, org = self.ctx, self.org_id
-        if not ctx.config.files or ctx.files_problem() is not None:
-            return None  # the files step says what is missing
-        before = mf.timestamp_id(datetime.now(timezone.utc))  # this backup's id comes later still
-
-        def prelude():
-            from ..stores.tenant_files import backup_prelude
-            return backup_prelude(ctx.project(), ctx.store, org, before)
-        pool = ThreadPoolExecutor(1, thread_name_prefix="files-prelude")
-        try:
-            return pool.submit(prelude)
-        finally:
-            pool.shutdown(wait=False)
+    def _files_prelude(self):
+        """With [[files]] rules, the files step's set-up (services/files_prelude.py), on a thread
+        from now while the lock is taken and the rows export; else nothing."""
+        if not self.ctx.config.files or self.ctx.files_problem() is not None:
+            return nullcontext()  # the files step says what is missing
+        from .files_prelude import FilesPrelude
+        return FilesPrelude(self.ctx, self.org_id)
 
     def _backup_files(self, backup_id: str, entries: list[TableEntry], secret: bytes | None, warnings: list,
-                      prelude: Future | None = None):
+                      prelude=None):
         """The tenant's objects in Storage ([[files]] rules), copied into the store unless the last
         backup's listing shows them unchanged; None when no rule is set."""
-        from ..stores.tenant_files import backup_prelude, rows_reader
         files = self.ctx.files(self.org_id, secret, self.cancelled.is_set)
         if files is None:
-            return None
+            return None  # and httpx is never imported: a backup without files does not pay for it
+        from ..stores.tenant_files import previous_entries, rows_reader
         org = self.org_id
         self.emit(Event("message", "backing up the tenant's files", org))
         previous, stored = prelude.result() if prelude is not None else \
-            backup_prelude(files.project, self.ctx.store, org, backup_id)
+            (previous_entries(self.ctx.store, org, backup_id), None)
         named = files.named(rows_reader(self.ctx.store, {e.name: e for e in entries}, secret))
         return files.backup(named, previous, lambda n, b: self.emit(Event("progress", "", org, "files", n, b)),
                             warn=warnings.append, stored=stored)

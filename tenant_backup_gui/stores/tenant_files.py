@@ -353,17 +353,6 @@ def stored_copies(store: ObjectStore, org_id: str) -> dict[str, int]:
     return {o.key: o.size for o in store.list(cf.tenant_files_prefix(org_id))}
 
 
-def backup_prelude(project, store: ObjectStore, org_id: str, before: str):
-    """What a backup's files step needs that depends neither on the rows nor on what Storage holds
-    now: the Storage session (httpx's import, its TLS set-up), the previous backup's entries and the
-    store's copies. A backup runs this on a thread while its rows export: it holds the tenant's
-    lock, so no other backup or retention of the tenant changes either meanwhile. Storage itself is
-    still listed after the snapshot ends, so an object changed or deleted during the export is seen
-    as it is then. Returns (previous entries, stored copies)."""
-    project.storage_open()
-    return previous_entries(store, org_id, before), stored_copies(store, org_id)
-
-
 def previous_entries(store: ObjectStore, org_id: str, before: str) -> dict[tuple[str, str], FileEntry]:
     """The files of the tenant's newest backup (before `before`) that has a files part, by
     (bucket, key): only summaries are read, newest first, a few at most."""
