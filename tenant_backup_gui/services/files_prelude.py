@@ -23,6 +23,7 @@ class FilesPrelude:
         self.ctx, self.org_id = ctx, org_id
         self._go = threading.Event()
         self._before: str | None = None
+        self._abandoned = False
         self._ready: Future = Future()
         self._thread = threading.Thread(target=self._work, name="files-prelude", daemon=True)
 
@@ -30,8 +31,9 @@ class FilesPrelude:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc) -> None:
-        self._go.set()  # a lock never taken: the thread ends without reading anything
+    def __exit__(self, exc_type, *exc) -> None:
+        self._abandoned = exc_type is not None  # the job failed or was cancelled: nothing more to read
+        self._go.set()  # (a lock never taken: the thread ends without reading anything)
         self._thread.join()
 
     def locked(self) -> None:
@@ -50,7 +52,7 @@ class FilesPrelude:
             from ..stores.tenant_files import previous_entries, stored_copies
             self.ctx.project().storage_open()
             self._go.wait()
-            if self._before is None:
+            if self._before is None or self._abandoned:
                 self._ready.cancel()
                 return
             store, org = self.ctx.store, self.org_id
