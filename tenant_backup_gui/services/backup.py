@@ -218,11 +218,12 @@ class BackupJob(Job):
         from ..stores.tenant_files import previous_entries, rows_reader
         org = self.org_id
         self.emit(Event("message", "backing up the tenant's files", org))
+        named = files.named(rows_reader(self.ctx.store, {e.name: e for e in entries}, secret))
+        listed = files.current(named)  # Storage now, the snapshot ended; the prelude may still be reading the store
         previous, stored = prelude.result() if prelude is not None else \
             (previous_entries(self.ctx.store, org, backup_id), None)
-        named = files.named(rows_reader(self.ctx.store, {e.name: e for e in entries}, secret))
         return files.backup(named, previous, lambda n, b: self.emit(Event("progress", "", org, "files", n, b)),
-                            warn=warnings.append, stored=stored)
+                            warn=warnings.append, stored=stored, listed=listed)
 
     def _export_table(self, snap, ts, i: int, steps: int, writer: BackupWriter) -> TableEntry:
         """One table's rows into its parts, checked: the rows read equal the rows written."""
