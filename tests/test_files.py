@@ -261,6 +261,21 @@ def test_a_files_rule_without_the_project_fails_the_backup_in_one_line(odd_db, e
     assert "\n" not in err and "[[files]]" in err and "SUPABASE_URL" in err and "Traceback" not in err
 
 
+def test_a_backup_without_files_rules_never_loads_the_storage_client(odd_db, env):
+    """The files step costs nothing without [[files]] rules: not even httpx's import (~35 ms of
+    every direct backup when the files module was imported before the rules were looked at)."""
+    import subprocess
+    import sys
+    env(odd_db)
+    probe = ("import runpy, sys; sys.argv = ['tenant-backup', 'backup', '--org', sys.argv[1], '--json']\n"
+             "try:\n    runpy.run_module('tenant_backup_gui', run_name='__main__')\nexcept SystemExit as e:\n"
+             "    assert not e.code, e.code\nprint(sorted(m for m in sys.modules if m.split('.')[0] in "
+             "('httpx', 'httpcore') or m.endswith('tenant_files')), file=sys.stderr)")
+    cp = subprocess.run([sys.executable, "-c", probe, ORG_A], capture_output=True, text=True, timeout=300)
+    assert cp.returncode == 0 and json.loads(cp.stdout)["success"], cp.stderr
+    assert cp.stderr.strip().splitlines()[-1] == "[]"
+
+
 def test_files_rules_are_checked_where_they_are_written():
     import tomllib
 
@@ -567,3 +582,81 @@ def test_a_delete_that_fails_after_the_rows_commit_reports_the_restore_done_with
     after.pop("trigger_hits"), before.pop("trigger_hits")
     assert after == before  # the rows are back
     assert f"{ORG_A}/added later.pdf" in f.keys("invoices", f"{ORG_A}/")  # left over, and said so
+
+
+def test_files_changed_after_the_rows_export_are_backed_up_as_they_are_then(files):
+    """The files step's set-up (the Storage session, the previous backup, the store's copies) runs
+    while the rows export, but Storage is listed only once the snapshot has ended: an object
+    changed, deleted or added until then is backed up as it is then, as before that set-up moved."""
+    import hashlib
+
+    from tenant_backup_gui.platform.settings import load_settings
+    from tenant_backup_gui.services.backup import BackupJob
+    from tenant_backup_gui.services.context import Context
+    f = files
+    seed(f)
+    cli_json("backup", "--org", ORG_A)  # the previous backup: the three objects below look unchanged in it
+    changed, deleted, added = f"{ORG_A}/2026/01/inv 1.pdf", f"{ORG_A}/empty.txt", f"{ORG_A}/added meanwhile.pdf"
+
+    def on_event(ev):  # delivered on the job's thread, before it goes on (no event loop bound)
+        if ev.kind == "message" and ev.message == "backing up the tenant's files":  # the snapshot has ended
+            f.put("invoices", changed, b"%PDF-2 the new version")
+            f.api.storage_delete("invoices", [deleted])
+            f.put("invoices", added, b"added after the rows")
+    ctx = Context.from_settings(load_settings())
+    try:
+        job = BackupJob(ctx, ORG_A, on_event=on_event)
+        assert job.prepare() == []
+        result = job.run_blocking()
+    finally:
+        ctx.close()
+    objects = {o["path"]: o for o in json.loads((files_store() / result.summary_key).read_text())
+               ["manifest"]["files"]["objects"]}
+    assert objects[changed]["sha256"] == hashlib.sha256(b"%PDF-2 the new version").hexdigest()
+    assert deleted not in objects and objects[added]["size"] == len(b"added after the rows")
+    assert not [w for w in result.warnings if "deleted during the backup" in w]
+    assert cli_json("verify", "--org", ORG_A, "--backup", result.id)["success"]
+
+
+@pytest.mark.parametrize("files", ["direct"], indirect=True)
+def test_an_object_deleted_between_the_listing_and_its_copy_is_left_out_with_a_warning(files, tmp_path):
+    """On a live app an object can go between the listing and its copy: the backup goes on
+    without it, and says so."""
+    from tenant_backup_gui.core.files import FilesRule
+    from tenant_backup_gui.stores.folder import FolderStore
+    from tenant_backup_gui.stores.tenant_files import TenantFiles
+    f = files
+    keys = [f"{ORG_A}/going/{i}.pdf" for i in range(3)]
+    for k in keys:
+        f.put("invoices", k, k.encode())
+    asked = []
+
+    def cancelled() -> bool:  # asked as each copy starts; one lane copies in key order
+        if not asked:
+            f.api.storage_delete("invoices", [keys[-1]])
+        asked.append(True)
+        return False
+    warnings: list[str] = []
+    tf = TenantFiles(f.api, FolderStore(tmp_path / "store"), ORG_A, (FilesRule("invoices", "{organization_id}/"),),
+                     cancelled=cancelled, jobs=1)
+    entries = tf.backup({}, {}, warn=warnings.append)
+    assert [e.path for e in entries] == keys[:2]
+    assert warnings == [f"invoices/{keys[-1]} was deleted during the backup: not in this backup"]
+
+
+@pytest.mark.parametrize("files", ["direct"], indirect=True)
+def test_rows_naming_missing_files_under_the_prefixes_cost_no_request(files, odd_db):
+    """The listing of the tenant's prefixes is whole: a key a row names there that is not in it is
+    absent, without asking Storage once per such row (an app's rows often outlive their files).
+    Only a named key outside the prefixes is looked up."""
+    f = files
+    seed(f)
+    with psycopg.connect(odd_db, autocommit=True) as c:
+        c.execute("insert into invoice_email_sends (organization_id, pdf_storage_path) select %s, %s || "
+                  "'/deleted long ago/' || g || '.pdf' from generate_series(1, 50) g", [ORG_A, ORG_A])
+    f.stack.storage_requests.clear()
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    lists = [r for r in f.stack.storage_requests if r[1].startswith("/object/list-v2/")]
+    assert len(lists) == 3  # the two rules' prefixes, and shared/a-….pdf (named, outside the prefixes)
+    objects = json.loads((files_store() / backup["summary"]).read_text())["manifest"]["files"]["objects"]
+    assert len(objects) == 5 and not [o for o in objects if "deleted long ago" in o["path"]]

@@ -122,7 +122,9 @@ class BackupJob(Job):
         started = time.monotonic()
         lock = ctx.tenant_lock(org) if self.hold_lock else nullcontext()
         self._lock = lock
-        with lock:
+        with self._files_prelude() as prelude, lock:
+            if prelude is not None:
+                prelude.locked()
             writers: list[BackupWriter] = []
             try:
                 with ctx.snapshot() as snap:
@@ -134,7 +136,7 @@ class BackupJob(Job):
                 # The files are copied after the rows' snapshot ends: an hour of copying must not hold
                 # the tables' locks (an app's ALTER would queue behind them, and its queries behind it),
                 # nor a pooled connection. The keys the rows name are read from the parts written.
-                return self._finish(rows, writers, started)
+                return self._finish(rows, writers, started, prelude)
             except BaseException:
                 for w in writers:
                     w.abort()
@@ -170,13 +172,13 @@ class BackupJob(Job):
         return {"tenant": tenant, "scope": scope, "begun": begun, "backup_id": backup_id, "secret": secret,
                 "entries": entries, "warnings": warnings}
 
-    def _finish(self, rows: dict, writers: list, started: float) -> BackupResult:
+    def _finish(self, rows: dict, writers: list, started: float, prelude=None) -> BackupResult:
         """The tenant's files, then the summary that makes the backup complete."""
         ctx, org = self.ctx, self.org_id
         tenant, scope, backup_id, entries, warnings = (rows["tenant"], rows["scope"], rows["backup_id"],
                                                        rows["entries"], rows["warnings"])
         secret = rows["secret"]
-        files = self._backup_files(backup_id, entries, secret, warnings)
+        files = self._backup_files(backup_id, entries, secret, warnings, prelude)
         if self.cancelled.is_set():
             raise Cancelled("backup cancelled")
         if getattr(self._lock, "lost", False):  # a REST lease that expired and was taken meanwhile
@@ -200,19 +202,30 @@ class BackupJob(Job):
                              "parts": len(e.parts)} for e in entries},
             warnings=warnings, seconds=time.monotonic() - started, summary_key=summary_key)
 
-    def _backup_files(self, backup_id: str, entries: list[TableEntry], secret: bytes | None, warnings: list):
+    def _files_prelude(self):
+        """With [[files]] rules, the files step's set-up (services/files_prelude.py), on a thread
+        from now while the lock is taken and the rows export; else nothing."""
+        if not self.ctx.config.files or self.ctx.files_problem() is not None:
+            return nullcontext()  # the files step says what is missing
+        from .files_prelude import FilesPrelude
+        return FilesPrelude(self.ctx, self.org_id)
+
+    def _backup_files(self, backup_id: str, entries: list[TableEntry], secret: bytes | None, warnings: list,
+                      prelude=None):
         """The tenant's objects in Storage ([[files]] rules), copied into the store unless the last
         backup's listing shows them unchanged; None when no rule is set."""
         files = self.ctx.files(self.org_id, secret, self.cancelled.is_set)
         if files is None:
-            return None
-        from ..stores.tenant_files import previous_entries, rows_reader  # here: without rules, never loaded
+            return None  # and httpx is never imported: a backup without files does not pay for it
+        from ..stores.tenant_files import previous_entries, rows_reader
         org = self.org_id
         self.emit(Event("message", "backing up the tenant's files", org))
         named = files.named(rows_reader(self.ctx.store, {e.name: e for e in entries}, secret))
-        previous = previous_entries(self.ctx.store, org, backup_id)
+        listed = files.current(named)  # Storage now, the snapshot ended; the prelude may still be reading the store
+        previous, stored = prelude.result() if prelude is not None else \
+            (previous_entries(self.ctx.store, org, backup_id), None)
         return files.backup(named, previous, lambda n, b: self.emit(Event("progress", "", org, "files", n, b)),
-                            warn=warnings.append)
+                            warn=warnings.append, stored=stored, listed=listed)
 
     def _export_table(self, snap, ts, i: int, steps: int, writer: BackupWriter) -> TableEntry:
         """One table's rows into its parts, checked: the rows read equal the rows written."""

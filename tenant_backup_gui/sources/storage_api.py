@@ -57,6 +57,11 @@ class StorageApi:
                 self.__dict__["_storage_client"] = http
             return http
 
+    def storage_open(self) -> None:
+        """Make the session now: httpx's TLS set-up (its CA bundle read) costs tens of ms, which a
+        backup pays on a thread while the rows export rather than after."""
+        self._storage_http()
+
     def close_storage(self) -> None:
         http = self.__dict__.pop("_storage_client", None)
         if http is not None:

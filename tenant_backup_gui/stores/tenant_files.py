@@ -74,22 +74,34 @@ class TenantFiles:
                     out.setdefault((rule.bucket, k), f"{table}.{column}")
         return out
 
+    def current(self, named: dict[tuple[str, str], str]) -> dict[tuple[str, str], dict]:
+        """(bucket, key) → listing metadata of the tenant's objects now and of the `named` keys
+        that exist. Under the tenant's prefixes the listing is whole: only named keys outside them
+        are looked up (a row naming a deleted file costs no request)."""
+        listed = self.list_now()
+        for (bucket, key) in sorted(named):
+            if (bucket, key) not in listed and not cf.under_rules(self.rules, self.org_id, bucket, key) \
+                    and (meta := self.lookup(bucket, key)) is not None:
+                listed[(bucket, key)] = meta
+        return listed
+
     def stored_now(self) -> dict[str, int]:
-        return {o.key: o.size for o in self.store.list(cf.tenant_files_prefix(self.org_id))}
+        return stored_copies(self.store, self.org_id)
 
     # ------------------------------------------------------------ backup
     def backup(self, named: dict[tuple[str, str], str], previous: dict[tuple[str, str], FileEntry],
                progress: Callable[[int, int], None] = lambda n, b: None,
-               warn: Callable[[str], None] = lambda message: None) -> list[FileEntry]:
+               warn: Callable[[str], None] = lambda message: None,
+               stored: dict[str, int] | None = None, listed: dict[tuple[str, str], dict] | None = None
+               ) -> list[FileEntry]:
         """Every object of the tenant, copied unless unchanged since `previous` (the last backup's
         entries). Returns the entries, each checked stored (present, its size) at the end. An
         object deleted between the listing and its copy is left out with a warning: on a live app
-        that happens any night, and it must not cost the tenant its backup."""
-        listed = self.list_now()
-        for (bucket, key) in sorted(named):
-            if (bucket, key) not in listed and (meta := self.lookup(bucket, key)) is not None:
-                listed[(bucket, key)] = meta
-        stored = self.stored_now()
+        that happens any night, and it must not cost the tenant its backup. `stored`: the store's
+        copies (stored_copies), when already listed under the tenant's lock; `listed`: what
+        Storage holds now (current(named)), when already listed."""
+        listed = self.current(named) if listed is None else listed
+        stored = self.stored_now() if stored is None else dict(stored)
         entries: dict[tuple[str, str], FileEntry] = {}
         todo = []
         for k, meta in sorted(listed.items()):
@@ -342,6 +354,11 @@ def prune_copies(store: ObjectStore, org_id: str, kept_backups: list) -> int:
     if gone:
         store.delete([o.key for o in gone])
     return sum(o.size for o in gone)
+
+
+def stored_copies(store: ObjectStore, org_id: str) -> dict[str, int]:
+    """The tenant's file copies in the store: key → stored bytes."""
+    return {o.key: o.size for o in store.list(cf.tenant_files_prefix(org_id))}
 
 
 def previous_entries(store: ObjectStore, org_id: str, before: str) -> dict[tuple[str, str], FileEntry]:
