@@ -1,8 +1,9 @@
 """What a killed job (kill -9, a power cut) leaves behind, put right by the next job on the same
 tenant once it holds the tenant's lock, and by `cleanup`:
 
-- hidden temp parts (`.x-p0001.jsonl.gz.tmp-PID`) in the tenant's folder: under the lock no live
-  writer owns one, so they go;
+- hidden temp parts (`.x-p0001.jsonl.gz.tmp-PID`) in the tenant's folder, and temp copies of its
+  files (`tenant-files/{org}/…/.sha.tmp-PID`, as big as the object): under the lock no live writer
+  owns one, so they go;
 - history rows still `in_progress` whose job is gone become `failed` with "interrupted";
 - an apply that was killed leaves a `restore` row saying so: while it runs, an `in_progress` restore
   row stands in for it (removed when the apply ends either way, as the apply writes its own row).
@@ -18,6 +19,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from ..core import manifest as mf
+from ..core.files import tenant_files_prefix
 
 # Rows of jobs that hold the tenant's lock while they run (a dry run does not: its rows are left be).
 LOCKED_TYPES = ("manual", "daily_tenant", "safety", "restore")
@@ -47,15 +49,21 @@ def reason(backup_type: str) -> str:
     return "interrupted: the process stopped before the backup finished; its unfinished files were removed"
 
 
+def _tenant_prefixes(org_id: str) -> tuple[str, str]:
+    """Where a tenant's jobs write: its backups' folder and its files' content-addressed copies."""
+    return mf.tenant_prefix(org_id), tenant_files_prefix(org_id)
+
+
 def reconcile(ctx, org_id: str) -> dict:
     """Run while holding org_id's lock. Returns what was put right: {"temp_files", "temp_bytes", "rows"}."""
     done = {"temp_files": 0, "temp_bytes": 0, "rows": 0}
     for store in (ctx.store, getattr(ctx.store, "mirror", None)):
         sweep = getattr(store, "sweep_temp", None)
         if callable(sweep):
-            files, size = sweep(mf.tenant_prefix(org_id))
-            done["temp_files"] += files
-            done["temp_bytes"] += size
+            for prefix in _tenant_prefixes(org_id):
+                files, size = sweep(prefix)
+                done["temp_files"] += files
+                done["temp_bytes"] += size
     if not ctx.direct:
         return done  # over the Supabase API the history has no rows of ours to reconcile yet
     history = ctx.history()
@@ -112,4 +120,4 @@ def apply_marker(ctx, org_id: str, plan_id: str, backup_id: str) -> Iterator[Non
 def has_temp_files(ctx, org_id: str) -> bool:
     """Cheap test before taking a tenant's lock just to sweep it."""
     sweep = getattr(ctx.store, "sweep_temp", None)
-    return callable(sweep) and sweep(mf.tenant_prefix(org_id), count_only=True)[0] > 0
+    return callable(sweep) and any(sweep(p, count_only=True)[0] > 0 for p in _tenant_prefixes(org_id))
