@@ -57,7 +57,7 @@ class Progress:
         if not self.enabled:
             return
         if ev.kind == "progress" and ev.table:
-            text = f"  [{ev.step}/{ev.steps}] {ev.table}: {ev.rows:,} rows, {_size(ev.bytes)}"
+            text = f"  [{ev.step}/{ev.steps}] {ev.table}: {ev.counted()}, {_size(ev.bytes)}"
         elif ev.kind in ("started", "table") and ev.message:
             text = f"  {ev.message}"
         else:

@@ -59,16 +59,25 @@ def verdict(result: dict, mode: str, partial: bool) -> str:
     """The dry run in one plain sentence, for the mode it was run in."""
     tables = result["tables"].values()
     ins, upd, dele = (sum(t[k] for t in tables) for k in ("to_insert", "to_update", "to_delete"))
+    f = result.get("files") or {}
+    moves = [f"{verb} {num(n)} file{'' if n == 1 else 's'}"
+             for verb, n in (("upload", len(f.get("to_upload", []))), ("delete", len(f.get("to_delete", [])))) if n]
+    files = " and ".join(moves)  # the files a restore writes or deletes belong in the one sentence too
     if not result["success"]:
         text = f"Cannot restore: {result['problems'][0]}" if result["problems"] else result["message"]
     elif mode == "missing-only":
         text = (f"Will put back {_rows(ins)} deleted since the backup and change nothing else." if ins else
                 "Nothing is missing: no row would be put back.")
+        if files:
+            text = text.rstrip(".") + f"; will {files}."
     else:
         parts = [f"{verb} {num(n)}" for verb, n in (("delete", dele), ("update", upd), ("insert", ins)) if n]
         if parts:
             parts[0] += " row" + ("" if (dele or upd or ins) == 1 else "s")
-            text = "Will " + (", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]) + "."
+            text = "Will " + (", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]) + \
+                (f"; {files}." if files else ".")
+        elif files:
+            text = f"The rows already equal the backup; will {files}."
         else:
             text = "Nothing to change: the organization already equals the backup."
     if partial:

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from .. import __version__
 from ..core import manifest as mf
 from ..core.errors import Cancelled, ConnectionFailed, TenantBackupError
-from ..core.events import Event, EventSink, ignore
+from ..core.events import FILES_UNIT, Event, EventSink, ignore
 from ..core.encryption import key_id
 from ..core.manifest import TableEntry
 from ..stores.backups import BackupWriter
@@ -209,7 +209,7 @@ class BackupJob(Job):
         self.emit(Event("message", "backing up the tenant's files", org))
         named = files.named(rows_reader(self.ctx.store, {e.name: e for e in entries}, secret))
         previous = previous_entries(self.ctx.store, org, backup_id)
-        return files.backup(named, previous, lambda n, b: self.emit(Event("progress", "", org, "files", n, b)),
+        return files.backup(named, previous, lambda n, b: self.emit(Event("progress", "", org, "files", n, b, data=FILES_UNIT)),
                             warn=warnings.append)
 
     def _export_table(self, snap, ts, i: int, steps: int, writer: BackupWriter) -> TableEntry:

@@ -1,0 +1,135 @@
+"""Found by trying the product from outside (kill -9 mid-job, hand-edited backups, the installed
+wheel): each test reproduces what a user or an attacker saw, against the real stack."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from .conftest import ORG_A, ROOT, cli_json
+from .test_files import files, files_store, seed  # noqa: F401  (the fixture: rows' road + the real Storage server)
+
+
+def _file_temps() -> list:
+    root = files_store() / "tenant-files"
+    return [p for p in root.rglob(".*.tmp-*")] if root.exists() else []
+
+
+@pytest.mark.parametrize("files", ["direct"], indirect=True)
+def test_a_backup_killed_during_its_file_copies_leaves_no_temp_copy_after_the_next_backup(files):
+    """kill -9 while a file's copy streams into the store left `.sha.tmp-PID` under tenant-files/
+    (up to the object's size) forever: the next job only swept the tenant's parts folder."""
+    for i in range(3):
+        files.put("invoices", f"{ORG_A}/big/scan-{i}.bin", os.urandom(24 * 1024 * 1024), ctype="application/pdf")
+    proc = subprocess.Popen([sys.executable, "-m", "tenant_backup_gui", "backup", "--org", ORG_A],
+                            cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while not any(p.exists() and p.stat().st_size > 0 for p in _file_temps()):
+            assert proc.poll() is None, "the backup finished before it could be killed; make the files bigger"
+            time.sleep(0.01)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert _file_temps()
+    cli_json("backup", "--org", ORG_A)
+    assert _file_temps() == []
+    manual = cli_json("history", "--org", ORG_A, "--type", "manual")
+    assert [r["status"] for r in manual] == ["completed", "failed"]
+
+
+def _edit_files_manifest(backup: dict, edit) -> None:
+    """What someone with write access to the backup folder can do: the summary is plain JSON (its
+    parts' checksums are in it; the files' entries carry their own SHA-256 and size)."""
+    path = files_store() / backup["summary"]
+    doc = json.loads(path.read_text())
+    edit(doc["manifest"]["files"]["objects"])
+    path.write_text(json.dumps(doc))
+
+
+def _dry_run(backup_id: str):
+    return subprocess.run([sys.executable, "-m", "tenant_backup_gui", "restore", "--org", ORG_A, "--backup",
+                           backup_id, "--dry-run"], cwd=str(ROOT), capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("files", ["direct"], indirect=True)
+def test_a_dry_run_refuses_a_file_whose_copy_does_not_match_the_manifest(files):
+    """The manifest's size of a file edited to 10**18: the dry run passed ("would upload 1
+    (1000000000000000000 bytes)") and only the apply refused. What the dry run passes, the apply
+    must be able to do: the copies it would upload are checked there too."""
+    seed(files)
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    key = f"{ORG_A}/2026/01/inv 1.pdf"
+    files.api.storage_delete("invoices", [key])
+    _edit_files_manifest(backup, lambda objs: next(e for e in objs if e["path"] == key).update(size=10**18))
+    cp = _dry_run(backup["id"])
+    err = cp.stderr.strip()
+    assert cp.returncode == 1 and "does not match its checksum" in err and "inv 1.pdf" in err, cp.stdout + err
+    assert "\n" not in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("files", ["direct"], indirect=True)
+def test_a_backup_listing_one_object_twice_is_refused(files):
+    """Two entries for one key with different contents: the dry run counted 'upload 1, 9 unchanged'
+    for 9 objects, and which content the apply would leave was up to thread timing."""
+    seed(files)
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    key = f"{ORG_A}/2026/01/inv 1.pdf"
+
+    def twice(objs):
+        other = next(e for e in objs if e["path"] == f"{ORG_A}/empty.txt")
+        objs.append(dict(other, path=key))
+    _edit_files_manifest(backup, twice)
+    cp = _dry_run(backup["id"])
+    err = cp.stderr.strip()
+    assert cp.returncode == 1 and "twice" in err and "inv 1.pdf" in err, cp.stdout + err
+    assert "\n" not in err
+
+
+@pytest.mark.parametrize("files", ["direct"], indirect=True)
+def test_the_windows_progress_counts_files_as_files(files, qtbot):
+    """The window's progress row of a backup with files read 'files: 5 rows, 54.7 KiB'."""
+    from tenant_backup_gui.gui.jobs import JobRow
+    from tenant_backup_gui.services.backup import BackupJob
+    from tenant_backup_gui.platform.settings import load_settings
+    from tenant_backup_gui.services.context import Context
+    seed(files)
+    row = JobRow("Backup", None)
+    qtbot.addWidget(row)
+    seen = []
+
+    def show(ev):
+        row.on_event(ev)
+        seen.append(row.detail.text())
+    asyncio.run(BackupJob(Context.from_settings(load_settings()), ORG_A, "manual", on_event=show).run())
+    shown = [t for t in seen if t.startswith("files:")]
+    assert shown and shown[-1].startswith("files: 5 files, ") and not any("rows" in t for t in shown), shown
+
+
+@pytest.mark.parametrize("files", ["direct"], indirect=True)
+def test_the_wizards_verdict_and_confirm_page_name_the_files_it_will_upload_and_delete(files, qtbot, loop):
+    """Rows unchanged, one file gone, one file added since the backup: the dry run's headline and the
+    confirm page (the last step before the change) said "Nothing to change: the organization
+    already equals the backup." while a replace would upload one file and delete another."""
+    from tenant_backup_gui.gui.restore_wizard import PAGE_CONFIRM, PAGE_DRY_RUN
+
+    from .test_gui import open_restore_wizard, wait_for
+    seed(files)
+    cli_json("backup", "--org", ORG_A)
+    files.api.storage_delete("invoices", [f"{ORG_A}/2026/01/inv 1.pdf"])
+    files.put("invoices", f"{ORG_A}/added later.pdf", b"new")
+    _, wiz = open_restore_wizard(qtbot, loop, ORG_A)
+    wiz.next()
+    wiz.next()
+    wait_for(loop, lambda: wiz.plan is not None, what="the dry run")
+    headline = wiz.page(PAGE_DRY_RUN).verdict.text()
+    assert "upload 1 file and delete 1 file" in headline and "Nothing to change" not in headline, headline
+    wiz.next()
+    assert wiz.currentId() == PAGE_CONFIRM
+    assert "upload 1 file and delete 1 file" in wiz.page(PAGE_CONFIRM).text.text()
