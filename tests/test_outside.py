@@ -113,11 +113,12 @@ def test_the_windows_progress_counts_files_as_files(files, qtbot):
 
 
 @pytest.mark.parametrize("files", ["direct"], indirect=True)
-def test_the_wizards_verdict_and_confirm_page_name_the_files_it_will_upload_and_delete(files, qtbot, loop):
+def test_the_wizard_names_the_files_it_will_upload_and_delete_and_did(files, qtbot, loop):
     """Rows unchanged, one file gone, one file added since the backup: the dry run's headline and the
     confirm page (the last step before the change) said "Nothing to change: the organization
-    already equals the backup." while a replace would upload one file and delete another."""
-    from tenant_backup_gui.gui.restore_wizard import PAGE_CONFIRM, PAGE_DRY_RUN
+    already equals the backup." while a replace would upload one file and delete another; the
+    result page said nothing of files either."""
+    from tenant_backup_gui.gui.restore_wizard import PAGE_CONFIRM, PAGE_DRY_RUN, PAGE_RESULT
 
     from .test_gui import open_restore_wizard, wait_for
     seed(files)
@@ -133,3 +134,9 @@ def test_the_wizards_verdict_and_confirm_page_name_the_files_it_will_upload_and_
     wiz.next()
     assert wiz.currentId() == PAGE_CONFIRM
     assert "upload 1 file and delete 1 file" in wiz.page(PAGE_CONFIRM).text.text()
+    wiz.page(PAGE_CONFIRM).name.setText("Acme Welding")
+    wiz.next()
+    wait_for(loop, lambda: wiz.currentId() == PAGE_RESULT, what="the apply")
+    done = wiz.page(PAGE_RESULT).text.text()  # it said only "Restored 1,565 rows in 13 tables …"
+    assert "Files: uploaded 1 (" in done and "deleted 1 (" in done and f"{ORG_A}/added later.pdf" in done, done
+    assert f"{ORG_A}/2026/01/inv 1.pdf" in files.keys("invoices", ORG_A)

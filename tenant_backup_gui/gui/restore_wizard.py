@@ -40,15 +40,17 @@ def _rows(n: int) -> str:
     return f"{num(n)} row{'' if n == 1 else 's'}"
 
 
-def files_text(f: dict | None, shown: int = 8) -> str:
-    """The files section of a dry run: counts and bytes, then the first objects it would touch."""
+def files_text(f: dict | None, shown: int = 8, done: bool = False) -> str:
+    """The files section of a dry run (or, done, of an apply): counts and bytes, then the first
+    objects it touches."""
     if not f:
         return ""
     b = f["bytes"]
-    lines = [f"Files: upload {num(len(f['to_upload']))} ({size(b['to_upload'])}), delete {num(len(f['to_delete']))} "
+    up, de = ("uploaded", "deleted") if done else ("upload", "delete")
+    lines = [f"Files: {up} {num(len(f['to_upload']))} ({size(b['to_upload'])}), {de} {num(len(f['to_delete']))} "
              f"({size(b['to_delete'])}), unchanged {num(f['unchanged'])} ({size(b['unchanged'])})."]
-    touched = [f"upload {d['bucket']}/{d['path']}" for d in f["to_upload"]] + \
-              [f"delete {d['bucket']}/{d['path']}" for d in f["to_delete"]]
+    touched = [f"{up} {d['bucket']}/{d['path']}" for d in f["to_upload"]] + \
+              [f"{de} {d['bucket']}/{d['path']}" for d in f["to_delete"]]
     lines += [f"  {t}" for t in touched[:shown]]
     if len(touched) > shown:
         lines.append(f"  … and {num(len(touched) - shown)} more")
@@ -474,8 +476,10 @@ class ResultPage(QWizardPage):
         s = r["summary"]
         self.text.setText(f"Restored {_rows(s['total_records_restored'])} in {num(s['total_tables'])} tables of "
                           f"{s['organization_name'] or self.wiz.tenant['name']} from backup {s['backup_id']}.\n\n"
-                          f"Safety backup: {r['safety_backup_id']} — it holds the state before; Undo restores it.")
-        self.rows.setPlainText("\n".join(f"{n}: {_rows(t['restored'])}" for n, t in r["tables"].items()))
+                          f"Safety backup: {r['safety_backup_id']} — it holds the state before; Undo restores it."
+                          + (f"\n\n{files_text(r.get('files'), done=True)}" if r.get("files") else ""))
+        self.rows.setPlainText("\n".join([f"{n}: {_rows(t['restored'])}" for n, t in r["tables"].items()]
+                                         + [f"warning: {w}" for w in r.get("warnings", [])]))
         self.rows.setVisible(True)
         self.undo.setVisible(True)
 
