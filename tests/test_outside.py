@@ -140,3 +140,42 @@ def test_the_wizard_names_the_files_it_will_upload_and_delete_and_did(files, qtb
     done = wiz.page(PAGE_RESULT).text.text()  # it said only "Restored 1,565 rows in 13 tables …"
     assert "Files: uploaded 1 (" in done and "deleted 1 (" in done and f"{ORG_A}/added later.pdf" in done, done
     assert f"{ORG_A}/2026/01/inv 1.pdf" in files.keys("invoices", ORG_A)
+
+
+SUPABASE_JS = ROOT / "tests" / ".npm" / "node_modules"
+
+
+def _seen_by_supabase_js(stack, tables: list[str]) -> dict:
+    from .supabase_local.storage_server import node_binary
+    env = {**os.environ, "SUPABASE_URL": stack.url, "SERVICE_KEY": stack.service_key,
+           "SUPABASE_JS_DIR": str(SUPABASE_JS), "ORG": ORG_A, "TABLES": ",".join(tables),
+           "BUCKETS": "invoices,organization-logos"}
+    cp = subprocess.run([str(node_binary()), str(ROOT / "tests" / "outside_js_snapshot.mjs")], env=env,
+                        capture_output=True, text=True, timeout=120)
+    assert cp.returncode == 0, cp.stderr
+    return json.loads(cp.stdout)
+
+
+@pytest.mark.skipif(not (SUPABASE_JS / "@supabase" / "supabase-js").is_dir(),
+                    reason="supabase-js not installed (.ci/run installs it)")
+@pytest.mark.parametrize("files", ["rest"], indirect=True)
+def test_supabase_js_sees_a_restored_tenants_rows_and_files_as_they_were(files, odd_db):
+    """The app itself reads its tenant through supabase-js: after a backup, the tenant's rows and
+    files deleted, and a restore over the Supabase road, it must see exactly what it saw before."""
+    import psycopg
+    seed(files)
+    tables = ["organizations", "teams", "members", "nodes", "invoice_email_sends", "odd_serial"]
+    before = _seen_by_supabase_js(files.stack, tables)
+    assert before["rows"]["members"] and len(before["files"]) == 5
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    with psycopg.connect(odd_db, autocommit=True) as c:
+        c.execute("update teams set lead_member_id = null where organization_id = %s", [ORG_A])
+        c.execute("delete from members where organization_id = %s", [ORG_A])
+        c.execute("delete from invoice_email_sends where organization_id = %s", [ORG_A])
+    files.api.storage_delete("invoices", [f"{ORG_A}/2026/01/inv 1.pdf", f"shared/a-{ORG_A}.pdf"])
+    files.api.storage_delete("organization-logos", [f"org-{ORG_A}-logo.png"])
+    files.put("invoices", f"{ORG_A}/added later.pdf", b"new")
+    assert _seen_by_supabase_js(files.stack, tables) != before
+    plan = cli_json("restore", "--org", ORG_A, "--backup", backup["id"], "--dry-run")
+    cli_json("restore", "--org", ORG_A, "--backup", backup["id"], "--apply", "--plan", plan["plan_id"], "--yes")
+    assert _seen_by_supabase_js(files.stack, tables) == before
