@@ -179,3 +179,45 @@ def test_supabase_js_sees_a_restored_tenants_rows_and_files_as_they_were(files, 
     plan = cli_json("restore", "--org", ORG_A, "--backup", backup["id"], "--dry-run")
     cli_json("restore", "--org", ORG_A, "--backup", backup["id"], "--apply", "--plan", plan["plan_id"], "--yes")
     assert _seen_by_supabase_js(files.stack, tables) == before
+
+
+@pytest.mark.parametrize("files", ["direct"], indirect=True)
+def test_an_apply_killed_during_its_file_uploads_is_told_truly_and_a_new_dry_run_and_apply_finish_it(files, odd_db):
+    """kill -9 once the apply's safety backup is written (its uploads run next, before the rows):
+    the rows are as before, the history row of the apply says no row was restored — not "nothing
+    was restored", since files it uploaded stay — and a fresh dry run and apply put back both."""
+    import psycopg
+
+    from .conftest import fingerprint
+    seed(files)
+    for i in range(3):
+        files.put("invoices", f"{ORG_A}/big/scan-{i}.bin", os.urandom(16 * 1024 * 1024), ctype="application/pdf")
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    rows_then = fingerprint(odd_db, ["big_table", "members", "teams", "nodes", "organizations"])
+    files_then = files.snapshot()
+    with psycopg.connect(odd_db, autocommit=True) as c:
+        c.execute("delete from big_table where organization_id = %s", [ORG_A])
+    files.api.storage_delete("invoices", [f"{ORG_A}/big/scan-{i}.bin" for i in range(3)])
+    tenant_tables = ["big_table", "members", "teams", "nodes", "organizations"]
+    rows_before = fingerprint(odd_db, tenant_tables)
+    plan = cli_json("restore", "--org", ORG_A, "--backup", backup["id"], "--dry-run")
+    summaries = lambda: set(files_store().rglob("summary-*.json"))  # noqa: E731
+    known = summaries()
+    proc = subprocess.Popen([sys.executable, "-m", "tenant_backup_gui", "restore", "--org", ORG_A, "--backup",
+                             backup["id"], "--apply", "--plan", plan["plan_id"], "--yes"], cwd=str(ROOT),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while summaries() == known:  # the safety backup is complete: the uploads come next
+            assert proc.poll() is None, "the apply finished before it could be killed"
+            time.sleep(0.01)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert fingerprint(odd_db, tenant_tables) == rows_before  # the rows' transaction never committed
+    plan = cli_json("restore", "--org", ORG_A, "--backup", backup["id"], "--dry-run")
+    cli_json("restore", "--org", ORG_A, "--backup", backup["id"], "--apply", "--plan", plan["plan_id"], "--yes")
+    killed = cli_json("history", "--org", ORG_A, "--type", "restore", "--status", "failed")  # put right under its lock
+    assert "no row was restored" in killed[0]["errors"][0] and "nothing was restored" not in killed[0]["errors"][0]
+    assert fingerprint(odd_db, tenant_tables) == rows_then
+    assert files.snapshot() == files_then
+    assert cli_json("history", "--status", "in_progress") == []

@@ -45,7 +45,8 @@ def _gone(row: dict, lock_wait: float) -> bool:
 def reason(backup_type: str) -> str:
     if backup_type == "restore":
         return ("interrupted: the restore's process stopped before it finished; the database rolled its "
-                "transaction back, so nothing was restored (the safety backup taken before it is listed)")
+                "transaction back, so no row was restored; files it uploaded before the rows, if any, stay (the "
+                "safety backup taken before it is listed)")
     return "interrupted: the process stopped before the backup finished; its unfinished files were removed"
 
 
