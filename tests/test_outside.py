@@ -221,3 +221,34 @@ def test_an_apply_killed_during_its_file_uploads_is_told_truly_and_a_new_dry_run
     assert fingerprint(odd_db, tenant_tables) == rows_then
     assert files.snapshot() == files_then
     assert cli_json("history", "--status", "in_progress") == []
+
+
+def test_a_daily_run_killed_mid_way_is_not_left_running_forever(odd_db, env):
+    """kill -9 of `daily --jobs 2` while its tenants' backups run: the next daily marked the tenants'
+    rows failed "interrupted", but the run's own `daily` row stayed in_progress for good (no
+    tenant lock ever covers it), in the history and the window."""
+    import psycopg
+
+    from .test_daily_parallel import add_tenants
+    from .test_leftovers import _grow
+    env(odd_db)
+    add_tenants(odd_db, 6)
+    _grow(odd_db, 200_000)
+
+    def running() -> list:
+        with psycopg.connect(odd_db) as c:
+            return c.execute("select backup_type from backup_logs where status = 'in_progress'").fetchall()
+    proc = subprocess.Popen([sys.executable, "-m", "tenant_backup_gui", "daily", "--jobs", "2"], cwd=str(ROOT),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while ("daily_tenant",) not in running():
+            assert proc.poll() is None, "the daily run finished before it could be killed"
+            time.sleep(0.01)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert ("daily",) in running()
+    assert cli_json("daily", "--jobs", "2")["success"]
+    assert cli_json("history", "--status", "in_progress") == []
+    killed = cli_json("history", "--type", "daily")[-1]
+    assert killed["status"] == "failed" and killed["errors"][0].startswith("interrupted"), killed

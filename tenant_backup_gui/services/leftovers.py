@@ -5,6 +5,9 @@ tenant once it holds the tenant's lock, and by `cleanup`:
   files (`tenant-files/{org}/…/.sha.tmp-PID`, as big as the object): under the lock no live writer
   owns one, so they go;
 - history rows still `in_progress` whose job is gone become `failed` with "interrupted";
+- rows of runs of no one tenant (`daily`, `cleanup`) whose process on this host is gone become
+  `failed` "interrupted" when the next run starts (no lock covers them: a run elsewhere may last
+  hours, so only a dead process on this host is known gone);
 - an apply that was killed leaves a `restore` row saying so: while it runs, an `in_progress` restore
   row stands in for it (removed when the apply ends either way, as the apply writes its own row).
 
@@ -78,6 +81,22 @@ def reconcile(ctx, org_id: str) -> dict:
         history.interrupt([r["id"] for r in stale if r["id"] not in applied], reason(kind))
     done["rows"] = len(rows)
     return done
+
+
+RUN_TYPES = ("daily", "cleanup")
+
+
+def reconcile_runs(ctx) -> int:
+    """The `daily`/`cleanup` rows whose process on this host is gone: failed "interrupted"."""
+    if not ctx.direct:
+        return 0
+    history = ctx.history()
+    host = socket.gethostname()
+    gone = [r["id"] for r in history.in_progress(None) if r["type"] in RUN_TYPES and r["host"] == host
+            and _gone(r, float("inf"))]
+    history.interrupt(gone, "interrupted: the run's process stopped before it finished; each organization's own "
+                            "row says how far its backup got")
+    return len(gone)
 
 
 class ReconcilingLock:
