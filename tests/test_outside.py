@@ -10,11 +10,13 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from .conftest import ORG_A, ROOT, cli_json
 from .test_files import files, files_store, seed  # noqa: F401  (the fixture: rows' road + the real Storage server)
+from .test_install import installed  # noqa: F401  (the fixture: the wheel in a fresh venv)
 
 
 def _file_temps() -> list:
@@ -252,3 +254,23 @@ def test_a_daily_run_killed_mid_way_is_not_left_running_forever(odd_db, env):
     assert cli_json("history", "--status", "in_progress") == []
     killed = cli_json("history", "--type", "daily")[-1]
     assert killed["status"] == "failed" and killed["errors"][0].startswith("interrupted"), killed
+
+
+@pytest.mark.slow
+def test_the_installed_apps_readme_opens_with_its_screenshots(installed, tmp_path):
+    """Help → README of the window, installed from the wheel, said "The README is not part of
+    this installation": the README and the screenshots it shows were left out of the wheel."""
+    import re
+
+    from .test_install import _user_env
+    code = "from tenant_backup_gui.platform.paths import readme_path; print(readme_path())"
+    cp = subprocess.run([str(installed / "python"), "-c", code], capture_output=True, text=True, cwd=str(tmp_path),
+                        env=_user_env(tmp_path / "home"), timeout=120)
+    assert cp.returncode == 0, cp.stderr
+    readme = Path(cp.stdout.strip())
+    text = readme.read_text(encoding="utf-8")
+    assert text.startswith("# Tenant Backup") and "## Restore" in text
+    pictures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert len(pictures) >= 8
+    for link in pictures:
+        assert link.startswith("file://") and Path(link[len("file://"):]).is_file(), link
