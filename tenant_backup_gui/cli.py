@@ -145,7 +145,9 @@ def cmd_backup(args) -> int:
     job = BackupJob(_context(args), args.org, "manual", on_event=progress, jobs=args.jobs)
     result = asyncio.run(_run_job(job, progress))
     doc = {"success": True, "message": f"Backup {result.id} completed: {count(result.total_records, 'record')}, "
-                                       f"{count(len(result.tables), 'table')}, {_size(result.total_size)}",
+                                       f"{count(len(result.tables), 'table')}, {_size(result.total_size)}"
+                                       + (f", {count(result.files['count'], 'file')}, {_size(result.files['bytes'])}"
+                                          if result.files else ""),
            "backup": result.to_json()}
 
     def human(d):

@@ -274,3 +274,13 @@ def test_the_installed_apps_readme_opens_with_its_screenshots(installed, tmp_pat
     assert len(pictures) >= 8
     for link in pictures:
         assert link.startswith("file://") and Path(link[len("file://"):]).is_file(), link
+
+
+@pytest.mark.parametrize("files", ["direct"], indirect=True)
+def test_a_backup_with_files_says_so(files):
+    """`backup` printed "completed: 1,565 records, 13 tables, 60 KiB" for a backup that also
+    copied the tenant's files: nothing told the user the files were in it."""
+    seed(files)
+    doc = cli_json("backup", "--org", ORG_A)
+    assert ", 5 files, 3.0 MiB" in doc["message"], doc["message"]
+    assert doc["backup"]["files"]["count"] == 5 and doc["backup"]["files"]["bytes"] > 3 * 1024 * 1024

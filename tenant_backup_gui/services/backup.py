@@ -42,13 +42,14 @@ class BackupResult:
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     summary_key: str = ""
+    files: dict | None = None  # {"count", "bytes"} of the tenant's files it holds; None without [[files]] rules
 
     def to_json(self) -> dict:
         return {
             "id": self.id, "organization_id": self.organization_id, "organization_name": self.organization_name,
             "date": self.date, "type": self.type, "total_records": self.total_records, "total_size": self.total_size,
             "tables": self.tables, "warnings": self.warnings, "seconds": round(self.seconds, 3),
-            "summary": self.summary_key,
+            "summary": self.summary_key, "files": self.files,
         }
 
 
@@ -196,7 +197,8 @@ class BackupJob(Job):
             total_size=summary["total_size"],
             tables={e.name: {"record_count": e.record_count, "size": sum(p.bytes for p in e.parts),
                              "parts": len(e.parts)} for e in entries},
-            warnings=warnings, seconds=time.monotonic() - started, summary_key=summary_key)
+            warnings=warnings, seconds=time.monotonic() - started, summary_key=summary_key,
+            files=None if files is None else {"count": len(files), "bytes": sum(e.size for e in files)})
 
     def _backup_files(self, backup_id: str, entries: list[TableEntry], secret: bytes | None, warnings: list):
         """The tenant's objects in Storage ([[files]] rules), copied into the store unless the last
