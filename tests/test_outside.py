@@ -284,3 +284,18 @@ def test_a_backup_with_files_says_so(files):
     doc = cli_json("backup", "--org", ORG_A)
     assert ", 5 files, 3.0 MiB" in doc["message"], doc["message"]
     assert doc["backup"]["files"]["count"] == 5 and doc["backup"]["files"]["bytes"] > 3 * 1024 * 1024
+
+
+@pytest.mark.parametrize("files", ["rest"], indirect=True)
+def test_doctor_on_the_supabase_road_with_the_key_in_the_environment_does_not_fail_for_want_of_a_keyring(
+        files, monkeypatch):
+    """Over the Supabase API with SUPABASE_SERVICE_ROLE_KEY set (the route the README gives for
+    machines without a keyring), doctor said "FAIL keyring … set TENANT_BACKUP_DATABASE_URL
+    instead": a failure for a secret this road does not use, and a fix that changes the road."""
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    check = next(c for c in json.loads(subprocess.run(
+        [sys.executable, "-m", "tenant_backup_gui", "doctor", "--json"], cwd=str(ROOT), capture_output=True,
+        text=True, timeout=120).stdout)["checks"] if c["name"] == "keyring")
+    assert check["status"] == "warn", check
+    assert "TENANT_BACKUP_DATABASE_URL" not in check["message"] + check["fix"], check
+    assert "SUPABASE_SERVICE_ROLE_KEY" in check["fix"], check
