@@ -68,8 +68,6 @@ def reconcile(ctx, org_id: str) -> dict:
                 files, size = sweep(prefix)
                 done["temp_files"] += files
                 done["temp_bytes"] += size
-    if not ctx.direct:
-        return done  # over the Supabase API the history has no rows of ours to reconcile yet
     history = ctx.history()
     rows = [r for r in history.in_progress(org_id) if r["type"] in LOCKED_TYPES
             and _gone(r, ctx.config.lock_wait_seconds)]
