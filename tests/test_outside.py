@@ -299,3 +299,45 @@ def test_doctor_on_the_supabase_road_with_the_key_in_the_environment_does_not_fa
     assert check["status"] == "warn", check
     assert "TENANT_BACKUP_DATABASE_URL" not in check["message"] + check["fix"], check
     assert "SUPABASE_SERVICE_ROLE_KEY" in check["fix"], check
+
+
+@pytest.mark.parametrize("files", ["rest"], indirect=True)
+def test_a_backup_killed_over_the_supabase_api_is_not_left_running_forever(files):
+    """Over the Supabase API a killed backup's history row stayed in_progress for good: the next
+    job on the tenant (once the dead run's lease expired) put right only the direct road's rows."""
+    from .test_files import RULES
+    Path(os.environ["TENANT_BACKUP_CONFIG"]).write_text(RULES + "\n[database]\nlock_lease_seconds = 2\n")
+    for i in range(3):
+        files.put("invoices", f"{ORG_A}/big/scan-{i}.bin", os.urandom(24 * 1024 * 1024), ctype="application/pdf")
+    proc = subprocess.Popen([sys.executable, "-m", "tenant_backup_gui", "backup", "--org", ORG_A],
+                            cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while not any(p.exists() and p.stat().st_size > 0 for p in _file_temps()):
+            assert proc.poll() is None, "the backup finished before it could be killed; make the files bigger"
+            time.sleep(0.01)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert [r["status"] for r in cli_json("history", "--org", ORG_A, "--type", "manual")] == ["in_progress"]
+    cli_json("backup", "--org", ORG_A)  # waits out the dead run's lease, then takes the tenant
+    manual = cli_json("history", "--org", ORG_A, "--type", "manual")
+    assert [r["status"] for r in manual] == ["completed", "failed"], manual
+    assert manual[1]["errors"][0].startswith("interrupted")
+    assert _file_temps() == []
+
+
+@pytest.mark.parametrize("files", ["direct"], indirect=True)
+def test_a_files_rule_column_that_names_nothing_is_warned_of(files):
+    """A `columns` entry with a typo (or a table the database does not have) silently took no
+    object: `scope`, `doctor` and the backup said nothing, and the files its rows name were
+    missing from every backup."""
+    Path(os.environ["TENANT_BACKUP_CONFIG"]).write_text(
+        '[[files]]\nbucket = "invoices"\npattern = "{organization_id}/"\n'
+        'columns = ["invoice_email_send.pdf_storage_path", "invoice_email_sends.pdf_path"]\n')
+    seed(files)
+    warnings = cli_json("backup", "--org", ORG_A)["backup"]["warnings"]
+    assert any("invoice_email_send.pdf_storage_path" in w and "no tenant table" in w for w in warnings), warnings
+    assert any("invoice_email_sends.pdf_path" in w and "no column" in w for w in warnings), warnings
+    scope = subprocess.run([sys.executable, "-m", "tenant_backup_gui", "scope", "--org", ORG_A], cwd=str(ROOT),
+                           capture_output=True, text=True, timeout=120).stdout
+    assert "invoice_email_send.pdf_storage_path" in scope and "no tenant table" in scope, scope
