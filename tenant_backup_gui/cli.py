@@ -19,7 +19,7 @@ from . import __version__
 from .core import manifest as mf
 from .core.errors import TenantBackupError
 from .core.events import Event
-from .core.text import count
+from .core.text import count, size
 
 
 def _json_default(o):
@@ -38,12 +38,7 @@ def _out(args, doc, human) -> None:
             print(text)
 
 
-def _size(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
+_size = size  # (core/text.py: the jobs' messages write sizes the same way)
 
 
 class Progress:

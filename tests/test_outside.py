@@ -24,10 +24,8 @@ def _file_temps() -> list:
     return [p for p in root.rglob(".*.tmp-*")] if root.exists() else []
 
 
-@pytest.mark.parametrize("files", ["direct"], indirect=True)
-def test_a_backup_killed_during_its_file_copies_leaves_no_temp_copy_after_the_next_backup(files):
-    """kill -9 while a file's copy streams into the store left `.sha.tmp-PID` under tenant-files/
-    (up to the object's size) forever: the next job only swept the tenant's parts folder."""
+def _kill_a_backup_during_its_file_copies(files) -> None:
+    """Big files, a backup in a child process, kill -9 once a copy is streaming into the store."""
     for i in range(3):
         files.put("invoices", f"{ORG_A}/big/scan-{i}.bin", os.urandom(24 * 1024 * 1024), ctype="application/pdf")
     proc = subprocess.Popen([sys.executable, "-m", "tenant_backup_gui", "backup", "--org", ORG_A],
@@ -39,6 +37,13 @@ def test_a_backup_killed_during_its_file_copies_leaves_no_temp_copy_after_the_ne
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+@pytest.mark.parametrize("files", ["direct"], indirect=True)
+def test_a_backup_killed_during_its_file_copies_leaves_no_temp_copy_after_the_next_backup(files):
+    """kill -9 while a file's copy streams into the store left `.sha.tmp-PID` under tenant-files/
+    (up to the object's size) forever: the next job only swept the tenant's parts folder."""
+    _kill_a_backup_during_its_file_copies(files)
     assert _file_temps()
     cli_json("backup", "--org", ORG_A)
     assert _file_temps() == []
@@ -307,17 +312,7 @@ def test_a_backup_killed_over_the_supabase_api_is_not_left_running_forever(files
     job on the tenant (once the dead run's lease expired) put right only the direct road's rows."""
     from .test_files import RULES
     Path(os.environ["TENANT_BACKUP_CONFIG"]).write_text(RULES + "\n[database]\nlock_lease_seconds = 2\n")
-    for i in range(3):
-        files.put("invoices", f"{ORG_A}/big/scan-{i}.bin", os.urandom(24 * 1024 * 1024), ctype="application/pdf")
-    proc = subprocess.Popen([sys.executable, "-m", "tenant_backup_gui", "backup", "--org", ORG_A],
-                            cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        while not any(p.exists() and p.stat().st_size > 0 for p in _file_temps()):
-            assert proc.poll() is None, "the backup finished before it could be killed; make the files bigger"
-            time.sleep(0.01)
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
+    _kill_a_backup_during_its_file_copies(files)
     assert [r["status"] for r in cli_json("history", "--org", ORG_A, "--type", "manual")] == ["in_progress"]
     cli_json("backup", "--org", ORG_A)  # waits out the dead run's lease, then takes the tenant
     manual = cli_json("history", "--org", ORG_A, "--type", "manual")
@@ -341,3 +336,13 @@ def test_a_files_rule_column_that_names_nothing_is_warned_of(files):
     scope = subprocess.run([sys.executable, "-m", "tenant_backup_gui", "scope", "--org", ORG_A], cwd=str(ROOT),
                            capture_output=True, text=True, timeout=120).stdout
     assert "invoice_email_send.pdf_storage_path" in scope and "no tenant table" in scope, scope
+
+
+@pytest.mark.parametrize("files", ["direct"], indirect=True)
+def test_the_dry_runs_line_gives_file_sizes_a_person_reads(files):
+    """The dry run's one line said "files: would upload 3 (62914560 bytes)"."""
+    seed(files)
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    files.api.storage_delete("organization-logos", [f"org-{ORG_A}-logo.png"])
+    message = cli_json("restore", "--org", ORG_A, "--backup", backup["id"], "--dry-run")["message"]
+    assert "files: would upload 1 (3.0 MiB), would delete 0, 4 unchanged" in message, message

@@ -19,7 +19,7 @@ from ..core.errors import Cancelled, ConfigError, IntegrityError, PlanError, Ten
 from ..core.events import FILES_UNIT, Event, EventSink, ignore
 from ..core.manifest import BackupInfo
 from ..core.partial import replace_refusal
-from ..core.text import count
+from ..core.text import count, size
 from ..core.plan import MODES, Plan, RestoreOptions, TablePlan, expiry, new_plan_id, why_plan_unusable
 from ..platform import plans
 from ..stores.backups import find_backup, iter_part_blocks, prefetch, read_summary
@@ -291,7 +291,7 @@ def _files_words(step, upload: str, delete: str) -> str:
     if step is None or not step.section:
         return ""
     s = step.section
-    return (f"; files: {upload} {len(s['to_upload'])} ({s['bytes']['to_upload']} bytes), {delete} "
+    return (f"; files: {upload} {len(s['to_upload'])} ({size(s['bytes']['to_upload'])}), {delete} "
             f"{len(s['to_delete'])}, {s['unchanged']} unchanged")
 
 
