@@ -346,3 +346,17 @@ def test_the_dry_runs_line_gives_file_sizes_a_person_reads(files):
     files.api.storage_delete("organization-logos", [f"org-{ORG_A}-logo.png"])
     message = cli_json("restore", "--org", ORG_A, "--backup", backup["id"], "--dry-run")["message"]
     assert "files: would upload 1 (3.0 MiB), would delete 0, 4 unchanged" in message, message
+
+
+@pytest.mark.parametrize("files", ["rest"], indirect=True)
+def test_busy_after_a_killed_run_over_the_supabase_api_says_when_the_dead_runs_lock_expires(files):
+    """Right after a kill -9 over the Supabase API, the next backup said the killed one "is
+    running … try again when it has finished": it never will; its lease expires by itself."""
+    from .conftest import run_cli
+    from .test_files import RULES
+    Path(os.environ["TENANT_BACKUP_CONFIG"]).write_text(
+        RULES + "\n[database]\nlock_lease_seconds = 300\nlock_wait_seconds = 1\n")
+    _kill_a_backup_during_its_file_copies(files)
+    cp = run_cli("backup", "--org", ORG_A)
+    assert cp.returncode == 3 and "is running" in cp.stderr, cp.stderr
+    assert "if that run was stopped, its lock expires by itself at " in cp.stderr, cp.stderr

@@ -571,8 +571,12 @@ class RestTenantLock:
             if time.monotonic() >= deadline:
                 since = got.get("since")
                 when = f", since {datetime.fromisoformat(since):%Y-%m-%d %H:%M:%S %Z}" if since else ""
+                expires = got.get("expires_at")  # a killed run never finishes: its lease runs out instead
+                dead = (f" (if that run was stopped, its lock expires by itself at "
+                        f"{datetime.fromisoformat(expires):%Y-%m-%d %H:%M:%S %Z})") if expires else ""
                 raise LockBusy(f"another backup or restore of organization {self.org_id} is running "
-                               f"({got.get('holder') or 'unknown program'}{when}); try again when it has finished")
+                               f"({got.get('holder') or 'unknown program'}{when}); try again when it has finished"
+                               + dead)
             time.sleep(0.2)
 
     def _renew(self) -> None:
