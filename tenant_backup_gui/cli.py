@@ -19,7 +19,7 @@ from . import __version__
 from .core import manifest as mf
 from .core.errors import TenantBackupError
 from .core.events import Event
-from .core.text import count
+from .core.text import count, size
 
 
 def _json_default(o):
@@ -38,12 +38,7 @@ def _out(args, doc, human) -> None:
             print(text)
 
 
-def _size(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
+_size = size  # (core/text.py: the jobs' messages write sizes the same way)
 
 
 class Progress:
@@ -57,7 +52,7 @@ class Progress:
         if not self.enabled:
             return
         if ev.kind == "progress" and ev.table:
-            text = f"  [{ev.step}/{ev.steps}] {ev.table}: {ev.rows:,} rows, {_size(ev.bytes)}"
+            text = f"  [{ev.step}/{ev.steps}] {ev.table}: {ev.counted()}, {_size(ev.bytes)}"
         elif ev.kind in ("started", "table") and ev.message:
             text = f"  {ev.message}"
         else:
@@ -145,7 +140,9 @@ def cmd_backup(args) -> int:
     job = BackupJob(_context(args), args.org, "manual", on_event=progress, jobs=args.jobs)
     result = asyncio.run(_run_job(job, progress))
     doc = {"success": True, "message": f"Backup {result.id} completed: {count(result.total_records, 'record')}, "
-                                       f"{count(len(result.tables), 'table')}, {_size(result.total_size)}",
+                                       f"{count(len(result.tables), 'table')}, {_size(result.total_size)}"
+                                       + (f", {count(result.files['count'], 'file')}, {_size(result.files['bytes'])}"
+                                          if result.files else ""),
            "backup": result.to_json()}
 
     def human(d):

@@ -231,11 +231,13 @@ def test_a_tampered_copy_or_manifest_is_refused(files, odd_db):
     entry = next(e for e in summary["manifest"]["files"]["objects"] if e["path"] == f"org-{ORG_A}-logo.png")
     copy = files_store() / entry["stored"]
     good = copy.read_bytes()
+    plan = dry_run(ORG_A, backup["id"])  # (before the copy is damaged: the dry run reads the copies too)
     copy.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))  # one bit, same size
 
     v = run_cli("verify", "--org", ORG_A, "--backup", backup["id"], "--json")
     assert v.returncode != 0 and "does not match its checksum" in json.loads(v.stdout)["message"]
-    plan = dry_run(ORG_A, backup["id"])
+    cp = run_cli("restore", "--org", ORG_A, "--backup", backup["id"], "--dry-run")
+    assert cp.returncode == 1 and "does not match its checksum" in cp.stderr and "Traceback" not in cp.stderr
     cp = apply(ORG_A, backup["id"], plan["plan_id"])
     assert cp.returncode != 0 and "does not match its checksum" in cp.stderr and "Traceback" not in cp.stderr
     assert f"org-{ORG_A}-logo.png" not in f.keys("organization-logos")  # nothing of it was uploaded

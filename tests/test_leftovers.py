@@ -83,7 +83,7 @@ def test_a_killed_apply_leaves_a_restore_row_saying_so(odd_db, env):
     cli_json("backup", "--org", ORG_A)  # the next job on the tenant reconciles
     restores = cli_json("history", "--org", ORG_A, "--type", "restore")
     assert len(restores) == 1 and restores[0]["status"] == "failed", restores
-    assert "interrupted" in restores[0]["errors"][0] and "nothing was restored" in restores[0]["errors"][0]
+    assert "interrupted" in restores[0]["errors"][0] and "no row was restored" in restores[0]["errors"][0]
     assert restores[0]["metadata"]["plan_id"] == plan
     assert cli_json("history", "--status", "in_progress") == []
 

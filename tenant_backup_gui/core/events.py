@@ -18,6 +18,14 @@ class Event:
     steps: int = 0
     data: dict = field(default_factory=dict)
 
+    def counted(self, number: Callable[[int], str] = "{:,}".format) -> str:
+        """`rows` with what it counts: '5 rows', or '5 files' for the files step of a backup or restore."""
+        unit = self.data.get("unit", "row")
+        return f"{number(self.rows)} {unit if self.rows == 1 else unit + 's'}"
+
+
+FILES_UNIT = {"unit": "file"}  # Event.data of the files step's progress: it counts objects, not rows
+
 
 EventSink = Callable[[Event], None]
 

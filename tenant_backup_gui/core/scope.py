@@ -225,6 +225,14 @@ def discover_scope(catalog: Catalog, config: Config) -> TenantScope:
             warnings.append(f"expected table '{name}' has no tenant column and no path to a tenant table: "
                             f"not backed up (add a parent path in config, or list it in global_tables)")
 
+    for rule in config.files:  # a column that names nothing takes no object, silently: say so
+        for table, column in rule.columns:
+            where = f"[[files]] rule of bucket {rule.bucket}: {table}.{column}"
+            if table not in found:
+                warnings.append(f"{where} names no tenant table: no object is taken through it")
+            elif found[table].table.column(column) is None:
+                warnings.append(f"{where}: the table has no column {column}: no object is taken through it")
+
     ordered = fk_order({n: s.table for n, s in found.items()})
     return TenantScope(
         tables=[found[n] for n in ordered],

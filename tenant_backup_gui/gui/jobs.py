@@ -44,7 +44,7 @@ class JobRow(QWidget):
             self.bar.setRange(0, ev.steps)
             self.bar.setValue(max(0, ev.step - 1) if ev.kind != "finished" else ev.steps)
         if ev.kind == "progress" and ev.table:
-            self.detail.setText(f"{ev.table}: {num(ev.rows)} rows, {size(ev.bytes)}")
+            self.detail.setText(f"{ev.table}: {ev.counted(num)}, {size(ev.bytes)}")
         elif ev.message:
             self.detail.setText(ev.message)
 

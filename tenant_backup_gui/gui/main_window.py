@@ -16,7 +16,7 @@ from .. import __version__
 from ..core import manifest as mf
 from ..core.errors import TenantBackupError
 from ..core.partial import state_label
-from ..platform.paths import log_dir, resources_dir
+from ..platform.paths import log_dir, readme_path, resources_dir
 from ..platform.settings import load_settings
 from ..services.context import Context
 from .dialogs import ElidedLabel, show_error, show_history_detail
@@ -591,11 +591,11 @@ class MainWindow(QMainWindow):
         self._open(log if log.exists() else log_dir(), "The log (written by the daily run)")
 
     def open_readme(self) -> None:
-        for readme in (Path(__file__).resolve().parents[2] / "README.md", resources_dir() / "README.md"):
-            if readme.exists():
-                self._open(readme, "The README")
-                return
-        self.say("The README is not part of this installation")
+        readme = readme_path()
+        if readme is None:
+            self.say("The README is not part of this installation")
+        else:
+            self._open(readme, "The README")
 
     def show_about(self) -> None:
         self.about_box = QMessageBox(QMessageBox.Information, "About Tenant Backup",

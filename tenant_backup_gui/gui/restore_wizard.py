@@ -40,15 +40,17 @@ def _rows(n: int) -> str:
     return f"{num(n)} row{'' if n == 1 else 's'}"
 
 
-def files_text(f: dict | None, shown: int = 8) -> str:
-    """The files section of a dry run: counts and bytes, then the first objects it would touch."""
+def files_text(f: dict | None, shown: int = 8, done: bool = False) -> str:
+    """The files section of a dry run (or, done, of an apply): counts and bytes, then the first
+    objects it touches."""
     if not f:
         return ""
     b = f["bytes"]
-    lines = [f"Files: upload {num(len(f['to_upload']))} ({size(b['to_upload'])}), delete {num(len(f['to_delete']))} "
+    up, de = ("uploaded", "deleted") if done else ("upload", "delete")
+    lines = [f"Files: {up} {num(len(f['to_upload']))} ({size(b['to_upload'])}), {de} {num(len(f['to_delete']))} "
              f"({size(b['to_delete'])}), unchanged {num(f['unchanged'])} ({size(b['unchanged'])})."]
-    touched = [f"upload {d['bucket']}/{d['path']}" for d in f["to_upload"]] + \
-              [f"delete {d['bucket']}/{d['path']}" for d in f["to_delete"]]
+    touched = [f"{up} {d['bucket']}/{d['path']}" for d in f["to_upload"]] + \
+              [f"{de} {d['bucket']}/{d['path']}" for d in f["to_delete"]]
     lines += [f"  {t}" for t in touched[:shown]]
     if len(touched) > shown:
         lines.append(f"  … and {num(len(touched) - shown)} more")
@@ -59,16 +61,25 @@ def verdict(result: dict, mode: str, partial: bool) -> str:
     """The dry run in one plain sentence, for the mode it was run in."""
     tables = result["tables"].values()
     ins, upd, dele = (sum(t[k] for t in tables) for k in ("to_insert", "to_update", "to_delete"))
+    f = result.get("files") or {}
+    moves = [f"{verb} {num(n)} file{'' if n == 1 else 's'}"
+             for verb, n in (("upload", len(f.get("to_upload", []))), ("delete", len(f.get("to_delete", [])))) if n]
+    files = " and ".join(moves)  # the files a restore writes or deletes belong in the one sentence too
     if not result["success"]:
         text = f"Cannot restore: {result['problems'][0]}" if result["problems"] else result["message"]
     elif mode == "missing-only":
         text = (f"Will put back {_rows(ins)} deleted since the backup and change nothing else." if ins else
                 "Nothing is missing: no row would be put back.")
+        if files:
+            text = text.rstrip(".") + f"; will {files}."
     else:
         parts = [f"{verb} {num(n)}" for verb, n in (("delete", dele), ("update", upd), ("insert", ins)) if n]
         if parts:
             parts[0] += " row" + ("" if (dele or upd or ins) == 1 else "s")
-            text = "Will " + (", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]) + "."
+            text = "Will " + (", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]) + \
+                (f"; {files}." if files else ".")
+        elif files:
+            text = f"The rows already equal the backup; will {files}."
         else:
             text = "Nothing to change: the organization already equals the backup."
     if partial:
@@ -465,8 +476,10 @@ class ResultPage(QWizardPage):
         s = r["summary"]
         self.text.setText(f"Restored {_rows(s['total_records_restored'])} in {num(s['total_tables'])} tables of "
                           f"{s['organization_name'] or self.wiz.tenant['name']} from backup {s['backup_id']}.\n\n"
-                          f"Safety backup: {r['safety_backup_id']} — it holds the state before; Undo restores it.")
-        self.rows.setPlainText("\n".join(f"{n}: {_rows(t['restored'])}" for n, t in r["tables"].items()))
+                          f"Safety backup: {r['safety_backup_id']} — it holds the state before; Undo restores it."
+                          + (f"\n\n{files_text(r.get('files'), done=True)}" if r.get("files") else ""))
+        self.rows.setPlainText("\n".join([f"{n}: {_rows(t['restored'])}" for n, t in r["tables"].items()]
+                                         + [f"warning: {w}" for w in r.get("warnings", [])]))
         self.rows.setVisible(True)
         self.undo.setVisible(True)
 

@@ -54,3 +54,25 @@ def resources_dir() -> Path:
 
 def resource_text(*parts: str) -> str:
     return resources_dir().joinpath(*parts).read_text(encoding="utf-8")
+
+
+def readme_path() -> Path | None:
+    """The README for Help → README: the checkout's, a frozen bundle's, else the installed
+    distribution's own (its metadata holds the README) written to the state folder, its
+    screenshots pointing at the copies shipped in resources/screenshots."""
+    for readme in (Path(__file__).resolve().parents[2] / "README.md", resources_dir() / "README.md"):
+        if readme.is_file():
+            return readme
+    try:
+        from importlib.metadata import PackageNotFoundError, metadata
+        text = metadata("tenant-backup").get_payload()
+    except (ImportError, PackageNotFoundError):
+        return None
+    if not text:
+        return None
+    shots = resources_dir() / "screenshots"
+    text = text.replace("](resources/screenshots/", f"]({shots.resolve().as_uri()}/")
+    out = state_dir() / "README.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    return out

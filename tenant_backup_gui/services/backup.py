@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from .. import __version__
 from ..core import manifest as mf
 from ..core.errors import Cancelled, ConnectionFailed, TenantBackupError
-from ..core.events import Event, EventSink, ignore
+from ..core.events import FILES_UNIT, Event, EventSink, ignore
 from ..core.encryption import key_id
 from ..core.manifest import TableEntry
 from ..stores.backups import BackupWriter
@@ -42,13 +42,14 @@ class BackupResult:
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     summary_key: str = ""
+    files: dict | None = None  # {"count", "bytes"} of the tenant's files it holds; None without [[files]] rules
 
     def to_json(self) -> dict:
         return {
             "id": self.id, "organization_id": self.organization_id, "organization_name": self.organization_name,
             "date": self.date, "type": self.type, "total_records": self.total_records, "total_size": self.total_size,
             "tables": self.tables, "warnings": self.warnings, "seconds": round(self.seconds, 3),
-            "summary": self.summary_key,
+            "summary": self.summary_key, "files": self.files,
         }
 
 
@@ -200,7 +201,8 @@ class BackupJob(Job):
             total_size=summary["total_size"],
             tables={e.name: {"record_count": e.record_count, "size": sum(p.bytes for p in e.parts),
                              "parts": len(e.parts)} for e in entries},
-            warnings=warnings, seconds=time.monotonic() - started, summary_key=summary_key)
+            warnings=warnings, seconds=time.monotonic() - started, summary_key=summary_key,
+            files=None if files is None else {"count": len(files), "bytes": sum(e.size for e in files)})
 
     def _files_prelude(self):
         """With [[files]] rules, the files step's set-up (services/files_prelude.py), on a thread
@@ -224,7 +226,7 @@ class BackupJob(Job):
         listed = files.current(named)  # Storage now, the snapshot ended; the prelude may still be reading the store
         previous, stored = prelude.result() if prelude is not None else \
             (previous_entries(self.ctx.store, org, backup_id), None)
-        return files.backup(named, previous, lambda n, b: self.emit(Event("progress", "", org, "files", n, b)),
+        return files.backup(named, previous, lambda n, b: self.emit(Event("progress", "", org, "files", n, b, data=FILES_UNIT)),
                             warn=warnings.append, stored=stored, listed=listed)
 
     def _export_table(self, snap, ts, i: int, steps: int, writer: BackupWriter) -> TableEntry:

@@ -19,6 +19,7 @@ from .backup import BackupJob, default_jobs
 from .context import Context
 from .inventory import last_backups, tenants
 from .lanes import Lending
+from .leftovers import reconcile_runs
 from .job import Job
 from .retention import CleanupJob
 
@@ -119,6 +120,7 @@ class DailyJob(Job):
         everyone = await asyncio.to_thread(tenants, run_ctx)  # a connection error here is fatal: exit 2
         active = [t for t in everyone if not t.deleted and (self.shard is None or self.shard.owns(t.id))]
         meta = {"tenants": len(active), "jobs": self.jobs, **({"shard": str(self.shard)} if self.shard else {})}
+        await asyncio.to_thread(reconcile_runs, self.ctx)
         log_id = await asyncio.to_thread(history.start, "daily", None, meta)
         pool = postgres.SessionPool(run_ctx.url, self.jobs) if run_ctx.direct else None
         loop = asyncio.get_running_loop()

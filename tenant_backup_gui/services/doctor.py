@@ -39,8 +39,14 @@ def run() -> dict:
         checks.append(_check("keyring", "ok", f"the OS keyring ({credentials.backend_name()}) is reachable from here"
                              + (" and holds the database URL" if found else "")))
     except TenantBackupError as err:
-        checks.append(_check("keyring", "warn" if settings.url_source in ("environment", "config") else "fail",
-                             str(err), "set TENANT_BACKUP_DATABASE_URL, or run from a desktop session"))
+        if settings.direct:
+            checks.append(_check("keyring", "warn" if settings.url_source in ("environment", "config") else "fail",
+                                 str(err), "set TENANT_BACKUP_DATABASE_URL, or run from a desktop session"))
+        else:  # the Supabase road: the secret it needs is the service role key, not a database URL
+            env_var = "SUPABASE_SERVICE_ROLE_KEY"
+            checks.append(_check("keyring", "warn" if settings.supabase_key else "fail",
+                                 str(err).replace(credentials.ENV_ROUTE, f"set {env_var} in the environment instead"),
+                                 f"set {env_var}, or run from a desktop session"))
     checks += _backup_key_check(settings.config.encrypt)
 
     if not settings.direct:

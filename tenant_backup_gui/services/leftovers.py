@@ -1,9 +1,13 @@
 """What a killed job (kill -9, a power cut) leaves behind, put right by the next job on the same
 tenant once it holds the tenant's lock, and by `cleanup`:
 
-- hidden temp parts (`.x-p0001.jsonl.gz.tmp-PID`) in the tenant's folder: under the lock no live
-  writer owns one, so they go;
+- hidden temp parts (`.x-p0001.jsonl.gz.tmp-PID`) in the tenant's folder, and temp copies of its
+  files (`tenant-files/{org}/…/.sha.tmp-PID`, as big as the object): under the lock no live writer
+  owns one, so they go;
 - history rows still `in_progress` whose job is gone become `failed` with "interrupted";
+- rows of runs of no one tenant (`daily`, `cleanup`) whose process on this host is gone become
+  `failed` "interrupted" when the next run starts (no lock covers them: a run elsewhere may last
+  hours, so only a dead process on this host is known gone);
 - an apply that was killed leaves a `restore` row saying so: while it runs, an `in_progress` restore
   row stands in for it (removed when the apply ends either way, as the apply writes its own row).
 
@@ -18,6 +22,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from ..core import manifest as mf
+from ..core.files import tenant_files_prefix
 
 # Rows of jobs that hold the tenant's lock while they run (a dry run does not: its rows are left be).
 LOCKED_TYPES = ("manual", "daily_tenant", "safety", "restore")
@@ -43,8 +48,14 @@ def _gone(row: dict, lock_wait: float) -> bool:
 def reason(backup_type: str) -> str:
     if backup_type == "restore":
         return ("interrupted: the restore's process stopped before it finished; the database rolled its "
-                "transaction back, so nothing was restored (the safety backup taken before it is listed)")
+                "transaction back, so no row was restored; files it uploaded before the rows, if any, stay (the "
+                "safety backup taken before it is listed)")
     return "interrupted: the process stopped before the backup finished; its unfinished files were removed"
+
+
+def _tenant_prefixes(org_id: str) -> tuple[str, str]:
+    """Where a tenant's jobs write: its backups' folder and its files' content-addressed copies."""
+    return mf.tenant_prefix(org_id), tenant_files_prefix(org_id)
 
 
 def reconcile(ctx, org_id: str) -> dict:
@@ -53,11 +64,10 @@ def reconcile(ctx, org_id: str) -> dict:
     for store in (ctx.store, getattr(ctx.store, "mirror", None)):
         sweep = getattr(store, "sweep_temp", None)
         if callable(sweep):
-            files, size = sweep(mf.tenant_prefix(org_id))
-            done["temp_files"] += files
-            done["temp_bytes"] += size
-    if not ctx.direct:
-        return done  # over the Supabase API the history has no rows of ours to reconcile yet
+            for prefix in _tenant_prefixes(org_id):
+                files, size = sweep(prefix)
+                done["temp_files"] += files
+                done["temp_bytes"] += size
     history = ctx.history()
     rows = [r for r in history.in_progress(org_id) if r["type"] in LOCKED_TYPES
             and _gone(r, ctx.config.lock_wait_seconds)]
@@ -69,6 +79,22 @@ def reconcile(ctx, org_id: str) -> dict:
         history.interrupt([r["id"] for r in stale if r["id"] not in applied], reason(kind))
     done["rows"] = len(rows)
     return done
+
+
+RUN_TYPES = ("daily", "cleanup")
+
+
+def reconcile_runs(ctx) -> int:
+    """The `daily`/`cleanup` rows whose process on this host is gone: failed "interrupted"."""
+    if not ctx.direct:
+        return 0
+    history = ctx.history()
+    host = socket.gethostname()
+    gone = [r["id"] for r in history.in_progress(None) if r["type"] in RUN_TYPES and r["host"] == host
+            and _gone(r, float("inf"))]
+    history.interrupt(gone, "interrupted: the run's process stopped before it finished; each organization's own "
+                            "row says how far its backup got")
+    return len(gone)
 
 
 class ReconcilingLock:
@@ -112,4 +138,4 @@ def apply_marker(ctx, org_id: str, plan_id: str, backup_id: str) -> Iterator[Non
 def has_temp_files(ctx, org_id: str) -> bool:
     """Cheap test before taking a tenant's lock just to sweep it."""
     sweep = getattr(ctx.store, "sweep_temp", None)
-    return callable(sweep) and sweep(mf.tenant_prefix(org_id), count_only=True)[0] > 0
+    return callable(sweep) and any(sweep(p, count_only=True)[0] > 0 for p in _tenant_prefixes(org_id))

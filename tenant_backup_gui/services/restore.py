@@ -16,10 +16,10 @@ from datetime import datetime, timezone
 
 from ..core import manifest as mf
 from ..core.errors import Cancelled, ConfigError, IntegrityError, PlanError, TenantBackupError
-from ..core.events import Event, EventSink, ignore
+from ..core.events import FILES_UNIT, Event, EventSink, ignore
 from ..core.manifest import BackupInfo
 from ..core.partial import replace_refusal
-from ..core.text import count
+from ..core.text import count, size
 from ..core.plan import MODES, Plan, RestoreOptions, TablePlan, expiry, new_plan_id, why_plan_unusable
 from ..platform import plans
 from ..stores.backups import find_backup, iter_part_blocks, prefetch, read_summary
@@ -186,6 +186,15 @@ class _RestoreBase(Job):
             warnings += step.warnings
         return step
 
+    def _check_copies(self, step, tail: str = "") -> None:
+        """Every copy the files step would upload, re-read against its hash before anything changes."""
+        if step is not None and step.upload:
+            self.emit(Event("message", "checking the files' copies", self.org_id))
+            try:
+                step.files.check_copies(step.upload)
+            except IntegrityError as err:
+                raise IntegrityError(f"the backup is damaged: {err}{tail}") from None
+
     def _check_cancel(self) -> None:
         if self.cancelled.is_set():
             raise Cancelled("restore cancelled; nothing was changed")
@@ -258,6 +267,7 @@ class RestoreDryRunJob(_RestoreBase):
                 finally:
                     self._session = None
         step = self._files_step(info, warnings)
+        self._check_copies(step)  # what the dry run passes, the apply can do: the same check as its
         tables = {n: plans_[n] for n in names}
         now = _now()
         plan = Plan(new_plan_id(), self.org_id, name, info.id, info.date, self.options.key(), report.get("fingerprint"),
@@ -281,7 +291,7 @@ def _files_words(step, upload: str, delete: str) -> str:
     if step is None or not step.section:
         return ""
     s = step.section
-    return (f"; files: {upload} {len(s['to_upload'])} ({s['bytes']['to_upload']} bytes), {delete} "
+    return (f"; files: {upload} {len(s['to_upload'])} ({size(s['bytes']['to_upload'])}), {delete} "
             f"{len(s['to_delete'])}, {s['unchanged']} unchanged")
 
 
@@ -375,12 +385,7 @@ class RestoreApplyJob(_RestoreBase):
                     if self.safety_backup_id is None and (step.section if step else {}) != (self.plan.files_section or {}):
                         raise TenantBackupError(f"the organization's files in Storage changed since the dry run; nothing "
                                                 f"was changed; run the dry run again to see what the restore would do now")
-                    if step is not None and step.upload:
-                        self.emit(Event("message", "checking the files' copies", self.org_id))
-                        try:
-                            step.files.check_copies(step.upload)
-                        except IntegrityError as err:
-                            raise IntegrityError(f"the backup is damaged: {err}; nothing was changed") from None
+                    self._check_copies(step, "; nothing was changed")
                     self._check_cancel()
                     # A retry after the app got in the way (services/contention.py) passed the same
                     # fingerprint check: the data is the one the first safety backup holds, so it serves.
@@ -398,7 +403,7 @@ class RestoreApplyJob(_RestoreBase):
                     if step is not None and step.upload:  # before the rows: extra files harm nothing if they fail
                         self.emit(Event("message", f"uploading {count(len(step.upload), 'file')}", self.org_id))
                         step.files.upload(step.upload, lambda n, b: self.emit(
-                            Event("progress", "", self.org_id, "files", n, b, n, len(step.upload))))
+                            Event("progress", "", self.org_id, "files", n, b, n, len(step.upload), FILES_UNIT)))
                     if not only:
                         self.emit(Event("message", "restoring", self.org_id))
                         report = session.apply(names, self.options.mode, known=self.plan.tables,

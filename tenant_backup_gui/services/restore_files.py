@@ -48,8 +48,13 @@ def plan_files(ctx, org_id: str, info: BackupInfo, mode: str, choice: str, secre
     files = ctx.files(org_id, secret, cancelled)
     buckets = {r.bucket for r in rules}
     inside, outside = [], []
+    seen: set[tuple[str, str]] = set()
     for e in info.files:
         cf.check_entry(e)
+        if (e.bucket, e.path) in seen:  # two contents for one key: which would the apply leave?
+            raise IntegrityError(f"the backup lists {e.bucket}/{e.path} twice; this backup cannot be trusted: use "
+                                 f"another one")
+        seen.add((e.bucket, e.path))
         cf.stored_key(org_id, e.sha256)  # a hash that is not one: refused here
         if e.bucket not in buckets:
             raise IntegrityError(f"the backup lists {e.bucket}/{e.path}, in a bucket no [[files]] rule names; this "

@@ -701,9 +701,10 @@ class History:
         except (psycopg.Error, TenantBackupError) as err:
             self._fail(err)
 
-    def in_progress(self, org_id: str) -> list[dict]:
-        """The tenant's rows still marked in_progress: id, type, host, pid, age in seconds, and for a
-        restore whether a completed restore of the same plan exists."""
+    def in_progress(self, org_id: str | None) -> list[dict]:
+        """The tenant's rows (org_id None: the runs' rows, daily and cleanup) still marked in_progress:
+        id, type, host, pid, age in seconds, and for a restore whether a completed restore of the
+        same plan exists."""
         try:
             with self._conn() as conn:
                 cur = conn.execute(
@@ -713,7 +714,7 @@ class History:
                                       AND d.status = 'completed' AND d.organization_id = l.organization_id
                                       AND d.metadata->>'plan_id' = l.metadata->>'plan_id')
                        FROM public.backup_logs l
-                       WHERE l.organization_id = %s AND l.status = 'in_progress'""", [org_id])
+                       WHERE l.organization_id IS NOT DISTINCT FROM %s AND l.status = 'in_progress'""", [org_id])
                 return [dict(zip(("id", "type", "host", "pid", "age", "applied"), r)) for r in cur]
         except (psycopg.Error, TenantBackupError) as err:
             self._fail(err)
