@@ -226,8 +226,8 @@ class BackupJob(Job):
         listed = files.current(named)  # Storage now, the snapshot ended; the prelude may still be reading the store
         previous, stored = prelude.result() if prelude is not None else \
             (previous_entries(self.ctx.store, org, backup_id), None)
-        return files.backup(named, previous, lambda n, b: self.emit(Event("progress", "", org, "files", n, b, data=FILES_UNIT)),
-                            warn=warnings.append, stored=stored, listed=listed)
+        progress = lambda n, b: self.emit(Event("progress", "", org, "files", n, b, data=FILES_UNIT))  # noqa: E731
+        return files.backup(named, previous, progress, warn=warnings.append, stored=stored, listed=listed)
 
     def _export_table(self, snap, ts, i: int, steps: int, writer: BackupWriter) -> TableEntry:
         """One table's rows into its parts, checked: the rows read equal the rows written."""
