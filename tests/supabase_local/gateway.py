@@ -23,7 +23,9 @@ NO_ROUTE = {"message": "no Route matched with those values"}
 
 class Gateway(BaseHTTPRequestHandler):
     """`stack` (set by a subclass) holds the keys, the upstream ports, the fault counters:
-    `fail_next` answers the next requests (either route) with a 503; `reset_next` drops the next
+    `fail_next` answers the next requests (either route) with a 503; `fail_storage_deletes` answers
+    every Storage DELETE with a 503 while it is set (a fault that starts exactly at a job's deletes,
+    whichever thread sends them); `reset_next` drops the next
     connections without an answer; `stall_next` holds the next requests for `stall_seconds` before
     passing them on (a client's timeout, while the request still lands). Storage requests are
     logged as (method, path) in `stack.storage_requests`."""
@@ -69,11 +71,12 @@ class Gateway(BaseHTTPRequestHandler):
             return self._reply(404, NO_ROUTE)
         with s.fault_lock:
             fail, reset = s.fail_next > 0, s.fail_next <= 0 and s.reset_next > 0
+            injected = fail or (s.fail_storage_deletes and self.command == "DELETE" and port == s.storage.port)
             stall = not fail and not reset and s.stall_next > 0
             s.fail_next -= fail
             s.reset_next -= reset
             s.stall_next -= stall
-        if fail:  # an injected fault, for retry tests
+        if injected:  # an injected fault, for retry tests
             return self._reply(503, {"message": "upstream unavailable (injected)"})
         if reset:  # the connection dies without an answer
             self.close_connection = True

@@ -74,6 +74,7 @@ class SupabaseLocal:
         self.anon_key = jwt("anon")
         self.service_key = jwt("service_role")
         self.fail_next = 0
+        self.fail_storage_deletes = False
         self.reset_next = 0
         self.stall_next = 0
         self.stall_seconds = 1.0
