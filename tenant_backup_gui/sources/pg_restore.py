@@ -1,6 +1,7 @@
 """The direct connection's road into the restore engine (sources/restore_engine.py).
 
-The backup's lines are COPYed, block by block, into tables of the restore's own transaction:
+The backup's lines are COPYed, block by block (binary COPY, each line one text field: see
+`binary_rows`), into tables of the restore's own transaction:
 unlogged tables it creates, which the server's parallel workers can read while it decodes them
 (dropped before the commit; a rollback or a dead client removes them with the transaction), or
 temporary ones where the role may not create tables. The engine's SQL functions then run inside
