@@ -221,7 +221,9 @@ end $$;
 -- table, the direct road's unlogged stage) and every column's input function is parallel safe
 -- (no domain checks, no composite types running user code), the planner is told that handing rows
 -- between processes is cheap, so the decoding is spread over the server's cores. The number of
--- rows decoded is kept for the staged-count check (tenant_backup__decoded_rows).
+-- rows decoded is kept for the staged-count check (tenant_backup__decoded_rows). It is not
+-- ANALYZEd (that sampled it once more per restore): the planner takes its row count from its pages,
+-- which is what its plans need; the trust checks' joins over it are hashed (enable_nestloop off).
 create or replace function public.tenant_backup__decoded(p_t json, p_rel regclass, p_run uuid) returns regclass
 language plpgsql volatile set search_path = pg_catalog, pg_temp as $$
 declare
@@ -257,15 +259,6 @@ begin
     perform set_config('parallel_setup_cost', setup_cost, true);
     perform set_config('parallel_tuple_cost', tuple_cost, true);
     perform set_config('tenant_backup.rows_' || tmp, n::text, true);
-    -- Autovacuum never sees temporary tables: the joins below need stats, but only on the columns
-    -- they join on (the key, the anchor, the columns to its parent); the rest would be sampled for nothing.
-    execute format('ANALYZE %I %s', tmp, coalesce('(' || (
-      select string_agg(format('%I', c), ', ') from (
-        select distinct c from (
-          select json_array_elements_text(coalesce(p_t->'key', '[]'::json)) c
-          union all select p_t->'scope'->>'anchor'
-          union all select json_array_elements_text(coalesce(p_t->'scope'->'path'->0->'columns', '[]'::json))) x
-        where c = any(all_cols)) y) || ')', ''));
   exception when others then
     get stacked diagnostics msg = message_text, detail = pg_exception_detail, state = returned_sqlstate;
     raise exception '%', public.tenant_backup__error(name, '', msg, detail) using errcode = state;

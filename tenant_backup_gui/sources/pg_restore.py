@@ -1,6 +1,7 @@
 """The direct connection's road into the restore engine (sources/restore_engine.py).
 
-The backup's lines are COPYed, block by block, into tables of the restore's own transaction:
+The backup's lines are COPYed, block by block (binary COPY, each line one text field: see
+`binary_rows`), into tables of the restore's own transaction:
 unlogged tables it creates, which the server's parallel workers can read while it decodes them
 (dropped before the commit; a rollback or a dead client removes them with the transaction), or
 temporary ones where the role may not create tables. The engine's SQL functions then run inside
@@ -13,6 +14,7 @@ from __future__ import annotations
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from typing import Iterator
 
 import psycopg
 from psycopg import sql
@@ -21,7 +23,7 @@ from psycopg.types.json import Json
 from ..core.config import Config
 from ..core.errors import Busy, ConfigError, LockBusy, TenantBackupError
 from ..core.scope import discover_scope
-from .postgres import BUSY, BUSY_SQLSTATES, COPY_OPTIONS, _first_line, connect, db_error, get_tenant, read_catalog, table_ident
+from .postgres import BUSY, BUSY_SQLSTATES, _first_line, connect, db_error, get_tenant, read_catalog, table_ident
 from .restore_engine import ENGINE_MESSAGES, RESTORE_HELPERS_VERSION, EngineSession
 
 HELPERS_MISSING = "the restore helpers are missing or outdated in this database; run: tenant-backup setup"
@@ -30,6 +32,24 @@ ARG_TYPES = {"p_run_id": "uuid", "p_run": "uuid", "p_org": "text", "p_tables": "
              "p_apply": "boolean", "p_fingerprint": "text", "p_log": "json", "p_fingerprint_tables": "json",
              "p_fp_tables": "json", "p_tenant_column": "text", "p_lock": "boolean", "p_check_only": "boolean",
              "p_table": "text", "p_non_null": "text[]", "p_types": "json", "p_stage": "text"}
+
+# COPY's binary format: the signature, no flags, no header extension; then one tuple per line.
+BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+BINARY_TRAILER = b"\xff\xff"
+
+
+def binary_rows(block: bytes, piece: int = 1 << 18) -> Iterator[bytes]:
+    """A block of whole lines (each ending in a newline) as COPY binary tuples of one text field,
+    each line's bytes exactly, `piece` bytes of lines at a time (a block can be megabytes; framing
+    it whole would hold it three times over). The server then only checks the text's encoding,
+    where parsing CSV scanned every byte for quotes and delimiters: half the staging's server
+    time. An empty line is NULL, as it was in CSV (the decoding refuses it)."""
+    start = 0
+    while start < len(block):
+        end = block.rfind(b"\n", start, start + piece) + 1 or block.index(b"\n", start) + 1
+        yield b"".join([b"\x00\x01" + len(line).to_bytes(4, "big") + line if line else b"\x00\x01\xff\xff\xff\xff"
+                        for line in block[start:end].split(b"\n")[:-1]])
+        start = end
 
 
 def engine_error(err: psycopg.Error, doing: str) -> TenantBackupError:
@@ -111,12 +131,15 @@ class DirectRestore(EngineSession):
             else:
                 self.conn.execute(sql.SQL("CREATE TEMP TABLE {} (r text) ON COMMIT DROP").format(ident))
             n = 0
-            with self.conn.cursor() as cur, cur.copy(sql.SQL("COPY {} (r) FROM STDIN {}").format(
-                    ident, COPY_OPTIONS)) as cp:
+            with self.conn.cursor() as cur, cur.copy(sql.SQL("COPY {} (r) FROM STDIN (FORMAT binary)").format(
+                    ident)) as cp:
+                cp.write(BINARY_HEADER)
                 for block, rows in blocks:
-                    cp.write(block)
+                    for tuples in binary_rows(block):
+                        cp.write(tuples)
                     n += rows
                     on_rows(n)
+                cp.write(BINARY_TRAILER)
         except psycopg.Error as err:
             raise db_error(err, f"staging table {name}") from None
         return n, f"public.{stage}" if self.shared_stage else f"pg_temp.{stage}"
