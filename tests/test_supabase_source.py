@@ -5,6 +5,7 @@ the row cap, through parent paths, across injected 5xx — and refuses what woul
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
@@ -252,7 +253,7 @@ def test_tenants_history_and_setup_over_rest_match_the_direct_path(supa):
     history.finish(log_id, "completed", records=5, size=9, tables=2, metadata={"backup_id": "b1"}, backup_id="b1")
     rows = postgres.History(url).rows(ORG_A)
     assert rows[0]["id"] == log_id and rows[0]["status"] == "completed" and rows[0]["records_backed_up"] == 5
-    assert rows[0]["metadata"] == {"store": "x", "backup_id": "b1"}
+    assert rows[0]["metadata"] == {"store": "x", "backup_id": "b1", "pid": os.getpid()}  # as the direct road
     rest_rows = history.rows(ORG_A)
     assert rest_rows[0]["id"] == log_id and rest_rows[0]["completed_at"] == rows[0]["completed_at"]
     assert history.warnings == []

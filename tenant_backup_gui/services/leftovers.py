@@ -23,25 +23,16 @@ from typing import Iterator
 
 from ..core import manifest as mf
 from ..core.files import tenant_files_prefix
+from ..platform.processes import pid_alive
 
 # Rows of jobs that hold the tenant's lock while they run (a dry run does not: its rows are left be).
 LOCKED_TYPES = ("manual", "daily_tenant", "safety", "restore")
 WAIT_MARGIN_SECONDS = 120
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _gone(row: dict, lock_wait: float) -> bool:
     if row["pid"] and row["pid"].isdigit() and row["host"] == socket.gethostname():
-        return int(row["pid"]) != os.getpid() and not _alive(int(row["pid"]))
+        return int(row["pid"]) != os.getpid() and not pid_alive(int(row["pid"]))
     return row["age"] > lock_wait + WAIT_MARGIN_SECONDS
 
 

@@ -21,7 +21,7 @@ from psycopg import sql
 from psycopg.types.json import Json
 
 from ..core.config import Config
-from ..core.errors import Busy, ConfigError, LockBusy, TenantBackupError
+from ..core.errors import Busy, ConfigError, IntegrityError, LockBusy, TenantBackupError
 from ..core.scope import discover_scope
 from .postgres import BUSY, BUSY_SQLSTATES, _first_line, connect, db_error, get_tenant, read_catalog, table_ident
 from .restore_engine import ENGINE_MESSAGES, RESTORE_HELPERS_VERSION, EngineSession
@@ -36,6 +36,7 @@ ARG_TYPES = {"p_run_id": "uuid", "p_run": "uuid", "p_org": "text", "p_tables": "
 # COPY's binary format: the signature, no flags, no header extension; then one tuple per line.
 BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
 BINARY_TRAILER = b"\xff\xff"
+MAX_LINE = (1 << 30) - 1  # PostgreSQL's largest text value
 
 
 def binary_rows(block: bytes, piece: int = 1 << 18) -> Iterator[bytes]:
@@ -43,10 +44,14 @@ def binary_rows(block: bytes, piece: int = 1 << 18) -> Iterator[bytes]:
     each line's bytes exactly, `piece` bytes of lines at a time (a block can be megabytes; framing
     it whole would hold it three times over). The server then only checks the text's encoding,
     where parsing CSV scanned every byte for quotes and delimiters: half the staging's server
-    time. An empty line is NULL, as it was in CSV (the decoding refuses it)."""
+    time. An empty line is NULL, as it was in CSV (the decoding refuses it). A line PostgreSQL could
+    not hold (a text value is at most 1 GB) is refused here: its length would not fit the frame."""
     start = 0
     while start < len(block):
         end = block.rfind(b"\n", start, start + piece) + 1 or block.index(b"\n", start) + 1
+        if end - start > MAX_LINE:
+            raise IntegrityError(f"a row of the backup is {end - start - 1:,} bytes long, over PostgreSQL's limit "
+                                 f"of 1 GB for a value: the backup is damaged or was edited; restore another backup")
         yield b"".join([b"\x00\x01" + len(line).to_bytes(4, "big") + line if line else b"\x00\x01\xff\xff\xff\xff"
                         for line in block[start:end].split(b"\n")[:-1]])
         start = end

@@ -4,7 +4,8 @@ Parts are gzip'd JSON lines (one `row_to_json` per line). Compression and hashin
 of their own, fed through a small bounded queue: the database reader never waits for them, and
 memory stays bounded whatever the tenant's size. Parts are compressed by ISA-L (isal_zlib), whose
 level 1 deflate is several times faster than zlib's fastest and packs JSON text a little tighter;
-what it writes is plain gzip, which zlib (and any gzip) reads back."""
+what it writes is plain gzip, which zlib (and any gzip) reads back. Where no isal wheel exists (it
+is only required on the machines it ships wheels for), zlib writes the same format, slower."""
 
 from __future__ import annotations
 
@@ -16,7 +17,10 @@ import zlib
 from collections import defaultdict
 from typing import Iterator
 
-from isal import isal_zlib
+try:
+    from isal import isal_zlib as deflate
+except ImportError:  # a platform without isal wheels: the same gzip, from zlib
+    deflate = zlib
 
 from ..core import manifest as mf
 from ..core.encryption import NONCE, TAG, Decryptor, Encryptor
@@ -33,7 +37,7 @@ class _OpenPart:
 
     def __init__(self, key: str, writer, level: int, secret: bytes | None = None):
         self.key, self.writer = key, writer
-        self.comp = isal_zlib.compressobj(level, isal_zlib.DEFLATED, 31)
+        self.comp = deflate.compressobj(level, deflate.DEFLATED, 31)
         self.sha = hashlib.sha256()
         self.rows = self.size = 0
         self.cipher = Encryptor(secret) if secret else None
@@ -56,7 +60,7 @@ class _OpenPart:
         self.rows += rows
 
     def sync(self) -> None:
-        self._out(self.comp.flush(isal_zlib.Z_SYNC_FLUSH))
+        self._out(self.comp.flush(deflate.Z_SYNC_FLUSH))
 
     def close(self) -> Part:
         self._out(self.comp.flush())
