@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from .conftest import ORG_A, ROOT, cli_json
@@ -336,6 +337,23 @@ def test_a_files_rule_column_that_names_nothing_is_warned_of(files):
     scope = subprocess.run([sys.executable, "-m", "tenant_backup_gui", "scope", "--org", ORG_A], cwd=str(ROOT),
                            capture_output=True, text=True, timeout=120).stdout
     assert "invoice_email_send.pdf_storage_path" in scope and "no tenant table" in scope, scope
+
+
+@pytest.mark.parametrize("files", ["direct"], indirect=True)
+def test_a_files_rule_column_of_a_table_outside_public_is_not_warned_of(files, odd_db):
+    """A rule names a table without its schema (table.column); a table of another schema is found by
+    its own name, as the backup's rows reader finds it, so it is not reported as naming nothing."""
+    with psycopg.connect(odd_db, autocommit=True) as c:
+        c.execute("create schema billing")
+        c.execute("create table billing.receipts (id bigint generated always as identity primary key, "
+                  "organization_id uuid not null references organizations(id), pdf_path text)")
+    Path(os.environ["TENANT_BACKUP_CONFIG"]).write_text(
+        'schemas = ["public", "billing"]\n[[files]]\nbucket = "invoices"\npattern = "{organization_id}/"\n'
+        'columns = ["receipts.pdf_path", "receipts.pdf_paths"]\n')
+    seed(files)
+    warnings = cli_json("backup", "--org", ORG_A)["backup"]["warnings"]
+    assert not any("receipts.pdf_path " in w or "receipts.pdf_path:" in w for w in warnings), warnings
+    assert any("receipts.pdf_paths" in w and "no column" in w for w in warnings), warnings  # a real typo still is
 
 
 @pytest.mark.parametrize("files", ["direct"], indirect=True)

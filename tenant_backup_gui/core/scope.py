@@ -136,6 +136,12 @@ class TenantScope:
         return next((s for s in self.tables if s.table.key_name == name), None)
 
 
+def table_named(tables: dict, name: str):
+    """The table a [[files]] rule names: its key ("schema.table" outside public), else the one
+    whose own name it is (a rule's column is written table.column, without the schema)."""
+    return tables.get(name) or next((t for n, t in tables.items() if n.split(".")[-1] == name), None)
+
+
 def discover_scope(catalog: Catalog, config: Config) -> TenantScope:
     tables = catalog.tables
     col = config.tenant_column
@@ -228,9 +234,10 @@ def discover_scope(catalog: Catalog, config: Config) -> TenantScope:
     for rule in config.files:  # a column that names nothing takes no object, silently: say so
         for table, column in rule.columns:
             where = f"[[files]] rule of bucket {rule.bucket}: {table}.{column}"
-            if table not in found:
+            named = table_named(found, table)
+            if named is None:
                 warnings.append(f"{where} names no tenant table: no object is taken through it")
-            elif found[table].table.column(column) is None:
+            elif named.table.column(column) is None:
                 warnings.append(f"{where}: the table has no column {column}: no object is taken through it")
 
     ordered = fk_order({n: s.table for n, s in found.items()})

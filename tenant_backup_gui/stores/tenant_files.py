@@ -20,6 +20,7 @@ from ..core import files as cf
 from ..core.encryption import Decryptor, Encryptor, key_id
 from ..core.errors import Cancelled, IntegrityError, TenantBackupError
 from ..core.files import FileEntry, FilesRule
+from ..core.scope import table_named
 from ..sources.storage_api import StorageNotFound, read_chunks
 from .backups import iter_part_blocks
 from .base import ObjectStore
@@ -327,7 +328,7 @@ def rows_reader(store: ObjectStore, tables: dict, secret: bytes | None):
     """read_rows(table) over a backup's parts (for FilesRule.columns): the rows as dicts, or None
     when the backup has no such table. `tables`: name → TableEntry."""
     def read(table: str):
-        entry = tables.get(table) or next((t for n, t in tables.items() if n.split(".")[-1] == table), None)
+        entry = table_named(tables, table)
         if entry is None:
             return None
         return (_row(line, table) for p in entry.parts for block, _ in iter_part_blocks(store, p, secret)
