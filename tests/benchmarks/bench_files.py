@@ -7,7 +7,7 @@
    the same objects — vs a plain storage3 download/upload loop over them: ours as a share of the
    plain loop's speed, target ≥ 80 %.
 
-    .venv/bin/python -m tests.benchmarks.bench_files [--objects 200] [--kib 256] [--rounds 3]
+    .venv/bin/python -m tests.benchmarks.bench_files [--objects 200] [--kib 256] [--rounds 3] [--rows 20000]
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ def main() -> None:
     ap.add_argument("--objects", type=int, default=200)
     ap.add_argument("--kib", type=int, default=256)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--rows", type=int, default=20000, help="the tenant's invoices (its rows' share of the backup)")
     a = ap.parse_args()
     from tenant_backup_gui.services.inventory import setup_sql
     from tenant_backup_gui.sources.supabase_rest import SupabaseProject
@@ -51,7 +52,7 @@ def main() -> None:
             c.execute(setup_sql())
             c.execute("insert into organizations values (%s, 'Bench')", [ORG])
             c.execute("insert into invoices (organization_id, total, pdf_path) select %s, g, %s || '/inv-' || g "
-                      "|| '.pdf' from generate_series(1, 20000) g", [ORG, ORG])
+                      "|| '.pdf' from generate_series(1, %s) g", [ORG, ORG, a.rows])
         with SupabaseLocal(url) as stack:
             api = SupabaseProject(stack.url, stack.service_key)
             api.storage_create_bucket("invoices")
@@ -79,7 +80,7 @@ def main() -> None:
                 reads = [q for q in stack.storage_requests if q[0] == "GET" and q[1].startswith("/object/")]
                 assert not reads, f"the second daily read {len(reads)} objects"
             ratio = statistics.median(second) / statistics.median(without)
-            print(f"{a.objects} objects of {a.kib} KiB; rows: 20,000; median of {a.rounds} rounds")
+            print(f"{a.objects} objects of {a.kib} KiB; rows: {a.rows:,}; median of {a.rounds} rounds")
             print(f"second daily with unchanged files {statistics.median(second):.2f}s, without files "
                   f"{statistics.median(without):.2f}s")
             print(f"ratio (second daily with unchanged files / backup without files): {ratio:.2f}  target ≤ 1.20  "
