@@ -179,16 +179,9 @@ def rows_queries(conn: psycopg.Connection, scopes: list[TableScope], catalog: Ca
     for every table (a remote database's latency, paid once). Missing or outdated helpers: one line
     saying to run setup."""
     tables = Json([{"table": table_json(s.table), "scope": scope_json(s, catalog)} for s in scopes])
-    try:
-        version, queries = conn.execute(
-            "SELECT (SELECT value FROM public.tenant_backup_meta WHERE key = 'supabase_version'), "
-            "ARRAY(SELECT public.tenant_backup_export_query(t->'table', t->'scope', %s) "
-            "FROM json_array_elements(%s::json) WITH ORDINALITY AS u(t, i) ORDER BY i)", [org_id, tables]).fetchone()
-    except (psycopg.errors.UndefinedFunction, psycopg.errors.UndefinedTable):
-        raise ConfigError(EXPORT_HELPERS_MISSING) from None
-    if version != str(EXPORT_VERSION):
-        raise ConfigError(EXPORT_HELPERS_MISSING)
-    return queries
+    return _from_export_helpers(conn, "ARRAY(SELECT public.tenant_backup_export_query(t->'table', t->'scope', %s) "
+                                      "FROM json_array_elements(%s::json) WITH ORDINALITY AS u(t, i) ORDER BY i)",
+                                [org_id, tables])
 
 
 def rows_query(conn: psycopg.Connection, scope: TableScope, catalog: Catalog, org_id: str,
@@ -196,17 +189,23 @@ def rows_query(conn: psycopg.Connection, scope: TableScope, catalog: Catalog, or
     """One table's query (rows_queries). `select`: other columns instead (benchmarks)."""
     if select is None:
         return rows_queries(conn, [scope], catalog, org_id)[0]
-    args = [Json(table_json(scope.table)), Json(scope_json(scope, catalog)), org_id]
+    return _from_export_helpers(conn, "format('SELECT %%s %%s', %s::text, (public.tenant_backup_rows("
+                                      "public.tenant_backup_table_rel(%s), NULL, %s, %s)).source)",
+                                [select, Json(table_json(scope.table)), Json(scope_json(scope, catalog)), org_id])
+
+
+def _from_export_helpers(conn: psycopg.Connection, expression: str, params: list):
+    """`expression` over the installed export helpers, with their version read in the same round
+    trip: missing or outdated helpers give one line saying to run setup."""
     try:
-        version, query = conn.execute(
-            "SELECT (SELECT value FROM public.tenant_backup_meta WHERE key = 'supabase_version'), "
-            "format('SELECT %%s %%s', %s::text, (public.tenant_backup_rows(public.tenant_backup_table_rel(%s), "
-            "NULL, %s, %s)).source)", [select, *args]).fetchone()
+        version, value = conn.execute(
+            "SELECT (SELECT value FROM public.tenant_backup_meta WHERE key = 'supabase_version'), " + expression,
+            params).fetchone()
     except (psycopg.errors.UndefinedFunction, psycopg.errors.UndefinedTable):
         raise ConfigError(EXPORT_HELPERS_MISSING) from None
     if version != str(EXPORT_VERSION):
         raise ConfigError(EXPORT_HELPERS_MISSING)
-    return query
+    return value
 
 
 def scope_condition(conn: psycopg.Connection, scope: TableScope, catalog: Catalog, org_id: str,
