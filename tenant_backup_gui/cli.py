@@ -38,9 +38,6 @@ def _out(args, doc, human) -> None:
             print(text)
 
 
-_size = size  # (core/text.py: the jobs' messages write sizes the same way)
-
-
 class Progress:
     """One self-overwriting line on a terminal's stderr; silent otherwise (and with --json)."""
 
@@ -52,7 +49,7 @@ class Progress:
         if not self.enabled:
             return
         if ev.kind == "progress" and ev.table:
-            text = f"  [{ev.step}/{ev.steps}] {ev.table}: {ev.counted()}, {_size(ev.bytes)}"
+            text = f"  [{ev.step}/{ev.steps}] {ev.table}: {ev.counted()}, {size(ev.bytes)}"
         elif ev.kind in ("started", "table") and ev.message:
             text = f"  {ev.message}"
         else:
@@ -126,7 +123,7 @@ def cmd_scope(args) -> int:
             lines.append("a tenant's files ([[files]] rules):")
             for f in d["files"]:
                 cols = f" + objects named by {', '.join(f['columns'])}" if f["columns"] else ""
-                found = f": {count(f['objects'], 'object')}, {_size(f['bytes'])} under {f['prefix']!r}" \
+                found = f": {count(f['objects'], 'object')}, {size(f['bytes'])} under {f['prefix']!r}" \
                     if "objects" in f else ""
                 lines.append(f"  bucket {f['bucket']}, keys starting {f['pattern']!r}{cols}{found}")
         return "\n".join(lines)
@@ -140,8 +137,8 @@ def cmd_backup(args) -> int:
     job = BackupJob(_context(args), args.org, "manual", on_event=progress, jobs=args.jobs)
     result = asyncio.run(_run_job(job, progress))
     doc = {"success": True, "message": f"Backup {result.id} completed: {count(result.total_records, 'record')}, "
-                                       f"{count(len(result.tables), 'table')}, {_size(result.total_size)}"
-                                       + (f", {count(result.files['count'], 'file')}, {_size(result.files['bytes'])}"
+                                       f"{count(len(result.tables), 'table')}, {size(result.total_size)}"
+                                       + (f", {count(result.files['count'], 'file')}, {size(result.files['bytes'])}"
                                           if result.files else ""),
            "backup": result.to_json()}
 
@@ -164,7 +161,7 @@ def cmd_backups(args) -> int:
         rows = [f"{'id':<26} {'type':<7} {'records':>10} {'size':>10}  state"]
         for b in xs:
             state = state_label(b["complete"], b["type"] == "legacy", b.get("partial"), b.get("problem"))
-            rows.append(f"{b['id']:<26} {b['type']:<7} {b['total_records']:>10} {_size(b['total_size']):>10}  {state}")
+            rows.append(f"{b['id']:<26} {b['type']:<7} {b['total_records']:>10} {size(b['total_size']):>10}  {state}")
             rows += [f"    partial: {why}" for why in b.get("partial_reasons", [])]
         return "\n".join(rows)
     _out(args, items, human)
@@ -235,7 +232,7 @@ def cmd_daily(args) -> int:
 
     def human(r):
         lines = [r["message"], f"  tenants: {s['successful_tenants']}/{s['total_tenants']} ok, "
-                               f"{s['total_records']} records, {_size(s['total_size'])}"]
+                               f"{s['total_records']} records, {size(s['total_size'])}"]
         lines += [f"  FAILED {d['organization_name'] or d['organization_id']}: {d['error']}"
                   for d in r["tenants"] if not d["success"]]
         if r.get("cleanup"):
@@ -273,7 +270,7 @@ def cmd_history(args) -> int:
         for r in xs:
             took = (r["completed_at"] - r["started_at"]).total_seconds() if r["completed_at"] and r["started_at"] else None
             out.append(f"{r['started_at']:%Y-%m-%d %H:%M:%S}  {r['backup_type']:<12} {r['status']:<22} "
-                       f"{r['records_backed_up'] or 0:>9} rows  {_size(sized) if (sized := mf.history_size(r)) else '-':>10}  "
+                       f"{r['records_backed_up'] or 0:>9} rows  {size(sized) if (sized := mf.history_size(r)) else '-':>10}  "
                        f"{(f'{took:.1f}s' if took is not None else '-'):>7}  {r['organization_id'] or ''}"
                        + (f"  {r['errors'][0]}" if r["errors"] else ""))
         return "\n".join(out)
@@ -291,11 +288,11 @@ def _restore_human(r) -> str:
                          f"{t['to_update']:>8} {t['to_delete']:>8} {t['unchanged']:>8}")
     if r.get("files"):
         f = r["files"]
-        lines.append(f"  files: to upload {len(f['to_upload'])} ({_size(f['bytes']['to_upload'])}), to delete "
-                     f"{len(f['to_delete'])} ({_size(f['bytes']['to_delete'])}), unchanged {f['unchanged']} "
-                     f"({_size(f['bytes']['unchanged'])})")
-        lines += [f"    upload {d['bucket']}/{d['path']} ({_size(d['bytes'])})" for d in f["to_upload"][:20]]
-        lines += [f"    delete {d['bucket']}/{d['path']} ({_size(d['bytes'])})" for d in f["to_delete"][:20]]
+        lines.append(f"  files: to upload {len(f['to_upload'])} ({size(f['bytes']['to_upload'])}), to delete "
+                     f"{len(f['to_delete'])} ({size(f['bytes']['to_delete'])}), unchanged {f['unchanged']} "
+                     f"({size(f['bytes']['unchanged'])})")
+        lines += [f"    upload {d['bucket']}/{d['path']} ({size(d['bytes'])})" for d in f["to_upload"][:20]]
+        lines += [f"    delete {d['bucket']}/{d['path']} ({size(d['bytes'])})" for d in f["to_delete"][:20]]
         more = len(f["to_upload"][20:]) + len(f["to_delete"][20:])
         lines += [f"    … and {more} more (--json lists them all)"] if more else []
     lines += [f"  problem: {p}" for p in r.get("problems", [])]

@@ -8,6 +8,8 @@ from datetime import datetime
 from PySide6.QtCore import QLocale
 from PySide6.QtWidgets import QLabel
 
+from ..core.text import scaled
+
 
 def _locale() -> QLocale:
     loc = QLocale()
@@ -20,12 +22,8 @@ def num(n: int | None) -> str:
 
 
 def size(n: int | None) -> str:
-    value = float(n or 0)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{num(value)} {unit}" if unit == "B" else f"{_locale().toString(value, 'f', 1)} {unit}"
-        value /= 1024
-    return ""
+    value, unit = scaled(float(n or 0))
+    return f"{num(value)} {unit}" if unit == "B" else f"{_locale().toString(value, 'f', 1)} {unit}"
 
 
 def local(dt: datetime | None) -> str:
