@@ -154,8 +154,7 @@ class BackupJob(Job):
             raise TenantBackupError("no tenant tables found: no table has the tenant column "
                                     f"'{ctx.config.tenant_column}'; check tenant_column and schemas in the config")
         snap.lock_tables(scope.tables)
-        if hasattr(snap, "prepare_export"):  # the direct road: every table's query in one round trip
-            snap.prepare_export(scope.tables, org)
+        snap.prepare_export(scope.tables, org)  # the direct road: every table's query in one round trip
         begun = datetime.now(timezone.utc)
         backup_id = mf.timestamp_id(begun)
         self.emit(Event("started", f"backing up {tenant.name if tenant else org} ({len(scope.tables)} tables)",

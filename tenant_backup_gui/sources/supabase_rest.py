@@ -407,6 +407,9 @@ class RestSnapshot:
         """Nothing to hold over REST (no session spans the requests); the per-table counts before
         and after each export catch a table that changed instead."""
 
+    def prepare_export(self, scopes: list[TableScope], org_id: str) -> None:
+        """Nothing to prepare over REST: each page's request names its table's rows itself."""
+
     def tenant(self, org_id: str) -> Tenant | None:
         return get_tenant(self.project, self.catalog, self.config, org_id)
 
