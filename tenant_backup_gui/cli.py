@@ -372,7 +372,7 @@ def cmd_credentials(args) -> int:
     import getpass
     from .core.errors import ConfigError
     from .platform import credentials
-    from .sources.postgres import describe_url
+    from .sources.direct.connect import describe_url
     if args.supabase and args.action in ("set", "clear"):
         if args.action == "clear":
             credentials.delete_secret("supabase_service_role_key")

@@ -10,7 +10,7 @@ import threading
 import psycopg
 import pytest
 
-from tenant_backup_gui.sources.postgres import TenantLock
+from tenant_backup_gui.sources.direct.lock import TenantLock
 
 from .conftest import ORG_A, ORG_B, ORG_C, cli_json, run_cli
 from .helpers import load_summary, table_lines

@@ -1,4 +1,4 @@
-"""The direct export's own plumbing: COPY rows read straight from libpq (sources/postgres.copy_out)
+"""The direct export's own plumbing: COPY rows read straight from libpq (sources/direct/copy_out.py)
 and the part writer's size limit with ISA-L compression (stores/backups.py)."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ import threading
 import psycopg
 import pytest
 
-from tenant_backup_gui.sources import postgres
+from tenant_backup_gui.core.errors import TenantBackupError
+from tenant_backup_gui.sources.direct.copy_out import copy_out
 from tenant_backup_gui.stores.backups import BackupWriter, iter_part_blocks
 from tenant_backup_gui.stores.folder import FolderStore
 
@@ -23,7 +24,7 @@ def test_every_row_arrives_once_in_whole_lines_with_the_servers_count(odd_db):
     with psycopg.connect(odd_db) as conn:
         conn.execute("SELECT 1")  # the transaction the export runs in
         batches = []
-        lines, sent = postgres.copy_out(conn, ROWS, 65536, lambda b, n: batches.append((bytes(b), n)),
+        lines, sent = copy_out(conn, ROWS, 65536, lambda b, n: batches.append((bytes(b), n)),
                                         threading.Event())
         assert lines == sent == 100000 and len(batches) > 100
         assert all(b.endswith(b"\n") and b.count(b"\n") == n for b, n in batches)
@@ -42,15 +43,15 @@ def test_an_export_stopped_halfway_leaves_its_connection_ready_for_the_next_job(
             raise OSError("the backup folder is full")
 
         with pytest.raises(OSError):
-            postgres.copy_out(conn, ROWS, 65536, sink, threading.Event())
+            copy_out(conn, ROWS, 65536, sink, threading.Event())
         conn.rollback()
         assert conn.execute("SELECT 42").fetchone() == (42,)
 
 
 def test_an_export_never_runs_outside_its_snapshot(odd_db):
     with psycopg.connect(odd_db, autocommit=True) as conn:
-        with pytest.raises(postgres.TenantBackupError, match="outside the backup's snapshot"):
-            postgres.copy_out(conn, ROWS, 65536, lambda b, n: None, threading.Event())
+        with pytest.raises(TenantBackupError, match="outside the backup's snapshot"):
+            copy_out(conn, ROWS, 65536, lambda b, n: None, threading.Event())
 
 
 def test_incompressible_rows_keep_every_part_under_the_limit(tmp_path):

@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tenant_backup_gui.sources.supabase_rest import SupabaseProject
+from tenant_backup_gui.sources.supabase_http import SupabaseProject
 
 from .conftest import ORG_A, ORG_B, cli_json, run_cli
 from .supabase_local import SupabaseLocal, postgrest_binary

@@ -10,10 +10,13 @@ import json
 
 import psycopg
 import pytest
+from psycopg.types.json import Json
 
 from tenant_backup_gui.core.config import Config
-from tenant_backup_gui.core.scope import discover_scope
-from tenant_backup_gui.sources import postgres
+from tenant_backup_gui.core.scope import discover_scope, scope_json
+from tenant_backup_gui.sources.direct.catalog import rows_query
+from tenant_backup_gui.sources.direct.snapshot import Snapshot
+from tenant_backup_gui.sources.shared import table_json
 
 from .conftest import ORG_A, ORG_B, cli_json, run_cli
 from .helpers import load_summary, table_lines
@@ -56,21 +59,21 @@ def typed_db(odd_db):
 
 
 def test_row_json_is_byte_identical_to_the_old_sub_select_for_every_type(typed_db):
-    with postgres.Snapshot(typed_db, Config()) as snap:
+    with Snapshot(typed_db, Config()) as snap:
         scope = discover_scope(snap.catalog, Config())
         checked = 0
         for s in scope.tables:
             t = s.table
             if t.name == "x_marks":
                 continue  # the old expression cannot read it (its column x): see the next test
-            new = lines(snap.conn, postgres.rows_query(snap.conn, s, snap.catalog, ORG_A))
-            old = lines(snap.conn, postgres.rows_query(snap.conn, s, snap.catalog, ORG_A, old_row_json(t)))
+            new = lines(snap.conn, rows_query(snap.conn, s, snap.catalog, ORG_A))
+            old = lines(snap.conn, rows_query(snap.conn, s, snap.catalog, ORG_A, old_row_json(t)))
             assert new == old, t.name
             # The digest (REST export's change check, the restore's fingerprint) hashes the same text.
             digest_new = snap.conn.execute("SELECT public.tenant_backup_rows_digest(%s::regclass, %s, %s, %s)", [
-                f'"{t.schema}"."{t.name}"', postgres.Json(postgres.table_json(t)["columns"]),
-                postgres.Json(postgres.scope_json(s, snap.catalog)), ORG_A]).fetchone()[0]
-            digest_old = snap.conn.execute(postgres.rows_query(
+                f'"{t.schema}"."{t.name}"', Json(table_json(t)["columns"]),
+                Json(scope_json(s, snap.catalog)), ORG_A]).fetchone()[0]
+            digest_old = snap.conn.execute(rows_query(
                 snap.conn, s, snap.catalog, ORG_A, f"count(*)::text || ':' || coalesce(sum(hashtextextended(("
                 f"{old_row_json(t)})::text, 0)::numeric), 0)::text")).fetchone()[0]
             assert digest_new == digest_old, t.name

@@ -19,7 +19,8 @@ from tenant_backup_gui.core.scope import discover_scope
 from tenant_backup_gui.platform.settings import Settings
 from tenant_backup_gui.services.backup import BackupJob
 from tenant_backup_gui.services.context import Context
-from tenant_backup_gui.sources.postgres import TenantLock, read_catalog
+from tenant_backup_gui.sources.direct.catalog import read_catalog
+from tenant_backup_gui.sources.direct.lock import TenantLock
 from tenant_backup_gui.sources.supabase_restore import (HELPERS_MISSING, HelpersMissing, SupabaseRestore,
                                                         describe_table, new_run_id)
 from tenant_backup_gui.stores.backups import find_backup, iter_part_blocks

@@ -16,8 +16,16 @@ import pytest
 from tenant_backup_gui.core.config import Config
 from tenant_backup_gui.core.errors import ConnectionFailed, LockBusy, TenantBackupError
 from tenant_backup_gui.core.scope import discover_scope
-from tenant_backup_gui.sources import postgres, supabase_rest
-from tenant_backup_gui.sources.supabase_rest import RestSnapshot, RestTenantLock, SupabaseProject
+from tenant_backup_gui.sources import shared
+from tenant_backup_gui.sources.direct.history import History
+from tenant_backup_gui.sources.direct.lock import TenantLock
+from tenant_backup_gui.sources.direct.snapshot import Snapshot
+from tenant_backup_gui.sources.direct.tenants import list_tenants
+from tenant_backup_gui.sources.rest import catalog as rest_catalog, setup as rest_setup, tenants as rest_tenants
+from tenant_backup_gui.sources.rest.history import RestHistory
+from tenant_backup_gui.sources.rest.lock import RestTenantLock
+from tenant_backup_gui.sources.rest.snapshot import RestSnapshot
+from tenant_backup_gui.sources.supabase_http import SupabaseProject
 
 from .conftest import ORG_A, ORG_B, ORG_C, setup_sql
 from .supabase_local import SupabaseLocal, postgrest_binary
@@ -52,7 +60,7 @@ def supa(odd_db):
     with SupabaseLocal(odd_db) as stack:
         with psycopg.connect(odd_db, autocommit=True) as c:
             c.execute(setup_sql())
-            c.execute(supabase_rest.setup_sql())
+            c.execute(rest_setup.setup_sql())
         stack.wait_for_schema()  # PostgREST reloads its schema cache asynchronously
         with SupabaseProject(stack.url, stack.service_key, retries=3, backoff=0.05) as project:
             yield odd_db, stack, project
@@ -65,7 +73,7 @@ def collect(snap, scope, org) -> tuple[int, list[bytes]]:
 
 
 def direct_export(url: str, org: str) -> dict[str, list[bytes]]:
-    with postgres.Snapshot(url, Config()) as snap:
+    with Snapshot(url, Config()) as snap:
         scope = discover_scope(snap.catalog, Config())
         return {s.table.key_name: collect(snap, s, org)[1] for s in scope.tables}
 
@@ -74,7 +82,7 @@ def test_rest_backup_is_byte_identical_to_the_direct_export_past_max_rows(supa):
     url, stack, project = supa
     direct = direct_export(url, ORG_A)
     with RestSnapshot(project, Config(), page_rows=1500) as snap:
-        with postgres.Snapshot(url, Config()) as dsnap:
+        with Snapshot(url, Config()) as dsnap:
             assert snap.catalog == dsnap.catalog  # one catalog query, one parser
         scope = discover_scope(snap.catalog, Config())
         assert scope.get("order_item_notes").how == "parent" and len(scope.get("order_item_notes").path) == 2
@@ -194,13 +202,13 @@ def test_counts_follow_the_parent_path_through_postgrest_and_the_installed_funct
         scope = discover_scope(snap.catalog, Config())
         for name in ("order_item_notes", "unique_only", "organizations"):
             s = scope.get(name)
-            assert supabase_rest._embedded_filter(s, snap.catalog) is not None
+            assert rest_catalog.embedded_filter(s, snap.catalog) is not None
             assert snap.count(s, ORG_A) == len(direct_export(url, ORG_A)[name])
         notes = scope.get("order_item_notes")
-        assert supabase_rest._embedded_filter(notes, snap.catalog)[0] == \
+        assert rest_catalog.embedded_filter(notes, snap.catalog)[0] == \
             "order_items!order_item_id!inner(orders!order_id!inner(organization_id))"
         # Where PostgREST cannot express the path, the installed function counts the same rows.
-        r = project.run(project.rpc("tenant_backup_count", supabase_rest._rows_args(notes, snap.catalog, ORG_A),
+        r = project.run(project.rpc("tenant_backup_count", rest_catalog.rows_args(notes, snap.catalog, ORG_A),
                                     "count"))
         assert r.json() == BIG["order_item_notes"]
 
@@ -225,41 +233,41 @@ def test_the_rest_lock_excludes_a_second_holder_and_expires(supa):
     with RestTenantLock(project, ORG_A, 3):
         assert alive.project is project
     # A run over a direct connection of the same tenant excludes a REST run too.
-    with postgres.TenantLock(url, ORG_C, 0):
+    with TenantLock(url, ORG_C, 0):
         with pytest.raises(LockBusy) as e:
             RestTenantLock(project, ORG_C, 0.3).__enter__()
         assert "direct database connection" in str(e.value)
     # ...and a REST run's lease excludes a direct-connection run: the roads exclude each other both ways.
     with RestTenantLock(project, ORG_C, 0):
         with pytest.raises(LockBusy) as e:
-            postgres.TenantLock(url, ORG_C, 0.3).__enter__()
+            TenantLock(url, ORG_C, 0.3).__enter__()
         assert "another backup or restore of organization" in str(e.value) and "tenant-backup" in str(e.value)
-    with postgres.TenantLock(url, ORG_C, 0):  # the lease is gone with its run
+    with TenantLock(url, ORG_C, 0):  # the lease is gone with its run
         pass
 
 
 def test_tenants_history_and_setup_over_rest_match_the_direct_path(supa):
     url, stack, project = supa
-    with postgres.Snapshot(url, Config()) as snap:
-        direct = postgres.list_tenants(snap.conn, snap.catalog, Config())
-    assert supabase_rest.list_tenants(project, Config()) == direct
+    with Snapshot(url, Config()) as snap:
+        direct = list_tenants(snap.conn, snap.catalog, Config())
+    assert rest_tenants.list_tenants(project, Config()) == direct
     assert [t.deleted for t in direct if t.id == ORG_C] == [True]
     with RestSnapshot(project, Config()) as snap:
         assert snap.tenant(ORG_B).name == 'Côté & "Fils"'
         assert snap.tenant("00000000-0000-4000-8000-0000000000ff") is None
         assert snap.server_version >= 140000
-    history = supabase_rest.RestHistory(project)
+    history = RestHistory(project)
     log_id = history.start("manual", ORG_A, {"store": "x"})
     history.finish(log_id, "completed", records=5, size=9, tables=2, metadata={"backup_id": "b1"}, backup_id="b1")
-    rows = postgres.History(url).rows(ORG_A)
+    rows = History(url).rows(ORG_A)
     assert rows[0]["id"] == log_id and rows[0]["status"] == "completed" and rows[0]["records_backed_up"] == 5
     assert rows[0]["metadata"] == {"store": "x", "backup_id": "b1", "pid": os.getpid()}  # as the direct road
     rest_rows = history.rows(ORG_A)
     assert rest_rows[0]["id"] == log_id and rest_rows[0]["completed_at"] == rows[0]["completed_at"]
     assert history.warnings == []
-    assert supabase_rest.setup_state(project) == {"installed": True, "version": postgres.SCHEMA_VERSION,
-                                                   "supabase_version": supabase_rest.SUPABASE_VERSION, "current": True}
-    assert supabase_rest.server_info(project) == {"kind": "supabase", "project": stack.url.split("//")[1]}
+    assert rest_setup.setup_state(project) == {"installed": True, "version": shared.SCHEMA_VERSION,
+                                                   "supabase_version": shared.EXPORT_VERSION, "current": True}
+    assert rest_setup.server_info(project) == {"kind": "supabase", "project": stack.url.split("//")[1]}
 
 
 def test_keys_of_extension_types_page_in_their_own_order(supa):

@@ -14,7 +14,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from ..core.errors import TenantBackupError
 from ..platform.settings import Settings, save_settings
-from ..sources import postgres
+from ..sources.direct.connect import connect, describe_url
 
 
 def split_url(url: str | None) -> tuple[str, str]:
@@ -221,19 +221,19 @@ class SettingsDialog(QDialog):
         self.status.setText("Connecting…")
 
         def probe():
-            with postgres.connect(url, autocommit=True) as conn:
+            with connect(url, autocommit=True) as conn:
                 return conn.info.server_version
         try:
             version = await asyncio.to_thread(probe)
         except TenantBackupError as err:
             self.status.setText(str(err))
             return False
-        self.status.setText(f"Connected: PostgreSQL {version // 10000}.{version % 10000} at {postgres.describe_url(url)}")
+        self.status.setText(f"Connected: PostgreSQL {version // 10000}.{version % 10000} at {describe_url(url)}")
         return True
 
     async def test_supabase(self) -> bool:
         """The key must be the service role's and the project must answer to it."""
-        from ..sources.supabase_rest import SupabaseProject
+        from ..sources.supabase_http import SupabaseProject
         key = self.supabase_key.text().strip() or self.settings.supabase_key or ""
         self.status.setText("Asking the Supabase project…")
 

@@ -69,7 +69,7 @@ class BackupJob(Job):
         self.org_id = org_id.strip().lower() if isinstance(org_id, str) else org_id
         self.backup_type = backup_type
         self.allow_missing_tenant = allow_missing_tenant
-        self._snapshot = None  # postgres.Snapshot or supabase_rest.RestSnapshot
+        self._snapshot = None  # direct.snapshot.Snapshot or rest.snapshot.RestSnapshot
         self._lock = None
 
     def prepare(self) -> list[str]:

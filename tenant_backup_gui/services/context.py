@@ -14,7 +14,12 @@ from ..core.errors import ConfigError, CredentialsUnavailable, TenantBackupError
 from ..core.manifest import BackupInfo
 from ..platform import credentials
 from ..platform.settings import Settings
-from ..sources import postgres
+from ..sources.direct import setup as direct_setup
+from ..sources.direct.catalog import CatalogCache
+from ..sources.direct.connect import describe_url
+from ..sources.direct.history import History
+from ..sources.direct.lock import TenantLock
+from ..sources.direct.snapshot import Snapshot
 from ..stores.base import ObjectStore
 from ..stores.folder import FolderStore
 
@@ -85,7 +90,7 @@ class Context:
 
     def project(self):
         """The Supabase project (REST), opened once and shared by every job of this context."""
-        from ..sources.supabase_rest import SupabaseProject
+        from ..sources.supabase_http import SupabaseProject
         with self._lock:
             if self._project is None:
                 url, key = self.settings.require_supabase()
@@ -115,10 +120,10 @@ class Context:
 
     def for_run(self) -> "Context":
         """A context for one run over many tenants: the catalog and scope are read once and
-        re-checked per tenant by fingerprint (see postgres.CatalogCache)."""
+        re-checked per tenant by fingerprint (see sources/direct/catalog.CatalogCache)."""
         if not self.direct or (self.config.files and self.files_problem() is None):
             self.project()  # opened once here, so the run's copies share it and close() ends it
-        return replace(self, catalog_cache=postgres.CatalogCache() if self.direct else None, _scope=[None, None])
+        return replace(self, catalog_cache=CatalogCache() if self.direct else None, _scope=[None, None])
 
     def with_session(self, session) -> "Context":
         """The same context, with every connection of a tenant job (history, lock, snapshot) on `session`."""
@@ -146,10 +151,10 @@ class Context:
     # ------------------------------------------------------------ the source, by either road
     def snapshot(self):
         """One view of the tenant's rows: a REPEATABLE READ snapshot over a direct connection, or
-        keyset pages over REST (cross-checked counts; see sources/supabase_rest.py)."""
+        keyset pages over REST (cross-checked counts; see sources/rest/snapshot.py)."""
         if self.direct:
-            return postgres.Snapshot(self.url, self.config, self.session, self.catalog_cache)
-        from ..sources.supabase_rest import RestSnapshot
+            return Snapshot(self.url, self.config, self.session, self.catalog_cache)
+        from ..sources.rest.snapshot import RestSnapshot
         return RestSnapshot(self.project(), self.config)
 
     def tenant_lock(self, org_id: str, wait_seconds: float | None = None):
@@ -157,8 +162,8 @@ class Context:
         from .leftovers import ReconcilingLock
         wait = self.config.lock_wait_seconds if wait_seconds is None else wait_seconds
         if self.direct:
-            return ReconcilingLock(self, org_id, postgres.TenantLock(self.url, org_id, wait, self.session))
-        from ..sources.supabase_rest import RestTenantLock
+            return ReconcilingLock(self, org_id, TenantLock(self.url, org_id, wait, self.session))
+        from ..sources.rest.lock import RestTenantLock
         return ReconcilingLock(self, org_id, RestTenantLock(self.project(), org_id, wait, self.config.lock_lease_seconds))
 
     def restore_session(self, org_id: str, cancelled=None, snapshot: bool = False):
@@ -173,20 +178,20 @@ class Context:
 
     def history(self):
         if self.direct:
-            return postgres.History(self.url, self.session)
-        from ..sources.supabase_rest import RestHistory
+            return History(self.url, self.session)
+        from ..sources.rest.history import RestHistory
         return RestHistory(self.project())
 
     def source_info(self) -> dict:
         if self.direct:
-            return postgres.server_info(self.url)
-        from ..sources.supabase_rest import server_info
+            return direct_setup.server_info(self.url)
+        from ..sources.rest.setup import server_info
         return server_info(self.project())
 
     def source_name(self) -> str:
         """Where the rows come from, for the status bar and messages (never a secret)."""
         if self.direct:
-            return postgres.describe_url(self.url)
+            return describe_url(self.url)
         return f"Supabase project {self.project().host}"
 
     def part_bytes(self) -> int:

@@ -14,7 +14,7 @@ from ..core.errors import TenantBackupError
 from ..core.events import Event, EventSink, ignore
 from ..core.shard import Shard
 from ..core.staleness import stale_message, stale_tenants
-from ..sources import postgres
+from ..sources.direct.connect import SessionPool
 from .backup import BackupJob, default_jobs
 from .context import Context
 from .inventory import last_backups, tenants
@@ -122,7 +122,7 @@ class DailyJob(Job):
         meta = {"tenants": len(active), "jobs": self.jobs, **({"shard": str(self.shard)} if self.shard else {})}
         await asyncio.to_thread(reconcile_runs, self.ctx)
         log_id = await asyncio.to_thread(history.start, "daily", None, meta)
-        pool = postgres.SessionPool(run_ctx.url, self.jobs) if run_ctx.direct else None
+        pool = SessionPool(run_ctx.url, self.jobs) if run_ctx.direct else None
         loop = asyncio.get_running_loop()
         # A worker with no tenant left to start lends its pooled connection to the running backups
         # as one more lane on their snapshot (services/lanes.py): the tail of the night — one big

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from ..platform import sandbox
 from ..platform.paths import resource_text
-from ..sources import postgres
+from ..sources.direct.setup import install, run_script
 from .inventory import setup_sql
 
 
 def _load(url: str) -> None:
-    postgres.run_script(url, resource_text("demo", "schema.sql"), "creating the demo schema")
-    postgres.run_script(url, resource_text("demo", "data.sql"), "loading the demo data")
-    postgres.install(url, setup_sql())  # what `tenant-backup setup` installs: the restore engine too
+    run_script(url, resource_text("demo", "schema.sql"), "creating the demo schema")
+    run_script(url, resource_text("demo", "data.sql"), "loading the demo data")
+    install(url, setup_sql())  # what `tenant-backup setup` installs: the restore engine too
 
 
 def start() -> sandbox.Sandbox:

@@ -11,7 +11,9 @@ from ..core.errors import TenantBackupError
 from ..core.scope import discover_scope
 from ..platform import credentials, scheduler
 from ..platform.settings import load_settings
-from ..sources import postgres
+from ..sources.direct import setup as direct_setup
+from ..sources.direct.connect import connect, describe_url
+from ..sources.direct.snapshot import Snapshot
 from .context import Context
 from .daily import last_success
 
@@ -58,11 +60,11 @@ def run() -> dict:
     else:
         try:
             # A server that accepts and never answers: say so in seconds, not after every address's 15 s.
-            postgres.connect(settings.database_url, timeout=DOCTOR_CONNECT_SECONDS).close()
-            with postgres.Snapshot(settings.database_url, settings.config) as snap:
+            connect(settings.database_url, timeout=DOCTOR_CONNECT_SECONDS).close()
+            with Snapshot(settings.database_url, settings.config) as snap:
                 scope = discover_scope(snap.catalog, settings.config)
-            priv = postgres.privileges(settings.database_url, settings.config, [s.table for s in scope.tables])
-            checks.append(_check("database", "ok", f"connected to {postgres.describe_url(settings.database_url)} "
+            priv = direct_setup.privileges(settings.database_url, settings.config, [s.table for s in scope.tables])
+            checks.append(_check("database", "ok", f"connected to {describe_url(settings.database_url)} "
                                  f"(PostgreSQL {priv['version'] // 10000}); {len(scope.tables)} tenant tables "
                                  f"(URL from {settings.url_source})"))
             if priv["unreadable"]:
@@ -73,7 +75,7 @@ def run() -> dict:
                                      "session_replication_role", "connect as the owner (on Supabase: postgres)"))
             else:
                 checks.append(_check("privileges", "ok", "reads every tenant table; may restore"))
-            state = postgres.setup_state(settings.database_url)
+            state = direct_setup.setup_state(settings.database_url)
             if state["current"]:
                 checks.append(_check("setup", "ok", f"backup_logs and helpers installed (version {state['version']})"))
             else:  # a backup reads the tenant's rows through the installed helpers: it cannot run without them
@@ -152,7 +154,7 @@ def _backup_key_check(encrypt: bool) -> list[dict]:
 
 def _supabase_checks(ctx: Context) -> list[dict]:
     """The REST road: the key is the service role's, the project answers, the SQL is installed."""
-    from ..sources import supabase_rest
+    from ..sources.rest import setup as rest_setup
     from ..sources.supabase_restore import SupabaseRestore
     fix_sql = "run the SQL of `tenant-backup setup --print-sql` in the project's SQL editor"
     try:
@@ -164,7 +166,7 @@ def _supabase_checks(ctx: Context) -> list[dict]:
     out = [_check("supabase", "ok", f"{project.host}: the key is the service role's "
                   f"(PostgreSQL {int(info.get('server_version') or 0) // 10000})")]
     try:
-        state = supabase_rest.setup_state(project)
+        state = rest_setup.setup_state(project)
         url, key = ctx.settings.require_supabase()
         with SupabaseRestore(url, key) as rest:
             restore = rest.helpers_state()

@@ -10,7 +10,12 @@ from ..core.events import Event, EventSink, ignore
 from ..core.manifest import BackupInfo
 from ..core.staleness import STALE_AFTER
 from ..platform.paths import resource_text
-from ..sources import postgres
+import psycopg
+
+from ..sources.direct import setup as direct_setup
+from ..sources.direct.connect import db_error, describe_url
+from ..sources.direct.tenants import list_tenants
+from ..sources.shared import Tenant
 from ..stores.backups import find_backup, list_backups, verify_backup
 from ..stores.tenant_files import verify_copies
 from .context import Context
@@ -24,16 +29,16 @@ def check_org_id(org_id: str) -> str:
     return org
 
 
-def tenants(ctx: Context) -> list[postgres.Tenant]:
+def tenants(ctx: Context) -> list[Tenant]:
     if not ctx.direct:
-        from ..sources import supabase_rest
+        from ..sources.rest import tenants as rest_tenants
         with ctx.snapshot() as snap:
-            return supabase_rest.list_tenants(ctx.project(), ctx.config, snap.catalog)
+            return rest_tenants.list_tenants(ctx.project(), ctx.config, snap.catalog)
     with ctx.snapshot() as snap:
         try:
-            return postgres.list_tenants(snap.conn, snap.catalog, ctx.config)
-        except postgres.psycopg.Error as err:
-            raise postgres.db_error(err, "listing organizations") from None
+            return list_tenants(snap.conn, snap.catalog, ctx.config)
+        except psycopg.Error as err:
+            raise db_error(err, "listing organizations") from None
 
 
 def backups(ctx: Context, org_id: str) -> list[BackupInfo]:
@@ -50,7 +55,7 @@ def setup_sql() -> str:
     the version table, then the Supabase path's export, lock and restore functions (which only
     service_role may execute). `setup` installs it over a direct connection; `setup --print-sql`
     prints it for the Supabase SQL editor."""
-    from ..sources.supabase_rest import setup_sql as export_sql
+    from ..sources.rest.setup import setup_sql as export_sql
     return "\n".join([resource_text("sql", "setup.sql"), export_sql(), resource_text("sql", "supabase_restore.sql")])
 
 
@@ -60,8 +65,8 @@ def setup(ctx: Context) -> dict:
         raise ConfigError(f"setup needs a direct database connection (TENANT_BACKUP_DATABASE_URL); over the Supabase API "
                           f"run the SQL of `tenant-backup setup --print-sql` in the project's SQL editor instead "
                           f"(installed now: {'yes, current' if state.get('current') else 'no or outdated'})")
-    result = postgres.install(ctx.url, setup_sql())
-    return {"success": True, "database": postgres.describe_url(ctx.url), **result,
+    result = direct_setup.install(ctx.url, setup_sql())
+    return {"success": True, "database": describe_url(ctx.url), **result,
             "message": ("installed" if result["previous_version"] is None else "up to date")
             + f": backup_logs and helpers (schema version {result['version']})"}
 
@@ -132,9 +137,9 @@ def tenant_overview(ctx: Context) -> list[dict]:
 def last_backups(ctx: Context) -> dict[str, dict]:
     """Per tenant id: last_ok, last_status, last_started, last_daily (resources/sql/last_backups.sql)."""
     if ctx.direct:
-        return postgres.last_backups(ctx.url)
-    from ..sources import supabase_rest
-    return supabase_rest.last_backups(ctx.project())
+        return direct_setup.last_backups(ctx.url)
+    from ..sources.rest import setup as rest_setup
+    return rest_setup.last_backups(ctx.project())
 
 
 def tenant_status(deleted: bool, last_ok, last_status: str | None, last_started, now) -> str:
@@ -151,9 +156,9 @@ def tenant_status(deleted: bool, last_ok, last_status: str | None, last_started,
 
 def setup_state(ctx: Context) -> dict:
     if not ctx.direct:
-        from ..sources import supabase_rest
-        return supabase_rest.setup_state(ctx.project())
-    return postgres.setup_state(ctx.url)
+        from ..sources.rest import setup as rest_setup
+        return rest_setup.setup_state(ctx.project())
+    return direct_setup.setup_state(ctx.url)
 
 
 def files_scope(ctx: Context, org_id: str | None) -> list[dict]:

@@ -23,7 +23,10 @@ from psycopg.types.json import Json
 from ..core.config import Config
 from ..core.errors import Busy, ConfigError, IntegrityError, LockBusy, TenantBackupError
 from ..core.scope import discover_scope
-from .postgres import BUSY, BUSY_SQLSTATES, _first_line, connect, db_error, get_tenant, read_catalog, table_ident
+from .direct.catalog import read_catalog, table_ident
+from .direct.connect import connect, db_error
+from .direct.tenants import get_tenant
+from .shared import BUSY, BUSY_SQLSTATES, first_line as _first_line
 from .restore_engine import ENGINE_MESSAGES, RESTORE_HELPERS_VERSION, EngineSession
 
 HELPERS_MISSING = "the restore helpers are missing or outdated in this database; run: tenant-backup setup"

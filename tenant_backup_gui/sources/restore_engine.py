@@ -16,7 +16,7 @@ from .. import __version__
 from ..core.config import Config
 from ..core.errors import Cancelled
 from ..core.scope import Catalog, TableScope, TenantScope, scope_json
-from .postgres import who_runs
+from .shared import who_runs
 
 RESTORE_HELPERS_VERSION = 3  # tenant_backup_restore_version() in resources/sql/supabase_restore.sql
 # One-line messages the engine's functions raise themselves (refusals and failures): every road

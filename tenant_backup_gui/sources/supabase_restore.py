@@ -19,8 +19,8 @@ from .. import __version__
 from ..core.config import Config
 from ..core.errors import ConfigError, ConnectionFailed, TenantBackupError
 from ..core.supabase_keys import key_role
-from .postgres import who_runs
-from .supabase_rest import SetupMissing, SupabaseProject
+from .shared import who_runs
+from .supabase_http import SetupMissing, SupabaseProject
 from .restore_engine import RESTORE_HELPERS_VERSION, EngineSession, describe_table, fingerprint_tables  # noqa: F401
 
 STAGING_TABLE = "tenant_backup_staging"
@@ -39,7 +39,7 @@ def new_run_id() -> str:
 
 class SupabaseRestore:
     """The REST side of a restore, with the project URL and the service role key, through the one
-    Supabase client (sources/supabase_rest.SupabaseProject: its session, key check, retries and
+    Supabase client (sources/supabase_http.SupabaseProject: its session, key check, retries and
     error mapping). Two of them: staging requests are short and retried; the restore RPC may run
     for minutes and is never sent twice. Synchronous: the services run it on a worker thread."""
 
@@ -221,7 +221,7 @@ class RestRestore(EngineSession):
 
     def _open(self) -> None:
         from ..core.scope import discover_scope
-        from .supabase_rest import read_catalog
+        from .rest.catalog import read_catalog
         try:
             self.project.check()
             self.driver.require_helpers()
@@ -241,7 +241,7 @@ class RestRestore(EngineSession):
             self.driver.close()
 
     def tenant_name(self) -> str | None:
-        from .supabase_rest import get_tenant
+        from .rest.tenants import get_tenant
         t = get_tenant(self.project, self.catalog, self.config, self.org)
         return t.name if t else None
 

@@ -21,7 +21,7 @@ from typing import BinaryIO
 
 from ..core.errors import ConfigError, TenantBackupError
 from ..sources.storage_api import StorageTooLarge, read_chunks
-from ..sources.supabase_rest import SupabaseProject
+from ..sources.supabase_http import SupabaseProject
 from .base import ObjectInfo
 
 DEFAULT_UPLOAD_LIMIT = 50 * 1024 * 1024  # Supabase's default per-file upload limit (global, per project)

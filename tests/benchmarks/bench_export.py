@@ -29,7 +29,8 @@ import psycopg
 
 from tenant_backup_gui.core.config import Config
 from tenant_backup_gui.core.scope import discover_scope
-from tenant_backup_gui.sources import postgres
+from tenant_backup_gui.sources.direct.catalog import rows_query
+from tenant_backup_gui.sources.direct.snapshot import Snapshot
 
 from .bigtenant import create_big_tenant
 from .server import embedded_server, report, run_tenant_backup
@@ -53,9 +54,9 @@ def copy_scripts(url: str, org: str) -> dict[str, str]:
     TO STDOUT`. "plain": row_to_json of the row as it is (the floor); "ours": the row JSON the
     export writes (resources/sql/rows.sql); "old": the per-row sub-select of earlier versions."""
     from ..old_row_json import old_row_json
-    with postgres.Snapshot(url, Config()) as snap:
+    with Snapshot(url, Config()) as snap:
         scope = discover_scope(snap.catalog, Config())
-        return {name: "".join(f"COPY ({postgres.rows_query(snap.conn, s, snap.catalog, org, pick(s.table))}) TO STDOUT;\n"
+        return {name: "".join(f"COPY ({rows_query(snap.conn, s, snap.catalog, org, pick(s.table))}) TO STDOUT;\n"
                               for s in scope.tables)
                 for name, pick in (("plain", lambda t: 'row_to_json("tb$row")'), ("ours", lambda t: None),
                                    ("old", old_row_json))}

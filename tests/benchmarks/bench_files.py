@@ -41,7 +41,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=20000, help="the tenant's invoices (its rows' share of the backup)")
     a = ap.parse_args()
     from tenant_backup_gui.services.inventory import setup_sql
-    from tenant_backup_gui.sources.supabase_rest import SupabaseProject
+    from tenant_backup_gui.sources.supabase_http import SupabaseProject
 
     from ..supabase_local import SupabaseLocal
 

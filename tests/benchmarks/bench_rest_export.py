@@ -34,7 +34,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def _scopes(url: str, key: str, org: str):
     from tenant_backup_gui.core.config import Config
     from tenant_backup_gui.core.scope import discover_scope
-    from tenant_backup_gui.sources.supabase_rest import RestSnapshot, SupabaseProject
+    from tenant_backup_gui.sources.rest.snapshot import RestSnapshot
+    from tenant_backup_gui.sources.supabase_http import SupabaseProject
     project = SupabaseProject(url, key)
     snap = RestSnapshot(project, Config()).__enter__()
     return project, snap, discover_scope(snap.catalog, Config()).tables
@@ -55,7 +56,7 @@ def child_ours(url: str, key: str, org: str, out: Path, page_rows: int) -> int:
 
 def child_raw(url: str, key: str, org: str, out: Path, page_rows: int) -> int:
     import httpx
-    from tenant_backup_gui.sources.supabase_rest import _rows_args
+    from tenant_backup_gui.sources.rest.catalog import rows_args as _rows_args
     project, snap, scopes = _scopes(url, key, org)
     args = [{**_rows_args(s, snap.catalog, org), "page_rows": page_rows} for s in scopes]
     project.close()
@@ -121,7 +122,7 @@ def main() -> int:
         kind, url, key, org, out = args.child
         return {"ours": child_ours, "raw": child_raw, "old": child_old}[kind](url, key, org, Path(out), args.page_rows)
 
-    from tenant_backup_gui.sources import supabase_rest
+    from tenant_backup_gui.sources.rest.setup import setup_sql
     from tests.supabase_local import SupabaseLocal
     with embedded_server() as (server, _bindir):
         db = server.get_uri()
@@ -129,7 +130,7 @@ def main() -> int:
         with SupabaseLocal(db) as stack:
             with psycopg.connect(db, autocommit=True) as c:
                 c.execute((ROOT / "resources" / "sql" / "setup.sql").read_text())
-                c.execute(supabase_rest.setup_sql())
+                c.execute(setup_sql())
             time.sleep(2)  # PostgREST reloads its schema cache on the script's NOTIFY
             work = Path(tempfile.mkdtemp(prefix="tb-bench-rest-"))
             ours, raw, old, rss = [], [], [], []

@@ -24,10 +24,12 @@ import time
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 
 from tenant_backup_gui.core.config import Config
 from tenant_backup_gui.core.scope import discover_scope
-from tenant_backup_gui.sources import postgres
+from tenant_backup_gui.sources.direct.catalog import rows_query, scope_condition, table_ident
+from tenant_backup_gui.sources.direct.snapshot import Snapshot
 
 from .bigtenant import create_big_tenant
 from .server import embedded_server, report, run_tenant_backup
@@ -41,12 +43,12 @@ def delete_tenant(url: str, org: str) -> None:
     """The tenant is gone — long enough ago that autovacuum has cleaned up after it."""
     with psycopg.connect(url) as c:
         c.execute("set session_replication_role = replica")
-        with postgres.Snapshot(url, Config()) as snap:
+        with Snapshot(url, Config()) as snap:
             scope = discover_scope(snap.catalog, Config())
         for s in reversed(scope.tables):
-            c.execute(postgres.sql.SQL("DELETE FROM {} AS {} WHERE {}").format(
-                postgres.table_ident(s.table), postgres.sql.Identifier("tb$row"),
-                postgres.sql.SQL(postgres.scope_condition(c, s, snap.catalog, org))))
+            c.execute(sql.SQL("DELETE FROM {} AS {} WHERE {}").format(
+                table_ident(s.table), sql.Identifier("tb$row"),
+                sql.SQL(scope_condition(c, s, snap.catalog, org))))
     with psycopg.connect(url, autocommit=True) as c:
         c.execute("VACUUM ANALYZE")
 
@@ -66,9 +68,9 @@ def main() -> int:
             _, _, b = tb(env, "backup", "--org", org)
             backup = b["backup"]
             # The baseline's input: the same rows in COPY's text format, one file a table.
-            with postgres.Snapshot(url, Config()) as snap:
+            with Snapshot(url, Config()) as snap:
                 scope = discover_scope(snap.catalog, Config())
-                queries = [(s.table, postgres.rows_query(snap.conn, s, snap.catalog, org, select='"tb$row".*'))
+                queries = [(s.table, rows_query(snap.conn, s, snap.catalog, org, select='"tb$row".*'))
                            for s in scope.tables]
             with psycopg.connect(url, autocommit=True) as c:
                 for t, q in queries:
