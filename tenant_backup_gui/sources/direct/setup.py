@@ -8,6 +8,7 @@ import psycopg
 from ...core.config import Config
 from ...core.scope import Table
 from ..shared import EXPORT_VERSION, LAST_BACKUPS_SQL, SCHEMA_VERSION
+from .catalog import table_ident
 from .connect import connect, db_error, describe_url
 
 
@@ -73,8 +74,9 @@ def privileges(url: str, config: Config, tables: list[Table]) -> dict:
     """What this role may do: read every tenant table, and set session_replication_role (which
     a restore needs to keep the app's triggers quiet). Changes nothing."""
     with connect(url) as conn:
+        # the table's name quoted by psycopg, as has_table_privilege parses it: any character may be in it
         unreadable = [t.key_name for t in tables if not conn.execute(
-            "SELECT has_table_privilege(%s, 'SELECT')", [f'"{t.schema}"."{t.name}"']).fetchone()[0]]
+            "SELECT has_table_privilege(%s, 'SELECT')", [table_ident(t).as_string(conn)]).fetchone()[0]]
         try:
             conn.execute("SET LOCAL session_replication_role = replica")
             replica = True
