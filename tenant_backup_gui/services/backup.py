@@ -16,6 +16,7 @@ from ..core.errors import Cancelled, ConnectionFailed, TenantBackupError
 from ..core.events import FILES_UNIT, Event, EventSink, ignore
 from ..core.encryption import key_id
 from ..core.manifest import TableEntry
+from ..sources.interfaces import Snapshot
 from ..stores.backups import BackupWriter
 from .context import Context
 from .lanes import Lending, TableLanes
@@ -69,7 +70,7 @@ class BackupJob(Job):
         self.org_id = org_id.strip().lower() if isinstance(org_id, str) else org_id
         self.backup_type = backup_type
         self.allow_missing_tenant = allow_missing_tenant
-        self._snapshot = None  # direct.snapshot.Snapshot or rest.snapshot.RestSnapshot
+        self._snapshot = None  # the road's Snapshot (sources/interfaces.py)
         self._lock = None
 
     def prepare(self) -> list[str]:
@@ -143,7 +144,7 @@ class BackupJob(Job):
                     w.abort()
                 raise
 
-    def _export(self, snap, writers: list) -> dict:
+    def _export(self, snap: Snapshot, writers: list) -> dict:
         ctx, org = self.ctx, self.org_id
         tenant = snap.tenant(org)
         if tenant is None and not self.allow_missing_tenant:
@@ -162,8 +163,8 @@ class BackupJob(Job):
         secret = ctx.encryption_key()
         writers.append(BackupWriter(ctx.store, org, backup_id, ctx.part_bytes(), secret=secret))
         warnings = list(scope.warnings)
-        jobs = min(self.jobs, len(scope.tables)) if hasattr(snap, "worker") else 1
-        lendable = self.lending is not None and hasattr(snap, "share") and len(scope.tables) > 1
+        jobs = min(self.jobs, len(scope.tables))
+        lendable = self.lending is not None and snap.lendable and len(scope.tables) > 1
         if jobs > 1 or lendable:
             entries = self._export_parallel(snap, scope.tables, jobs, writers, warnings, backup_id, secret)
         else:
@@ -228,7 +229,7 @@ class BackupJob(Job):
         progress = lambda n, b: self.emit(Event("progress", "", org, "files", n, b, data=FILES_UNIT))  # noqa: E731
         return files.backup(named, previous, progress, warn=warnings.append, stored=stored, listed=listed)
 
-    def _export_table(self, snap, ts, i: int, steps: int, writer: BackupWriter) -> TableEntry:
+    def _export_table(self, snap: Snapshot, ts, i: int, steps: int, writer: BackupWriter) -> TableEntry:
         """One table's rows into its parts, checked: the rows read equal the rows written."""
         org, name = self.org_id, ts.table.key_name
         self.emit(Event("table", f"exporting {name}", org, name, step=i, steps=steps))
@@ -255,7 +256,7 @@ class BackupJob(Job):
             key=list(key), key_kind=kind, generated_columns=list(ts.table.generated_columns),
             scope=ts.describe())
 
-    def _export_parallel(self, snap, tables: list, jobs: int, writers: list, warnings: list,
+    def _export_parallel(self, snap: Snapshot, tables: list, jobs: int, writers: list, warnings: list,
                          backup_id: str, secret: bytes | None) -> list[TableEntry]:
         """Tables on `jobs` connections that share this snapshot, the largest first, and on any
         connection `daily` lends meanwhile; each lane has its own part writer (its own compression
@@ -280,7 +281,7 @@ class BackupJob(Job):
         order = sorted(range(len(tables)), key=lambda k: -sizes.get(tables[k].table.key_name, 0))
         lanes = TableLanes(snap, tables, order, export, new_writer, own=len(own))
         own_writers = [writers[0]] + [new_writer() for _ in own[1:]]
-        if self.lending is not None and hasattr(snap, "share"):
+        if self.lending is not None and snap.lendable:
             snap.share()  # now, while this connection is idle: a lent lane adopts it later
             self.lending.opened(org, lanes)
         try:

@@ -21,6 +21,7 @@ class TenantLock:
         self.url, self.org_id, self.wait = url, org_id, wait_seconds
         self.session = session
         self.conn: psycopg.Connection | None = None
+        self.lost = False  # a session lock cannot be taken away while its connection lives
 
     def _close(self) -> None:
         if self.session is None:

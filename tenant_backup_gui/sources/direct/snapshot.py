@@ -29,6 +29,8 @@ class Snapshot:
     """One consistent, read-only view of the database for one backup. With a Session it runs as a
     transaction on that session's connection (and a CatalogCache spares the catalog read)."""
 
+    lendable = True  # a connection lent by `daily`'s pool can adopt it as another lane (share, worker)
+
     def __init__(self, url: str, config: Config, session: Session | None = None, cache: CatalogCache | None = None):
         self.url = url
         self.config = config

@@ -66,6 +66,19 @@ class RestHistory:
         except TenantBackupError as err:
             self._fail(err)
 
+    def discard(self, log_id: str | None) -> None:
+        """Remove a row that only stood in for a job while it ran (services/leftovers.py)."""
+        if log_id is None:
+            return
+
+        async def go():
+            q = self.project.client.table("backup_logs").delete().eq("id", log_id).eq("status", "in_progress")
+            await self.project.send(q, "writing the history")
+        try:
+            self.project.run(go())
+        except TenantBackupError as err:
+            self._fail(err)
+
     def in_progress(self, org_id: str) -> list[dict]:
         """The tenant's rows still marked in_progress, as the direct road's History.in_progress gives them
         (services/leftovers.py). Over the API no stand-in restore row exists: `applied` is False."""

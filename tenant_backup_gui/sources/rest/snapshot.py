@@ -29,6 +29,8 @@ from .tenants import get_tenant
 class RestSnapshot:
     """One backup's view of a Supabase project: the Snapshot protocol (sources/interfaces.py) over REST."""
 
+    lendable = False  # no snapshot to share: a lent connection of `daily`'s pool cannot join as a lane
+
     def __init__(self, project: SupabaseProject, config: Config, page_rows: int = 5000):
         self.project = project
         self.config = config
@@ -73,15 +75,25 @@ class RestSnapshot:
         """Not known over REST without more requests: parallel lanes take the tables in scope order."""
         return {}
 
-    def worker(self, scopes: list[TableScope]) -> "RestSnapshot":
+    def share(self) -> None:
+        """Nothing to share over REST (see worker): a lane needs no snapshot id."""
+
+    def worker(self, scopes: list[TableScope], session=None) -> "RestSnapshot":
         """Another lane for tables in parallel (`--jobs`): REST has no snapshot to share — every
         table is checked by its own counts before and after — so a lane is this view with its own
-        request in flight (at most a page, the next page and a count per lane)."""
+        request in flight (at most a page, the next page and a count per lane). No connection is
+        lent over REST: `session` is always None here."""
         w = RestSnapshot(self.project, self.config, self.page_rows)
         w.catalog, w.server_version, w._cancelled = self.catalog, self.server_version, self._cancelled
         w.helpers_version = self.helpers_version
         self._workers.append(w)
         return w
+
+    def release(self, worker: "RestSnapshot") -> None:
+        """A lane done before this view ends: its request in flight, if any, is dropped."""
+        if worker in self._workers:
+            self._workers.remove(worker)
+        worker.__exit__()
 
     def count(self, scope: TableScope, org_id: str) -> int:
         """The table's tenant rows now, as the server counts them: PostgREST's count=exact through
