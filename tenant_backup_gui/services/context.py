@@ -1,6 +1,7 @@
-"""What every job needs: settings, the source of the rows and the store. Built once per command or
+"""What every job needs: settings, the road to the rows and the store. Built once per command or
 window, so jobs never read the environment themselves — and the one place that decides between a
-direct PostgreSQL connection and the Supabase REST API, and between a folder and Supabase Storage."""
+folder and Supabase Storage; the road (a direct PostgreSQL connection or the Supabase REST API) is
+chosen once too, in services/roads.py."""
 
 from __future__ import annotations
 
@@ -14,14 +15,9 @@ from ..core.errors import ConfigError, CredentialsUnavailable, TenantBackupError
 from ..core.manifest import BackupInfo
 from ..platform import credentials
 from ..platform.settings import Settings
-from ..sources.direct import setup as direct_setup
-from ..sources.direct.catalog import CatalogCache
-from ..sources.direct.connect import describe_url
-from ..sources.direct.history import History
-from ..sources.direct.lock import TenantLock
-from ..sources.direct.snapshot import Snapshot
 from ..stores.base import ObjectStore
 from ..stores.folder import FolderStore
+from .roads import ProjectHandle, Road, choose_road
 
 
 class UnavailableStore:
@@ -59,12 +55,16 @@ def build_store(settings: Settings) -> ObjectStore:
 class Context:
     settings: Settings
     store: ObjectStore
-    _project: Any = field(default=None, repr=False)
+    road: Road | None = None  # chosen from the settings when not given
+    _project: ProjectHandle | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    # Within a run of many tenants (`daily`): the job's one connection, and the catalog read once.
-    session: Any = field(default=None, repr=False)
-    catalog_cache: Any = field(default=None, repr=False)
     _scope: Any = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self._project is None:
+            self._project = ProjectHandle(self.settings)
+        if self.road is None:
+            self.road = choose_road(self.settings, self._project)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Context":
@@ -74,7 +74,7 @@ class Context:
         if isinstance(store, UnavailableStore):
             return cls(settings, store)
         primary = getattr(store, "primary", store)
-        return cls(settings, store, _project=getattr(primary, "project", None))
+        return cls(settings, store, _project=ProjectHandle(settings, getattr(primary, "project", None)))
 
     @property
     def config(self) -> Config:
@@ -88,14 +88,19 @@ class Context:
     def url(self) -> str:
         return self.settings.require_database()
 
+    @property
+    def session(self):
+        """Within a run of many tenants (`daily`), the job's one connection (the direct road's)."""
+        return self.road.session
+
+    @property
+    def catalog_cache(self):
+        """Within a run of many tenants, the catalog read once (the direct road's), else None."""
+        return self.road.catalog_cache
+
     def project(self):
-        """The Supabase project (REST), opened once and shared by every job of this context."""
-        from ..sources.supabase_http import SupabaseProject
-        with self._lock:
-            if self._project is None:
-                url, key = self.settings.require_supabase()
-                self._project = SupabaseProject(url, key)
-            return self._project
+        """The Supabase project (REST and Storage), opened once and shared by every job of this context."""
+        return self._project.get()
 
     def files_problem(self) -> str | None:
         """Side-effect free: why the tenant's files ([[files]] rules) cannot be reached, or None."""
@@ -121,13 +126,13 @@ class Context:
     def for_run(self) -> "Context":
         """A context for one run over many tenants: the catalog and scope are read once and
         re-checked per tenant by fingerprint (see sources/direct/catalog.CatalogCache)."""
-        if not self.direct or (self.config.files and self.files_problem() is None):
+        if self.config.files and self.files_problem() is None:
             self.project()  # opened once here, so the run's copies share it and close() ends it
-        return replace(self, catalog_cache=CatalogCache() if self.direct else None, _scope=[None, None])
+        return replace(self, road=self.road.for_run(), _scope=[None, None])
 
     def with_session(self, session) -> "Context":
         """The same context, with every connection of a tenant job (history, lock, snapshot) on `session`."""
-        return replace(self, session=session)
+        return replace(self, road=self.road.with_session(session))
 
     def scope(self, catalog):
         """The tenant tables of `catalog`; within a run, discovered once per catalog read."""
@@ -140,59 +145,35 @@ class Context:
             return self._scope[1]
 
     def close(self) -> None:
-        with self._lock:
-            if self._project is not None:
-                self._project.close()
-                self._project = None
+        self._project.close()
         close = getattr(self.store, "close", None)
         if callable(close) and not isinstance(self.store, UnavailableStore):
             close()
 
-    # ------------------------------------------------------------ the source, by either road
+    # ------------------------------------------------------------ the road (services/roads.py)
     def snapshot(self):
-        """One view of the tenant's rows: a REPEATABLE READ snapshot over a direct connection, or
-        keyset pages over REST (cross-checked counts; see sources/rest/snapshot.py)."""
-        if self.direct:
-            return Snapshot(self.url, self.config, self.session, self.catalog_cache)
-        from ..sources.rest.snapshot import RestSnapshot
-        return RestSnapshot(self.project(), self.config)
+        """One view of the tenant's rows, by this context's road."""
+        return self.road.snapshot()
 
     def tenant_lock(self, org_id: str, wait_seconds: float | None = None):
         """The tenant's lock; once taken, what killed jobs left on the tenant is put right first."""
         from .leftovers import ReconcilingLock
         wait = self.config.lock_wait_seconds if wait_seconds is None else wait_seconds
-        if self.direct:
-            return ReconcilingLock(self, org_id, TenantLock(self.url, org_id, wait, self.session))
-        from ..sources.rest.lock import RestTenantLock
-        return ReconcilingLock(self, org_id, RestTenantLock(self.project(), org_id, wait, self.config.lock_lease_seconds))
+        return ReconcilingLock(self, org_id, self.road.tenant_lock(org_id, wait))
 
     def restore_session(self, org_id: str, cancelled=None, snapshot: bool = False):
-        """The road into the restore engine: the direct connection's transaction, or REST's RPCs
-        (one interface: sources/restore_engine.py)."""
-        if self.direct:
-            from ..sources.pg_restore import DirectRestore
-            return DirectRestore(self.url, self.config, org_id, cancelled, snapshot=snapshot)
-        from ..sources.supabase_restore import RestRestore
-        url, key = self.settings.require_supabase()
-        return RestRestore(self.project(), url, key, self.config, org_id, cancelled)
+        """The road into the restore engine (one interface: sources/interfaces.RestoreSession)."""
+        return self.road.restore_session(org_id, cancelled, snapshot=snapshot)
 
     def history(self):
-        if self.direct:
-            return History(self.url, self.session)
-        from ..sources.rest.history import RestHistory
-        return RestHistory(self.project())
+        return self.road.history()
 
     def source_info(self) -> dict:
-        if self.direct:
-            return direct_setup.server_info(self.url)
-        from ..sources.rest.setup import server_info
-        return server_info(self.project())
+        return self.road.source_info()
 
     def source_name(self) -> str:
         """Where the rows come from, for the status bar and messages (never a secret)."""
-        if self.direct:
-            return describe_url(self.url)
-        return f"Supabase project {self.project().host}"
+        return self.road.source_name()
 
     def part_bytes(self) -> int:
         """Parts are cut below the store's upload limit (Supabase: the bucket's or project's)."""
