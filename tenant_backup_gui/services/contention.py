@@ -1,6 +1,6 @@
 """Bounded retries when the app's own writes get in the way: PostgreSQL answers a restore that
 meets them with a deadlock (40P01), a serialization failure (40001) or a lock timeout (55P03),
-all mapped to core.errors.Busy by sources/postgres.db_error. Each is rolled back whole by the
+all mapped to core.errors.Busy by sources/direct/connect.db_error. Each is rolled back whole by the
 database, so the step is simply run again after a pause; when the app keeps writing, the user
 gets exit 3 and the advice to pick a quiet moment — never a configuration error."""
 

@@ -4,7 +4,7 @@ A backup opens its own lanes (`backup --jobs N`), and in `daily --jobs N` it may
 a connection of the run's pool that has no tenant left to start: the tail of the night (one big
 tenant, a few slow ones) then uses every connection of the pool instead of one each, and the run
 still never holds more than its N pooled connections. A lane that joins adopts the backup's
-exported snapshot (sources/postgres.py Snapshot.worker), so what the backup holds is the same
+exported snapshot (sources/direct/snapshot.py Snapshot.worker), so what the backup holds is the same
 whichever lane reads a table."""
 
 from __future__ import annotations
