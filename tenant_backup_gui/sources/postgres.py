@@ -31,6 +31,7 @@ from ..core.config import Config
 from ..core.errors import Busy, Cancelled, ConfigError, ConnectionFailed, LockBusy, TenantBackupError
 from ..core.scope import Catalog, Column, ForeignKey, Table, TableScope, scope_json
 from ..platform.paths import resource_text
+from .pooler import check_connection, wait_seconds
 
 APP_NAME = "tenant-backup"
 LOCK_CLASS = 0x7B6B  # advisory lock namespace: (LOCK_CLASS, hashtext(org id))
@@ -61,7 +62,10 @@ def connect(url: str, autocommit: bool = False, timeout: int = 15) -> psycopg.Co
         raise ConfigError("the database URL is not valid; expected postgresql://user:password@host:5432/dbname "
                           "(TENANT_BACKUP_DATABASE_URL)") from None
     try:
-        return psycopg.connect(url, autocommit=autocommit, application_name=APP_NAME, connect_timeout=timeout)
+        conn = psycopg.connect(url, autocommit=autocommit, application_name=APP_NAME, connect_timeout=timeout)
+        check_connection(conn, url, describe_url(url), wait_seconds(url, timeout), application_name=APP_NAME,
+                         connect_timeout=timeout)  # sources/pooler.py: a bounded wait, no transaction pooler
+        return conn
     except psycopg.OperationalError as err:
         reason = _first_line(err)
         # psycopg prefixes "connection failed: connection to server at ... failed:"; keep the reason.
