@@ -18,8 +18,10 @@ from __future__ import annotations
 import os
 import select
 import socket
+import struct
 import threading
 import time
+from pathlib import Path
 
 import psycopg
 from psycopg import pq
@@ -91,14 +93,21 @@ def first_values(pgconn: pq.abc.PGconn, query: bytes, seconds: float) -> list[by
     return [last.get_value(0, i) for i in range(last.nfields)]
 
 
-def _local_port(conn: psycopg.Connection) -> int | None:
+def _peer_is_server(conn: psycopg.Connection, pid: int, server_port: bytes | None) -> bool:
+    """Is the other end of our socket the server itself (no pooler in between)? Over TCP: the server
+    sees our socket's own port. Over a Unix socket (same host, Linux): the socket's peer is the
+    postmaster, the parent of our backend."""
     try:
         with socket.socket(fileno=os.dup(conn.pgconn.socket)) as s:
             if s.family in (socket.AF_INET, socket.AF_INET6):
-                return s.getsockname()[1]
-    except OSError:
+                return server_port is not None and int(server_port) == s.getsockname()[1]
+            if s.family == socket.AF_UNIX and hasattr(socket, "SO_PEERCRED"):
+                peer = struct.unpack("3i", s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))[0]
+                parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+                return parent == peer
+    except (OSError, ValueError, IndexError):
         pass
-    return None
+    return False
 
 
 def transaction_pooled(conn: psycopg.Connection, url: str, pid: int, seconds: float, **connect_args) -> bool:
@@ -112,13 +121,11 @@ def transaction_pooled(conn: psycopg.Connection, url: str, pid: int, seconds: fl
     second client got it (PgBouncer reuses the most recently freed server first) or, if it got
     another, our next transaction lands where the pool puts it — rarely back on `pid` while the
     other holds its own. It costs one short extra connection, once per URL and process, and is
-    skipped when the server sees our own socket's port (no pooler in between at all). A second
+    skipped when our socket's other end is the server itself (_peer_is_server). A second
     client that gets no answer within the wait (a full session pool) leaves the answer to the
     next connection."""
-    found = first_values(conn.pgconn, b"SELECT inet_client_port()", seconds)
-    mine = _local_port(conn)
-    if found and found[0] is not None and mine is not None and int(found[0]) == mine:
-        return False  # the server's peer is our own socket: a direct connection
+    if _peer_is_server(conn, pid, first_values(conn.pgconn, b"SELECT inet_client_port()", seconds)[0]):
+        return False  # a direct connection
     try:
         other = psycopg.connect(url, autocommit=True, **connect_args)
     except psycopg.OperationalError:
