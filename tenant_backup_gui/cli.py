@@ -10,14 +10,13 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import sys
 import traceback
 from datetime import date, datetime
 
 from . import __version__
 from .core import manifest as mf
-from .core.errors import TenantBackupError
+from .core.errors import Cancelled, TenantBackupError
 from .core.events import Event
 from .core.text import count, size
 
@@ -65,15 +64,17 @@ class Progress:
 
 
 async def _run_job(job, progress: Progress):
-    """Run a job; Ctrl-C asks it to cancel (it cleans up) instead of killing it mid-write."""
-    loop = asyncio.get_running_loop()
+    """Run a job; Ctrl-C or SIGTERM asks it to cancel (it cleans up) instead of killing it mid-write."""
+    from .platform.signals import cancel_on_signals
     try:
-        loop.add_signal_handler(signal.SIGINT, job.cancel)
-        loop.add_signal_handler(signal.SIGTERM, job.cancel)
-    except (NotImplementedError, RuntimeError):
-        pass
-    try:
-        return await job.run()
+        with cancel_on_signals(job.cancel) as stop:
+            try:
+                result = await job.run()
+            except Cancelled:
+                stop.check()  # a signal's: say which
+                raise
+            stop.check()  # a job that reports rather than raises (daily) still ends as cancelled
+            return result
     finally:
         progress.done()
 

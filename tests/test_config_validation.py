@@ -42,3 +42,20 @@ def test_a_wrong_value_is_one_line_naming_key_and_file(odd_db, env, tmp_path, te
 def test_good_values_still_work(odd_db, env):
     env(odd_db, config="exclude = []\n[database]\nlock_wait_seconds = 2.5\n[restore]\nplan_ttl_minutes = 30\n")
     assert run_cli("backup", "--org", ORG_A).returncode == 0
+
+
+def test_an_unknown_files_option_is_refused_in_one_line_before_anything_runs(odd_db, env):
+    """RestoreOptions.files comes from the CLI's flags, the window's choice or a saved plan: a value
+    that is none of with/none/only is named, with the ones that exist, before anything is read."""
+    from tenant_backup_gui.core.plan import RestoreOptions
+    from tenant_backup_gui.platform.settings import load_settings
+    from tenant_backup_gui.services.context import Context
+    from tenant_backup_gui.services.restore import RestoreDryRunJob
+    env(odd_db)
+    ctx = Context.from_settings(load_settings())
+    try:
+        problems = RestoreDryRunJob(ctx, ORG_A, "latest", RestoreOptions(files="everything")).prepare()
+        assert problems == ["unknown files option 'everything' (use with, none, only)"]
+        assert RestoreDryRunJob(ctx, ORG_A, "latest", RestoreOptions(files="none")).prepare() == []
+    finally:
+        ctx.close()

@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from .encryption import ALGORITHM as ENCRYPTION_ALGORITHM
 from .files import FileEntry
 from .partial import legacy_partial_reasons
 
@@ -194,7 +195,7 @@ def build_summary(*, organization_id: str, organization_name: str | None, backup
             "source": source,
             "tenant_column": tenant_column,
             "encoding": "row_to_json lines, gzip",
-            **({"encryption": {"algorithm": "AES-256-GCM", "key_id": key_id}} if key_id else {}),
+            **({"encryption": {"algorithm": ENCRYPTION_ALGORITHM, "key_id": key_id}} if key_id else {}),
             "order": [t.name for t in tables],
             "tables": {
                 t.name: {

@@ -39,7 +39,6 @@ class TablePlan:
     restored: int = 0
     key: list[str] = field(default_factory=list)
     key_kind: str = "primary"
-    columns: list[str] = field(default_factory=list)  # the columns written back
     problems: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:

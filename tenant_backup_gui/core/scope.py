@@ -20,7 +20,6 @@ class Column:
     nullable: bool = True
     generated: bool = False
     identity: str | None = None  # "always" | "by default" | None
-    has_default: bool = False
     # json, jsonb and arrays (and domains of them): row_to_json writes SQL NULL and JSON null alike
     # and drops array lower bounds, so these travel as their text in a JSON string, cast back on restore.
     as_text: bool = False

@@ -157,8 +157,8 @@ class DailyJob(Job):
             message = "Daily tenant backup completed successfully"
         else:
             message = f"Daily tenant backup finished with {len(failed)} failed tenant(s) of {len(active)}"
-        status = "completed" if success and (cleanup is None or cleanup.get("success")) else (
-            "failed" if not ok and active else "completed_with_errors")
+        status = "cancelled" if self.cancelled.is_set() else "completed" if success and (
+            cleanup is None or cleanup.get("success")) else ("failed" if not ok and active else "completed_with_errors")
         errors = [f"{d['organization_name'] or d['organization_id']}: {d['error']}" for d in failed]
         if cleanup is not None and not cleanup.get("success"):
             errors.append(f"cleanup: {cleanup.get('message')}")

@@ -20,6 +20,7 @@ from ..core.events import FILES_UNIT, Event, EventSink, ignore
 from ..core.manifest import BackupInfo
 from ..core.partial import replace_refusal
 from ..core.text import count, size
+from ..core.files import FILES_MODES
 from ..core.plan import MODES, Plan, RestoreOptions, TablePlan, expiry, new_plan_id, why_plan_unusable
 from ..platform import plans
 from ..stores.backups import find_backup, iter_part_blocks, prefetch, read_summary
@@ -54,6 +55,8 @@ class _RestoreBase(Job):
             problems.append(f"'{self.org_id}' is not an organization id (a UUID); list them with: tenant-backup tenants")
         if self.options.mode not in MODES:
             problems.append(f"unknown mode '{self.options.mode}' (use {' or '.join(MODES)})")
+        if self.options.files not in FILES_MODES:
+            problems.append(f"unknown files option '{self.options.files}' (use {', '.join(FILES_MODES)})")
         if (missing := self.ctx.settings.database_problem()) is not None:
             problems.append(missing)
         return problems

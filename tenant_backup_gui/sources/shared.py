@@ -57,7 +57,7 @@ def catalog_from_rows(rows) -> Catalog:
     for schema, name, partitioned, cols, uniques, fks, pk in rows:
         identity = {"a": "always", "d": "by default"}
         columns = tuple(Column(c["name"], c["type"], c["nullable"], c["generated"],
-                               identity.get(c["identity"] or ""), c["has_default"], bool(c["as_text"])) for c in cols)
+                               identity.get(c["identity"] or ""), as_text=bool(c["as_text"])) for c in cols)
         pk_cols = tuple(next((u for u in uniques if pk and set(u) == set(pk)), pk or ()))
         uks = tuple(tuple(u) for u in uniques if tuple(u) != pk_cols)
         foreign = tuple(ForeignKey(tuple(f["cols"]), key_name(f["ref_schema"], f["ref_table"]), tuple(f["ref_cols"]))

@@ -12,6 +12,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from ...core.errors import Busy, Cancelled, ConfigError, ConnectionFailed, TenantBackupError
 from ..shared import APP_NAME, BUSY, BUSY_SQLSTATES, first_line
+from .pooler import check_connection, wait_seconds
 
 
 def describe_url(url: str) -> str:
@@ -33,7 +34,10 @@ def connect(url: str, autocommit: bool = False, timeout: int = 15) -> psycopg.Co
         raise ConfigError("the database URL is not valid; expected postgresql://user:password@host:5432/dbname "
                           "(TENANT_BACKUP_DATABASE_URL)") from None
     try:
-        return psycopg.connect(url, autocommit=autocommit, application_name=APP_NAME, connect_timeout=timeout)
+        conn = psycopg.connect(url, autocommit=autocommit, application_name=APP_NAME, connect_timeout=timeout)
+        check_connection(conn, url, describe_url(url), wait_seconds(url, timeout), application_name=APP_NAME,
+                         connect_timeout=timeout)  # sources/direct/pooler.py: a bounded wait, no transaction pooler
+        return conn
     except psycopg.OperationalError as err:
         reason = first_line(err)
         # psycopg prefixes "connection failed: connection to server at ... failed:"; keep the reason.
