@@ -63,7 +63,7 @@ def test_a_transaction_pooler_is_refused_on_connect_naming_the_session_pooler(od
 
 def test_the_probe_tells_a_transaction_pooler_from_a_session_pooler_and_a_direct_connection(odd_db, bouncer):
     from tenant_backup_gui.core.errors import ConnectionFailed
-    from tenant_backup_gui.sources import postgres
+    from tenant_backup_gui.sources.direct import connect as postgres
     session, transaction = bouncer(odd_db, "session"), bouncer(odd_db, "transaction")
     for url in (odd_db, session):
         with postgres.connect(url, autocommit=True) as conn:
