@@ -12,6 +12,7 @@ large, most with 0-20 rows per tenant, children reached through parents, a few w
 --shape small: the 5-table tenant of issue 12 (≈380 rows), for comparison with earlier figures.
 --schema FILE: a real app's schema (a Supabase dump, e.g. the seed app's remote_schema_baseline.sql;
 keep it out of this repository), loaded by seed_schema.py and filled with synthetic rows.
+--same-store: every round into the same store, nights in a row (retention then reads what is kept).
 --big-last ROWS adds one big tenant (ROWS rows in each of 3 tables; small shape) that starts last:
 the tail of the night, whose tables the idle workers' connections export as extra lanes.
 --py-spy FILE: one more daily, `--jobs 1`, sampled by py-spy (pyspy.py), summed by our functions.
@@ -143,6 +144,8 @@ def main() -> int:
     ap.add_argument("--tenants", type=int, default=1000)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--jobs", type=int, default=0, help="daily --jobs (default: the tool's own default)")
+    ap.add_argument("--same-store", action="store_true", help="every round into one store (nights in a row: "
+                    "retention reads every kept backup's summary, as it does after a month)")
     ap.add_argument("--no-shards", action="store_true", help="skip the two-shard run (e.g. to time an older version)")
     ap.add_argument("--big-last", type=int, default=0, metavar="ROWS", help="one more tenant, ROWS rows in each of "
                     "3 tables, started last")
@@ -170,14 +173,20 @@ def main() -> int:
         one, sharded, rss = [], [], []
         try:
             for r in range(args.rounds):
-                store = work / f"store{r}"
+                store = work / ("store" if args.same_store else f"store{r}")
+                if args.same_store and r:
+                    time.sleep(1)  # a backup's id is its second: the next night's must differ
                 s, mb, doc = run_daily(url, store, *extra)
                 assert doc["summary"]["successful_tenants"] == total
                 one.append(s)
                 rss.append(mb)
-                shutil.rmtree(store)
+                # Retention alone on the same store (daily runs it last): its share of the time and the RSS.
+                s_ret, mb_ret, _ = run_tenant_backup(env_for(url, store), "cleanup")
+                if not args.same_store:
+                    shutil.rmtree(store)
                 print(f"round {r + 1}: daily (jobs {doc.get('jobs', 1)}) {s:.1f} s ({mb:.0f} MB peak, "
                       f"{total * 3600 / s:,.0f} tenants/hour, {per_table(s, total, tables)}; {load()})")
+                print(f"  of which retention (cleanup alone, same store): {s_ret:.1f} s, {mb_ret:.0f} MB peak")
                 if args.big_last:
                     big = next(t for t in doc["tenants"] if t["organization_id"] == BIG_ID)
                     print(f"  the big tenant, started last: {big['records']:,} rows on {big.get('lanes', 1)} lane(s)")
