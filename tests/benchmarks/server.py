@@ -28,21 +28,29 @@ def embedded_server():
 
 _WRAP = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
          "p = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE); d = time.perf_counter() - t; "
-         "sys.stderr.write(f'{d} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}\\n'); "
+         "u = resource.getrusage(resource.RUSAGE_CHILDREN); "
+         "sys.stderr.write(f'{d} {u.ru_maxrss} {u.ru_utime + u.ru_stime}\\n'); "
          "sys.stdout.buffer.write(p.stdout); sys.exit(p.returncode)")
 
 
 def run_tenant_backup(env: dict, *args: str) -> tuple[float, float, str]:
     """`tenant-backup ARGS --json` in a child, through a wrapper that reports exactly that
     child's wall time and peak RSS. Returns (seconds, peak MB, stdout)."""
+    seconds, mb, _cpu, out = run_measured(env, *args)
+    return seconds, mb, out
+
+
+def run_measured(env: dict, *args: str) -> tuple[float, float, float, str]:
+    """run_tenant_backup, with the child's CPU seconds (user + system, all its threads) as well:
+    with parallel jobs the waits overlap, and the CPU is what a loaded machine runs out of."""
     import subprocess
     import sys
     cp = subprocess.run([sys.executable, "-c", _WRAP, sys.executable, "-m", "tenant_backup_gui", *args, "--json"],
                         env=env, capture_output=True, text=True)
     if cp.returncode:
         raise SystemExit(f"tenant-backup {' '.join(args)} failed: {cp.stderr.strip()[-500:]}")
-    seconds, kb = cp.stderr.strip().splitlines()[-1].split()
-    return float(seconds), int(kb) / 1024, cp.stdout
+    seconds, kb, cpu = cp.stderr.strip().splitlines()[-1].split()
+    return float(seconds), int(kb) / 1024, float(cpu), cp.stdout
 
 
 def report(label: str, ours: list[float], base: list[float], rss: list[float], ratio_target: float) -> None:
