@@ -14,6 +14,7 @@ import psycopg
 import pytest
 
 from tenant_backup_gui.core.config import Config
+from tenant_backup_gui.core.constants import fill_sql
 from tenant_backup_gui.core.errors import ConnectionFailed, LockBusy, TenantBackupError
 from tenant_backup_gui.core.scope import discover_scope
 from tenant_backup_gui.platform.settings import Settings
@@ -30,7 +31,7 @@ from .test_restore import damage, everything
 
 pytestmark = pytest.mark.skipif(postgrest_binary() is None, reason="PostgREST not installed (.ci/run installs it)")
 
-RESTORE_SQL = (ROOT / "resources" / "sql" / "supabase_restore.sql").read_text()
+RESTORE_SQL = fill_sql((ROOT / "resources" / "sql" / "restore_engine.sql").read_text())
 CONFIG = Config(expected_tables=())
 
 
