@@ -197,3 +197,18 @@ def test_another_tenants_orphan_rows_do_not_block_a_restore_but_a_dangling_row_i
     assert plan["success"] is False
     assert any("row(s) of teams would reference missing members rows through lead_member_id" in p
                for p in plan["problems"]), plan["problems"]
+
+
+def test_every_refusal_the_engine_raises_has_its_sqlstate_mapped_and_the_sql_shares_the_constants():
+    """The engine's refusals reach the user by SQLSTATE; a code raised in SQL that Python does not
+    map would surface as a raw database error. The lock class the REST lock still spells out must
+    be the one core/constants.py defines."""
+    import re
+    from tenant_backup_gui.core.constants import LOCK_CLASS
+    from tenant_backup_gui.sources.restore_engine import REFUSALS
+    engine = (ROOT / "resources" / "sql" / "restore_engine.sql").read_text()
+    raised = set(re.findall(r"errcode = '(TB\d{3})'", engine))
+    assert raised and raised <= set(REFUSALS), raised - set(REFUSALS)
+    assert "{{LOCK_CLASS}}" in engine and "{{OWN_TABLES}}" in engine
+    supabase = (ROOT / "resources" / "sql" / "supabase.sql").read_text()
+    assert re.findall(r"advisory_xact_lock\((\d+)", supabase) == [str(LOCK_CLASS)]

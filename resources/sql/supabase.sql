@@ -154,7 +154,7 @@ end $$;
 
 -- The tenant lock over REST. A session advisory lock cannot span HTTP requests, so a run holds a
 -- lease row instead, renewed while it works; a crashed run's lease expires. The advisory lock of the
--- direct connection (postgres.TenantLock: class 31595, hashtext(org)) is tried too, so a REST run
+-- direct connection (class 31595 = core/constants.py LOCK_CLASS, checked by a test; hashtext(org)) is tried too, so a REST run
 -- never starts while a direct-connection run of the same tenant holds it.
 create table if not exists public.tenant_backup_locks (
   organization_id text primary key,
