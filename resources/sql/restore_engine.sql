@@ -606,14 +606,18 @@ begin
       cond := public.tenant_backup__path_condition('tb$row', p_tables->(i - 1)->'scope', p_org);
       if refd is null then
         execute format('DELETE FROM %s AS %I WHERE %s', p_rels[i], 'tb$row', cond);
+        get diagnostics n = row_count;
       else
         execute format('DROP TABLE IF EXISTS pg_temp.%I', public.tenant_backup__gone(p_rels[i]));
         execute format('CREATE TEMP TABLE %I ON COMMIT DROP AS SELECT %s FROM %s WITH NO DATA',
                        public.tenant_backup__gone(p_rels[i]), refd, p_rels[i]);
         execute format('WITH d AS (DELETE FROM %s AS %I WHERE %s RETURNING %s) INSERT INTO pg_temp.%I SELECT * FROM d',
                        p_rels[i], 'tb$row', cond, refd, public.tenant_backup__gone(p_rels[i]));
+        get diagnostics n = row_count;
+        -- Nothing removed, nothing to check; else its true size, so the check probes by index.
+        execute format(case when n = 0 then 'DROP TABLE pg_temp.%I' else 'ANALYZE pg_temp.%I' end,
+                       public.tenant_backup__gone(p_rels[i]));
       end if;
-      get diagnostics n = row_count;
     exception when others then
       get stacked diagnostics msg = message_text, detail = pg_exception_detail, state = returned_sqlstate;
       perform public.tenant_backup__fail(name, '', msg, detail, state);
