@@ -16,14 +16,11 @@ from typing import Callable, Iterable
 import httpx
 from postgrest.types import ReturnMethod
 
-from .. import __version__
 from ..core.config import Config
 from ..core.errors import ConfigError, ConnectionFailed, TenantBackupError
 from ..core.supabase_keys import key_role
-from .postgres import who_runs
 from .supabase_rest import SetupMissing, SupabaseProject
-from .restore_engine import (RESTORE_HELPERS_VERSION, EngineSession, describe_table,  # noqa: F401
-                             engine_refusal, fingerprint_tables)
+from .restore_engine import RESTORE_HELPERS_VERSION, EngineSession, engine_refusal
 
 STAGING_TABLE = "tenant_backup_staging"
 HELPERS_MISSING = ("the restore helpers are missing or outdated; run the SQL from `tenant-backup setup --print-sql` "
@@ -165,42 +162,6 @@ class SupabaseRestore:
         """Remove a run's staged rows (after a failed restore; a finished one removes its own)."""
         self._send(self._stage, lambda c: c.table(STAGING_TABLE).delete(
             returning=ReturnMethod.minimal).eq("run_id", run_id), "removing staged rows")
-
-    def staged_info(self, run_id: str, table: str, non_null: Iterable[str] = (),
-                    types: dict[str, str] | None = None) -> dict:
-        """What the plan checks on staged rows (EngineSession.staged_info's question, by run id)."""
-        return self.call("tenant_backup_staged_info", {"p_run_id": run_id, "p_table": table,
-                                                       "p_non_null": list(non_null), "p_types": types or {}})
-
-    # ------------------------------------------------------------ fingerprint and restore
-    def fingerprint(self, org: str, tables: list[dict]) -> str:
-        """An order-independent digest of the tenant's current rows in these tables (the engine's own,
-        the one both roads check)."""
-        return self._send(self._rpc, lambda c: c.rpc("tenant_backup_fingerprint", {
-            "p_org": org, "p_tables": fingerprint_tables(tables)}), "fingerprinting the tenant's current rows")
-
-    def restore(self, run_id: str, org: str, tables: list[dict], mode: str = "replace", apply: bool = False,
-                fingerprint: str | None = None, metadata: dict | None = None, *, backup_id: str | None = None,
-                fingerprint_tables: list[dict] | None = None, tenant_column: str | None = None) -> dict:
-        return self.call("tenant_backup_restore", self.restore_params(
-            run_id, org, tables, mode, apply, fingerprint, metadata, backup_id=backup_id,
-            fp_tables=fingerprint_tables, tenant_column=tenant_column))
-
-    def restore_params(self, run_id: str, org: str, tables: list[dict], mode: str = "replace", apply: bool = False,
-                       fingerprint: str | None = None, metadata: dict | None = None, *, backup_id: str | None = None,
-                       fp_tables: list[dict] | None = None, tenant_column: str | None = None) -> dict:
-        """The engine's arguments for a restore over rows staged under run_id. tables:
-        describe_table() entries, parents first. apply=False: a dry run that changes nothing and
-        returns the fingerprint the apply must pass."""
-        user, host = who_runs()
-        return {
-            "p_run_id": run_id, "p_org": org, "p_tables": tables, "p_mode": mode, "p_apply": apply,
-            "p_fingerprint": fingerprint,
-            "p_log": {"backup_id": backup_id, "run_by": user, "run_host": host, "tool_version": __version__,
-                      "metadata": {"via": "rest", **(metadata or {})}},
-            "p_fingerprint_tables": fingerprint_tables(fp_tables) if fp_tables is not None else None,
-            "p_tenant_column": tenant_column or Config().tenant_column,
-        }
 
     def call(self, fn: str, params: dict, doing: str | None = None):
         """One engine function as an RPC, after checking the helpers are there and current. Only
