@@ -52,6 +52,7 @@ def road_fixture(request, db: str, env, monkeypatch):
         stack.wait_for_schema()  # PostgREST reloads its schema cache asynchronously
         road = Road("rest", db, store)
         road.refresh = lambda: _grant_rest(db, stack)
+        road.stack = stack  # its keys and the gateway's fault counters
         yield road
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import psycopg
 
 from .conftest import ORG_A, ORG_B, ROOT, cli_json, run_cli
+from .roads import road  # noqa: F401 (fixture: the test body runs over both roads)
 from .test_restore import apply, dry_run, everything
 
 
@@ -165,3 +166,54 @@ def test_kill_9_inside_the_transaction_leaves_the_tenant_as_before(demo_db, env)
     plan = dry_run(org, backup["id"])
     assert apply(org, backup["id"], plan["plan_id"]).returncode == 0
     assert everything(demo_db) == restored_state
+
+
+def test_another_tenants_orphan_rows_do_not_block_a_restore_but_a_dangling_row_it_writes_does(road):
+    """The reference check looks at what the restore wrote, over validated foreign keys: orphan
+    rows of organization B — one written while the app's triggers were off, one kept under a key
+    re-added NOT VALID — are B's business, not a reason to refuse every restore of A."""
+    db = road.db
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    with psycopg.connect(db) as c:
+        c.execute("set session_replication_role = replica")  # the key stays validated; the row dangles
+        c.execute("update teams set lead_member_id = gen_random_uuid() "
+                  "where id = (select id from teams where organization_id = %s order by id limit 1)", [ORG_B])
+        c.execute("set session_replication_role = origin")
+        c.execute("alter table members drop constraint members_team_id_fkey")
+        c.execute("update members set team_id = gen_random_uuid() "
+                  "where id = (select id from members where organization_id = %s order by id limit 1)", [ORG_B])
+        c.execute("alter table members add constraint members_team_id_fkey foreign key (team_id) "
+                  "references teams(id) not valid")
+    plan = dry_run(ORG_A, backup["id"])
+    assert plan["success"], plan["problems"]
+    assert apply(ORG_A, backup["id"], plan["plan_id"]).returncode == 0
+
+    # A restore that itself would write a dangling row is still refused: A's members are gone since.
+    with psycopg.connect(db) as c:
+        c.execute("update teams set lead_member_id = null where organization_id = %s", [ORG_A])
+        c.execute("delete from members where organization_id = %s", [ORG_A])
+    names = [n for n in plan["tables"] if n != "members"]
+    plan = dry_run(ORG_A, backup["id"], "--tables", ",".join(names))
+    assert plan["success"] is False
+    assert any("row(s) of teams would reference missing members rows through lead_member_id" in p
+               for p in plan["problems"]), plan["problems"]
+
+
+def test_every_refusal_the_engine_raises_has_its_sqlstate_mapped_and_the_sql_shares_the_constants():
+    """The engine's refusals reach the user by SQLSTATE; a code raised in SQL that Python does not
+    map would surface as a raw database error. Both SQL files take the lock class from
+    core/constants.py, and the script setup installs holds its value, on both roads."""
+    import re
+    from tenant_backup_gui.core.constants import LOCK_CLASS
+    from tenant_backup_gui.sources.restore_engine import REFUSALS
+    engine = (ROOT / "resources" / "sql" / "restore_engine.sql").read_text()
+    raised = set(re.findall(r"errcode = '(TB\d{3})'", engine))
+    assert raised and raised <= set(REFUSALS), raised - set(REFUSALS)
+    assert "{{LOCK_CLASS}}" in engine and "{{OWN_TABLES}}" in engine
+    supabase = (ROOT / "resources" / "sql" / "supabase.sql").read_text()
+    assert "31595" not in supabase and "advisory_xact_lock({{LOCK_CLASS}}" in supabase
+    from tenant_backup_gui.services.inventory import setup_sql
+    from tenant_backup_gui.sources.rest.setup import setup_sql as rest_sql
+    for script in (setup_sql(), rest_sql()):
+        assert "{{" not in script
+        assert f"advisory_xact_lock({LOCK_CLASS}, hashtext(org))" in script

@@ -154,7 +154,7 @@ end $$;
 
 -- The tenant lock over REST. A session advisory lock cannot span HTTP requests, so a run holds a
 -- lease row instead, renewed while it works; a crashed run's lease expires. The advisory lock of the
--- direct connection (postgres.TenantLock: class 31595, hashtext(org)) is tried too, so a REST run
+-- direct connection (class {{LOCK_CLASS}}, core/constants.py; hashtext(org)) is tried too, so a REST run
 -- never starts while a direct-connection run of the same tenant holds it.
 create table if not exists public.tenant_backup_locks (
   organization_id text primary key,
@@ -171,7 +171,7 @@ returns json language plpgsql volatile security invoker set search_path = pg_cat
 declare
   l public.tenant_backup_locks;
 begin
-  if pg_try_advisory_xact_lock(31595, hashtext(org)) then
+  if pg_try_advisory_xact_lock({{LOCK_CLASS}}, hashtext(org)) then
     insert into public.tenant_backup_locks as t (organization_id, token, holder, acquired_at, expires_at)
     values (org, token, holder, now(), now() + make_interval(secs => ttl_seconds))
     on conflict (organization_id) do update

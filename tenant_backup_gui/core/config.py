@@ -22,7 +22,7 @@ LEGACY_TABLES = (
 )
 
 # The tool's own tables: never tenant data, although backup_logs carries organization_id.
-OWN_TABLES = ("backup_logs", "tenant_backup_meta", "tenant_backup_staging", "tenant_backup_locks")
+from .constants import OWN_TABLES  # noqa: E402,F401  (defined once, with the SQL's other constants)
 
 DEFAULT_PART_BYTES = 32 * 1024 * 1024
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from ..core import manifest as mf
+from ..core.constants import fill_sql
 from ..core.errors import ConfigError, TenantBackupError
 from ..core.events import Event, EventSink, ignore
 from ..core.manifest import BackupInfo
@@ -52,11 +53,13 @@ def history(ctx: Context, org_id: str | None = None, limit: int = 200, backup_ty
 
 def setup_sql() -> str:
     """Everything the tool needs in the app's database, as one idempotent script: backup_logs and
-    the version table, then the Supabase path's export, lock and restore functions (which only
-    service_role may execute). `setup` installs it over a direct connection; `setup --print-sql`
-    prints it for the Supabase SQL editor."""
+    the version table, then the Supabase path's export and lock functions, then the restore engine
+    both roads call (only service_role may execute any of it over the API). The constants the SQL
+    shares with the code (core/constants.py) fill its `{{NAME}}` placeholders. `setup` installs it
+    over a direct connection; `setup --print-sql` prints it for the Supabase SQL editor."""
     from ..sources.rest.setup import setup_sql as export_sql
-    return "\n".join([resource_text("sql", "setup.sql"), export_sql(), resource_text("sql", "supabase_restore.sql")])
+    return fill_sql("\n".join([resource_text("sql", "setup.sql"), export_sql(),
+                                resource_text("sql", "restore_engine.sql")]))
 
 
 def setup(ctx: Context) -> dict:

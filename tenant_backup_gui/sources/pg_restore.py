@@ -21,19 +21,19 @@ from psycopg import sql
 from psycopg.types.json import Json
 
 from ..core.config import Config
-from ..core.errors import Busy, ConfigError, IntegrityError, LockBusy, TenantBackupError
+from ..core.errors import Busy, ConfigError, IntegrityError, TenantBackupError
 from ..core.scope import discover_scope
 from .direct.catalog import read_catalog, table_ident
 from .direct.connect import connect, db_error
 from .direct.tenants import get_tenant
 from .shared import BUSY, BUSY_SQLSTATES, first_line as _first_line
-from .restore_engine import ENGINE_MESSAGES, RESTORE_HELPERS_VERSION, EngineSession
+from .restore_engine import RESTORE_HELPERS_VERSION, EngineSession, engine_refusal
 
 HELPERS_MISSING = "the restore helpers are missing or outdated in this database; run: tenant-backup setup"
 # The engine's arguments and their SQL types (every call names its arguments).
-ARG_TYPES = {"p_run_id": "uuid", "p_run": "uuid", "p_org": "text", "p_tables": "json", "p_mode": "text",
+ARG_TYPES = {"p_run_id": "uuid", "p_org": "text", "p_tables": "json", "p_mode": "text",
              "p_apply": "boolean", "p_fingerprint": "text", "p_log": "json", "p_fingerprint_tables": "json",
-             "p_fp_tables": "json", "p_tenant_column": "text", "p_lock": "boolean", "p_check_only": "boolean",
+             "p_tenant_column": "text", "p_lock": "boolean", "p_check_only": "boolean", "p_checked": "boolean",
              "p_table": "text", "p_non_null": "text[]", "p_types": "json", "p_stage": "text"}
 
 # COPY's binary format: the signature, no flags, no header extension; then one tuple per line.
@@ -64,14 +64,11 @@ def engine_error(err: psycopg.Error, doing: str) -> TenantBackupError:
     msg = _first_line(err)
     if isinstance(err, psycopg.errors.UndefinedFunction) and "tenant_backup" in msg:
         return ConfigError(HELPERS_MISSING)
-    if err.sqlstate in BUSY_SQLSTATES:  # the engine keeps the SQLSTATE of the app's deadlock: retried
+    refusal = engine_refusal(err.sqlstate, msg, err.diag.message_hint, doing)
+    if refusal is not None:
+        return refusal
+    if err.sqlstate in BUSY_SQLSTATES:  # the app's deadlock: retried (services/contention.py)
         return Busy(f"{BUSY} ({doing}: {msg})")
-    if msg.startswith("the tenant's tables are busy"):  # the app's writes: retried (services/contention.py)
-        return Busy(msg)
-    if msg.startswith("another backup or restore"):
-        return LockBusy(msg)
-    if msg.startswith(ENGINE_MESSAGES):
-        return TenantBackupError(msg)
     return db_error(err, doing)
 
 
@@ -163,21 +160,20 @@ class DirectRestore(EngineSession):
         except psycopg.Error as err:
             raise engine_error(err, doing) from None
 
-    def _run(self, names, mode, *, apply, check_only, known=None, fingerprint=None, metadata=None, backup_id=None):
-        p = self.params(names, mode, apply=apply, known=known, fingerprint=fingerprint, metadata=metadata,
-                        backup_id=backup_id)
-        p["p_run"] = p.pop("p_run_id")
-        p["p_fp_tables"] = p.pop("p_fingerprint_tables")
-        p.update(p_lock=False, p_check_only=check_only)  # the job holds the tenant's lock on its own connection
-        return self._call("tenant_backup__run", p, "applying the restore")
+    def _run(self, params: dict, *, check_only: bool = False, checked: bool = False):
+        """The engine's own entry, inside this transaction, with the API's arguments: the job holds
+        the tenant's lock on its own connection (p_lock false)."""
+        return self._call("tenant_backup__run", {**params, "p_lock": False, "p_check_only": check_only,
+                                                 "p_checked": checked}, "applying the restore")
 
     def check(self, names, mode, fingerprint):
-        self._run(names, mode, apply=True, check_only=True, fingerprint=fingerprint)
+        self._run(self.params(names, mode, apply=True, fingerprint=fingerprint), check_only=True)
 
     def apply(self, names, mode, *, known, fingerprint, metadata, backup_id):
-        """After check() in this transaction: its tables are locked since, the fingerprint holds."""
-        return self._run(names, mode, apply=True, check_only=False, known=known, metadata=metadata,
-                         backup_id=backup_id)
+        """After check() in this transaction: its tables are locked since, the fingerprint, the
+        staged counts and every row's owner stand proven (p_checked)."""
+        return self._run(self.params(names, mode, apply=True, known=known, fingerprint=fingerprint,
+                                     metadata=metadata, backup_id=backup_id), checked=True)
 
     def commit(self) -> None:
         try:

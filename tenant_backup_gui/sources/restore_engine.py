@@ -1,11 +1,13 @@
 """The client's side of THE restore engine, the same on both roads.
 
 The restore itself — trust checks, comparison, delete and insert, reference checks, sequences,
-the history row — is SQL installed by `setup` (resources/sql/supabase_restore.sql). A road only
+the history row — is SQL installed by `setup` (resources/sql/restore_engine.sql). A road only
 moves the backup's lines to the server and calls those functions: `DirectRestore`
 (sources/pg_restore.py) COPYs them into temporary tables of its own transaction and calls the
 functions inside it; `RestRestore` (sources/supabase_restore.py) stages them in batches and calls
-them as RPCs. Everything else a restore session does is here, once."""
+them as RPCs. Both call the engine with the same named arguments (`EngineSession.params`), and
+both read its refusals by SQLSTATE (`engine_refusal`). Everything else a restore session does is
+here, once."""
 
 from __future__ import annotations
 
@@ -14,15 +16,41 @@ from typing import Callable, Iterable
 
 from .. import __version__
 from ..core.config import Config
-from ..core.errors import Cancelled
+from ..core.errors import Busy, Cancelled, LockBusy, TenantBackupError
 from ..core.scope import Catalog, TableScope, TenantScope, scope_json
-from .shared import who_runs
+from .shared import BUSY, BUSY_SQLSTATES, who_runs
 
-RESTORE_HELPERS_VERSION = 3  # tenant_backup_restore_version() in resources/sql/supabase_restore.sql
-# One-line messages the engine's functions raise themselves (refusals and failures): every road
-# passes them on as they are.
+RESTORE_HELPERS_VERSION = 4  # tenant_backup_restore_version() in resources/sql/restore_engine.sql
+# The engine's refusals, by the SQLSTATE of its private class TB (listed atop the phases in
+# restore_engine.sql); each message is one line that says what to do.
+REFUSALS: dict[str, type[TenantBackupError]] = {
+    "TB001": LockBusy,           # another backup or restore holds the tenant
+    "TB002": Busy,               # the tenant's tables stayed locked by the app (retried: services/contention.py)
+    "TB003": TenantBackupError,  # the data changed since the dry run
+    "TB004": TenantBackupError,  # staged rows lost on the way
+    "TB005": TenantBackupError,  # a row of the backup belongs to another organization
+    "TB006": TenantBackupError,  # references would dangle
+    "TB007": TenantBackupError,  # the database refused a table's rows (its SQLSTATE in the hint)
+    "TB008": TenantBackupError,  # a table or column changed since the dry run
+    "TB009": TenantBackupError,  # outside what the helpers may touch
+    "TB010": TenantBackupError,  # a malformed call
+}
+# Until sources/supabase_rest.py's error() stops matching message prefixes (the restore's own calls
+# are mapped by SQLSTATE before it is reached): every engine refusal starts with one of these.
 ENGINE_MESSAGES = ("restoring table ", "the data changed", "the restore was refused", "the backup is refused",
                    "table ", "the role that installed", "the staged rows of ", "the API role ")
+
+
+def engine_refusal(code: str | None, message: str, hint: str | None, doing: str) -> TenantBackupError | None:
+    """The error for one of the engine's refusals (by SQLSTATE, over either road), or None when the
+    code is not the engine's. A table's failure keeps the database's own SQLSTATE in its hint: the
+    app's deadlock or serialization failure is retried like any other."""
+    kind = REFUSALS.get(code or "")
+    if kind is None:
+        return None
+    if code == "TB007" and hint in BUSY_SQLSTATES:
+        return Busy(f"{BUSY} ({doing}: {message})")
+    return kind(message)
 
 
 def describe_table(scope: TableScope, *, rows: int, columns: Iterable[str] | None = None,
@@ -147,6 +175,8 @@ class EngineSession:
 
     def params(self, names: list[str], mode: str, *, apply: bool, known: dict | None = None,
                fingerprint: str | None = None, metadata: dict | None = None, backup_id: str | None = None) -> dict:
+        """The engine's one call protocol: these named arguments, the same on both roads (the API's
+        tenant_backup_restore / tenant_backup_check, and the direct road's tenant_backup__run)."""
         user, host = who_runs()
         return {
             "p_run_id": self.run_id, "p_org": self.org, "p_tables": self.tables(names, known), "p_mode": mode,

@@ -2,7 +2,7 @@
 through Supabase's REST API, then ONE RPC.
 
 Every REST request is its own transaction, so the lines are staged in batches as the backup's own
-line text, then the engine's `tenant_backup_restore` (resources/sql/supabase_restore.sql) checks,
+line text, then the engine's `tenant_backup_restore` (resources/sql/restore_engine.sql) checks,
 compares, deletes, inserts, checks references, moves sequences and logs in the RPC's single
 transaction — the same functions the direct connection calls inside its own. A retried staging batch is idempotent: rows are keyed (run_id, tbl, n) and sent
 with `resolution=ignore-duplicates`, and the server refuses a restore whose staged count differs
@@ -13,15 +13,14 @@ from __future__ import annotations
 import uuid
 from typing import Callable, Iterable
 
+import httpx
 from postgrest.types import ReturnMethod
 
-from .. import __version__
 from ..core.config import Config
 from ..core.errors import ConfigError, ConnectionFailed, TenantBackupError
 from ..core.supabase_keys import key_role
-from .shared import who_runs
 from .supabase_http import SetupMissing, SupabaseProject
-from .restore_engine import RESTORE_HELPERS_VERSION, EngineSession, describe_table, fingerprint_tables  # noqa: F401
+from .restore_engine import RESTORE_HELPERS_VERSION, EngineSession, engine_refusal
 
 STAGING_TABLE = "tenant_backup_staging"
 HELPERS_MISSING = ("the restore helpers are missing or outdated; run the SQL from `tenant-backup setup --print-sql` "
@@ -35,6 +34,24 @@ class HelpersMissing(ConfigError):
 
 def new_run_id() -> str:
     return str(uuid.uuid4())
+
+
+class EngineProject(SupabaseProject):
+    """The Supabase client for the engine's calls: PostgREST returns the SQLSTATE a function raised
+    as the answer's `code` (and its hint as `hint`), so the engine's refusals are read by code,
+    as on the direct road."""
+
+    def error(self, r: httpx.Response, doing: str) -> TenantBackupError:
+        try:
+            doc = r.json()
+        except ValueError:
+            doc = None
+        if isinstance(doc, dict):
+            message = (str(doc.get("message") or "").strip().splitlines() or [""])[0]
+            refusal = engine_refusal(doc.get("code"), message, doc.get("hint"), doing)
+            if refusal is not None:
+                return refusal
+        return super().error(r, doing)
 
 
 class SupabaseRestore:
@@ -52,8 +69,8 @@ class SupabaseRestore:
                                    f"hides every row; {SERVICE_KEY_HINT}")
         self.batch_rows, self.batch_bytes = batch_rows, batch_bytes
         self._purged = False
-        self._stage = SupabaseProject(url, service_key, timeout=stage_timeout, retries=attempts - 1, backoff=backoff)
-        self._rpc = SupabaseProject(url, service_key, timeout=restore_timeout, retries=attempts - 1, backoff=backoff)
+        self._stage = EngineProject(url, service_key, timeout=stage_timeout, retries=attempts - 1, backoff=backoff)
+        self._rpc = EngineProject(url, service_key, timeout=restore_timeout, retries=attempts - 1, backoff=backoff)
 
     @property
     def backoff(self) -> float:
@@ -146,45 +163,6 @@ class SupabaseRestore:
         self._send(self._stage, lambda c: c.table(STAGING_TABLE).delete(
             returning=ReturnMethod.minimal).eq("run_id", run_id), "removing staged rows")
 
-    def staged_info(self, run_id: str, table: str, non_null: Iterable[str] = (),
-                    types: dict[str, str] | None = None) -> dict:
-        """What the plan checks on staged rows: {"keys": [...] (the lines' keys: a legacy backup has
-        no column list), "non_null": {column: rows holding a value} for columns dropped since,
-        "unconvertible": {column: values that no longer fit today's type, or None when the server
-        cannot tell (before PostgreSQL 16)} for each {column: type} of `types`}."""
-        return self.call("tenant_backup_staged_info", {"p_run_id": run_id, "p_table": table,
-                                                       "p_non_null": list(non_null), "p_types": types or {}})
-
-    # ------------------------------------------------------------ fingerprint and restore
-    def fingerprint(self, org: str, tables: list[dict]) -> str:
-        """An order-independent digest of the tenant's current rows in these tables (the engine's own,
-        the one both roads check)."""
-        return self._send(self._rpc, lambda c: c.rpc("tenant_backup_fingerprint", {
-            "p_org": org, "p_tables": fingerprint_tables(tables)}), "fingerprinting the tenant's current rows")
-
-    def restore(self, run_id: str, org: str, tables: list[dict], mode: str = "replace", apply: bool = False,
-                fingerprint: str | None = None, metadata: dict | None = None, *, backup_id: str | None = None,
-                fingerprint_tables: list[dict] | None = None, tenant_column: str | None = None) -> dict:
-        return self.call("tenant_backup_restore", self.restore_params(
-            run_id, org, tables, mode, apply, fingerprint, metadata, backup_id=backup_id,
-            fp_tables=fingerprint_tables, tenant_column=tenant_column))
-
-    def restore_params(self, run_id: str, org: str, tables: list[dict], mode: str = "replace", apply: bool = False,
-                       fingerprint: str | None = None, metadata: dict | None = None, *, backup_id: str | None = None,
-                       fp_tables: list[dict] | None = None, tenant_column: str | None = None) -> dict:
-        """The engine's arguments for a restore over rows staged under run_id. tables:
-        describe_table() entries, parents first. apply=False: a dry run that changes nothing and
-        returns the fingerprint the apply must pass."""
-        user, host = who_runs()
-        return {
-            "p_run_id": run_id, "p_org": org, "p_tables": tables, "p_mode": mode, "p_apply": apply,
-            "p_fingerprint": fingerprint,
-            "p_log": {"backup_id": backup_id, "run_by": user, "run_host": host, "tool_version": __version__,
-                      "metadata": {"via": "rest", **(metadata or {})}},
-            "p_fingerprint_tables": fingerprint_tables(fp_tables) if fp_tables is not None else None,
-            "p_tenant_column": tenant_column or Config().tenant_column,
-        }
-
     def call(self, fn: str, params: dict, doing: str | None = None):
         """One engine function as an RPC, after checking the helpers are there and current. Only
         the read-only staged_info is retried: a restore or check sent twice is not harmless."""
@@ -258,7 +236,7 @@ class RestRestore(EngineSession):
 
     def check(self, names, mode, fingerprint):
         p = self.params(names, mode, apply=True, fingerprint=fingerprint)
-        p.pop("p_apply"), p.pop("p_log")
+        del p["p_apply"], p["p_log"]  # a check is an apply's checks: it writes nothing, logs nothing
         self.driver.call("tenant_backup_check", p)
 
     def apply(self, names, mode, *, known, fingerprint, metadata, backup_id):

@@ -8,9 +8,9 @@ import time
 import psycopg
 
 from ...core.errors import LockBusy
+from ...core.constants import LOCK_CLASS  # (LOCK_CLASS, hashtext(org id)), as the SQL's lock
 from .connect import Session, connect
 
-LOCK_CLASS = 0x7B6B  # advisory lock namespace: (LOCK_CLASS, hashtext(org id))
 
 
 class TenantLock:

@@ -3,6 +3,7 @@ its SQL editor), its version, the project, and each tenant's last backups."""
 
 from __future__ import annotations
 
+from ...core.constants import fill_sql
 from ...platform.paths import resource_text
 from ..shared import CATALOG_SQL, EXPORT_VERSION, LAST_BACKUPS_SQL, SCHEMA_VERSION
 from ..supabase_http import SupabaseProject
@@ -20,7 +21,7 @@ def setup_sql() -> str:
                        ("last_backups.sql", LAST_BACKUPS_SQL),
                        ("rows.sql", resource_text("sql", "rows.sql"))):
         text = text.replace(f"--@{name}\n", body.rstrip() + "\n")
-    return text
+    return fill_sql(text)
 
 
 def last_backups(project: SupabaseProject) -> dict[str, dict]:

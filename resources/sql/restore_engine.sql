@@ -1,4 +1,6 @@
 -- Tenant Backup: THE restore engine, on both roads: the functions `tenant-backup setup` installs.
+-- `{{…}}` placeholders are filled from tenant_backup_gui/core/constants.py when setup composes its
+-- script (services/inventory.py setup_sql): the lock class and the tool's own tables, defined once.
 -- Idempotent: safe to run again; it replaces older versions of these functions in place.
 -- Run it after setup.sql (backup_logs). In the Supabase SQL editor it runs as `postgres`, which
 -- then owns these functions: that is what lets them do what the service role itself may not
@@ -44,7 +46,7 @@ end $$;
 
 -- The version of these helpers: the client refuses to restore with missing or older ones.
 create or replace function public.tenant_backup_restore_version() returns integer
-language sql immutable as $$ select 3 $$;
+language sql immutable as $$ select 4 $$;
 
 -- Version 1's signatures, replaced below (`create or replace` would keep them as overloads).
 drop function if exists public.tenant_backup__run(uuid, text, json, text, boolean, text, json, json, text);
@@ -65,21 +67,21 @@ declare
   caller text;
 begin
   if t is null then
-    raise exception 'a table description has no "table"' using errcode = '22023';
+    raise exception 'a table description has no "table"' using errcode = 'TB010';
   end if;
   if s like 'pg\_%' or s in ('information_schema', 'auth', 'storage', 'vault', 'realtime', '_realtime',
       'supabase_functions', 'supabase_migrations', 'extensions', 'graphql', 'graphql_public', 'pgsodium',
       'pgsodium_masks', 'net', 'cron', 'pgbouncer') then
     raise exception 'table %.% is in a system schema: the restore helpers never write there', s, t
-      using errcode = '42501';
+      using errcode = 'TB009';
   end if;
-  if s = 'public' and t in ('backup_logs', 'tenant_backup_meta', 'tenant_backup_staging', 'tenant_backup_locks') then
-    raise exception 'table % is the tool''s own: a restore never rewrites it', t using errcode = '42501';
+  if s = {{DEFAULT_SCHEMA}} and t = any({{OWN_TABLES}}) then
+    raise exception 'table % is the tool''s own: a restore never rewrites it', t using errcode = 'TB009';
   end if;
   rel := to_regclass(format('%I.%I', s, t));
   if rel is null or (select relkind from pg_class where oid = rel) not in ('r', 'p') then
     raise exception 'table %.% does not exist in this database; run the dry run again', s, t
-      using errcode = '42P01';
+      using errcode = 'TB008';
   end if;
   -- These functions run as their owner; they must never reach a table the calling API role
   -- (PostgREST's `role`, e.g. service_role) could not read and write itself.
@@ -88,16 +90,22 @@ begin
      and not (has_table_privilege(caller, rel, 'SELECT') and has_table_privilege(caller, rel, 'INSERT')
               and has_table_privilege(caller, rel, 'DELETE')) then
     raise exception 'the API role % may not read and write table %.%: the restore helpers act only where it may',
-      caller, s, t using errcode = '42501';
+      caller, s, t using errcode = 'TB009';
   end if;
   return rel;
 end $$;
 
--- The name used in files, reports and staging: bare in public, schema-qualified elsewhere.
+-- The name used in files, reports and staging: bare in public, schema-qualified elsewhere
+-- (core/constants.py table_name).
+create or replace function public.tenant_backup__qualified(p_schema text, p_table text) returns text
+language sql immutable set search_path = pg_catalog, pg_temp as $$
+  select case when coalesce(p_schema, {{DEFAULT_SCHEMA}}) = {{DEFAULT_SCHEMA}} then p_table else p_schema || '.' || p_table end
+$$;
+
+-- A table description's name.
 create or replace function public.tenant_backup__name(p_t json) returns text
 language sql immutable set search_path = pg_catalog, pg_temp as $$
-  select coalesce(p_t->>'name', case when coalesce(p_t->>'schema', 'public') = 'public' then p_t->>'table'
-                                     else (p_t->>'schema') || '.' || (p_t->>'table') end)
+  select coalesce(p_t->>'name', public.tenant_backup__qualified(p_t->>'schema', p_t->>'table'))
 $$;
 
 -- Every parent a scope's path reads, checked like any table the helpers touch (system schemas, the
@@ -176,7 +184,7 @@ begin
       or (relpersistence = 'u' and relkind = 'r' and relname like 'tenant\_backup\_stage\_%'
           and xmin = pg_current_xact_id()::xid))) then
     raise exception 'the staged rows of % must be in a temporary table of this session', public.tenant_backup__name(p_t)
-      using errcode = '42501';
+      using errcode = 'TB009';
   end if;
   return format('(SELECT st.r::json AS r FROM %s st)', rel);
 end $$;
@@ -261,7 +269,7 @@ begin
     perform set_config('tenant_backup.rows_' || tmp, n::text, true);
   exception when others then
     get stacked diagnostics msg = message_text, detail = pg_exception_detail, state = returned_sqlstate;
-    raise exception '%', public.tenant_backup__error(name, '', msg, detail) using errcode = state;
+    perform public.tenant_backup__fail(name, '', msg, detail, state);
   end;
   return to_regclass('pg_temp.' || tmp);
 end $$;
@@ -318,8 +326,7 @@ begin
                   coalesce('organization ' || owner, 'no organization'), p_org);
   end if;
   hop := hops->0;
-  parent := case when coalesce(hop->>'parent_schema', 'public') = 'public' then hop->>'parent_table'
-                 else (hop->>'parent_schema') || '.' || (hop->>'parent_table') end;
+  parent := public.tenant_backup__qualified(hop->>'parent_schema', hop->>'parent_table');
   match := (select string_agg(format('p.%I = d.%I', pc, cc), ' AND ')
             from json_array_elements_text(hop->'columns') with ordinality a(cc, n)
             join json_array_elements_text(hop->'parent_columns') with ordinality b(pc, m) on m = n);
@@ -359,6 +366,20 @@ returns text language sql immutable set search_path = pg_catalog, pg_temp as $$
                      else format(' (%s)', split_part(p_detail, E'\n', 1)) end)
 $$;
 
+-- Raise a failure met while reading or writing a table: the engine's own refusals (TB…) as they
+-- are, anything else as TB007 in one line (tenant_backup__error), the database's own SQLSTATE in
+-- the HINT (a deadlock with the app stays a deadlock: the client retries it).
+create or replace function public.tenant_backup__fail(p_table text, p_row text, p_message text, p_detail text,
+  p_state text) returns void
+language plpgsql immutable set search_path = pg_catalog, pg_temp as $$
+begin
+  if p_state like 'TB%' then
+    raise exception '%', p_message using errcode = p_state;
+  end if;
+  raise exception '%', public.tenant_backup__error(p_table, p_row, p_message, p_detail) using errcode = 'TB007',
+    hint = p_state;
+end $$;
+
 -- ' row id=5' for the first staged row whose `p_column` is NULL (a NOT NULL violation is the only
 -- kind whose row the database does not name by its key), or ''.
 create or replace function public.tenant_backup__null_row(p_t json, p_decoded regclass, p_column text)
@@ -380,248 +401,318 @@ begin
   return format(' row (%s)=(%s)', array_to_string(key, ', '), array_to_string(vals, ', ', 'NULL'));
 end $$;
 
--- The whole restore, in the caller's transaction (see tenant_backup_restore).
--- p_lock: take the tenant's advisory lock (the direct road holds it already, on its own connection).
--- p_fingerprint NULL in an apply: the caller checked it in this transaction (p_check_only) and the
--- tables have stayed locked since. p_check_only: every refusal check, nothing else (before the
--- caller's safety backup).
-create or replace function public.tenant_backup__run(p_run uuid, p_org text, p_tables json, p_mode text,
-  p_apply boolean, p_fingerprint text, p_log json, p_fp_tables json, p_tenant_column text,
-  p_lock boolean default true, p_check_only boolean default false)
-returns jsonb language plpgsql volatile set search_path = pg_catalog, pg_temp as $$
+
+-- Version 3's engine took p_run / p_fp_tables and signalled "checked" by a NULL fingerprint.
+drop function if exists public.tenant_backup__run(uuid, text, json, text, boolean, text, json, json, text, boolean, boolean);
+
+-- ------------------------------------------------------------------ the restore, phase by phase
+-- tenant_backup__run tells the story; each phase below is one chapter of it. The phases have no
+-- `set search_path` of their own: they run in __run's, which __key_path widens just enough for
+-- the key columns' own `=` (citext's lives in its extension's schema). Only the owner may call them.
+--
+-- Refusals carry SQLSTATEs of the private class TB (sources/restore_engine.py REFUSALS maps them):
+--   TB001 another backup or restore holds the tenant   TB002 the tenant's tables stay locked by others
+--   TB003 the data changed since the dry run            TB004 staged rows lost on the way
+--   TB005 a row belongs to another organization         TB006 references would dangle
+--   TB007 the database refused a table's rows (its own SQLSTATE in the HINT)
+--   TB008 a table or column changed since the dry run   TB009 outside what the helpers may touch
+--   TB010 the call itself is malformed                  TBDRY the dry run's own rollback (internal)
+
+-- A table's entry of the report, built here only: the comparison's counts, then what was written.
+create or replace function public.tenant_backup__counts(p_t json, p_current bigint, p_insert bigint,
+  p_update bigint, p_delete bigint) returns jsonb
+language sql immutable set search_path = pg_catalog, pg_temp as $$
+  select jsonb_build_object('record_count', (p_t->>'rows')::bigint, 'current_rows', p_current,
+    'to_insert', p_insert, 'to_update', p_update, 'to_delete', p_delete,
+    'unchanged', (p_t->>'rows')::bigint - p_insert - p_update, 'restored', 0, 'deleted', 0,
+    'key', coalesce(p_t->'key', '[]')::jsonb,
+    'key_kind', coalesce(p_t->>'key_kind', case when json_array_length(coalesce(p_t->'key', '[]')) > 0
+                                                 then 'primary' else 'none' end))
+$$;
+
+-- Resolve: every table of the call, in its order; a missing one fails before anything is touched.
+create or replace function public.tenant_backup__resolve(p_tables json) returns regclass[]
+language sql stable set search_path = pg_catalog, pg_temp as $$
+  select coalesce(array_agg(public.tenant_backup__rel(e) order by n), '{}')
+    from json_array_elements(p_tables) with ordinality x(e, n)
+$$;
+
+-- The search path under which keys are compared: pg_catalog first, pg_temp last (nothing can
+-- shadow a built-in operator), and between them only the schemas of the key columns' types.
+create or replace function public.tenant_backup__key_path(p_tables json, p_rels regclass[]) returns text
+language sql stable set search_path = pg_catalog, pg_temp as $$
+  select concat_ws(', ', 'pg_catalog', (
+    select string_agg(distinct quote_ident(n.nspname), ', ')
+      from generate_subscripts(p_rels, 1) g
+      join pg_attribute a on a.attrelid = p_rels[g] and a.attnum > 0 and not a.attisdropped
+       and a.attname in (select json_array_elements_text(coalesce(p_tables->(g - 1)->'key', '[]'::json)))
+      join pg_type ty on ty.oid = a.atttypid join pg_namespace n on n.oid = ty.typnamespace
+     where n.nspname <> 'pg_catalog' and n.nspname not like 'pg\_temp%'), 'pg_temp')
+$$;
+
+-- Lock (an apply only): the tenant's advisory lock, every table the fingerprint covers, and the
+-- fingerprint itself unless this transaction checked it already (p_checked).
+create or replace function public.tenant_backup__lock(p_org text, p_rels regclass[], p_fingerprint_tables json,
+  p_take_lock boolean, p_fingerprint text, p_checked boolean) returns void
+language plpgsql volatile as $$
+declare
+  lock_rels regclass[] := array(select distinct x from unnest(p_rels || public.tenant_backup__resolve(p_fingerprint_tables)) x);
+begin
+  -- One backup or restore per tenant at a time: the advisory lock the direct-connection jobs hold.
+  if p_take_lock and not pg_try_advisory_xact_lock({{LOCK_CLASS}}, hashtext(p_org)) then
+    raise exception 'another backup or restore of organization % is running; try again when it has finished', p_org
+      using errcode = 'TB001';
+  end if;
+  -- Writers to these tables wait until we commit or roll back (readers do not): nothing written
+  -- between the fingerprint check and the commit can be lost.
+  perform set_config('lock_timeout', '30s', true);
+  begin
+    execute format('LOCK TABLE %s IN EXCLUSIVE MODE', (select string_agg(x::text, ', ') from unnest(lock_rels) x));
+  exception when lock_not_available then
+    raise exception 'the tenant''s tables are busy (locked for over 30 s); try again shortly' using errcode = 'TB002';
+  end;
+  if not p_checked and public.tenant_backup__fingerprint(p_org, p_fingerprint_tables) is distinct from p_fingerprint then
+    raise exception 'the data changed since the dry run; run it again' using errcode = 'TB003';
+  end if;
+end $$;
+
+-- Decode each table's staged rows once (tenant_backup__decoded).
+create or replace function public.tenant_backup__decode(p_tables json, p_rels regclass[], p_run_id uuid)
+returns regclass[] language plpgsql volatile as $$
+declare
+  decoded regclass[] := '{}';
+begin
+  for i in 1 .. cardinality(p_rels) loop
+    decoded := decoded || public.tenant_backup__decoded(p_tables->(i - 1), p_rels[i], p_run_id);
+  end loop;
+  return decoded;
+end $$;
+
+-- Verify, before any write: every staged row arrived (a lost batch must never become a silently
+-- smaller restore: every staged row was decoded, so the decoded count is the staged one), and
+-- every row belongs to p_org, parents first so a child may lean on its proven parents. One
+-- refusal refuses all.
+create or replace function public.tenant_backup__verify(p_tables json, p_decoded regclass[], p_org text, p_mode text)
+returns void language plpgsql stable as $$
+declare
+  names text[] := array(select public.tenant_backup__name(e) from json_array_elements(p_tables) e);
+  staged bigint;
+  msg text;
+begin
+  for i in 1 .. cardinality(p_decoded) loop
+    staged := public.tenant_backup__decoded_rows(p_decoded[i]);
+    if staged is distinct from (p_tables->(i - 1)->>'rows')::bigint then
+      raise exception 'table %: % rows were sent but % are staged; run it again', names[i],
+        coalesce(p_tables->(i - 1)->>'rows', '?'), staged using errcode = 'TB004';
+    end if;
+  end loop;
+  for i in 1 .. cardinality(p_decoded) loop
+    msg := public.tenant_backup__trespass(p_tables->(i - 1), p_decoded[i], p_org, p_mode, names, p_decoded);
+    if msg is not null then
+      raise exception 'the backup is refused and nothing was changed: %', msg using errcode = 'TB005';
+    end if;
+  end loop;
+end $$;
+
+-- Compare the staged rows with today's: the report's per-table counts. An apply may pass the dry
+-- run's counts instead ("known"): the fingerprint proved the data is the one they were counted on.
+create or replace function public.tenant_backup__compare(p_tables json, p_rels regclass[], p_decoded regclass[],
+  p_org text, p_apply boolean) returns jsonb
+language plpgsql volatile as $$
 declare
   t json;
-  rel regclass;
-  rels regclass[] := '{}';
-  lock_rels regclass[] := '{}';
-  descs json[] := '{}';
-  names text[] := '{}';
-  name text;
-  i int;
-  n bigint;
-  staged bigint;
-  cols text[];
-  all_cols text[];
   key text[];
-  kind text;
-  match text;
   cur_q text;
-  pop text;
-  ins bigint; dele bigint; upd bigint;
-  plan jsonb;
+  match text;
+  n bigint; ins bigint; dele bigint; upd bigint;
+  msg text; detail text; state text;
   plans jsonb := '{}';
-  warnings jsonb := '[]';
-  problems jsonb := '[]';
-  dangling jsonb := '[]';
-  restored bigint := 0;
-  written bigint;
-  msg text; detail text; state text; col text;
-  fk record;
-  nn_cond text;
-  moved jsonb := '[]';
-  seq text;
-  overriding text;
-  where_ text;
-  per_table jsonb := '{}';
-  decoded regclass[] := '{}';
-  checked boolean;
-  nestloop text;
 begin
-  -- Resolve every table first: a missing one fails before anything is touched.
-  for t in select e from json_array_elements(p_tables) e loop
-    rel := public.tenant_backup__rel(t);
-    rels := rels || rel;
-    descs := descs || t;
-    names := names || public.tenant_backup__name(t);
-  end loop;
-  for t in select e from json_array_elements(p_fp_tables) e loop
-    lock_rels := lock_rels || public.tenant_backup__rel(t);
-  end loop;
-  lock_rels := array(select distinct x from unnest(lock_rels || rels) x);
-  -- Compare keys with their own types' operators (citext's `=` lives in its extension's schema;
-  -- with pg_catalog alone it would fall back to text's, case-sensitive `=`). pg_catalog stays first
-  -- and pg_temp last, so nothing can shadow a built-in operator; local to this call.
-  -- Only the key columns' types: nothing else is compared, and the path stays as short as it can.
-  perform set_config('search_path', concat_ws(', ', 'pg_catalog', (
-    select string_agg(distinct quote_ident(n.nspname), ', ')
-      from generate_subscripts(rels, 1) g
-      join pg_attribute a on a.attrelid = rels[g] and a.attnum > 0 and not a.attisdropped
-       and a.attname in (select json_array_elements_text(coalesce(descs[g]->'key', '[]'::json)))
-      join pg_type ty on ty.oid = a.atttypid join pg_namespace n on n.oid = ty.typnamespace
-     where n.nspname <> 'pg_catalog' and n.nspname not like 'pg\_temp%'), 'pg_temp'), true);
-
-  if p_apply then
-    -- One backup or restore per tenant at a time: the advisory lock the direct-connection jobs hold
-    -- (sources/postgres.py TenantLock: class 0x7B6B = 31595, hashtext(org id)).
-    if p_lock and not pg_try_advisory_xact_lock(31595, hashtext(p_org)) then
-      raise exception 'another backup or restore of organization % is running; try again when it has finished', p_org
-        using errcode = '55P03';
-    end if;
-    -- Writers to these tables wait until we commit or roll back (readers do not): nothing written
-    -- between the fingerprint check and the commit can be lost.
-    perform set_config('lock_timeout', '30s', true);
-    begin
-      execute format('LOCK TABLE %s IN EXCLUSIVE MODE', (select string_agg(x::text, ', ') from unnest(lock_rels) x));
-    exception when lock_not_available then
-      raise exception 'the tenant''s tables are busy (locked for over 30 s); try again shortly';
-    end;
-    if p_fingerprint is not null and public.tenant_backup__fingerprint(p_org, p_fp_tables) is distinct from p_fingerprint then
-      raise exception 'the data changed since the dry run; run it again';
-    end if;
-  end if;
-
-  -- Decode each table's staged rows once. Staged rows complete? (a lost batch must never become a
-  -- silently smaller restore: every staged row was decoded, so the decoded count is the staged one.)
-  -- Skipped, with the ownership checks below, only by an apply that ran p_check_only on these very
-  -- rows in this transaction (the direct road; p_fingerprint NULL says so, and only the owner may
-  -- call __run). Then, before any write, prove every row belongs to p_org (parents first, so a
-  -- child may lean on its proven parents). One refusal refuses all.
-  checked := p_apply and p_fingerprint is null and not p_check_only;
-  for i in 1 .. cardinality(descs) loop
-    decoded := decoded || public.tenant_backup__decoded(descs[i], rels[i], p_run);
-  end loop;
-  for i in 1 .. cardinality(descs) loop
-    exit when checked;
-    t := descs[i]; name := names[i];
-    staged := public.tenant_backup__decoded_rows(decoded[i]);
-    if staged is distinct from (t->>'rows')::bigint then
-      raise exception 'table %: % rows were sent but % are staged; run it again', name, coalesce(t->>'rows', '?'), staged;
-    end if;
-  end loop;
-  for i in 1 .. cardinality(descs) loop
-    exit when checked;
-    msg := public.tenant_backup__trespass(descs[i], decoded[i], p_org, p_mode, names, decoded);
-    if msg is not null then
-      raise exception 'the backup is refused and nothing was changed: %', msg using errcode = 'TBTRU';
-    end if;
-  end loop;
-  if p_check_only then
-    return jsonb_build_object('checked', true, 'tables', '{}'::jsonb, 'warnings', '[]'::jsonb, 'problems', '[]'::jsonb);
-  end if;
-
-  -- Compare (staged rows against today's). An apply may pass the dry run's counts instead
-  -- ("known"): the fingerprint proved the data is the one they were counted on.
-  for i in 1 .. cardinality(descs) loop
-    t := descs[i]; rel := rels[i]; name := names[i];
-    key := array(select json_array_elements_text(coalesce(t->'key', '[]'::json)));
-    kind := coalesce(t->>'key_kind', case when cardinality(key) > 0 then 'primary' else 'none' end);
+  for i in 1 .. cardinality(p_rels) loop
+    t := p_tables->(i - 1);
     if p_apply and json_typeof(t->'known') = 'object' then
-      plans := plans || jsonb_build_object(name, jsonb_build_object(
-        'record_count', (t->>'rows')::bigint, 'current_rows', (t->'known'->>'current_rows')::bigint,
-        'to_insert', (t->'known'->>'to_insert')::bigint, 'to_update', (t->'known'->>'to_update')::bigint,
-        'to_delete', (t->'known'->>'to_delete')::bigint, 'unchanged', (t->'known'->>'unchanged')::bigint,
-        'restored', 0, 'deleted', 0, 'key', to_jsonb(key), 'key_kind', kind));
+      plans := plans || jsonb_build_object(public.tenant_backup__name(t), public.tenant_backup__counts(t,
+        (t->'known'->>'current_rows')::bigint, (t->'known'->>'to_insert')::bigint,
+        (t->'known'->>'to_update')::bigint, (t->'known'->>'to_delete')::bigint));
       continue;
     end if;
+    key := array(select json_array_elements_text(coalesce(t->'key', '[]'::json)));
     begin
       cur_q := public.tenant_backup__scope_query(t, p_org, format('%I.*', 'tb$row'));
-      pop := format('SELECT * FROM %s', decoded[i]);
       execute format('SELECT count(*) FROM (%s) c', cur_q) into n;
       if cardinality(key) > 0 then
         match := (select string_agg(format('s.%I = c.%I', k, k), ' AND ') from unnest(key) k);
         -- Anti-joins (NOT EXISTS), never NOT IN: NOT IN over a large unhashable set is quadratic.
         execute format($q$
-          WITH s AS NOT MATERIALIZED (%s), c AS MATERIALIZED (%s)
+          WITH s AS NOT MATERIALIZED (SELECT * FROM %s), c AS MATERIALIZED (%s)
           SELECT (SELECT count(*) FROM s WHERE NOT EXISTS (SELECT 1 FROM c WHERE %s)),
                  (SELECT count(*) FROM c WHERE NOT EXISTS (SELECT 1 FROM s WHERE %s)),
                  (SELECT count(*) FROM s JOIN c ON %s WHERE s::text IS DISTINCT FROM c::text)$q$,
-          pop, cur_q, match, match, match) into ins, dele, upd;
+          p_decoded[i], cur_q, match, match, match) into ins, dele, upd;
       else
         execute format($q$
-          WITH s AS (SELECT p::text AS t FROM (%s) p), c AS (SELECT q::text AS t FROM (%s) q)
+          WITH s AS (SELECT p::text AS t FROM (SELECT * FROM %s) p), c AS (SELECT q::text AS t FROM (%s) q)
           SELECT (SELECT count(*) FROM (SELECT t FROM s EXCEPT ALL SELECT t FROM c) a),
                  (SELECT count(*) FROM (SELECT t FROM c EXCEPT ALL SELECT t FROM s) b)$q$,
-          pop, cur_q) into ins, dele;
+          p_decoded[i], cur_q) into ins, dele;
         upd := 0;
       end if;
     exception when others then
       get stacked diagnostics msg = message_text, detail = pg_exception_detail, state = returned_sqlstate;
-      raise exception '%', public.tenant_backup__error(name, '', msg, detail) using errcode = state;
+      perform public.tenant_backup__fail(public.tenant_backup__name(t), '', msg, detail, state);
     end;
-    staged := (t->>'rows')::bigint;
-    plans := plans || jsonb_build_object(name, jsonb_build_object(
-      'record_count', staged, 'current_rows', n, 'to_insert', ins, 'to_update', upd, 'to_delete', dele,
-      'unchanged', staged - ins - upd, 'restored', 0, 'deleted', 0, 'key', to_jsonb(key), 'key_kind', kind));
+    plans := plans || jsonb_build_object(public.tenant_backup__name(t), public.tenant_backup__counts(t, n, ins, upd, dele));
   end loop;
+  return jsonb_build_object('tables', plans, 'warnings', '[]'::jsonb, 'problems', '[]'::jsonb, 'dangling', '[]'::jsonb);
+end $$;
 
-  -- Keep the app's triggers (audit rows, e-mails) and the FK triggers quiet; the references the
-  -- database skips are checked below. Only a superuser-like role may set this: these functions
-  -- are SECURITY DEFINER for that reason (service_role may not).
-  begin
-    perform set_config('session_replication_role', 'replica', true);
-  exception when insufficient_privilege then
-    raise exception 'the role that installed the restore helpers (%) may not set session_replication_role, which keeps the app''s triggers from firing; run the SQL from `tenant-backup setup --print-sql` as the postgres role',
-      current_user using errcode = '42501';
-  end;
+-- Keep the app's triggers (audit rows, e-mails) and the FK triggers quiet; the references the
+-- database skips are checked by __dangling. Only a superuser-like role may set this: these
+-- functions are SECURITY DEFINER for that reason (service_role may not).
+create or replace function public.tenant_backup__quiet() returns void
+language plpgsql volatile as $$
+begin
+  perform set_config('session_replication_role', 'replica', true);
+exception when insufficient_privilege then
+  raise exception 'the role that installed the restore helpers (%) may not set session_replication_role, which keeps the app''s triggers from firing; run the SQL from `tenant-backup setup --print-sql` as the postgres role',
+    current_user using errcode = 'TB009';
+end $$;
 
-  -- Delete the tenant's current rows, children before parents (a child's scope goes through its
-  -- parents, so they must still be there).
-  if p_mode = 'replace' then
-    for i in reverse cardinality(descs) .. 1 loop
-      t := descs[i]; name := names[i];
-      begin
-        execute format('DELETE FROM %s AS %I WHERE %s', rels[i], 'tb$row',
-                       public.tenant_backup__path_condition('tb$row', t->'scope', p_org));
+-- The temporary table that keeps the keys __delete removed from p_rel, which validated foreign
+-- keys of other rows point at (__dangling checks those rows, and only those).
+create or replace function public.tenant_backup__gone(p_rel regclass) returns text
+language sql stable set search_path = pg_catalog, pg_temp as $$
+  select 'tenant_backup_gone_' || p_rel::oid
+$$;
+
+-- Delete the tenant's current rows (replace), children before parents (a child's scope goes
+-- through its parents, so they must still be there). Keys other rows reference are kept aside.
+create or replace function public.tenant_backup__delete(p_report jsonb, p_tables json, p_rels regclass[], p_org text)
+returns jsonb language plpgsql volatile as $$
+declare
+  name text;
+  cond text;
+  refd text;
+  n bigint;
+  msg text; detail text; state text;
+begin
+  for i in reverse cardinality(p_rels) .. 1 loop
+    name := public.tenant_backup__name(p_tables->(i - 1));
+    refd := (select string_agg(distinct format('%I', a.attname), ', ')
+               from pg_constraint con join pg_class c on c.oid = con.conrelid
+               join pg_attribute a on a.attrelid = con.confrelid and a.attnum = any(con.confkey)
+              where con.contype = 'f' and con.convalidated and con.confrelid = p_rels[i] and not c.relispartition);
+    begin
+      cond := public.tenant_backup__path_condition('tb$row', p_tables->(i - 1)->'scope', p_org);
+      if refd is null then
+        execute format('DELETE FROM %s AS %I WHERE %s', p_rels[i], 'tb$row', cond);
         get diagnostics n = row_count;
-      exception when others then
-        get stacked diagnostics msg = message_text, detail = pg_exception_detail, state = returned_sqlstate;
-        raise exception '%', public.tenant_backup__error(name, '', msg, detail) using errcode = state;
-      end;
-      plans := jsonb_set(plans, array[name, 'deleted'], to_jsonb(n));
-    end loop;
-  end if;
+      else
+        execute format('DROP TABLE IF EXISTS pg_temp.%I', public.tenant_backup__gone(p_rels[i]));
+        execute format('CREATE TEMP TABLE %I ON COMMIT DROP AS SELECT %s FROM %s WITH NO DATA',
+                       public.tenant_backup__gone(p_rels[i]), refd, p_rels[i]);
+        execute format('WITH d AS (DELETE FROM %s AS %I WHERE %s RETURNING %s) INSERT INTO pg_temp.%I SELECT * FROM d',
+                       p_rels[i], 'tb$row', cond, refd, public.tenant_backup__gone(p_rels[i]));
+        get diagnostics n = row_count;
+        -- Nothing removed, nothing to check; else its true size, so the check probes by index.
+        execute format(case when n = 0 then 'DROP TABLE pg_temp.%I' else 'ANALYZE pg_temp.%I' end,
+                       public.tenant_backup__gone(p_rels[i]));
+      end if;
+    exception when others then
+      get stacked diagnostics msg = message_text, detail = pg_exception_detail, state = returned_sqlstate;
+      perform public.tenant_backup__fail(name, '', msg, detail, state);
+    end;
+    p_report := jsonb_set(p_report, array['tables', name, 'deleted'], to_jsonb(n));
+  end loop;
+  return p_report;
+end $$;
 
-  -- Insert, parents first.
-  for i in 1 .. cardinality(descs) loop
-    t := descs[i]; rel := rels[i]; name := names[i];
+-- Insert the staged rows, parents first; missing-only writes only rows whose key is absent.
+create or replace function public.tenant_backup__insert(p_report jsonb, p_tables json, p_rels regclass[],
+  p_decoded regclass[], p_mode text) returns jsonb
+language plpgsql volatile as $$
+declare
+  t json;
+  name text;
+  cols text[];
+  key text[];
+  col text;
+  overriding text;
+  where_ text := '';
+  written bigint;
+  msg text; detail text; state text;
+begin
+  for i in 1 .. cardinality(p_rels) loop
+    t := p_tables->(i - 1); name := public.tenant_backup__name(t);
     cols := array(select json_array_elements_text(coalesce(t->'columns', '[]'::json)));
     key := array(select json_array_elements_text(coalesce(t->'key', '[]'::json)));
     select c into col from unnest(cols) c
-      where not exists (select 1 from pg_attribute a where a.attrelid = rel and a.attname = c and a.attnum > 0
+      where not exists (select 1 from pg_attribute a where a.attrelid = p_rels[i] and a.attname = c and a.attnum > 0
                         and not a.attisdropped and a.attgenerated = '');
     if col is not null then
-      raise exception 'restoring table %: column % does not exist or is generated; run the dry run again', name, col;
+      raise exception 'restoring table %: column % does not exist or is generated; run the dry run again', name, col
+        using errcode = 'TB008';
     end if;
     written := 0;
     if p_mode = 'missing-only' and cardinality(key) = 0 then
-      warnings := warnings || to_jsonb(format('table %s has no key: missing-only cannot tell which rows are missing; left as is', name));
+      p_report := jsonb_set(p_report, '{warnings}', (p_report->'warnings') || to_jsonb(format(
+        'table %s has no key: missing-only cannot tell which rows are missing; left as is', name)));
     elsif cardinality(cols) > 0 then
       overriding := case when coalesce((t->>'identity_always')::boolean, false) or exists (
-          select 1 from pg_attribute where attrelid = rel and attnum > 0 and not attisdropped and attidentity = 'a')
+          select 1 from pg_attribute where attrelid = p_rels[i] and attnum > 0 and not attisdropped and attidentity = 'a')
         then ' OVERRIDING SYSTEM VALUE' else '' end;
-      where_ := '';
       if p_mode = 'missing-only' then
-        where_ := format(' WHERE NOT EXISTS (SELECT 1 FROM %s x WHERE %s)', rel,
+        where_ := format(' WHERE NOT EXISTS (SELECT 1 FROM %s x WHERE %s)', p_rels[i],
                          (select string_agg(format('x.%I = p.%I', k, k), ' AND ') from unnest(key) k));
       end if;
       begin
-        execute format('INSERT INTO %s (%s)%s SELECT %s FROM %s p%s', rel,
+        execute format('INSERT INTO %s (%s)%s SELECT %s FROM %s p%s', p_rels[i],
                        (select string_agg(format('%I', c), ', ' order by o) from unnest(cols) with ordinality u(c, o)),
                        overriding,
                        (select string_agg(format('p.%I', c), ', ' order by o) from unnest(cols) with ordinality u(c, o)),
-                       decoded[i], where_);
+                       p_decoded[i], where_);
         get diagnostics written = row_count;
       exception when others then
         get stacked diagnostics msg = message_text, detail = pg_exception_detail, state = returned_sqlstate,
                                 col = column_name;
-        raise exception '%', public.tenant_backup__error(name,
-            case when state = '23502' then public.tenant_backup__null_row(t, decoded[i], col) else '' end, msg, detail)
-          using errcode = state;
+        perform public.tenant_backup__fail(name,
+          case when state = '23502' then public.tenant_backup__null_row(t, p_decoded[i], col) else '' end, msg, detail, state);
       end;
     end if;
-    plans := jsonb_set(plans, array[name, 'restored'], to_jsonb(written));
-    per_table := per_table || jsonb_build_object(name, written);
-    restored := restored + written;
-    if p_mode = 'missing-only' then
-      plan := plans->name;
-      plans := jsonb_set(plans, array[name], plan || jsonb_build_object('to_insert', written, 'to_update', 0,
-        'to_delete', 0, 'unchanged', (plan->>'record_count')::bigint - written));
+    if p_mode = 'missing-only' then  -- what it wrote is what was missing
+      p_report := jsonb_set(p_report, array['tables', name], public.tenant_backup__counts(t,
+        (p_report->'tables'->name->>'current_rows')::bigint, written, 0, 0));
     end if;
+    p_report := jsonb_set(p_report, array['tables', name, 'restored'], to_jsonb(written));
   end loop;
+  return p_report;
+end $$;
 
-  -- References that no longer resolve (the database did not check them under replica mode), in
-  -- every foreign key into or out of the restored tables, whatever schema the other end is in;
-  -- and rows of this tenant pointing into another tenant.
+-- References that no longer resolve (the database did not check them under replica mode), over
+-- validated foreign keys into or out of the restored tables, whatever schema the other end is in,
+-- and only where this restore made them: the rows it wrote (their parents must exist), and rows
+-- anywhere that pointed at a key it removed (__delete kept those keys). Another tenant's orphan,
+-- or a NOT VALID key's old rows, are not this restore's doing and never refuse it. Also: rows of
+-- this tenant pointing into another tenant (a warning).
+create or replace function public.tenant_backup__dangling(p_report jsonb, p_tables json, p_rels regclass[],
+  p_decoded regclass[], p_org text, p_mode text, p_tenant_column text) returns jsonb
+language plpgsql volatile as $$
+declare
+  fk record;
+  i int;
+  key text[];
+  match text;
+  nn_cond text;
+  written_cond text;
+  child text;
+  parent text;
+  gone regclass;
+  gone_match text;
+  n bigint;
+  m bigint;
+  written bigint;
+  nestloop text;
+begin
   for fk in
     select cn.nspname as cs, c.relname as cn, pn.nspname as ps, p.relname as pn, con.conrelid, con.confrelid,
       (select array_agg(a.attname::text order by k.ord) from unnest(con.conkey) with ordinality k(num, ord)
@@ -631,29 +722,55 @@ begin
     from pg_constraint con
     join pg_class c on c.oid = con.conrelid join pg_namespace cn on cn.oid = c.relnamespace
     join pg_class p on p.oid = con.confrelid join pg_namespace pn on pn.oid = p.relnamespace
-    where con.contype = 'f' and not c.relispartition and (con.conrelid = any(rels) or con.confrelid = any(rels))
+    where con.contype = 'f' and con.convalidated and not c.relispartition
+      and (con.conrelid = any(p_rels) or con.confrelid = any(p_rels))
     order by 1, 2, con.conname
   loop
     match := (select string_agg(format('p.%I = c.%I', pc, cc), ' AND ') from unnest(fk.cols, fk.pcols) u(cc, pc));
+    gone_match := (select string_agg(format('g.%I = c.%I', pc, cc), ' AND ') from unnest(fk.cols, fk.pcols) u(cc, pc));
     nn_cond := (select string_agg(format('c.%I IS NOT NULL', cc), ' AND ') from unnest(fk.cols) cc);
-    name := case when fk.cs = 'public' then fk.cn else fk.cs || '.' || fk.cn end;
-    col := case when fk.ps = 'public' then fk.pn else fk.ps || '.' || fk.pn end;  -- the parent's name
-    execute format('SELECT count(*) FROM %I.%I c WHERE %s AND NOT EXISTS (SELECT 1 FROM %I.%I p WHERE %s)',
-                   fk.cs, fk.cn, nn_cond, fk.ps, fk.pn, match) into n;
-    if n > 0 then
-      dangling := dangling || jsonb_build_object('table', name, 'columns', to_jsonb(fk.cols), 'parent', col,
-                                                 'rows', n, 'other_tenant', false);
-      problems := problems || to_jsonb(format('%s row(s) of %s would reference missing %s rows through %s; put those '
-        '%s rows back first, or restore without %s (--tables)', n, name, col, array_to_string(fk.cols, ','), col, name));
+    child := public.tenant_backup__qualified(fk.cs, fk.cn);
+    parent := public.tenant_backup__qualified(fk.ps, fk.pn);
+    i := array_position(p_rels, fk.conrelid);
+    written := case when i is null then 0 else coalesce((p_report->'tables'->child->>'restored')::bigint, 0) end;
+    key := case when i is null then '{}' else
+      array(select json_array_elements_text(coalesce(p_tables->(i - 1)->'key', '[]'::json))) end;
+    n := 0;
+    if written > 0 then  -- the rows written: all of the decoded ones, or (missing-only) those now in the table
+      written_cond := '';
+      if p_mode = 'missing-only' then
+        written_cond := format(' AND EXISTS (SELECT 1 FROM %s x WHERE %s AND %s)', p_rels[i],
+          (select string_agg(format('x.%I = c.%I', k, k), ' AND ') from unnest(key) k),
+          (select string_agg(format('x.%I IS NOT DISTINCT FROM c.%I', cc, cc), ' AND ') from unnest(fk.cols) cc));
+      end if;
+      execute format('SELECT count(*) FROM %s c WHERE %s%s AND NOT EXISTS (SELECT 1 FROM %I.%I p WHERE %s)',
+                     p_decoded[i], nn_cond, written_cond, fk.ps, fk.pn, match) into n;
     end if;
-    if fk.conrelid = any(rels)
+    gone := case when p_mode = 'replace' then to_regclass('pg_temp.' || public.tenant_backup__gone(fk.confrelid)) end;
+    if gone is not null then  -- rows left pointing at a key this restore removed (not counted twice)
+      execute format('SELECT count(*) FROM %I.%I c WHERE EXISTS (SELECT 1 FROM %s g WHERE %s) '
+                     'AND NOT EXISTS (SELECT 1 FROM %I.%I p WHERE %s)%s', fk.cs, fk.cn, gone,
+                     gone_match, fk.ps, fk.pn, match,
+                     case when written > 0 and cardinality(key) > 0 then format(
+                       ' AND NOT EXISTS (SELECT 1 FROM %s d WHERE %s)', p_decoded[i],
+                       (select string_agg(format('d.%I = c.%I', k, k), ' AND ') from unnest(key) k)) else '' end)
+        into m;
+      n := n + m;
+    end if;
+    if n > 0 then
+      p_report := jsonb_set(p_report, '{dangling}', (p_report->'dangling') || jsonb_build_object(
+        'table', child, 'columns', to_jsonb(fk.cols), 'parent', parent, 'rows', n, 'other_tenant', false));
+      p_report := jsonb_set(p_report, '{problems}', (p_report->'problems') || to_jsonb(format(
+        '%s row(s) of %s would reference missing %s rows through %s; put those %s rows back first, or restore '
+        'without %s (--tables)', n, child, parent, array_to_string(fk.cols, ','), parent, child)));
+    end if;
+    if i is not null
        and exists (select 1 from pg_attribute where attrelid = fk.conrelid and attname = p_tenant_column and attnum > 0 and not attisdropped)
        and exists (select 1 from pg_attribute where attrelid = fk.confrelid and attname = p_tenant_column and attnum > 0 and not attisdropped) then
       -- The statistics still say the tenant has the rows it had before: where this restore wrote a
       -- tenth of the table or more (autovacuum's own threshold to re-analyze), the planner would bet
       -- on a few rows and look up each parent one by one. Hash them instead.
       nestloop := current_setting('enable_nestloop');
-      written := coalesce((per_table->>names[array_position(rels, fk.conrelid)])::bigint, 0);
       if written > 0 and written >= 0.1 * ((select greatest(reltuples, 0) from pg_class where oid = fk.conrelid) + written) then
         perform set_config('enable_nestloop', 'off', true);
       end if;
@@ -661,48 +778,105 @@ begin
                      fk.cs, fk.cn, fk.ps, fk.pn, match, p_tenant_column, p_org, p_tenant_column, p_tenant_column) into n;
       perform set_config('enable_nestloop', nestloop, true);
       if n > 0 then
-        dangling := dangling || jsonb_build_object('table', name, 'columns', to_jsonb(fk.cols), 'parent', col,
-                                                   'rows', n, 'other_tenant', true);
-        warnings := warnings || to_jsonb(format('%s row(s) of %s would point through %s into another organization''s %s',
-                                                n, name, array_to_string(fk.cols, ','), col));
+        p_report := jsonb_set(p_report, '{dangling}', (p_report->'dangling') || jsonb_build_object(
+          'table', child, 'columns', to_jsonb(fk.cols), 'parent', parent, 'rows', n, 'other_tenant', true));
+        p_report := jsonb_set(p_report, '{warnings}', (p_report->'warnings') || to_jsonb(format(
+          '%s row(s) of %s would point through %s into another organization''s %s', n, child,
+          array_to_string(fk.cols, ','), parent)));
       end if;
     end if;
   end loop;
+  return p_report;
+end $$;
 
-  if p_apply then
-    if jsonb_array_length(problems) > 0 then
-      raise exception 'the restore was refused and nothing was changed: %', problems->>0;
-    end if;
-    -- Serial and identity sequences past the restored ids, never backwards.
-    for i in 1 .. cardinality(descs) loop
-      for col in select attname::text from pg_attribute where attrelid = rels[i] and attnum > 0 and not attisdropped
-                   and atttypid in ('int2'::regtype, 'int4'::regtype, 'int8'::regtype) order by attnum loop
-        seq := pg_get_serial_sequence(rels[i]::text, col);
-        continue when seq is null;
-        execute format('SELECT max(%I)::bigint FROM %s', col, rels[i]) into n;
-        if n is not null and n > coalesce(pg_sequence_last_value(seq::regclass), 0) then
-          perform setval(seq::regclass, n);
-          moved := moved || to_jsonb(seq);
-        end if;
-      end loop;
+-- Serial and identity sequences past the restored ids, never backwards.
+create or replace function public.tenant_backup__sequences(p_rels regclass[]) returns jsonb
+language plpgsql volatile as $$
+declare
+  col text;
+  seq text;
+  n bigint;
+  moved jsonb := '[]';
+begin
+  for i in 1 .. cardinality(p_rels) loop
+    for col in select attname::text from pg_attribute where attrelid = p_rels[i] and attnum > 0 and not attisdropped
+                 and atttypid in ('int2'::regtype, 'int4'::regtype, 'int8'::regtype) order by attnum loop
+      seq := pg_get_serial_sequence(p_rels[i]::text, col);
+      continue when seq is null;
+      execute format('SELECT max(%I)::bigint FROM %s', col, p_rels[i]) into n;
+      if n is not null and n > coalesce(pg_sequence_last_value(seq::regclass), 0) then
+        perform setval(seq::regclass, n);
+        moved := moved || to_jsonb(seq);
+      end if;
     end loop;
-    -- The restore's history row, in the restore's own transaction: it exists iff the restore does.
-    begin
-      insert into public.backup_logs (backup_type, status, started_at, completed_at, organization_id, backup_id,
-        records_backed_up, tables_count, metadata, run_by, run_host, tool_version)
-      values ('restore', 'completed', statement_timestamp(), clock_timestamp(), p_org::uuid, p_log->>'backup_id', restored,
-        cardinality(descs),
-        coalesce((p_log->'metadata')::jsonb, '{}'::jsonb)
-          || jsonb_build_object('sequences_moved', moved, 'tables', per_table),
-        p_log->>'run_by', p_log->>'run_host', p_log->>'tool_version');
-    exception when others then  -- a missing backup_logs must not undo the restore
-      get stacked diagnostics msg = message_text;
-      warnings := warnings || to_jsonb('history not written: ' || msg);
-    end;
-  end if;
+  end loop;
+  return moved;
+end $$;
 
-  return jsonb_build_object('tables', plans, 'warnings', warnings, 'problems', problems, 'dangling', dangling,
-    'total_records_restored', restored, 'sequences_moved', moved, 'applied', p_apply, 'mode', p_mode);
+-- The restore's history row, in the restore's own transaction: it exists iff the restore does.
+-- A missing backup_logs must not undo the restore: that becomes a warning.
+create or replace function public.tenant_backup__log(p_report jsonb, p_org text, p_log json) returns jsonb
+language plpgsql volatile as $$
+declare
+  per_table jsonb := (select coalesce(jsonb_object_agg(key, value->'restored'), '{}') from jsonb_each(p_report->'tables'));
+  msg text;
+begin
+  insert into public.backup_logs (backup_type, status, started_at, completed_at, organization_id, backup_id,
+    records_backed_up, tables_count, metadata, run_by, run_host, tool_version)
+  values ('restore', 'completed', statement_timestamp(), clock_timestamp(), p_org::uuid, p_log->>'backup_id',
+    (p_report->>'total_records_restored')::bigint, (select count(*) from jsonb_object_keys(per_table)),
+    coalesce((p_log->'metadata')::jsonb, '{}'::jsonb)
+      || jsonb_build_object('sequences_moved', p_report->'sequences_moved', 'tables', per_table),
+    p_log->>'run_by', p_log->>'run_host', p_log->>'tool_version');
+  return p_report;
+exception when others then
+  get stacked diagnostics msg = message_text;
+  return jsonb_set(p_report, '{warnings}', (p_report->'warnings') || to_jsonb('history not written: ' || msg));
+end $$;
+
+-- The whole restore, in the caller's transaction (see tenant_backup_restore), as its phases.
+-- p_lock: take the tenant's advisory lock (the direct road holds it already, on its own connection).
+-- p_check_only: lock and verify, nothing else (before the caller's safety backup). p_checked: this
+-- transaction ran p_check_only on these very staged rows and has held the locks since, so the
+-- fingerprint, the staged counts and the rows' ownership stand proven (the direct road's apply;
+-- only the owner may call __run, never the API).
+create or replace function public.tenant_backup__run(p_run_id uuid, p_org text, p_tables json, p_mode text,
+  p_apply boolean, p_fingerprint text, p_log json, p_fingerprint_tables json, p_tenant_column text,
+  p_lock boolean default true, p_check_only boolean default false, p_checked boolean default false)
+returns jsonb language plpgsql volatile set search_path = pg_catalog, pg_temp as $$
+declare
+  rels regclass[] := public.tenant_backup__resolve(p_tables);
+  decoded regclass[];
+  report jsonb;
+begin
+  perform set_config('search_path', public.tenant_backup__key_path(p_tables, rels), true);
+  if p_apply then
+    perform public.tenant_backup__lock(p_org, rels, p_fingerprint_tables, p_lock, p_fingerprint, p_checked);
+  end if;
+  decoded := public.tenant_backup__decode(p_tables, rels, p_run_id);
+  if not p_checked then
+    perform public.tenant_backup__verify(p_tables, decoded, p_org, p_mode);
+  end if;
+  if p_check_only then
+    return jsonb_build_object('checked', true, 'tables', '{}'::jsonb, 'warnings', '[]'::jsonb, 'problems', '[]'::jsonb);
+  end if;
+  report := public.tenant_backup__compare(p_tables, rels, decoded, p_org, p_apply);
+  perform public.tenant_backup__quiet();
+  if p_mode = 'replace' then
+    report := public.tenant_backup__delete(report, p_tables, rels, p_org);
+  end if;
+  report := public.tenant_backup__insert(report, p_tables, rels, decoded, p_mode);
+  report := report || jsonb_build_object('total_records_restored',
+    (select coalesce(sum((value->>'restored')::bigint), 0) from jsonb_each(report->'tables')), 'sequences_moved', '[]'::jsonb);
+  report := public.tenant_backup__dangling(report, p_tables, rels, decoded, p_org, p_mode, p_tenant_column);
+  if p_apply then
+    if jsonb_array_length(report->'problems') > 0 then
+      raise exception 'the restore was refused and nothing was changed: %', report->'problems'->>0 using errcode = 'TB006';
+    end if;
+    report := report || jsonb_build_object('sequences_moved', public.tenant_backup__sequences(rels));
+    report := public.tenant_backup__log(report, p_org, p_log);
+  end if;
+  return report || jsonb_build_object('applied', p_apply, 'mode', p_mode);
 end $$;
 
 -- ------------------------------------------------------------------ the API (service_role only)
@@ -773,10 +947,10 @@ returns json language plpgsql volatile security definer set search_path = pg_cat
 set statement_timeout = '15min' as $$
 begin
   if p_fingerprint is null then
-    raise exception 'an apply needs the fingerprint of its dry run; run the dry run first' using errcode = '22023';
+    raise exception 'an apply needs the fingerprint of its dry run; run the dry run first' using errcode = 'TB010';
   end if;
   return public.tenant_backup__run(p_run_id, p_org, p_tables, p_mode, true, p_fingerprint, '{}',
-                                   coalesce(p_fingerprint_tables, p_tables), p_tenant_column, true, true)::json;
+    coalesce(p_fingerprint_tables, p_tables), p_tenant_column, p_lock => true, p_check_only => true)::json;
 end $$;
 
 -- The restore of one tenant from the rows staged under p_run_id, in the RPC's one transaction.
@@ -802,26 +976,26 @@ declare
   before text;
 begin
   if p_mode is null or p_mode not in ('replace', 'missing-only') then
-    raise exception 'unknown mode % (use replace or missing-only)', coalesce(p_mode, 'null') using errcode = '22023';
+    raise exception 'unknown mode % (use replace or missing-only)', coalesce(p_mode, 'null') using errcode = 'TB010';
   end if;
   if p_tables is null or json_typeof(p_tables) <> 'array' then
-    raise exception 'p_tables must be a JSON array of table descriptions' using errcode = '22023';
+    raise exception 'p_tables must be a JSON array of table descriptions' using errcode = 'TB010';
   end if;
   if p_org is null then
-    raise exception 'no organization id given' using errcode = '22023';
+    raise exception 'no organization id given' using errcode = 'TB010';
   end if;
   if p_apply then
     if p_fingerprint is null then
-      raise exception 'an apply needs the fingerprint of its dry run; run the dry run first' using errcode = '22023';
+      raise exception 'an apply needs the fingerprint of its dry run; run the dry run first' using errcode = 'TB010';
     end if;
     report := public.tenant_backup__run(p_run_id, p_org, p_tables, p_mode, true, p_fingerprint, p_log, fp_tables,
-                                        p_tenant_column);
+                                        p_tenant_column, p_lock => true);
     report := report || jsonb_build_object('fingerprint', p_fingerprint);
   else
     before := public.tenant_backup__fingerprint(p_org, fp_tables);
     begin
       report := public.tenant_backup__run(p_run_id, p_org, p_tables, p_mode, false, null, p_log, fp_tables,
-                                          p_tenant_column);
+                                          p_tenant_column, p_lock => false);
       raise exception using errcode = 'TBDRY', message = 'dry run: rolled back';
     exception when sqlstate 'TBDRY' then
       null;  -- everything the block did is undone; `report` keeps what it found
