@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..core.text import count, size
-from .parser import positive
+from .options import positive
 from .printers import Progress, out
 from .running import context, run_job
 

@@ -7,7 +7,7 @@ import os
 
 from ..core.errors import TenantBackupError
 from ..core.text import size
-from .parser import positive
+from .options import positive
 from .printers import Progress, out
 from .running import context, run_job
 

@@ -1,43 +1,31 @@
 """The command line: common options, then one sub-command per registered command module.
 
 A command group is a module with `register(add)`, where `add(name, func, help)` returns the
-sub-command's parser for its options and `func(args) -> exit code` runs it. Adding a group is one
-line in COMMAND_MODULES (a module name relative to this package, or absolute). Modules are
-imported when the parser is built: they import their services inside their functions, so that
+sub-command's parser for its options and `func(args) -> exit code` runs it. Adding a group is
+one entry in COMMAND_MODULES (and its import above it: static imports, so that a frozen build
+finds every module). The modules import their services inside their functions, so that
 `tenant-backup --help` stays fast and no sub-command ever imports Qt."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 
 from .. import __version__
+from . import (cmd_backup, cmd_credentials, cmd_daily, cmd_demo, cmd_history, cmd_inventory, cmd_restore,
+               cmd_schedule, cmd_setup)
+from .options import Parser
 
 COMMAND_MODULES = (
-    ".cmd_setup",        # setup, doctor
-    ".cmd_inventory",    # tenants, scope, backups, verify
-    ".cmd_backup",       # backup
-    ".cmd_daily",        # daily, cleanup
-    ".cmd_history",      # history
-    ".cmd_restore",      # restore
-    ".cmd_schedule",     # schedule
-    ".cmd_credentials",  # credentials
-    ".cmd_demo",         # demo
+    cmd_setup,        # setup, doctor
+    cmd_inventory,    # tenants, scope, backups, verify
+    cmd_backup,       # backup
+    cmd_daily,        # daily, cleanup
+    cmd_history,      # history
+    cmd_restore,      # restore
+    cmd_schedule,     # schedule
+    cmd_credentials,  # credentials
+    cmd_demo,         # demo
 )
-
-
-def positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number ≥ 1")
-    return int(text)
-
-
-class Parser(argparse.ArgumentParser):
-    """A usage mistake is one line naming it (and where the help is), not argparse's usage block."""
-
-    def error(self, message: str):
-        from ..core.errors import UsageError
-        raise UsageError(f"{message} (see: {self.prog} --help)")
 
 
 def _common_options(parser: argparse.ArgumentParser, default) -> None:
@@ -63,6 +51,6 @@ def build_parser() -> argparse.ArgumentParser:
         sp.set_defaults(func=func)
         return sp
 
-    for name in COMMAND_MODULES:
-        importlib.import_module(name, __package__).register(add)
+    for module in COMMAND_MODULES:
+        module.register(add)
     return p
