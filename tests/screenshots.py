@@ -27,7 +27,8 @@ OUT = ROOT / "resources" / "screenshots"
 MANIFEST = OUT / "rendered-from.json"
 WELDCOR = "5f0c7a4e-2b1d-4c7e-9a55-3e2f1d0c9b88"
 # What the pictures show comes from these: a change to any of them renders them again.
-INPUTS = ("tenant_backup_gui/gui/*.py", "tenant_backup_gui/core/partial.py", "tests/screenshots.py",
+INPUTS = ("tenant_backup_gui/gui/*.py", "tenant_backup_gui/gui/panels/*.py", "tenant_backup_gui/core/partial.py",
+          "tenant_backup_gui/core/report.py", "tenant_backup_gui/core/history.py", "tests/screenshots.py",
           "tests/helpers.py", "resources/demo/*.sql", "resources/icons/*")
 
 

@@ -325,7 +325,7 @@ def test_the_wizards_dry_run_page_shows_the_files(files, qtbot, loop):
     assert wiz.plan is None
     wiz.next()
     wait_for(loop, lambda: wiz.plan is not None, what="the dry run without files")
-    assert "files" not in wiz.plan and not wiz.page(PAGE_DRY_RUN).files.isVisibleTo(wiz)
+    assert wiz.plan.files is None and not wiz.page(PAGE_DRY_RUN).files.isVisibleTo(wiz)
 
 
 @pytest.mark.parametrize("files", ["direct"], indirect=True)
@@ -578,8 +578,8 @@ def test_a_delete_that_fails_after_the_rows_commit_reports_the_restore_done_with
     finally:
         f.stack.fail_storage_deletes = False
         ctx.close()
-    assert result["success"] and "Restored" in result["message"]
-    assert any("could not be deleted" in w for w in result["warnings"]), result["warnings"]
+    assert result.success and "Restored" in result.message
+    assert any("could not be deleted" in w for w in result.warnings), result.warnings
     after = everything(odd_db)
     after.pop("trigger_hits"), before.pop("trigger_hits")
     assert after == before  # the rows are back

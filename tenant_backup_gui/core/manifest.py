@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from . import history
 from .encryption import ALGORITHM as ENCRYPTION_ALGORITHM
 from .files import FileEntry
 from .partial import legacy_partial_reasons
@@ -23,7 +24,7 @@ FORMAT_VERSION = 2
 ROOT = "tenant-backups"
 BACKUP_TYPES = ("manual", "daily", "safety")
 # History rows whose size is a backup written (a dry run, a restore or a cleanup writes none).
-WRITING_HISTORY_TYPES = ("manual", "daily_tenant", "daily", "safety")
+WRITING_HISTORY_TYPES = history.WRITING_TYPES
 
 
 def history_size(row: dict) -> int | None:

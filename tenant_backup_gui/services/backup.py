@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from .. import __version__
 from ..core import manifest as mf
 from ..core.errors import Cancelled, ConnectionFailed, TenantBackupError
+from ..core.history import BACKUP_ROW_TYPES
 from ..core.events import FILES_UNIT, Event, EventSink, ignore
 from ..core.encryption import key_id
 from ..core.manifest import TableEntry
@@ -22,7 +23,7 @@ from .context import Context
 from .lanes import Lending, TableLanes
 from .job import Job
 
-LOG_TYPES = {"manual": "manual", "daily": "daily_tenant", "safety": "safety"}
+LOG_TYPES = BACKUP_ROW_TYPES
 
 
 def default_jobs() -> int:
