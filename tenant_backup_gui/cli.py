@@ -161,6 +161,7 @@ def cmd_backups(args) -> int:
         rows = [f"{'id':<26} {'type':<7} {'records':>10} {'size':>10}  state"]
         for b in xs:
             state = state_label(b["complete"], b["type"] == "legacy", b.get("partial"), b.get("problem"))
+            state += "" if b.get("signed") else ", UNSIGNED"
             rows.append(f"{b['id']:<26} {b['type']:<7} {b['total_records']:>10} {size(b['total_size']):>10}  {state}")
             rows += [f"    partial: {why}" for why in b.get("partial_reasons", [])]
         return "\n".join(rows)
@@ -171,7 +172,8 @@ def cmd_backups(args) -> int:
 def cmd_verify(args) -> int:
     from .services.inventory import VerifyJob
     progress = Progress(not args.json)
-    result = asyncio.run(_run_job(VerifyJob(_context(args), args.org, args.backup, on_event=progress), progress))
+    result = asyncio.run(_run_job(VerifyJob(_context(args), args.org, args.backup, on_event=progress,
+                                            trust_unsigned=args.trust_unsigned), progress))
     _out(args, result, lambda r: "\n".join([r["message"]] + [f"  {p}" for p in r["problems"]]
                                            + [f"  partial: {why}" for why in r.get("partial_reasons", [])]))
     return 0 if result["success"] and not result.get("partial") else 1
@@ -299,7 +301,8 @@ def _restore_human(r) -> str:
     lines += [f"  warning: {w}" for w in r.get("warnings", [])]
     if r.get("plan_id") and not r.get("safety_backup_id"):
         lines.append(f"\nTo apply exactly this plan (valid for a limited time):\n  tenant-backup restore --org "
-                     f"{r['summary']['organization_id']} --backup {r['summary']['backup_id']} --apply --plan {r['plan_id']}")
+                     f"{r['summary']['organization_id']} --backup {r['summary']['backup_id']} --apply --plan {r['plan_id']}"
+                     + ("" if r.get("signed", True) else " --trust-unsigned"))
     return "\n".join(lines)
 
 
@@ -317,7 +320,8 @@ def cmd_restore(args) -> int:
     options = RestoreOptions(args.mode, tables, args.allow_dropped_columns, accept_partial=args.accept_partial,
                              files="none" if args.no_files else "only" if args.files_only else "with")
     if args.dry_run:
-        job = RestoreDryRunJob(ctx, args.org, args.backup, options, on_event=progress)
+        job = RestoreDryRunJob(ctx, args.org, args.backup, options, on_event=progress,
+                               trust_unsigned=args.trust_unsigned)
         result = asyncio.run(_run_job(job, progress))
         _out(args, result, _restore_human)
         return 0 if result["success"] else 1
@@ -327,7 +331,7 @@ def cmd_restore(args) -> int:
     explicit = bool(args.tables or args.mode != "replace" or args.allow_dropped_columns or args.accept_partial
                     or args.no_files or args.files_only)
     job = RestoreApplyJob(ctx, args.org, args.backup, args.plan, on_event=progress,
-                          options=options if explicit else None)
+                          options=options if explicit else None, trust_unsigned=args.trust_unsigned)
     job.check_prepared()
     if not args.yes:
         name = job.plan.organization_name or job.org_id
@@ -398,6 +402,11 @@ def cmd_credentials(args) -> int:
     elif args.action == "clear":
         credentials.delete_secret("database_url")
         _out(args, {"stored": False}, "removed the database URL from the OS keyring")
+    elif args.action == "new-key" and args.print:
+        from .core.encryption import encode_key, key_id, new_key
+        key = new_key()  # no keyring: for TENANT_BACKUP_KEY (a Kubernetes Secret, an env-file)
+        result = {"key_id": key_id(key), "key": encode_key(key)}
+        _out(args, result, result["key"])
     elif args.action == "new-key":
         from .core.encryption import encode_key, key_id, new_key
         if credentials.get_secret("backup_key") is not None and not args.replace:
@@ -412,7 +421,8 @@ def cmd_credentials(args) -> int:
         from .core.encryption import encode_key, key_id
         key = credentials.backup_key()
         if key is None:
-            raise ConfigError("the keyring holds no backup key; create one with: tenant-backup credentials new-key")
+            raise ConfigError(f"the keyring holds no backup key and {credentials.KEY_ENV} is not set; create one "
+                              f"with: tenant-backup credentials new-key")
         _out(args, {"key_id": key_id(key), "key": encode_key(key)}, encode_key(key))
     elif args.action == "import-key":
         from .core.encryption import decode_key, key_id
@@ -503,6 +513,9 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see: {self.prog} --help)")
 
 
+TRUST_UNSIGNED_HELP = ("use a backup this installation did not sign (an old-system backup, one written where no "
+                       "backup key was reachable, or one changed since): anyone who can write the backup folder can "
+                       "write one; every other check still applies")
 HISTORY_TYPES = ("manual", "daily_tenant", "daily", "cleanup", "restore", "dry_run", "safety")
 HISTORY_STATUSES = ("in_progress", "completed", "completed_with_errors", "failed", "cancelled")
 
@@ -545,6 +558,7 @@ def build_parser() -> argparse.ArgumentParser:
     v = add("verify", cmd_verify, "re-read every part of a backup against its manifest")
     v.add_argument("--org", required=True, metavar="ID")
     v.add_argument("--backup", required=True, metavar="BACKUP_ID", help="a backup id, or YYYY-MM-DD for that day's newest")
+    v.add_argument("--trust-unsigned", action="store_true", help=TRUST_UNSIGNED_HELP)
     dl = add("daily", cmd_daily, "back up every active organization, then apply retention (for the scheduler)")
     dl.add_argument("--jobs", type=_positive, metavar="N", help="organizations backed up at once, one database "
                     "connection each (default: [backup] jobs, else the cores, at most 4)")
@@ -574,16 +588,19 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-files", action="store_true", help="restore rows only, not the tenant's files ([[files]] rules)")
     r.add_argument("--files-only", action="store_true", help="restore the tenant's files only, not its rows")
     r.add_argument("--yes", action="store_true", help="do not ask for the organization's name")
+    r.add_argument("--trust-unsigned", action="store_true", help=TRUST_UNSIGNED_HELP)
     sc = add("schedule", cmd_schedule, "install, remove or show the nightly `daily` run in the OS scheduler")
     sc.add_argument("action", choices=["install", "remove", "status"])
     sc.add_argument("--at", default="02:00", metavar="HH:MM", help="time of day in UTC (default 02:00)")
     sc.add_argument("--env-file", metavar="FILE", help="a file (mode 0600) with TENANT_BACKUP_DATABASE_URL=… for "
                     "schedulers that cannot reach the keyring")
     cr = add("credentials", cmd_credentials, "secrets in the OS keyring: the database URL or, with --supabase, the "
-             "service role key (set from stdin or a prompt, clear, status) and the backup encryption key "
-             "(new-key, export-key, import-key)")
+             "service role key (set from stdin or a prompt, clear, status) and the backup key that signs (and, "
+             "with encryption on, encrypts) every backup (new-key, export-key, import-key)")
     cr.add_argument("action", choices=["set", "clear", "status", "new-key", "export-key", "import-key"])
     cr.add_argument("--replace", action="store_true", help="with new-key: replace an existing backup key")
+    cr.add_argument("--print", action="store_true", help="with new-key: only print a new key, store it nowhere (for "
+                    "TENANT_BACKUP_KEY in a scheduler's env-file or a Kubernetes Secret)")
     cr.add_argument("--supabase", action="store_true", help="with set/clear: the Supabase service role key instead "
                     "of the database URL")
     add("doctor", cmd_doctor, "check connection, privileges, setup, keyring, schedule, retention and disk space")

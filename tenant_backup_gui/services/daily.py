@@ -97,7 +97,7 @@ class DailyJob(Job):
                     return {**base, "success": False, "error": "cancelled"}
                 r = job.run_blocking()
                 return {**base, "success": True, "backup_id": r.id, "records": r.total_records,
-                        "size": r.total_size, "lanes": job.lanes, "warnings": r.warnings}
+                        "size": r.total_size, "lanes": job.lanes, "warnings": r.warnings, "signed": r.signed}
             except TenantBackupError as err:
                 return {**base, "success": False, "error": str(err)}
             except Exception as err:  # noqa: BLE001 - one tenant's bug never stops the others
@@ -162,6 +162,11 @@ class DailyJob(Job):
         errors = [f"{d['organization_name'] or d['organization_id']}: {d['error']}" for d in failed]
         if cleanup is not None and not cleanup.get("success"):
             errors.append(f"cleanup: {cleanup.get('message')}")
+        unsigned = [d for d in ok if not d.get("signed", True)]
+        if unsigned:  # written all the same: a night without its key still backs up
+            meta["unsigned_backups"] = len(unsigned)
+            history.warnings.insert(0, f"UNSIGNED: {len(unsigned)} backup(s) of this run could not be signed "
+                                       f"({self.ctx.signing_key()[1]}); restoring them will need --trust-unsigned")
         await asyncio.to_thread(history.finish, log_id, status, records=total_records, size=total_size,
                                 tables=len(ok), errors=errors,
                                 metadata={"successful_tenants": len(ok), "failed_tenants": len(failed), **meta})

@@ -23,13 +23,20 @@ except ImportError:  # a platform without isal wheels: the same gzip, from zlib
     deflate = zlib
 
 from ..core import manifest as mf
+from ..core import signing
 from ..core.encryption import NONCE, TAG, Decryptor, Encryptor
 from ..core.errors import Cancelled, CredentialsUnavailable, IntegrityError, TenantBackupError
 from ..core.events import Event, EventSink, ignore
 from ..core.manifest import BackupInfo, Part
+from ..core.signing import Trust
 from .base import ObjectStore
 
 READ_CHUNK = 1 << 20
+INFLATE_STEP = 8 << 20  # at most this much plain text from one decompress call: memory stays bounded
+# A part whose summary does not declare its uncompressed size (backups before that was recorded):
+# never more than this many times its stored size, nor more than the absolute cap.
+MAX_RATIO = 100
+MAX_UNDECLARED = 4 << 30
 
 
 class _OpenPart:
@@ -39,7 +46,7 @@ class _OpenPart:
         self.key, self.writer = key, writer
         self.comp = deflate.compressobj(level, deflate.DEFLATED, 31)
         self.sha = hashlib.sha256()
-        self.rows = self.size = 0
+        self.rows = self.size = self.plain = 0
         self.cipher = Encryptor(secret) if secret else None
         if self.cipher:
             self._store(self.cipher.header())
@@ -58,6 +65,7 @@ class _OpenPart:
     def add(self, batch: bytes, rows: int) -> None:
         self._out(self.comp.compress(batch))
         self.rows += rows
+        self.plain += len(batch)
 
     def sync(self) -> None:
         self._out(self.comp.flush(deflate.Z_SYNC_FLUSH))
@@ -67,7 +75,8 @@ class _OpenPart:
         if self.cipher:
             self._store(self.cipher.finalize())
         self.writer.commit()
-        return Part(self.key, self.rows, self.size, self.sha.hexdigest(), encrypted=self.cipher is not None)
+        return Part(self.key, self.rows, self.size, self.sha.hexdigest(), encrypted=self.cipher is not None,
+                    plain_bytes=self.plain)
 
 
 class BackupWriter:
@@ -113,9 +122,12 @@ class BackupWriter:
         parts, self._result = self._result, None
         return parts or []
 
-    def finish(self, summary: dict) -> str:
+    def finish(self, summary: dict, sign_with: bytes | None = None) -> str:
+        """Write the summary, signed with the backup key when one is given (core/signing.py)."""
         self.close()
         key = mf.summary_key(self.org_id, self.backup_id)
+        if sign_with is not None:
+            summary = signing.sign(summary, sign_with)
         self.store.put_bytes(key, json.dumps(summary, indent=1, ensure_ascii=False).encode())
         return key
 
@@ -211,8 +223,9 @@ def tenant_ids(store: ObjectStore) -> list[str]:
     return [d for d in store.list_dirs(mf.ROOT) if mf.is_uuid(d)]
 
 
-def list_backups(store: ObjectStore, org_id: str | None = None) -> list[BackupInfo]:
-    """Every backup in the store (or of one tenant), newest first, complete or not."""
+def list_backups(store: ObjectStore, org_id: str | None = None, key: bytes | None = None) -> list[BackupInfo]:
+    """Every backup in the store (or of one tenant), newest first, complete or not; each signature
+    judged with `key` (this installation's backup key; None: every backup shows as not signed by it)."""
     orgs = [org_id] if org_id else tenant_ids(store)
     out: list[BackupInfo] = []
     for org in orgs:
@@ -223,19 +236,21 @@ def list_backups(store: ObjectStore, org_id: str | None = None) -> list[BackupIn
             if m:
                 groups[m.group(0)].append(o)
         for bid, objs in groups.items():
-            out.append(_backup_from_objects(store, org, bid, objs))
+            out.append(_backup_from_objects(store, org, bid, objs, key))
     out.sort(key=lambda b: (b.created_at, b.id), reverse=True)
     return out
 
 
-def _backup_from_objects(store: ObjectStore, org: str, bid: str, objs: list) -> BackupInfo:
+def _backup_from_objects(store: ObjectStore, org: str, bid: str, objs: list, key: bytes | None = None) -> BackupInfo:
     summary = next((o for o in objs if mf.SUMMARY_RE.match(o.key.rsplit("/", 1)[-1])), None)
     created = mf.parse_timestamp_id(bid)
     size = sum(o.size for o in objs)
     if summary is not None:
         try:
             with store.open_reader(summary.key) as fh:
-                info = mf.parse_summary(json.loads(fh.read()), summary.key)
+                doc = json.loads(fh.read())
+            info = mf.parse_summary(doc, summary.key)
+            info.origin = signing.check(doc, key)
         except (ValueError, KeyError, TypeError) as err:
             return BackupInfo(bid, org, None, bid[:10], created, "unknown", 0, size, False,
                               summary_key=summary.key, problem=f"summary unreadable: {err}")
@@ -255,9 +270,10 @@ def _backup_from_objects(store: ObjectStore, org: str, bid: str, objs: list) -> 
                       problem="no summary: the backup was interrupted")
 
 
-def find_backup(store: ObjectStore, org_id: str, ref: str, complete_only: bool = True) -> BackupInfo:
+def find_backup(store: ObjectStore, org_id: str, ref: str, complete_only: bool = True,
+                key: bytes | None = None) -> BackupInfo:
     """`ref` is a backup id or a date (YYYY-MM-DD: the newest complete backup of that day)."""
-    backups = list_backups(store, org_id)
+    backups = list_backups(store, org_id, key)
     if len(ref) == 10:
         matches = [b for b in backups if b.date == ref and b.complete]
         if not matches:
@@ -292,15 +308,25 @@ def _whole_lines(data: bytes) -> tuple[bytes, int, bytes]:
     return data[:cut], data.count(b"\n", 0, cut), data[cut:]
 
 
-def read_summary(store: ObjectStore, info: BackupInfo) -> tuple[BackupInfo, str]:
+def read_summary(store: ObjectStore, info: BackupInfo, trust: Trust) -> tuple[BackupInfo, str]:
     """The backup as its summary says NOW, read once, and the SHA-256 of exactly those bytes: a
-    restore pins them in its plan and works from them, never from an earlier listing."""
+    restore pins them in its plan and works from them, never from an earlier listing. Its
+    signature is judged first: a backup not signed by this installation's key is refused here,
+    before any part is read, unless `trust` accepts unsigned ones (then `origin` says so)."""
     with store.open_reader(info.summary_key) as fh:
         data = fh.read()
     try:
-        fresh = mf.parse_summary(json.loads(data), info.summary_key)
+        doc = json.loads(data)
+        origin = signing.check(doc, trust.key)
     except (ValueError, KeyError, TypeError) as err:
         raise IntegrityError(f"the summary of backup {info.id} is unreadable ({err}); use another backup") from None
+    if (why := trust.refusal(origin, info.id)) is not None:  # another key's: importing it is the fix
+        raise (CredentialsUnavailable if origin.state == signing.OTHER_KEY else IntegrityError)(why)
+    try:
+        fresh = mf.parse_summary(doc, info.summary_key)
+    except (ValueError, KeyError, TypeError) as err:
+        raise IntegrityError(f"the summary of backup {info.id} is unreadable ({err}); use another backup") from None
+    fresh.origin = origin
     if fresh.organization_id.strip().lower() != info.organization_id.lower() and info.complete:
         raise IntegrityError(f"backup {info.id} names organization {fresh.organization_id} in its summary, "
                              f"not {info.organization_id}; it cannot be restored")
@@ -313,8 +339,10 @@ def iter_part_blocks(store: ObjectStore, part: Part, secret: bytes | None = None
     row count, checked against the manifest as they stream. A mismatch raises after the last
     block: consumers apply rows inside a transaction that only commits once every iterator is
     exhausted, so a bad part never lands. The checksum is judged first: it is what proves a part
-    is the one the backup wrote. `pins`: where the SHA-256 of the bytes read is recorded, by key
-    (a restore's plan pins them; legacy parts included)."""
+    is the one the backup wrote. Reading is bounded: it stops at the first byte past the part's
+    declared uncompressed size (older parts: a ratio of its stored size) and at the first line past
+    its row count, before either is handed on. `pins`: where the SHA-256 of the bytes read is
+    recorded, by key (a restore's plan pins them; legacy parts included)."""
     if part.format == "legacy-json":
         with store.open_reader(part.key) as fh:
             data = fh.read()
@@ -331,26 +359,40 @@ def iter_part_blocks(store: ObjectStore, part: Part, secret: bytes | None = None
         raise CredentialsUnavailable(f"{part.key} is encrypted and no backup key was given; "
                                      f"import it with: tenant-backup credentials import-key")
     sha = hashlib.sha256()
-    size = rows = 0
+    size = rows = produced = 0
+    cap, limit = _plain_cap(part)
     d = zlib.decompressobj(31)
     dec = Decryptor(secret, part.key) if part.encrypted else None
     pending = b""
-    gzip_error = None
+    gzip_error = overflow = None
+
+    def lines(plain: bytes):
+        """Whole lines of what `plain` inflates to, never past the part's cap nor its row count."""
+        nonlocal produced, rows, pending
+        for piece in _inflate(d, plain, cap - produced, part.key, limit):
+            produced += len(piece)
+            block, n, pending = _whole_lines(pending + piece)
+            if n:
+                rows += n
+                if rows > part.rows:  # the first line past what the summary declares: stop before it is used
+                    raise _Overflow(f"{part.key} holds more than the {part.rows} rows its summary declares")
+                yield block, n
+
     with store.open_reader(part.key) as fh:
         while chunk := fh.read(READ_CHUNK):
             sha.update(chunk)
             size += len(chunk)
+            if size > part.bytes:
+                break  # past the stored size the summary declares: its checksum cannot match
             plain = dec.update(chunk) if dec else chunk  # keep decrypting: the tag outranks gzip
-            if gzip_error is not None:
-                continue  # keep hashing: the checksum decides what to report
+            if gzip_error is not None or overflow is not None:
+                continue  # nothing more is inflated; keep hashing: the checksum decides what to report
             try:
-                block, n, pending = _whole_lines(pending + d.decompress(plain))
+                yield from lines(plain)
             except zlib.error as err:
                 gzip_error = str(err)
-                continue
-            if n:
-                rows += n
-                yield block, n
+            except _Overflow as err:
+                overflow = str(err)
     problem = None
     if pins is not None:
         pins[part.key] = sha.hexdigest()
@@ -359,24 +401,56 @@ def iter_part_blocks(store: ObjectStore, part: Part, secret: bytes | None = None
     elif dec is not None:
         try:  # the tag decides whether the part is genuine
             tail = dec.finish()
-            block, n, pending = _whole_lines(pending + d.decompress(tail)) if gzip_error is None else (b"", 0, pending)
+            if gzip_error is None and overflow is None:
+                yield from lines(tail)
+        except _Overflow as err:
+            overflow = str(err)
         except IntegrityError as err:
             problem = str(err)
         except zlib.error as err:
             gzip_error = str(err)
-        else:
-            if n:
-                rows += n
-                yield block, n
     if problem is None:
-        if gzip_error is not None:
+        if overflow is not None:
+            problem = overflow
+        elif gzip_error is not None:
             problem = f"{part.key} is damaged (not valid gzip: {gzip_error})"
         elif not d.eof or pending:
             problem = f"{part.key} is truncated"
         elif rows != part.rows:
             problem = f"{part.key} holds {rows} rows, the manifest says {part.rows}"
+        elif part.plain_bytes is not None and produced != part.plain_bytes:
+            problem = f"{part.key} holds {produced} bytes of rows, the manifest says {part.plain_bytes}"
     if problem:
         raise IntegrityError(problem + "; this backup cannot be trusted: use another one")
+
+
+def _plain_cap(part: Part) -> tuple[int, str]:
+    """How many bytes a part may inflate to, and how to say it: what its summary declares, else
+    (older backups) MAX_RATIO times its stored size, never more than MAX_UNDECLARED."""
+    if part.plain_bytes is not None:
+        return part.plain_bytes, f"the {part.plain_bytes} bytes its summary declares"
+    cap = min(part.bytes * MAX_RATIO + (1 << 20), MAX_UNDECLARED)
+    return cap, (f"{cap} bytes ({MAX_RATIO} times its {part.bytes} stored bytes, at most {MAX_UNDECLARED >> 30} GiB; "
+                 f"its summary declares no uncompressed size)")
+
+
+class _Overflow(IntegrityError):
+    """A part holds more than its summary declares: nothing past that point was handed on."""
+
+
+def _inflate(d, data: bytes, room: int, key: str, limit: str) -> Iterator[bytes]:
+    """What `data` inflates to, in pieces of at most INFLATE_STEP bytes; refused at the first byte
+    past `room`, before that byte is handed on (a decompression bomb stages no more than its cap)."""
+    while True:
+        piece = d.decompress(data, min(INFLATE_STEP, room + 1))
+        if len(piece) > room:
+            raise _Overflow(f"{key} expands past {limit}: refused before it was staged")
+        room -= len(piece)
+        if piece:
+            yield piece
+        data = d.unconsumed_tail
+        if not data:
+            return
 
 
 def prefetch(items: Iterator, depth: int = 4) -> Iterator:
