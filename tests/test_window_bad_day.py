@@ -160,6 +160,8 @@ def test_a_partial_backup_is_marked_and_replace_needs_a_tick_naming_the_deletion
     wiz.next()
     opts = wiz.page(PAGE_OPTIONS)
     assert opts.missing.isChecked() and opts.partial.isVisible()  # told before any dry-run number
+    assert opts.trust.isVisible() and not wiz.button(QWizard.NextButton).isEnabled()  # old system: unsigned
+    opts.trust.setChecked(True)  # the box that names the risk
     assert "1,000" in opts.partial.text() and "invoice_line_items" in opts.partial.text()
     wiz.next()
     page = wiz.page(PAGE_DRY_RUN)

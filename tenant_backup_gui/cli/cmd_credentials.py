@@ -39,6 +39,11 @@ def cmd_credentials(args) -> int:
     elif args.action == "clear":
         credentials.delete_secret("database_url")
         out(args, {"stored": False}, "removed the database URL from the OS keyring")
+    elif args.action == "new-key" and args.print:
+        from ..core.encryption import encode_key, key_id, new_key
+        key = new_key()  # no keyring: for TENANT_BACKUP_KEY (a Kubernetes Secret, an env-file)
+        result = {"key_id": key_id(key), "key": encode_key(key)}
+        out(args, result, result["key"])
     elif args.action == "new-key":
         from ..core.encryption import encode_key, key_id, new_key
         if credentials.get_secret("backup_key") is not None and not args.replace:
@@ -53,7 +58,8 @@ def cmd_credentials(args) -> int:
         from ..core.encryption import encode_key, key_id
         key = credentials.backup_key()
         if key is None:
-            raise ConfigError("the keyring holds no backup key; create one with: tenant-backup credentials new-key")
+            raise ConfigError(f"the keyring holds no backup key and {credentials.KEY_ENV} is not set; create one "
+                              f"with: tenant-backup credentials new-key")
         out(args, {"key_id": key_id(key), "key": encode_key(key)}, encode_key(key))
     elif args.action == "import-key":
         from ..core.encryption import decode_key, key_id
@@ -76,9 +82,11 @@ def cmd_credentials(args) -> int:
 
 def register(add) -> None:
     cr = add("credentials", cmd_credentials, "secrets in the OS keyring: the database URL or, with --supabase, the "
-             "service role key (set from stdin or a prompt, clear, status) and the backup encryption key "
-             "(new-key, export-key, import-key)")
+             "service role key (set from stdin or a prompt, clear, status) and the backup key that signs (and, "
+             "with encryption on, encrypts) every backup (new-key, export-key, import-key)")
     cr.add_argument("action", choices=["set", "clear", "status", "new-key", "export-key", "import-key"])
     cr.add_argument("--replace", action="store_true", help="with new-key: replace an existing backup key")
+    cr.add_argument("--print", action="store_true", help="with new-key: only print a new key, store it nowhere (for "
+                    "TENANT_BACKUP_KEY in a scheduler's env-file or a Kubernetes Secret)")
     cr.add_argument("--supabase", action="store_true", help="with set/clear: the Supabase service role key instead "
                     "of the database URL")

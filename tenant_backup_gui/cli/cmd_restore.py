@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from ..core.errors import ConfigError
+from .options import TRUST_UNSIGNED_HELP
 from .printers import Progress, out
 from .running import context, run_job
 
@@ -26,7 +27,8 @@ def cmd_restore(args) -> int:
                              accept_partial=args.accept_partial,
                              files="none" if args.no_files else "only" if args.files_only else "with")
     if args.dry_run:
-        result = run_job(RestoreDryRunJob(ctx, args.org, args.backup, options, on_event=progress), progress)
+        result = run_job(RestoreDryRunJob(ctx, args.org, args.backup, options, on_event=progress,
+                                          trust_unsigned=args.trust_unsigned), progress)
         out(args, result, restore_text)
         return 0 if result.success else 1
     if not args.plan:
@@ -36,7 +38,7 @@ def cmd_restore(args) -> int:
     explicit = bool(args.tables or args.mode is not None or args.allow_dropped_columns or args.accept_partial
                     or args.no_files or args.files_only)
     job = RestoreApplyJob(ctx, args.org, args.backup, args.plan, on_event=progress,
-                          options=options if explicit else None)
+                          options=options if explicit else None, trust_unsigned=args.trust_unsigned)
     job.check_prepared()
     if not args.yes:
         name = job.plan.organization_name or job.org_id
@@ -71,3 +73,4 @@ def register(add) -> None:
     r.add_argument("--no-files", action="store_true", help="restore rows only, not the tenant's files ([[files]] rules)")
     r.add_argument("--files-only", action="store_true", help="restore the tenant's files only, not its rows")
     r.add_argument("--yes", action="store_true", help="do not ask for the organization's name")
+    r.add_argument("--trust-unsigned", action="store_true", help=TRUST_UNSIGNED_HELP)

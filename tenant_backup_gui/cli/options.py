@@ -12,6 +12,11 @@ def positive(text: str) -> int:
     return int(text)
 
 
+TRUST_UNSIGNED_HELP = ("use a backup this installation did not sign (an old-system backup, one written where no "
+                       "backup key was reachable, or one changed since): anyone who can write the backup folder can "
+                       "write one; every other check still applies")
+
+
 class Parser(argparse.ArgumentParser):
     """A usage mistake is one line naming it (and where the help is), not argparse's usage block."""
 

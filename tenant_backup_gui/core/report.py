@@ -101,7 +101,8 @@ def restore_text(report: RestoreOutcome) -> str:
     lines += [f"  warning: {w}" for w in report.warnings]
     if isinstance(report, DryRunReport) and report.plan_id:
         lines.append(f"\nTo apply exactly this plan (valid for a limited time):\n  tenant-backup restore --org "
-                     f"{report.organization_id} --backup {report.backup_id} --apply --plan {report.plan_id}")
+                     f"{report.organization_id} --backup {report.backup_id} --apply --plan {report.plan_id}"
+                     + ("" if report.signed else " --trust-unsigned"))
     return "\n".join(lines)
 
 

@@ -24,6 +24,7 @@ class RestoreOutcome:
     warnings: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     files: dict | None = None  # core.files.files_plan's section; None when files are not part of it
+    signed: bool = True  # signed by this installation's key (core/signing.py); False: restored on the owner's word
 
     @property
     def changes(self) -> tuple[int, int, int]:
@@ -41,6 +42,7 @@ class RestoreOutcome:
                         "total_tables": len(self.tables), "total_records_restored": self.restored,
                         "errors": len(self.problems)},
             "tables": {n: t.to_json() for n, t in self.tables.items()},
+            "signed": self.signed,
             "warnings": self.warnings,
             "problems": self.problems,
         }
@@ -81,6 +83,7 @@ class DailyTenant:
     size: int = 0
     lanes: int = 0
     warnings: list[str] = field(default_factory=list)
+    signed: bool = True  # False: written where the backup key could not be reached
 
     def to_json(self) -> dict:
         doc = {"organization_id": self.organization_id, "organization_name": self.organization_name,
@@ -88,7 +91,7 @@ class DailyTenant:
         if not self.success:
             return {**doc, "error": self.error}
         return {**doc, "backup_id": self.backup_id, "records": self.records, "size": self.size, "lanes": self.lanes,
-                "warnings": self.warnings}
+                "warnings": self.warnings, "signed": self.signed}
 
 
 @dataclass

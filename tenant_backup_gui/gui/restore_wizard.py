@@ -34,7 +34,7 @@ WARNING = "background: #fff4e5; color: #663c00; border: 1px solid #ffb74d; paddi
 def _backup_label(b) -> str:
     local = b.created_at.astimezone()
     kind = "old system, no checksums" if b.legacy else b.type
-    mark = "   — PARTIAL: rows missing" if b.partial else ""
+    mark = ("   — PARTIAL: rows missing" if b.partial else "") + ("" if b.signed else "   — UNSIGNED")
     return f"{local:%Y-%m-%d %H:%M:%S}   {kind}   {num(b.total_records)} records{mark}"
 
 
@@ -129,6 +129,12 @@ class OptionsPage(QWizardPage):
         self.files.setVisible(False)
         self.files.toggled.connect(lambda _=False: self.wiz.invalidate())
         lay.addWidget(self.files)
+        self.trust = QCheckBox()  # shown for a backup this installation did not sign (core/signing.py)
+        self.trust.setObjectName("trustUnsigned")
+        self.trust.setStyleSheet("color: #b00020; font-weight: bold;")
+        self.trust.setVisible(False)
+        self.trust.toggled.connect(lambda _=False: (self.wiz.invalidate(), self.completeChanged.emit()))
+        lay.addWidget(self.trust)
 
     def initializePage(self) -> None:
         self.tables.blockSignals(True)
@@ -139,6 +145,12 @@ class OptionsPage(QWizardPage):
         if self.defaulted_for != b.id:  # a partial backup defaults to the mode that deletes nothing
             self.defaulted_for = b.id
             (self.missing if b.partial else self.replace).setChecked(True)
+        self.trust.setVisible(not b.signed)
+        if self.trust.isChecked() and b.signed:
+            self.trust.setChecked(False)
+        self.trust.setText("This backup is NOT signed by this installation (an old-system backup, one written where "
+                           "no backup key was reachable, or one changed since). Anyone who can write the backup folder "
+                           "could have written it. Yes, I know where it came from: use it anyway.")
         self.files.setVisible(b.files is not None)
         if b.files is not None:
             self.files.setText(f"Also the organization's files ({num(len(b.files))} objects, "
@@ -163,6 +175,8 @@ class OptionsPage(QWizardPage):
                               files="with" if self.files.isChecked() or self.wiz.backup.files is None else "none")
 
     def isComplete(self) -> bool:
+        if not self.wiz.backup.signed and not self.trust.isChecked():
+            return False
         return any(self.tables.item(i).checkState() == Qt.Checked for i in range(self.tables.count())) \
             or self.tables.count() == 0
 
@@ -235,7 +249,7 @@ class DryRunPage(QWizardPage):
         self.verdict.clear()
         self.notes.clear()
         job = RestoreDryRunJob(self.wiz.ctx, self.wiz.tenant["id"], self.wiz.backup.id, choices[1],
-                               on_event=self._event)
+                               on_event=self._event, trust_unsigned=self.wiz.trust_unsigned())
         self.wiz.running = job
         try:
             result = await job.run()
@@ -381,7 +395,7 @@ class ApplyPage(QWizardPage):
         self.wiz.button(QWizard.BackButton).setEnabled(False)
         options = replace(self.wiz.choices()[1], accept_partial=self.wiz.page(PAGE_CONFIRM).accept_partial.isChecked())
         job = RestoreApplyJob(self.wiz.ctx, self.wiz.tenant["id"], self.wiz.backup.id, self.wiz.plan.plan_id,
-                              on_event=self._event, options=options)
+                              on_event=self._event, options=options, trust_unsigned=self.wiz.trust_unsigned())
         self.wiz.running = job
         self.wiz.result, self.wiz.changed = None, []
         try:
@@ -477,6 +491,10 @@ class RestoreWizard(QWizard):
     def _style_next(self, page_id: int) -> None:
         """The button that changes the organization's data looks like it."""
         self.button(QWizard.NextButton).setStyleSheet(DESTRUCTIVE if page_id == PAGE_CONFIRM else "")
+
+    def trust_unsigned(self) -> bool:
+        """The owner ticked the box naming the risk of a backup this installation did not sign."""
+        return self.pages[PAGE_OPTIONS].trust.isChecked()
 
     def choices(self) -> tuple[str, RestoreOptions]:
         return self.backup.id, self.pages[PAGE_OPTIONS].options()

@@ -100,7 +100,7 @@ class DailyJob(Job):
                     return failed("cancelled")
                 r = job.run_blocking()
                 return DailyTenant(tenant.id, tenant.name, True, backup_id=r.id, records=r.total_records,
-                                   size=r.total_size, lanes=job.lanes, warnings=r.warnings)
+                                   size=r.total_size, lanes=job.lanes, warnings=r.warnings, signed=r.signed)
             except TenantBackupError as err:
                 return failed(str(err))
             except Exception as err:  # noqa: BLE001 - one tenant's bug never stops the others
@@ -166,6 +166,11 @@ class DailyJob(Job):
         errors = [f"{d.organization_name or d.organization_id}: {d.error}" for d in failed]
         if cleanup is not None and not cleanup.get("success"):
             errors.append(f"cleanup: {cleanup.get('message')}")
+        unsigned = [d for d in detail if d.success and not d.signed]
+        if unsigned:  # written all the same: a night without its key still backs up
+            meta["unsigned_backups"] = len(unsigned)
+            history.warnings.insert(0, f"UNSIGNED: {len(unsigned)} backup(s) of this run could not be signed "
+                                       f"({self.ctx.signing_key()[1]}); restoring them will need --trust-unsigned")
         await asyncio.to_thread(history.finish, log_id, status, records=result.total_records, size=result.total_size,
                                 tables=ok, errors=errors,
                                 metadata={"successful_tenants": ok, "failed_tenants": len(failed), **meta})

@@ -44,8 +44,10 @@ def _now() -> datetime:
 
 class _RestoreBase(Job):
     def __init__(self, ctx: Context, org_id: str, backup_ref: str, options: RestoreOptions,
-                 on_event: EventSink = ignore):
+                 on_event: EventSink = ignore, trust_unsigned: bool = False):
         super().__init__(on_event)
+        self.trust_unsigned = trust_unsigned  # the owner's word: a backup this installation did not sign
+        self._origin_warning: str | None = None
         self.ctx = ctx
         self.org_id = (org_id or "").strip().lower()
         self.backup_ref = backup_ref
@@ -71,7 +73,9 @@ class _RestoreBase(Job):
 
     def _read(self, info: BackupInfo, pins: dict[str, str], expected: dict[str, str] | None) -> BackupInfo:
         """The summary, read now and pinned (the apply: compared with the dry run's pin first)."""
-        fresh, digest = read_summary(self.ctx.store, info)
+        trust = self.ctx.trust(self.trust_unsigned)
+        fresh, digest = read_summary(self.ctx.store, info, trust)  # the signature first: refused before any part
+        self._origin_warning = trust.warning(fresh.origin, info.id)
         if expected is not None and expected.get(info.summary_key) != digest:
             raise TenantBackupError(CHANGED.format(f"its summary {info.summary_key} differs"))
         if fresh.organization_id.strip().lower() != self.org_id:
@@ -207,8 +211,9 @@ class _RestoreBase(Job):
 
     def _outcome(self, cls, info: BackupInfo, name: str | None, tables: dict, warnings: list, problems: list,
                  restored: int, plan_id: str | None, message: str, success: bool, step=None, **more):
+        warnings = ([self._origin_warning] if self._origin_warning else []) + warnings
         return cls(success, message, plan_id, self.org_id, name, info.id, info.date, restored, tables, warnings,
-                   problems, step.section if step is not None and step.section else None, **more)
+                   problems, step.section if step is not None and step.section else None, signed=info.signed, **more)
 
 
 class RestoreDryRunJob(_RestoreBase):
@@ -290,13 +295,13 @@ class RestoreApplyJob(_RestoreBase):
     """Every refusal check, then the safety backup, then one transaction, bound to the dry run's plan."""
 
     def __init__(self, ctx: Context, org_id: str, backup_ref: str, plan_id: str, on_event: EventSink = ignore,
-                 options: RestoreOptions | None = None):
+                 options: RestoreOptions | None = None, trust_unsigned: bool = False):
         self.plan = plans.load(plan_id)
         opts = options or (RestoreOptions(self.plan.options["mode"], tuple(self.plan.options["tables"]),
                                           self.plan.options["allow_dropped_columns"],
                                           files=self.plan.options.get("files", "with"))
                            if self.plan else RestoreOptions())
-        super().__init__(ctx, org_id, backup_ref, opts, on_event)
+        super().__init__(ctx, org_id, backup_ref, opts, on_event, trust_unsigned)
         self.plan_id = plan_id
         self.safety_backup_id: str | None = None
         self.started_at: datetime | None = None
