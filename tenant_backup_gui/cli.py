@@ -587,6 +587,8 @@ def build_parser() -> argparse.ArgumentParser:
     cr.add_argument("--supabase", action="store_true", help="with set/clear: the Supabase service role key instead "
                     "of the database URL")
     add("doctor", cmd_doctor, "check connection, privileges, setup, keyring, schedule, retention and disk space")
+    from .cli_browse import add_parsers as add_browse_parsers  # show, diff (cli_browse.py)
+    add_browse_parsers(add)
     d = add("demo", cmd_demo, "run the app on a sandbox database with demo organizations")
     d.add_argument("--headless", action="store_true", help="start the sandbox and print how to use the CLI on it")
     d.add_argument("--stop", action="store_true", help="stop the sandbox database")

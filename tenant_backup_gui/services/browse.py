@@ -1,0 +1,261 @@
+"""Look inside a backup without restoring it: its tables, a table's rows in key order (paged), one
+record by key, the rows holding a text. Read straight from the store through the backup reader,
+which checks every part against the manifest as it streams; nothing is shown before the table's
+parts have been read to their end and found intact, so a damaged backup is refused in one line.
+Reading is bounded by the summary: only the parts it lists, each checked for its declared size
+first. Memory stays bounded: a page is a heap of offset+limit rows, more goes through sorted runs
+on disk (services/sorted_runs.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import heapq
+from dataclasses import dataclass, field
+
+from ..core import manifest as mf
+from ..core import rowview as rv
+from ..core.errors import Cancelled, ConfigError, IntegrityError
+from ..core.events import Event, EventSink, ignore
+from ..core.manifest import BackupInfo, TableEntry
+from ..stores.backups import find_backup, iter_part_blocks, prefetch, read_summary
+from .context import Context
+from .job import Job
+from .sorted_runs import SortedRuns
+
+HEAP_LIMIT = 10_000  # offset+limit beyond this: sorted runs on disk instead of a heap
+
+
+@dataclass
+class TableInfo:
+    name: str
+    rows: int
+    bytes: int
+    parts: int
+    key: list[str]
+    columns: list[str]
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "rows": self.rows, "bytes": self.bytes, "parts": self.parts,
+                "key": self.key, "columns": self.columns}
+
+
+@dataclass
+class BackupContents:
+    id: str
+    organization_id: str
+    organization_name: str | None
+    type: str
+    legacy: bool
+    tables: list[TableInfo]
+    files: dict | None  # {"objects", "bytes"}; None: the backup holds no files
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "organization_id": self.organization_id, "organization_name": self.organization_name,
+                "type": "legacy" if self.legacy else self.type, "tables": [t.to_json() for t in self.tables],
+                "files": self.files}
+
+
+@dataclass
+class Record:
+    key: tuple
+    key_text: str
+    label: str
+    values: dict  # column -> text exactly as PostgreSQL wrote it, or None (NULL)
+
+    @classmethod
+    def of(cls, view: rv.TableView, line: bytes) -> "Record":
+        row = rv.parse_row(line)
+        key = view.key_of(line, row)
+        return cls(key, view.key_text(key), view.label(row, key), {c: rv.show(v) for c, v in row.items()})
+
+    def to_json(self) -> dict:
+        return {"key": self.key_text, "label": self.label, "values": self.values}
+
+
+@dataclass
+class RowPage:
+    table: str
+    columns: list[str]
+    key: list[str]
+    total: int  # rows of the table (or matching the search)
+    offset: int
+    records: list[Record] = field(default_factory=list)
+    search: str | None = None
+    csv_path: str | None = None
+
+    def to_json(self) -> dict:
+        return {"table": self.table, "columns": self.columns, "key": self.key, "total": self.total,
+                "offset": self.offset, "search": self.search, "rows": [r.to_json() for r in self.records],
+                **({"csv": self.csv_path} if self.csv_path else {})}
+
+
+def table_view(entry: TableEntry, first_line: bytes | None = None) -> rv.TableView:
+    """An old-system table has no manifest columns or key: its rows' own fields, keyed by `id`."""
+    columns = entry.columns
+    key = list(entry.key)
+    if not columns and first_line:
+        columns = [{"name": c} for c in rv.parse_row(first_line)]
+        key = ["id"] if "id" in [c["name"] for c in columns] else []
+    return rv.TableView.of(entry.name, columns, key)
+
+
+class BackupReader:
+    """One backup of one tenant, opened for reading: the summary read now, its parts' sizes
+    checked against the store's listing, the key it needs found before any part is read."""
+
+    def __init__(self, job: Job, ctx: Context, org_id: str, ref: str):
+        self.job, self.ctx, self.org = job, ctx, org_id
+        found = find_backup(ctx.store, org_id, ref)
+        self.info, _ = read_summary(ctx.store, found)
+        if self.info.organization_id.strip().lower() != org_id:
+            raise IntegrityError(f"backup {found.id} names organization {self.info.organization_id} in its "
+                                 f"summary, not {org_id}; it cannot be shown")
+        self._check_sizes()
+        self.secret = ctx.key_for(self.info)
+
+    def _check_sizes(self) -> None:
+        listed = {o.key: o.size for o in self.ctx.store.list(mf.backup_dir(self.org, self.info.id) + "/")}
+        for t in self.info.tables.values():
+            for p in t.parts:
+                if p.key not in listed:
+                    raise IntegrityError(f"backup {self.info.id} is damaged: part {p.key} is missing; use another one")
+                if p.sha256 is not None and listed[p.key] != p.bytes:
+                    raise IntegrityError(f"backup {self.info.id} is damaged: {p.key} does not match its checksum; "
+                                         f"this backup cannot be trusted: use another one")
+
+    def entry(self, table: str) -> TableEntry:
+        if table not in self.info.tables:
+            raise ConfigError(f"table '{table}' is not in backup {self.info.id}; it holds: "
+                              f"{', '.join(sorted(self.info.tables)) or 'no tables'}")
+        return self.info.tables[table]
+
+    def blocks(self, entry: TableEntry, step: int = 1, steps: int = 1):
+        """The table's blocks of lines, checked as they stream; progress and cancel per block."""
+        def produce():
+            for p in entry.parts:
+                yield from iter_part_blocks(self.ctx.store, p, self.secret)
+        rows = size = 0
+        try:
+            for block, n in prefetch(produce()):
+                if self.job.cancelled.is_set():
+                    raise Cancelled("cancelled")
+                rows += n
+                size += len(block)
+                self.job.emit(Event("progress", "", self.org, entry.name, rows, size, step, steps))
+                yield block
+        except IntegrityError as err:
+            raise IntegrityError(f"backup {self.info.id} is damaged: {err}") from None
+
+    def view(self, entry: TableEntry) -> rv.TableView:
+        first = None
+        if not entry.columns:
+            first = next((b.split(b"\n", 1)[0] for b in self.blocks(entry)), None)
+        return table_view(entry, first)
+
+    def contents(self) -> BackupContents:
+        i = self.info
+        tables = [TableInfo(n, t.record_count, sum(p.bytes for p in t.parts), len(t.parts), list(t.key),
+                            [c["name"] for c in t.columns]) for n in i.order if (t := i.tables.get(n))]
+        files = None if i.files is None else {"objects": len(i.files), "bytes": sum(e.size for e in i.files)}
+        return BackupContents(i.id, i.organization_id, i.organization_name, i.type, i.legacy, tables, files)
+
+
+def lines(blocks):
+    for block in blocks:
+        yield from block[:-1].split(b"\n")
+
+
+class ShowJob(Job):
+    """`show`: the backup's tables; or one table's rows (a page in key order, one key, or the rows
+    holding a text), optionally all of them to a CSV file."""
+
+    def __init__(self, ctx: Context, org_id: str, backup: str, table: str | None = None, key: str | None = None,
+                 search: str | None = None, limit: int = 50, offset: int = 0, csv_path: str | None = None,
+                 on_event: EventSink = ignore):
+        super().__init__(on_event)
+        self.ctx, self.org_id, self.backup = ctx, (org_id or "").strip().lower(), backup
+        self.table, self.key, self.search = table, key, search
+        self.limit, self.offset, self.csv_path = limit, offset, csv_path
+
+    def prepare(self) -> list[str]:
+        problems = []
+        if not mf.is_uuid(self.org_id):
+            problems.append(f"'{self.org_id}' is not an organization id (a UUID); list them with: tenant-backup tenants")
+        if (self.key or self.search or self.csv_path) and not self.table:
+            problems.append("--key, --search and --csv need --table: name the table to look in")
+        if self.key is not None and self.search is not None:
+            problems.append("give --key or --search, not both")
+        if self.limit < 1 or self.offset < 0:
+            problems.append("--limit must be at least 1 and --offset at least 0")
+        return problems + self.ctx.store.problems()
+
+    async def run(self):
+        self.check_prepared()
+        self.bind_loop()
+        return await asyncio.to_thread(self.run_blocking)
+
+    def run_blocking(self):
+        reader = BackupReader(self, self.ctx, self.org_id, self.backup)
+        if not self.table:
+            return reader.contents()
+        entry = reader.entry(self.table)
+        view = reader.view(entry)
+        self.emit(Event("table", f"reading {entry.name} ({entry.record_count:,} rows)", self.org_id, entry.name,
+                        step=1, steps=1))
+        page = RowPage(entry.name, list(view.columns), list(view.key), 0, self.offset, search=self.search)
+        rows = lines(reader.blocks(entry))
+        if self.key is not None:
+            try:
+                want = view.parse_key(self.key)
+            except ValueError as err:
+                raise ConfigError(str(err)) from None
+            rows = (line for line in rows if view.key_of(line) == want)
+        elif self.search:
+            folded, needle = rv.needle_bytes(self.search), self.search
+            rows = (line for line in rows if (folded is None or rv.may_match(line, folded))
+                    and rv.matches(rv.parse_row(line), needle))
+        if self.csv_path:
+            page.total = self._to_csv(view, rows)
+            page.csv_path = self.csv_path
+        elif self.offset + self.limit <= HEAP_LIMIT:
+            page.total, picked = _smallest(view, rows, self.offset + self.limit)
+            page.records = [Record.of(view, line) for _, line in picked[self.offset:]]
+        else:
+            with SortedRuns() as runs:
+                for line in rows:
+                    runs.add(view.sort_key_of(line), line)
+                page.total = runs.count
+                picked = [line for i, (_, line) in enumerate(runs) if i < self.offset + self.limit]
+            page.records = [Record.of(view, line) for line in picked[self.offset:]]
+        self.emit(Event("finished", f"{entry.name}: {page.total:,} rows", self.org_id, entry.name, page.total))
+        return page
+
+    def _to_csv(self, view: rv.TableView, rows) -> int:
+        """Every (matching) row in key order, one column per column: a spreadsheet opens it as is
+        (UTF-8 with a byte-order mark, NULL as an empty cell)."""
+        with SortedRuns() as runs:
+            for line in rows:
+                runs.add(view.sort_key_of(line), line)
+            try:
+                with open(self.csv_path, "w", newline="", encoding="utf-8-sig") as fh:
+                    out = csv.writer(fh)
+                    out.writerow(view.columns)
+                    for _, line in runs:
+                        values = Record.of(view, line).values
+                        out.writerow(["" if values.get(c) is None else values[c] for c in view.columns])
+            except OSError as err:
+                raise ConfigError(f"cannot write {self.csv_path}: {err.strerror}") from None
+            return runs.count
+
+
+def _smallest(view: rv.TableView, rows, n: int) -> tuple[int, list[tuple[bytes, bytes]]]:
+    """(how many rows, the n first in key order), holding n rows at most."""
+    counted = [0]
+
+    def keyed():
+        for i, line in enumerate(rows, 1):
+            counted[0] = i
+            yield view.sort_key_of(line), i, line
+    picked = heapq.nsmallest(n, keyed())
+    return counted[0], [(k, line) for k, _, line in picked]
