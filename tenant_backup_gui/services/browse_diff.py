@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from ..core import manifest as mf
 from ..core import rowview as rv
-from ..core.errors import ConfigError, TenantBackupError
+from ..core.errors import Cancelled, ConfigError, TenantBackupError
 from ..core.events import Event, EventSink, ignore
 from .browse import BackupReader, Record
 from .context import Context
@@ -253,7 +253,10 @@ class DiffJob(Job):
                     for block in old.blocks(a, i, len(names)) if a else ():
                         differ.old(block)
                     if ts is not None:
-                        snap.export(ts, org, 1 << 20, lambda batch, n: differ.new(bytes(batch)), self.cancelled)
+                        try:
+                            snap.export(ts, org, 1 << 20, lambda batch, n: differ.new(bytes(batch)), self.cancelled)
+                        except Cancelled:
+                            raise Cancelled("cancelled") from None
                     out.append(differ.finish())
                 return out
             finally:
