@@ -87,6 +87,9 @@ class BackupBrowser(QDialog):
         split = QSplitter(Qt.Horizontal)
         self.tables = _table(["Table", "Rows"], "browser tables")
         self.tables.itemSelectionChanged.connect(self._table_chosen)
+        self.tables.horizontalHeader().setSectionResizeMode(0, QHeaderView.Stretch)
+        self.tables.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeToContents)
+        self.tables.horizontalHeader().setStretchLastSection(False)
         split.addWidget(self.tables)
         right = QSplitter(Qt.Vertical)
         rw = QWidget()
@@ -116,7 +119,7 @@ class BackupBrowser(QDialog):
         right.addWidget(self.record)
         right.setSizes([420, 300])
         split.addWidget(right)
-        split.setSizes([260, 900])
+        split.setSizes([340, 840])
         lay.addWidget(split, 1)
         self.status = QLabel("")
         self.status.setObjectName("browser status")
@@ -175,7 +178,6 @@ class BackupBrowser(QDialog):
             if colors and colors[r] is not None:
                 c.setForeground(colors[r])
             self.tables.setItem(r, 1, c)
-        self.tables.resizeColumnsToContents()
         self.tables.blockSignals(False)
 
     def _table_chosen(self) -> None:
@@ -293,6 +295,7 @@ class BackupBrowser(QDialog):
             self.rows.setItem(r, 1, _item(rc.key))
             self.rows.setItem(r, 2, _item(rc.label))
             self.rows.setItem(r, 3, _item(", ".join(c.column for c in rc.changes)))
+        self.rows.resizeColumnsToContents()
         more = t.added + t.removed + t.changed - len(t.rows)
         self.page.setText(f"{num(len(t.rows))} changes" + (f" (and {num(more)} more: tenant-backup diff --csv)"
                                                           if more > 0 else ""))

@@ -137,7 +137,7 @@ class BackupReader:
                 yield from iter_part_blocks(self.ctx.store, p, self.secret)
         rows = size = 0
         try:
-            for block, n in prefetch(produce()):
+            for block, n in prefetch(produce(), depth=1):  # a block can be ~10 MB decompressed
                 if self.job.cancelled.is_set():
                     raise Cancelled("cancelled")
                 rows += n
@@ -159,11 +159,6 @@ class BackupReader:
                             [c["name"] for c in t.columns]) for n in i.order if (t := i.tables.get(n))]
         files = None if i.files is None else {"objects": len(i.files), "bytes": sum(e.size for e in i.files)}
         return BackupContents(i.id, i.organization_id, i.organization_name, i.type, i.legacy, tables, files)
-
-
-def lines(blocks):
-    for block in blocks:
-        yield from block[:-1].split(b"\n")
 
 
 class ShowJob(Job):
@@ -204,39 +199,57 @@ class ShowJob(Job):
         self.emit(Event("table", f"reading {entry.name} ({entry.record_count:,} rows)", self.org_id, entry.name,
                         step=1, steps=1))
         page = RowPage(entry.name, list(view.columns), list(view.key), 0, self.offset, search=self.search)
-        rows = lines(reader.blocks(entry))
-        if self.key is not None:
-            try:
-                want = view.parse_key(self.key)
-            except ValueError as err:
-                raise ConfigError(str(err)) from None
-            rows = (line for line in rows if view.key_of(line) == want)
-        elif self.search:
-            folded, needle = rv.needle_bytes(self.search), self.search
-            rows = (line for line in rows if (folded is None or rv.may_match(line, folded))
-                    and rv.matches(rv.parse_row(line), needle))
+        chosen = self._chosen(view, reader.blocks(entry))
         if self.csv_path:
-            page.total = self._to_csv(view, rows)
+            page.total = self._to_csv(view, chosen)
             page.csv_path = self.csv_path
         elif self.offset + self.limit <= HEAP_LIMIT:
-            page.total, picked = _smallest(view, rows, self.offset + self.limit)
+            page.total, picked = _smallest(chosen, self.offset + self.limit)
             page.records = [Record.of(view, line) for _, line in picked[self.offset:]]
         else:
             with SortedRuns() as runs:
-                for line in rows:
-                    runs.add(view.sort_key_of(line), line)
+                for keys, ls in chosen:
+                    for k, line in zip(keys, ls):
+                        runs.add(k, line)
                 page.total = runs.count
                 picked = [line for i, (_, line) in enumerate(runs) if i < self.offset + self.limit]
             page.records = [Record.of(view, line) for line in picked[self.offset:]]
         self.emit(Event("finished", f"{entry.name}: {page.total:,} rows", self.org_id, entry.name, page.total))
         return page
 
-    def _to_csv(self, view: rv.TableView, rows) -> int:
+    def _chosen(self, view: rv.TableView, blocks):
+        """(sort keys, lines) of the rows asked for, a block at a time: every row, one key's, or the
+        rows holding the search text. Whole blocks are skipped by a bytes test where one can tell."""
+        want = needle = folded = None
+        if self.key is not None:
+            try:
+                want = view.parse_key(self.key)
+            except ValueError as err:
+                raise ConfigError(str(err)) from None
+            needle = view.key_needle(want)
+        elif self.search:
+            folded = rv.needle_bytes(self.search)
+        for block in blocks:
+            if (needle is not None and needle not in block) or (folded is not None and folded not in block.lower()):
+                continue
+            ls = block[:-1].split(b"\n")
+            if want is not None:
+                ls = [line for line in ls if (needle is None or line.startswith(needle)) and view.key_of(line) == want]
+                yield [view.sort_key_of(line) for line in ls], ls
+            elif self.search:
+                ls = [line for line in ls if (folded is None or rv.may_match(line, folded))
+                      and rv.matches(rv.parse_row(line), self.search)]
+                yield [view.sort_key_of(line) for line in ls], ls
+            else:
+                yield view.block_sort_keys(ls), ls
+
+    def _to_csv(self, view: rv.TableView, chosen) -> int:
         """Every (matching) row in key order, one column per column: a spreadsheet opens it as is
         (UTF-8 with a byte-order mark, NULL as an empty cell)."""
         with SortedRuns() as runs:
-            for line in rows:
-                runs.add(view.sort_key_of(line), line)
+            for keys, ls in chosen:
+                for k, line in zip(keys, ls):
+                    runs.add(k, line)
             try:
                 with open(self.csv_path, "w", newline="", encoding="utf-8-sig") as fh:
                     out = csv.writer(fh)
@@ -249,13 +262,13 @@ class ShowJob(Job):
             return runs.count
 
 
-def _smallest(view: rv.TableView, rows, n: int) -> tuple[int, list[tuple[bytes, bytes]]]:
-    """(how many rows, the n first in key order), holding n rows at most."""
-    counted = [0]
-
-    def keyed():
-        for i, line in enumerate(rows, 1):
-            counted[0] = i
-            yield view.sort_key_of(line), i, line
-    picked = heapq.nsmallest(n, keyed())
-    return counted[0], [(k, line) for k, _, line in picked]
+def _smallest(chosen, n: int) -> tuple[int, list[tuple[bytes, bytes]]]:
+    """(how many rows, the n first in key order), holding n rows (and one block) at most: each
+    block's n first are picked by a sort in C, then merged with the best so far."""
+    total = 0
+    best: list[tuple[bytes, int, bytes]] = []
+    for keys, ls in chosen:
+        first = sorted(range(len(keys)), key=keys.__getitem__)[:n]
+        best = heapq.nsmallest(n, best + [(keys[i], total + i, ls[i]) for i in first])
+        total += len(ls)
+    return total, [(k, line) for k, _, line in best]

@@ -95,7 +95,6 @@ class TableDiffer:
         self.view, self.keep, self.sink = view, keep, sink
         self.result = TableDiff(view.name, list(view.key))
         self._hashes: set[int] = set()
-        self._seen: set[int] = set()
         self._old_rows = 0
         self._spill = Spill()
         self._new = SortedRuns()
@@ -107,18 +106,20 @@ class TableDiffer:
         self._hashes.update(map(hash, ls))
 
     def new(self, block: bytes) -> None:
+        """A line whose exact text the older side holds is unchanged: its hash leaves the set, so
+        what remains at the end is the older side's rows the newer one lacks (one hash per row is
+        all that is held; a keyless table's identical rows count once)."""
         ls = block[:-1].split(b"\n")
         hs = list(map(hash, ls))
         common = self._hashes.intersection(hs)
-        self._seen |= common
+        self._hashes.difference_update(common)
         if len(common) < len(hs):
             for line, h in zip(ls, hs):
                 if h not in common:
                     self._new.add(self.view.sort_key_of(line), line)
 
     def finish(self) -> TableDiff:
-        only_old = self._hashes - self._seen
-        self._hashes = self._seen = set()
+        only_old, self._hashes = self._hashes, set()
         old = SortedRuns()
         try:
             if only_old:
