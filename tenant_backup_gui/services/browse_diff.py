@@ -20,7 +20,7 @@ from ..core.events import Event, EventSink, ignore
 from .browse import BackupReader, Record
 from .context import Context
 from .job import Job
-from .sorted_runs import SortedRuns, Spill
+from .sorted_runs import SortedRuns
 
 KEEP = 1000  # row changes kept per table for display; a CSV file gets them all
 
@@ -91,16 +91,16 @@ class DiffResult:
 class TableDiffer:
     """One table: feed the older side's blocks, then the newer side's, then finish()."""
 
-    def __init__(self, view: rv.TableView, keep: int = KEEP, sink=None):
-        self.view, self.keep, self.sink = view, keep, sink
+    def __init__(self, view: rv.TableView, keep: int = KEEP, sink=None, reread=lambda: ()):
+        """reread(): the older side's blocks again, read only when some of its rows are not in
+        the newer side (a table that only grew, or did not change, is read once)."""
+        self.view, self.keep, self.sink, self.reread = view, keep, sink, reread
         self.result = TableDiff(view.name, list(view.key))
         self._hashes: set[int] = set()
         self._old_rows = 0
-        self._spill = Spill()
         self._new = SortedRuns()
 
     def old(self, block: bytes) -> None:
-        self._spill.write(block)
         ls = block[:-1].split(b"\n")
         self._old_rows += len(ls)
         self._hashes.update(map(hash, ls))
@@ -118,21 +118,40 @@ class TableDiffer:
                 if h not in common:
                     self._new.add(self.view.sort_key_of(line), line)
 
+    def both(self, old_blocks, new_blocks) -> None:
+        """Two backups' blocks of one table, read in step: blocks are cut from the same gzip
+        stream the same way, so while the rows are the same so are the blocks, and equal blocks
+        are counted unchanged without a line being looked at (a table that only grew costs its
+        tail). From the first difference on, every older block, then every newer one."""
+        old_blocks, new_blocks = iter(old_blocks), iter(new_blocks)
+        for a in old_blocks:
+            b = next(new_blocks, None)
+            if b is not None and a == b:
+                self.result.unchanged += a.count(b"\n")
+                continue
+            self.old(a)
+            for rest in old_blocks:
+                self.old(rest)
+            if b is not None:
+                self.new(b)
+            break
+        for b in new_blocks:
+            self.new(b)
+
     def finish(self) -> TableDiff:
         only_old, self._hashes = self._hashes, set()
         old = SortedRuns()
         try:
             if only_old:
-                for block in self._spill.blocks():
+                for block in self.reread():
                     for line in block[:-1].split(b"\n"):
                         if hash(line) in only_old:
                             old.add(self.view.sort_key_of(line), line)
-            self.result.unchanged = self._old_rows - old.count
+            self.result.unchanged += self._old_rows - old.count
             self._merge(iter(old), iter(self._new))
         finally:
             old.close()
             self._new.close()
-            self._spill.close()
         return self.result
 
     def _merge(self, old, new) -> None:
@@ -225,11 +244,14 @@ class DiffJob(Job):
         for i, name in enumerate(names, 1):
             self.emit(Event("table", f"comparing {name}", self.org_id, name, step=i, steps=len(names)))
             a, b = old.info.tables.get(name), new.info.tables.get(name)
-            differ = TableDiffer(old.view(a) if a else new.view(b), self.keep, writer)
-            for block in old.blocks(a, i, len(names)) if a else ():
-                differ.old(block)
-            for block in new.blocks(b, i, len(names)) if b else ():
-                differ.new(block)
+            if a and b and a.parts and _same_parts(a, b):  # the same bytes, checked against the same checksums
+                old.check_stored(a)
+                new.check_stored(b)
+                out.append(TableDiff(name, list(a.key), unchanged=a.record_count))
+                continue
+            differ = TableDiffer(old.view(a) if a else new.view(b), self.keep, writer,
+                                 lambda a=a, i=i: old.blocks(a, i, len(names)) if a else ())
+            differ.both(old.blocks(a, i, len(names)) if a else (), new.blocks(b, i, len(names)) if b else ())
             out.append(differ.finish())
         return out
 
@@ -250,7 +272,8 @@ class DiffJob(Job):
                     self.emit(Event("table", f"comparing {name}", org, name, step=i, steps=len(names)))
                     a, ts = old.info.tables.get(name), scope.get(name)
                     view = old.view(a) if a and (a.columns or not ts) else _now_view(ts, a)
-                    differ = TableDiffer(view, self.keep, writer)
+                    differ = TableDiffer(view, self.keep, writer,
+                                         lambda a=a, i=i: old.blocks(a, i, len(names)) if a else ())
                     for block in old.blocks(a, i, len(names)) if a else ():
                         differ.old(block)
                     if ts is not None:
@@ -262,6 +285,16 @@ class DiffJob(Job):
                 return out
             finally:
                 self._snapshot = None
+
+
+def _same_parts(a, b) -> bool:
+    """Two backups' parts of a table hold the same rows when their checksums are equal (parts are
+    written deterministically: the same rows in the same order give the same gzip bytes). Both
+    backups' parts were checked against their listing when opened; an old-system file has no
+    checksum and is always read."""
+    return len(a.parts) == len(b.parts) and all(
+        p.sha256 is not None and p.sha256 == q.sha256 and p.bytes == q.bytes and p.rows == q.rows
+        for p, q in zip(a.parts, b.parts))
 
 
 def _now_view(ts, entry) -> rv.TableView:
