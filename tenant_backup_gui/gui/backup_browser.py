@@ -10,7 +10,7 @@ import asyncio
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import (QAbstractItemView, QDialog, QHBoxLayout, QHeaderView, QInputDialog, QLabel,
+from PySide6.QtWidgets import (QDialog, QHBoxLayout, QHeaderView, QInputDialog, QLabel,
                                QLineEdit, QPushButton, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout,
                                QWidget)
 
@@ -18,6 +18,7 @@ from ..services.browse import ShowJob
 from ..services.browse_diff import DiffJob
 from .formatting import num, size, title_label
 from .jobs import JobRunner
+from .main_window import Table
 
 PAGE = 100
 CHANGED = QColor("#fff3b0")
@@ -26,16 +27,10 @@ NULL = "NULL"
 
 
 def _table(headers: list[str], name: str) -> QTableWidget:
-    t = QTableWidget(0, len(headers))
-    t.setHorizontalHeaderLabels(headers)
-    t.setObjectName(name)
-    t.setAccessibleName(name)
-    t.setSelectionBehavior(QAbstractItemView.SelectRows)
-    t.setSelectionMode(QAbstractItemView.SingleSelection)
-    t.setEditTriggers(QAbstractItemView.NoEditTriggers)
-    t.verticalHeader().setVisible(False)
+    """The main window's table (one row selected, read-only), its columns sized by hand: a row
+    value can be long."""
+    t = Table(headers, name)
     t.horizontalHeader().setSectionResizeMode(QHeaderView.Interactive)
-    t.horizontalHeader().setStretchLastSection(True)
     return t
 
 

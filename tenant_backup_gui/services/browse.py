@@ -18,7 +18,7 @@ from ..core import manifest as mf
 from ..core import rowview as rv
 from ..core.errors import Cancelled, ConfigError, IntegrityError
 from ..core.events import Event, EventSink, ignore
-from ..core.manifest import BackupInfo, TableEntry
+from ..core.manifest import TableEntry
 from ..stores.backups import READ_CHUNK, find_backup, iter_part_blocks, prefetch, read_summary
 from .context import Context
 from .job import Job

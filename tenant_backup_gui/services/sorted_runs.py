@@ -74,28 +74,3 @@ def _read_run(path: str) -> Iterator[tuple[bytes, bytes]]:
         while head := fh.read(HEADER.size):
             klen, llen = HEADER.unpack(head)
             yield fh.read(klen), fh.read(llen)
-
-
-class Spill:
-    """Blocks of lines written aside once and read back once, in blocks of whole lines."""
-
-    def __init__(self, directory: str | None = None):
-        self._fh = tempfile.TemporaryFile(prefix="tenant-backup-spill-", dir=directory)
-
-    def write(self, block: bytes) -> None:
-        self._fh.write(block)
-
-    def blocks(self, size: int = 1 << 20) -> Iterator[bytes]:
-        self._fh.seek(0)
-        rest = b""
-        while chunk := self._fh.read(size):
-            data = rest + chunk
-            cut = data.rfind(b"\n") + 1
-            if cut:
-                yield data[:cut]
-            rest = data[cut:]
-        if rest:
-            yield rest + b"\n"
-
-    def close(self) -> None:
-        self._fh.close()
