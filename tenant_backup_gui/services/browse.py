@@ -131,14 +131,16 @@ class BackupReader:
                               f"{', '.join(sorted(self.info.tables)) or 'no tables'}")
         return self.info.tables[table]
 
-    def blocks(self, entry: TableEntry, step: int = 1, steps: int = 1):
-        """The table's blocks of lines, checked as they stream; progress and cancel per block."""
+    def blocks(self, entry: TableEntry, step: int = 1, steps: int = 1, ahead: bool = True):
+        """The table's blocks of lines, checked as they stream; progress and cancel per block.
+        ahead: decompress the next block on a thread meanwhile (one more block held: a block of
+        repetitive rows is ~30 MB once decompressed, so two readers in step go without)."""
         def produce():
             for p in entry.parts:
                 yield from iter_part_blocks(self.ctx.store, p, self.secret)
         rows = size = 0
         try:
-            for block, n in prefetch(produce(), depth=1):  # a block can be ~10 MB decompressed
+            for block, n in prefetch(produce(), depth=1) if ahead else produce():
                 if self.job.cancelled.is_set():
                     raise Cancelled("cancelled")
                 rows += n

@@ -251,7 +251,8 @@ class DiffJob(Job):
                 continue
             differ = TableDiffer(old.view(a) if a else new.view(b), self.keep, writer,
                                  lambda a=a, i=i: old.blocks(a, i, len(names)) if a else ())
-            differ.both(old.blocks(a, i, len(names)) if a else (), new.blocks(b, i, len(names)) if b else ())
+            differ.both(old.blocks(a, i, len(names), ahead=False) if a else (),
+                        new.blocks(b, i, len(names), ahead=False) if b else ())
             out.append(differ.finish())
         return out
 
@@ -274,7 +275,7 @@ class DiffJob(Job):
                     view = old.view(a) if a and (a.columns or not ts) else _now_view(ts, a)
                     differ = TableDiffer(view, self.keep, writer,
                                          lambda a=a, i=i: old.blocks(a, i, len(names)) if a else ())
-                    for block in old.blocks(a, i, len(names)) if a else ():
+                    for block in old.blocks(a, i, len(names), ahead=False) if a else ():  # the set grows meanwhile
                         differ.old(block)
                     if ts is not None:
                         try:
