@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 
 from .. import __version__
-from . import (cmd_backup, cmd_credentials, cmd_daily, cmd_demo, cmd_history, cmd_inventory, cmd_restore,
+from . import (cmd_backup, cmd_browse, cmd_credentials, cmd_daily, cmd_demo, cmd_history, cmd_inventory, cmd_restore,
                cmd_schedule, cmd_setup)
 from .options import Parser
 
@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     cmd_daily,        # daily, cleanup
     cmd_history,      # history
     cmd_restore,      # restore
+    cmd_browse,       # show, diff
     cmd_schedule,     # schedule
     cmd_credentials,  # credentials
     cmd_demo,         # demo

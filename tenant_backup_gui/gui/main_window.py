@@ -87,7 +87,7 @@ class MainWindow(MenuActions, QMainWindow):
         self.backups_title, self.backup_table = self.backups_panel.title, self.backups_panel.table
         self.backup_table.customContextMenuRequested.connect(self._backup_menu)
         self.backup_table.itemSelectionChanged.connect(self._update_actions)
-        self.backup_table.doubleClicked.connect(lambda _: self.restore())
+        self.backup_table.doubleClicked.connect(lambda _: self.browse())  # look inside (gui/backup_browser.py)
         self.history = HistoryPanel()
         self.hist_type, self.hist_status, self.hist_tenant = self.history.type, self.history.status, self.history.only_tenant
         self.history_table = self.history.table
@@ -346,6 +346,13 @@ class MainWindow(MenuActions, QMainWindow):
         b = next((x for x in self.backups if x.id == backup_id), None)
         if b is not None:
             self.restore(b)
+
+    def browse(self, backup=None) -> None:
+        t, b = self.selected_tenant(), backup or self.selected_backup()
+        if t and b is not None and b.complete:
+            from .backup_browser import BackupBrowser
+            self.browser = BackupBrowser(self.ctx, t, b, self.backups, parent=self)
+            self.browser.show()
 
     def _backup_menu(self, pos) -> None:
         b = self.selected_backup()
