@@ -17,6 +17,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SQL = Path(__file__).parent / "sql"
+# The old system's sample backup, kept in the repository so a clone anywhere runs the tests.
+LEGACY_SAMPLE = Path(__file__).parent / "data" / "legacy-backup-sample"
 ORG_A = "00000000-0000-4000-8000-00000000000a"
 ORG_B = "00000000-0000-4000-8000-00000000000b"
 ORG_C = "00000000-0000-4000-8000-00000000000c"
@@ -97,7 +99,7 @@ def demo_db(templates) -> str:
 
 @pytest.fixture
 def legacy_db(templates) -> str:
-    ref = ROOT.parent / "shared" / "reference" / "legacy-backup-sample" / "schema.sql"
+    ref = LEGACY_SAMPLE / "schema.sql"
     t = templates.template("tpl_legacy", ref.read_text(), setup_sql())
     return templates.clone(t)
 
@@ -110,8 +112,7 @@ def legacy_store(tmp_path) -> Path:
     """A store holding the old system's sample backup, as its storage bucket had it."""
     import shutil
     store = tmp_path / "store"
-    shutil.copytree(ROOT.parent / "shared" / "reference" / "legacy-backup-sample" / "tenant-backups",
-                    store / "tenant-backups")
+    shutil.copytree(LEGACY_SAMPLE / "tenant-backups", store / "tenant-backups")
     return store
 
 
