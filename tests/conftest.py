@@ -117,6 +117,15 @@ def legacy_store(tmp_path) -> Path:
 
 
 @pytest.fixture
+def stack(odd_db):
+    """The local Supabase stand-in (tests/supabase_local: PostgREST, Storage, the gateway) on the
+    odd schema's database, stopped after the test."""
+    from .supabase_local import SupabaseLocal
+    with SupabaseLocal(odd_db) as s:
+        yield s
+
+
+@pytest.fixture
 def crontab():
     """The real crontab of this user, restored afterwards whatever the test did."""
     import shutil

@@ -76,3 +76,13 @@ def resign(summary_path: Path) -> None:
     assert key is not None, "no backup key in the test keyring: make a backup first"
     doc = json.loads(summary_path.read_text())
     summary_path.write_text(json.dumps(signing.sign(doc, key)))
+
+
+def storage(stack, key: str | None = None):
+    """supabase-py's own storage client on a local stack (tests/supabase_local), to look at the
+    bucket the way any other client would: the service role key unless another key is given."""
+    import httpx
+    from supabase import create_client
+    from supabase.lib.client_options import SyncClientOptions
+    options = SyncClientOptions(httpx_client=httpx.Client(timeout=30))
+    return create_client(stack.url, key or stack.service_key, options).storage
