@@ -175,6 +175,11 @@ def cli_json(*args: str, env: dict | None = None):
     return json.loads(cp.stdout)
 
 
+def quoted(name: str) -> str:
+    """A table name as an SQL identifier: any name, even one with a double quote in it."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def fingerprint(url: str, tables: list[str] | None = None) -> dict[str, list[str]]:
     """Every row of every (given) table as text, sorted: equal fingerprints = equal data."""
     with psycopg.connect(url) as c:
@@ -183,7 +188,7 @@ def fingerprint(url: str, tables: list[str] | None = None) -> dict[str, list[str
             "where n.nspname = 'public' and c.relkind in ('r','p') order by 1")]
         out = {}
         for n in names:
-            out[n] = sorted(r[0] for r in c.execute(f'select t::text from "{n}" t'))
+            out[n] = sorted(r[0] for r in c.execute(f"select t::text from {quoted(n)} t"))
         return out
 
 
