@@ -7,13 +7,16 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import os
+import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import psycopg
 
-from .conftest import run_cli
+from .conftest import ROOT, run_cli
 
 
 def summaries(store: Path, org: str) -> list[Path]:
@@ -126,6 +129,20 @@ def storage(stack, key: str | None = None):
     from supabase.lib.client_options import SyncClientOptions
     options = SyncClientOptions(httpx_client=httpx.Client(timeout=30))
     return create_client(stack.url, key or stack.service_key, options).storage
+
+
+def kill_cli_when(args: list[str], ready, what: str) -> None:
+    """Run the CLI in a child process and kill -9 it the moment ready() holds: the crash a test
+    then looks behind. Fails if the job ends first (the data must be made bigger then)."""
+    proc = subprocess.Popen([sys.executable, "-m", "tenant_backup_gui", *args], cwd=str(ROOT),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while not ready():
+            assert proc.poll() is None, f"the {what} finished before it could be killed"
+            time.sleep(0.01)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 def dry_run_process(org: str, backup: str, *extra: str) -> subprocess.CompletedProcess:
