@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from .conftest import LEGACY_ORG, ORG_A, ORG_B, ROOT, cli_json, fingerprint, run_cli
-from .helpers import load_summary
+from .helpers import apply, dry_run, load_summary
 from .roads import legacy_road, road  # noqa: F401 (fixtures: each test body runs over both roads)
 
 OWN = {"backup_logs", "tenant_backup_meta"}
@@ -39,16 +39,6 @@ def damage(url: str, org: str) -> None:
         c.execute("delete from no_pk_table where organization_id = %s and a = 2", [org])
         c.execute("insert into no_pk_table values (%s, 1, 'dup')", [org])
         c.execute("update unique_only set label = 'changed' where organization_id = %s", [org])
-
-
-def dry_run(org: str, backup: str, *extra: str) -> dict:
-    cp = run_cli("restore", "--org", org, "--backup", backup, "--dry-run", "--json", *extra)
-    assert cp.stdout, cp.stderr
-    return json.loads(cp.stdout)
-
-
-def apply(org: str, backup: str, plan: str, *extra: str) -> subprocess.CompletedProcess:
-    return run_cli("restore", "--org", org, "--backup", backup, "--apply", "--plan", plan, "--yes", "--json", *extra)
 
 
 def test_replace_restores_the_tenant_byte_for_byte_and_touches_nobody_else(road):
