@@ -126,18 +126,20 @@ def test_a_non_scope_foreign_key_into_another_organization_is_refused(road):
 
 
 def test_a_foreign_key_of_a_table_without_the_tenant_column_is_refused(road):
+    """order_item_notes has no organization_id; a second link to order_items (not its scope's) into B's item."""
     with psycopg.connect(road.db, autocommit=True) as c:
-        c.execute("alter table order_item_notes add column member_id uuid references members(id)")
+        c.execute("alter table order_item_notes add column other_item_id uuid references order_items(id)")
     if getattr(road, "refresh", None):
         road.refresh()
     backup = cli_json("backup", "--org", ORG_A)["backup"]
-    theirs = first(road.db, "select min(id::text) from members where organization_id = %s", ORG_B)
+    theirs = first(road.db, "select min(i.id::text) from order_items i join orders o on o.id = i.order_id "
+                            "where o.organization_id = %s", ORG_B)
     note = first(road.db, "select min(n.id) from order_item_notes n join order_items i on i.id = n.order_item_id "
                           "join orders o on o.id = i.order_id where o.organization_id = %s", ORG_A)
-    rewrite_table(road.store, ORG_A, backup["id"], "order_item_notes", edit_row(note, member_id=theirs))
+    rewrite_table(road.store, ORG_A, backup["id"], "order_item_notes", edit_row(note, other_item_id=theirs))
     state = everything(road.db)
     refused_and_untouched(road, dry_run(ORG_A, backup["id"]), state, "order_item_notes", f"id={note}",
-                          "member_id", ORG_B)
+                          "other_item_id", ORG_B)
 
 
 # ------------------------------------------------------------------ 3: a decoy parent in missing-only
