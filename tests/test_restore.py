@@ -100,8 +100,14 @@ def test_new_rows_insert_fine_after_a_restore(odd_db, env):
     with psycopg.connect(odd_db) as c:  # rows added after the backup push the sequences…
         c.execute("insert into odd_serial (organization_id, label) select %s, 'x' from generate_series(1, 5)", [ORG_A])
         c.execute("delete from odd_serial where organization_id = %s", [ORG_A])
-        c.execute("select setval(pg_get_serial_sequence('odd_serial', 'id'), 1)")  # …or someone reset them
+        c.execute("select setval(pg_get_serial_sequence('odd_serial', 'id'), 1)")  # …or someone reset them:
         c.execute("select setval(pg_get_serial_sequence('odd_types', 'id'), 1)")
+    # a restore never moves a sequence every tenant shares (issue 20): the owner moves it first
+    cp = run_cli("restore", "--org", ORG_A, "--backup", backup["id"], "--dry-run")
+    assert cp.returncode != 0 and "odd_serial_id_seq" in cp.stderr and "nothing was changed" in cp.stderr
+    with psycopg.connect(odd_db) as c:
+        for t in ("odd_serial", "odd_types"):
+            c.execute(f"select setval(pg_get_serial_sequence('{t}', 'id'), 100000)")
     plan = dry_run(ORG_A, backup["id"])
     assert apply(ORG_A, backup["id"], plan["plan_id"]).returncode == 0
     with psycopg.connect(odd_db) as c:
