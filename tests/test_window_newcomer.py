@@ -194,9 +194,47 @@ def test_backup_sizes_include_files_and_unsigned_and_long_states_read_right(qtbo
     t = panel.table
     assert t.item(0, 4).text() != t.item(1, 4).text() and t.item(0, 4).text() == "1.2 MiB"
     assert "3 files" in t.item(0, 4).toolTip()
-    assert t.item(2, 5).text().startswith("UNSIGNED") and "not signed" in t.item(2, 5).toolTip()
+    assert t.item(2, 5).text() == "complete · UNSIGNED" and "not signed" in t.item(2, 5).toolTip()
     assert t.item(0, 5).text() == "complete"
     # the long INCOMPLETE state is cut, not the ID column pushed out of view
     assert t.item(3, 5).text().startswith("INCOMPLETE") and long in t.item(3, 5).toolTip()
     right = t.columnViewportPosition(6) + 40
     assert 0 <= t.columnViewportPosition(6) and right <= t.viewport().width(), (right, t.viewport().width())
+
+
+def test_the_layout_at_three_sizes(qtbot, loop, odd_db, env, tmp_path):
+    """At 800×500, 1024×700 and 1920×1080: names and statuses before "Last backup", the history's
+    Detail readable, the status bar's database and store apart (pictures in the test's tmp dir)."""
+    env(odd_db)
+    backup = cli_json("backup", "--org", ORG_A)["backup"]["id"]
+    cli_json("backup", "--org", ORG_B)
+    plan = cli_json("restore", "--org", ORG_A, "--backup", backup, "--dry-run")["plan_id"]
+    cli_json("restore", "--org", ORG_A, "--backup", backup, "--apply", "--plan", plan, "--yes")
+    w = open_window(qtbot, loop)
+    select_tenant(w, loop, ORG_A)
+    wait_for(loop, lambda: w.backup_table.rowCount() == 2, what="the backup and the safety backup")
+    wait_for(loop, lambda: any(w.history_table.item(r, 1).text() == "restore"
+                               for r in range(w.history_table.rowCount())), what="the restore in history")
+    for width, height in ((800, 500), (1024, 700), (1920, 1080)):
+        w.resize(width, height)
+        loop.run_until_complete(__import__("asyncio").sleep(0.3))
+        w.grab().save(str(tmp_path / f"window-{width}x{height}.png"))
+        orgs, fm = w.tenant_table, w.tenant_table.fontMetrics()
+        for r in range(orgs.rowCount()):  # every name whole, every status whole
+            for col in (1, 3):
+                assert fm.horizontalAdvance(orgs.item(r, col).text()) + 8 <= orgs.columnWidth(col), (width, r, col)
+        if width >= 1024:
+            assert not orgs.isColumnHidden(2) or width < 1920, "Last backup hidden with room to spare"
+        hist = w.history_table
+        restore_row = next(r for r in range(hist.rowCount()) if hist.item(r, 1).text() == "restore")
+        detail = hist.item(restore_row, 7).text()
+        assert detail.startswith(f"from {backup}; safety backup ")
+        wanted = min(hist.fontMetrics().horizontalAdvance(detail), 300 if width >= 1024 else 240)
+        assert hist.columnWidth(7) >= wanted, (width, hist.columnWidth(7))
+        assert hist.columnViewportPosition(7) + wanted <= hist.viewport().width(), width  # in view, not scrolled off
+        assert w.st_conn.text().startswith("Database:") and w.st_store.text().startswith("Store:"), width
+        assert w.st_store.isVisible() and w.st_conn.isVisible()
+        if width >= 1024:  # the backups' ID column in view, whole
+            b = w.backup_table
+            assert b.columnViewportPosition(6) + b.fontMetrics().horizontalAdvance(backup) <= b.viewport().width()
+    print(f"screenshots: {tmp_path}")

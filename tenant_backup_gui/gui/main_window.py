@@ -103,8 +103,9 @@ class MainWindow(MenuActions, QMainWindow):
         split.setObjectName("mainSplit")
         split.addWidget(self.organizations)
         split.addWidget(right)
-        split.setStretchFactor(1, 2)
-        split.setSizes([440, 840])
+        split.setStretchFactor(0, 1)  # a narrower window takes from both sides, the right keeping more
+        split.setStretchFactor(1, 3)
+        split.setSizes([360, 920])
 
         # Jobs panel under everything
         central = QWidget()

@@ -11,7 +11,7 @@ from ...core.partial import state_label
 from ..formatting import num, size, title_label
 from .table import Table
 
-STATE, STATE_WIDTH = 5, 260  # a long INCOMPLETE reason is cut (whole in its tooltip), the ID stays in view
+STATE, ID = 5, 6
 # Why a backup is not this installation's own, in the State column (the restore asks for a tick first).
 ORIGIN = {signing.UNSIGNED: ("UNSIGNED", "not signed: an old-system backup, or written where no backup key was "
                                          "reachable; a restore asks you to trust it first"),
@@ -30,7 +30,7 @@ def state_text(b) -> tuple[str, str]:
     tips = list(b.partial_reasons) if b.partial else [label]
     origin = ORIGIN.get(b.origin.state) if b.complete else None
     if origin:
-        label = f"{origin[0]} · {label}"
+        label = f"{label} · {origin[0]}"
         tips.append(origin[1])
     return label, "\n".join(tips)
 
@@ -43,7 +43,11 @@ class BackupsPanel(QWidget):
         self.title.setObjectName("backupsTitle")
         self.table = Table(["Date", "Time", "Type", "Records", "Size", "State", "ID"], "backups", key=lambda b: b.id)
         self.table.setContextMenuPolicy(Qt.CustomContextMenu)
-        self.table.horizontalHeader().setSectionResizeMode(STATE, QHeaderView.Interactive)
+        # State is shown last and takes what is left: a long INCOMPLETE reason is cut there (whole in
+        # its tooltip) instead of pushing the ID out of view. Logical columns stay as they were.
+        self.table.horizontalHeader().moveSection(ID, STATE)
+        self.table.horizontalHeader().setSectionResizeMode(STATE, QHeaderView.Stretch)
+        self.table.setWordWrap(False)
         lay.addWidget(self.title)
         lay.addWidget(self.table)
 
@@ -72,5 +76,3 @@ class BackupsPanel(QWidget):
                           QColor("#b26a00") if b.partial or not b.signed else None)
         self.table.fill(rows, items, colors)
         self.table.align_right((3, 4))
-        self.table.resizeColumnToContents(STATE)
-        self.table.setColumnWidth(STATE, min(self.table.columnWidth(STATE), STATE_WIDTH))

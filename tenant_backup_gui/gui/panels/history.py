@@ -12,7 +12,8 @@ from ..formatting import local, num, size, title_label
 from .table import Table
 
 TYPE_FILTER = (h.MANUAL, h.DAILY_TENANT, h.DAILY, h.SAFETY, h.RESTORE, h.DRY_RUN, h.CLEANUP)
-WHO, DETAIL, ORGANIZATION = 6, 7, 8
+SIZE, DURATION, WHO, DETAIL, ORGANIZATION = 4, 5, 6, 7, 8
+GIVE_WAY = (WHO, DURATION, SIZE)  # hidden in this order when Detail would get less than DETAIL_WIDTH
 WHO_WIDTH, DETAIL_WIDTH = 120, 340
 STATUS_FILTER = (h.COMPLETED, h.COMPLETED_WITH_ERRORS, h.FAILED, h.CANCELLED, h.IN_PROGRESS)
 
@@ -70,6 +71,7 @@ class HistoryPanel(QWidget):
         head.setStretchLastSection(False)  # the last visual column is Detail, stretched below
         head.setSectionResizeMode(DETAIL, QHeaderView.Interactive)  # fit_detail: what is left, never a sliver
         head.setSectionResizeMode(WHO, QHeaderView.Interactive)
+        self.table.setWordWrap(False)  # one line per entry, cut with "…", whole in its tooltip
         self.table.setColumnHidden(ORGANIZATION, True)
         lay.addLayout(bar)
         lay.addWidget(self.table)
@@ -111,9 +113,17 @@ class HistoryPanel(QWidget):
         self.fit_detail()
 
     def fit_detail(self) -> None:
-        """Detail takes what the other columns leave, but at least DETAIL_WIDTH (or its text): the
-        table scrolls sideways before the one column saying what happened shrinks to a sliver."""
+        """Detail takes what the other columns leave, at least DETAIL_WIDTH (or its text): in a
+        narrow window Who, then Duration, then Size give way (all in the entry's dialog) before the
+        one column saying what happened shrinks to a sliver; past that the table scrolls sideways."""
         t = self.table
-        others = sum(t.columnWidth(c) for c in range(t.columnCount()) if c != DETAIL and not t.isColumnHidden(c))
         wanted = min(max(t.sizeHintForColumn(DETAIL), 60), DETAIL_WIDTH)
-        t.setColumnWidth(DETAIL, max(t.viewport().width() - others, wanted))
+        for c in GIVE_WAY:
+            t.setColumnHidden(c, False)
+        others = lambda: sum(t.columnWidth(c) for c in range(t.columnCount())  # noqa: E731
+                             if c != DETAIL and not t.isColumnHidden(c))
+        for c in GIVE_WAY:
+            if t.viewport().width() - others() >= wanted:
+                break
+            t.setColumnHidden(c, True)
+        t.setColumnWidth(DETAIL, max(t.viewport().width() - others(), wanted))
