@@ -46,6 +46,7 @@ class BackupsPanel(QWidget):
         # State is shown last and takes what is left: a long INCOMPLETE reason is cut there (whole in
         # its tooltip) instead of pushing the ID out of view. Logical columns stay as they were.
         self.table.horizontalHeader().moveSection(ID, STATE)
+        self.table.horizontalHeader().setStretchLastSection(False)  # the logical last is the ID
         self.table.horizontalHeader().setSectionResizeMode(STATE, QHeaderView.Stretch)
         self.table.setWordWrap(False)
         lay.addWidget(self.title)

@@ -104,8 +104,6 @@ class HistoryPanel(QWidget):
         self.table.fill(rows, items, colors)
         self.table.align_right((3, 4, 5))
         self.table.setColumnHidden(ORGANIZATION, len(orgs) < 2)
-        self.table.resizeColumnToContents(WHO)  # user@host: cut first, whole in its tooltip
-        self.table.setColumnWidth(WHO, min(self.table.columnWidth(WHO), WHO_WIDTH))
         self.fit_detail()
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
@@ -120,6 +118,7 @@ class HistoryPanel(QWidget):
         wanted = min(max(t.sizeHintForColumn(DETAIL), 60), DETAIL_WIDTH)
         for c in GIVE_WAY:
             t.setColumnHidden(c, False)
+        t.setColumnWidth(WHO, min(t.sizeHintForColumn(WHO), WHO_WIDTH))  # user@host: cut, whole in its tooltip
         others = lambda: sum(t.columnWidth(c) for c in range(t.columnCount())  # noqa: E731
                              if c != DETAIL and not t.isColumnHidden(c))
         for c in GIVE_WAY:
