@@ -49,11 +49,14 @@ def is_current() -> bool:
     return doc.get("digest") == inputs_digest() and all((OUT / f).exists() for f in doc.get("files", []))
 
 
-async def wait(pred, timeout=60):
+DEBUG = None
+
+
+async def wait(pred, timeout=60, what="?"):
     end = time.monotonic() + timeout
     while not pred():
         if time.monotonic() > end:
-            raise SystemExit("timed out")
+            raise SystemExit(f"timed out waiting for {what}: {DEBUG and DEBUG()}")
         await asyncio.sleep(0.05)
 
 
@@ -100,7 +103,9 @@ def main() -> int:
             w.browse()
             b = w.browser
             b.resize(1180, 680)
-            await wait(lambda: b.tables.rowCount() > 0)
+            global DEBUG
+            DEBUG = lambda: (b.status.text(), b.errors)  # noqa: E731
+            await wait(lambda: b.tables.rowCount() > 0, what="the browser's tables")
             b.select_table("customers")
             await wait(lambda: b.rows.rowCount() > 0 and not b.busy())
             b.rows.selectRow(min(2, b.rows.rowCount() - 1))
@@ -129,9 +134,11 @@ def main() -> int:
             for r in range(w.tenant_table.rowCount()):
                 if w.tenant_table.item(r, 4).text() == WELDCOR:
                     w.tenant_table.selectRow(r)
+            global DEBUG
+            DEBUG = lambda: (w.st_message.text(), [e.text() for e in w.errors], w.backup_table.rowCount())  # noqa: E731
             w.create_backup()
-            await wait(lambda: not w.runner.busy())
-            await wait(lambda: w.backup_table.rowCount() >= 3)
+            await wait(lambda: not w.runner.busy(), what="the backup")
+            await wait(lambda: w.backup_table.rowCount() >= 3, what="three backups")
             await asyncio.sleep(0.5)
             save(w, "main-window.png")
             w.backup_table.selectRow(1)
