@@ -105,7 +105,7 @@ class MainWindow(MenuActions, QMainWindow):
         split.addWidget(right)
         split.setStretchFactor(0, 1)  # a narrower window takes from both sides, the right keeping more
         split.setStretchFactor(1, 3)
-        split.setSizes([360, 920])
+        split.setSizes([400, 880])  # at 1200 wide: names, last backup and status in full
 
         # Jobs panel under everything
         central = QWidget()

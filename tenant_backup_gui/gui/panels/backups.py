@@ -48,7 +48,6 @@ class BackupsPanel(QWidget):
         self.table.horizontalHeader().moveSection(ID, STATE)
         self.table.horizontalHeader().setStretchLastSection(False)  # the logical last is the ID
         self.table.horizontalHeader().setSectionResizeMode(STATE, QHeaderView.Stretch)
-        self.table.setWordWrap(False)
         lay.addWidget(self.title)
         lay.addWidget(self.table)
 

@@ -71,7 +71,6 @@ class HistoryPanel(QWidget):
         head.setStretchLastSection(False)  # the last visual column is Detail, stretched below
         head.setSectionResizeMode(DETAIL, QHeaderView.Interactive)  # fit_detail: what is left, never a sliver
         head.setSectionResizeMode(WHO, QHeaderView.Interactive)
-        self.table.setWordWrap(False)  # one line per entry, cut with "…", whole in its tooltip
         self.table.setColumnHidden(ORGANIZATION, True)
         lay.addLayout(bar)
         lay.addWidget(self.table)
@@ -118,7 +117,8 @@ class HistoryPanel(QWidget):
         wanted = min(max(t.sizeHintForColumn(DETAIL), 60), DETAIL_WIDTH)
         for c in GIVE_WAY:
             t.setColumnHidden(c, False)
-        t.setColumnWidth(WHO, min(t.sizeHintForColumn(WHO), WHO_WIDTH))  # user@host: cut, whole in its tooltip
+        head = t.horizontalHeader().sectionSizeHint(WHO)
+        t.setColumnWidth(WHO, max(head, min(t.sizeHintForColumn(WHO), WHO_WIDTH)))  # user@host: cut, whole in its tooltip
         others = lambda: sum(t.columnWidth(c) for c in range(t.columnCount())  # noqa: E731
                              if c != DETAIL and not t.isColumnHidden(c))
         for c in GIVE_WAY:

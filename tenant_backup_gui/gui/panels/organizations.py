@@ -72,7 +72,8 @@ class OrganizationsPanel(QWidget):
         says how old the last backup is when that matters)."""
         t = self.table
         t.setColumnHidden(LAST, False)
-        widths = [t.sizeHintForColumn(c) for c in (0, NAME, LAST, STATUS)]
+        head = t.horizontalHeader()
+        widths = [max(t.sizeHintForColumn(c), head.sectionSizeHint(c)) for c in (0, NAME, LAST, STATUS)]
         t.setColumnHidden(LAST, t.viewport().width() < sum(widths) + 12)
 
     def filter(self, text: str) -> None:

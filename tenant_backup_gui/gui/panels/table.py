@@ -21,6 +21,7 @@ class Table(QTableWidget):
         self.setSelectionMode(QAbstractItemView.SingleSelection)
         self.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.setTabKeyNavigation(False)  # Tab leaves for the next pane; the arrows move within
+        self.setWordWrap(False)  # one line a row, cut with "…" (wrapped names hid the widths columns need)
         self.verticalHeader().setVisible(False)
         self.setAlternatingRowColors(True)
         self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
