@@ -108,8 +108,7 @@ class BackupReader:
     def __init__(self, job: Job, ctx: Context, org_id: str, ref: str):
         self.job, self.ctx, self.org = job, ctx, org_id
         found = find_backup(ctx.store, org_id, ref)
-        # Looking changes nothing: an unsigned (old-system) backup is shown too; restoring it asks first.
-        self.info, _ = read_summary(ctx.store, found, ctx.trust(accept_unsigned=True))
+        self.info, _ = read_summary(ctx.store, found)
         if self.info.organization_id.strip().lower() != org_id:
             raise IntegrityError(f"backup {found.id} names organization {self.info.organization_id} in its "
                                  f"summary, not {org_id}; it cannot be shown")
