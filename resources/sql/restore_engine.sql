@@ -681,7 +681,9 @@ begin
     end if;
     if p_mode = 'missing-only' then  -- what it wrote is what was missing
       p_report := jsonb_set(p_report, array['tables', name], public.tenant_backup__counts(t,
-        (p_report->'tables'->name->>'current_rows')::bigint, written, 0, 0));
+        (p_report->'tables'->name->>'current_rows')::bigint, written, 0, 0) || jsonb_build_object(  -- kept as they are:
+        'left_different', coalesce((p_report->'tables'->name->>'to_update')::bigint + (p_report->'tables'->name->>'to_delete')::bigint, 0),
+        'unchanged', (t->>'rows')::bigint - written - coalesce((p_report->'tables'->name->>'to_update')::bigint, 0)));
     end if;
     p_report := jsonb_set(p_report, array['tables', name, 'restored'], to_jsonb(written));
   end loop;
@@ -993,6 +995,7 @@ begin
     report := report || jsonb_build_object('fingerprint', p_fingerprint);
   else
     before := public.tenant_backup__fingerprint(p_org, fp_tables);
+    perform public.tenant_backup__list_rows(p_run_id, p_org, p_tables, p_mode);  -- restore_rows.sql
     begin
       report := public.tenant_backup__run(p_run_id, p_org, p_tables, p_mode, false, null, p_log, fp_tables,
                                           p_tenant_column, p_lock => false);
