@@ -826,7 +826,9 @@ begin
   insert into public.backup_logs (backup_type, status, started_at, completed_at, organization_id, backup_id,
     records_backed_up, tables_count, metadata, run_by, run_host, tool_version)
   values ('restore', 'completed', statement_timestamp(), clock_timestamp(), p_org::uuid, p_log->>'backup_id',
-    (p_report->>'total_records_restored')::bigint, (select count(*) from jsonb_object_keys(per_table)),
+    -- What changed (the job's plan counts it: core/report.py change_words), not the tenant's size.
+    coalesce((p_log->'metadata'->>'records_changed')::bigint, (p_report->>'total_records_restored')::bigint),
+    coalesce((p_log->'metadata'->>'tables_changed')::bigint, (select count(*) from jsonb_object_keys(per_table))),
     coalesce((p_log->'metadata')::jsonb, '{}'::jsonb)
       || jsonb_build_object('sequences_moved', p_report->'sequences_moved', 'tables', per_table),
     p_log->>'run_by', p_log->>'run_host', p_log->>'tool_version');

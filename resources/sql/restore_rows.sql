@@ -18,6 +18,8 @@ create table if not exists public.tenant_backup_row_list (
   key jsonb not null,        -- the key's values, in the key's order (the whole row's text for a keyless table)
   label text,
   changes jsonb,             -- update / left: {column: [now, backup]}, the columns that differ
+  now_row jsonb,             -- the whole row as it is now ({column: text}), where it exists now
+  backup_row jsonb,          -- the whole row in the backup, where the backup has it
   listed_at timestamptz not null default now(),
   primary key (run_id, tbl, n)
 );
@@ -68,12 +70,14 @@ begin
   order_by := (select string_agg(format('coalesce(s.%I, c.%I)', k, k), ', ') from unnest(key) k);
   label_expr := case when label is null then 'null' else format('coalesce(s.%I, c.%I)::text', label, label) end;
   execute format($q$
-    INSERT INTO public.tenant_backup_row_list (run_id, tbl, n, kind, key, label, changes)
+    INSERT INTO public.tenant_backup_row_list (run_id, tbl, n, kind, key, label, changes, now_row, backup_row)
     SELECT %2$L, %3$L, row_number() OVER (ORDER BY %4$s), kind, %5$s, %6$s,
            CASE WHEN kind IN ('update', 'left') AND s.%1$I IS NOT NULL THEN (
              SELECT jsonb_object_agg(b.key, jsonb_build_array(a.value #>> '{}', b.value #>> '{}'))
                FROM jsonb_each(to_jsonb(s)) b LEFT JOIN jsonb_each(to_jsonb(c)) a ON a.key = b.key
-              WHERE a.value IS DISTINCT FROM b.value) END
+              WHERE a.value IS DISTINCT FROM b.value) END,
+           CASE WHEN c.%1$I IS NOT NULL THEN (SELECT jsonb_object_agg(e.key, e.value #>> '{}') FROM jsonb_each(to_jsonb(c)) e) END,
+           CASE WHEN s.%1$I IS NOT NULL THEN (SELECT jsonb_object_agg(e.key, e.value #>> '{}') FROM jsonb_each(to_jsonb(s)) e) END
       FROM (SELECT * FROM %7$s) s FULL JOIN (%8$s) c ON %9$s
       CROSS JOIN LATERAL (SELECT CASE WHEN c.%1$I IS NULL THEN 'insert'
                                       WHEN s.%1$I IS NULL THEN coalesce(nullif(%10$L, ''), 'delete')
@@ -119,7 +123,8 @@ create or replace function public.tenant_backup_row_page(p_run_id uuid, p_table 
   p_limit integer default 1000) returns json
 language sql stable security definer set search_path = pg_catalog, pg_temp as $$
   select coalesce(json_agg(json_build_object('n', l.n, 'kind', l.kind, 'key', l.key, 'label', l.label,
-                                             'changes', l.changes) order by l.n), '[]'::json)
+                                             'changes', l.changes, 'now', l.now_row, 'backup', l.backup_row)
+                           order by l.n), '[]'::json)
     from (select * from public.tenant_backup_row_list
            where run_id = p_run_id and tbl = p_table and n > coalesce(p_after, 0)
            order by n limit least(greatest(coalesce(p_limit, 1000), 1), 10000)) l

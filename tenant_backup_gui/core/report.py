@@ -16,7 +16,7 @@ def rows(n: int, num: Fmt = str) -> str:
     return f"{num(n)} row{'' if n == 1 else 's'}"
 
 
-def change_words(tables, done: bool, num: Fmt = str) -> str:
+def change_words(tables, done: bool, num: Fmt = str, in_tables: bool = True) -> str:
     """What a restore changes (or changed), the one wording of dry run, confirm, result, history and
     CLI: rows inserted, updated, deleted, in the tables that change, and the rows it leaves different.
     tables: the TablePlans."""
@@ -29,7 +29,8 @@ def change_words(tables, done: bool, num: Fmt = str) -> str:
         text = "no row changed" if done else "no row to change"
     else:
         text = (", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]) + \
-            f" row{'' if ins + upd + dele == 1 else 's'} in {num(changed)} table{'' if changed == 1 else 's'}"
+            f" row{'' if ins + upd + dele == 1 else 's'}" + \
+            (f" in {num(changed)} table{'' if changed == 1 else 's'}" if in_tables else "")
     if left:
         text += f"; {rows(left, num)} left different"
     return text
@@ -150,7 +151,7 @@ def restore_text(report: RestoreOutcome) -> str:
 
 def applied_text(result: RestoreResult, tenant_name: str | None, num: Fmt = str, size: Fmt = plain_size) -> str:
     """What an apply did, and how to undo it."""
-    text = (f"Restored: {change_words(list(result.tables.values()), True, num)} of "
+    text = (f"{'Undid the restore' if result.undo else 'Restored'}: {change_words(list(result.tables.values()), True, num)} of "
             f"{result.organization_name or tenant_name} from backup {result.backup_id}.\n\n"
             f"Safety backup: {result.safety_backup_id} — it holds the state before; Undo restores it.")
     if result.files:

@@ -25,6 +25,8 @@ class RestoreRow:
     key: list[str | None]
     label: str | None
     changes: list[ColumnChange] = field(default_factory=list)
+    now: dict | None = None  # the whole row now, {column: text} (None: not there now)
+    backup: dict | None = None  # the whole row in the backup (None: not in it)
 
     @property
     def key_text(self) -> str:
@@ -33,19 +35,22 @@ class RestoreRow:
     @classmethod
     def from_engine(cls, doc: dict) -> "RestoreRow":
         changes = [ColumnChange(c, v[0], v[1]) for c, v in (doc.get("changes") or {}).items()]
-        return cls(doc["kind"], list(doc["key"]), doc.get("label"), changes)
+        return cls(doc["kind"], list(doc["key"]), doc.get("label"), changes, doc.get("now"), doc.get("backup"))
 
     @classmethod
     def from_json(cls, doc: dict) -> "RestoreRow":
         return cls(doc["kind"], doc["key"], doc.get("label"),
-                   [ColumnChange(c["column"], c["now"], c["backup"]) for c in doc.get("changes", [])])
+                   [ColumnChange(c["column"], c["now"], c["backup"]) for c in doc.get("changes", [])],
+                   doc.get("now"), doc.get("backup"))
 
-    def to_json(self) -> dict:
+    def to_json(self, records: bool = False) -> dict:
+        """records: with the whole row now and in the backup (the spool keeps them; --json does not)."""
         return {"kind": self.kind, "key": self.key, "label": self.label,
-                "changes": [{"column": c.column, "now": c.now, "backup": c.backup} for c in self.changes]}
+                "changes": [{"column": c.column, "now": c.now, "backup": c.backup} for c in self.changes],
+                **({"now": self.now, "backup": self.backup} if records else {})}
 
     def matches(self, needle_folded: str) -> bool:
-        texts = [self.key_text, self.label or ""] + [v or "" for c in self.changes for v in (c.now, c.backup)]
+        texts = [self.key_text, self.label or ""] + [v or "" for r in (self.now, self.backup) if r for v in r.values()]
         return any(needle_folded in t.casefold() for t in texts)
 
 
@@ -121,9 +126,11 @@ class RestoreResult(RestoreOutcome):
     """An apply that happened; safety_backup_id holds the state before it (and undoes it)."""
     safety_backup_id: str | None = None
     seconds: float = 0.0
+    undo: bool = False  # it restored a safety backup: the undo of the restore that took it
 
     def to_json(self) -> dict:
-        return {**super().to_json(), "safety_backup_id": self.safety_backup_id, "seconds": self.seconds}
+        return {**super().to_json(), "safety_backup_id": self.safety_backup_id, "seconds": self.seconds,
+                "undo": self.undo}
 
 
 @dataclass

@@ -243,7 +243,9 @@ class RestoreDryRunJob(_RestoreBase):
         await asyncio.to_thread(
             history.finish, log_id, h.COMPLETED if result.success else h.COMPLETED_WITH_ERRORS,
             records=sum(result.changes), tables=len(result.changed_tables),
-            errors=result.problems, metadata={"plan_id": result.plan_id, "options": self.options.key()},
+            errors=result.problems, metadata={"plan_id": result.plan_id, "options": self.options.key(),
+                                              "mode": self.options.mode, "chosen_keys": 0, "undo": is_undo(info),
+                                              "left_different": result.left_different},
             backup_id=info.id)
         result.warnings += history.warnings
         result.partial, result.partial_reasons = info.partial, info.partial_reasons
@@ -293,6 +295,11 @@ class RestoreDryRunJob(_RestoreBase):
                              plan.plan_id if ok else None, message, ok, step, rows=spool)
 
 
+def is_undo(info: BackupInfo) -> bool:
+    """Restoring a safety backup undoes the restore that took it."""
+    return info.type == "safety"
+
+
 def _files_words(step, upload: str, delete: str) -> str:
     return files_words(step.section if step is not None else None, upload, delete)
 
@@ -318,6 +325,17 @@ class RestoreApplyJob(_RestoreBase):
         self.started_at: datetime | None = None
         # What a failed apply may have changed, in words, as it happens: empty means nothing was.
         self.changed: list[str] = []
+
+    def what(self, info: BackupInfo) -> dict:
+        """What the history row of this restore says it is: its mode, the chosen keys, whether it
+        undoes a restore (it restores the safety backup a restore took), and what it changes (the
+        dry run's counts, which the fingerprint proves still hold) — not the tenant's size."""
+        tables = [TablePlan(n, 0, **{k: t.get(k, 0) for k in ("to_insert", "to_update", "to_delete", "left_different")})
+                  for n, t in self.plan.tables.items()]
+        return {"mode": self.options.mode, "chosen_keys": 0, "undo": is_undo(info),
+                "records_changed": sum(t.to_insert + t.to_update + t.to_delete for t in tables),
+                "tables_changed": sum(1 for t in tables if t.to_insert or t.to_update or t.to_delete),
+                "left_different": sum(t.left_different for t in tables)}
 
     def prepare(self) -> list[str]:
         problems = super().prepare()
@@ -352,7 +370,7 @@ class RestoreApplyJob(_RestoreBase):
         except BaseException as err:  # an internal error too leaves its restore row in the history
             log_id = await asyncio.to_thread(history.start, h.RESTORE, self.org_id, {
                 "plan_id": self.plan_id, "safety_backup_id": self.safety_backup_id,
-                "started_at": self.started_at.isoformat(), "changed": self.changed}, info.id)
+                "started_at": self.started_at.isoformat(), "changed": self.changed, **self.what(info)}, info.id)
             await asyncio.to_thread(history.finish, log_id, h.ended_by(err), errors=[_error_text(err)],
                                     backup_id=info.id)
             if isinstance(err, TenantBackupError) and not isinstance(err, Cancelled):
@@ -426,7 +444,8 @@ class RestoreApplyJob(_RestoreBase):
                                                    metadata={"plan_id": self.plan_id,
                                                              "safety_backup_id": self.safety_backup_id,
                                                              "options": self.options.key(),
-                                                             "started_at": self.started_at.isoformat()})
+                                                             "started_at": self.started_at.isoformat(),
+                                                             **self.what(info)})
                         except ConnectionFailed:
                             if not self.ctx.direct:  # the server got the call; its answer was lost
                                 self.changed.append("the restore may still finish on the server: check the "
@@ -449,8 +468,9 @@ class RestoreApplyJob(_RestoreBase):
                 finally:
                     self._session = None
         tables = {n: plans_[n] for n in names}
-        message = (f"Restored: {change_words(list(tables.values()), done=True)} of {name or self.org_id} "
+        message = (f"{'Undid the restore' if is_undo(info) else 'Restored'}: "
+                   f"{change_words(list(tables.values()), done=True)} of {name or self.org_id} "
                    f"from backup {info.id}" + _files_words(step, "uploaded", "deleted")
                    + f"; safety backup {self.safety_backup_id} holds the state before")
         return self._outcome(RestoreResult, info, name, tables, warnings, [], restored, self.plan_id, message, True,
-                             step, safety_backup_id=self.safety_backup_id)
+                             step, safety_backup_id=self.safety_backup_id, undo=is_undo(info))

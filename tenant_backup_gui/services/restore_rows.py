@@ -47,7 +47,7 @@ class RowSpool:
         counts = Counter()
         with open(path, "w", encoding="utf-8") as fh:
             for r in rows:
-                fh.write(json.dumps(r.to_json(), ensure_ascii=False) + "\n")
+                fh.write(json.dumps(r.to_json(records=True), ensure_ascii=False) + "\n")
                 counts[r.kind] += 1
         self._files[name], self.counts[name] = path, counts
 
