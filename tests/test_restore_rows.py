@@ -110,5 +110,11 @@ def test_the_dry_run_names_exactly_the_rows_it_changes_and_every_report_agrees(d
     assert (done["summary"]["inserted"], done["summary"]["updated"], done["summary"]["deleted"]) == changed
     assert done["message"].startswith(f"Restored: insert".replace("insert", "inserted"))
     assert f"in {s['tables_changed']} tables" in done["message"] and f"in {s['tables_changed']} tables" in dry["message"]
+    logged = history_row(org, "restore")
+    assert logged["records_backed_up"] == sum(changed) and logged["tables_count"] == s["tables_changed"]
+    meta = logged["metadata"]
+    assert (meta["mode"], meta["chosen_keys"], meta["undo"]) == ("replace", 0, False)
+    dry_logged = history_row(org, "dry_run")
+    assert dry_logged["metadata"]["mode"] == "missing-only"  # the newest dry run: the missing-only one
     with psycopg.connect(demo_road.db) as c:  # nothing of the list is left on the server
         assert c.execute("select count(*) from tenant_backup_row_list").fetchone()[0] == 0

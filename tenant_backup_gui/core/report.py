@@ -26,7 +26,7 @@ def change_words(tables, done: bool, num: Fmt = str, in_tables: bool = True) -> 
     verbs = ("inserted", "updated", "deleted") if done else ("insert", "update", "delete")
     parts = [f"{v} {num(n)}" for v, n in zip(verbs, (ins, upd, dele)) if n]
     if not parts:
-        text = "no row changed" if done else "no row to change"
+        text = "changed no row" if done else "change no row"
     else:
         text = (", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]) + \
             f" row{'' if ins + upd + dele == 1 else 's'}" + \

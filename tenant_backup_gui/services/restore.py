@@ -286,10 +286,9 @@ class RestoreDryRunJob(_RestoreBase):
                     step.section if step else {})
         plans.save(plan)
         ok = not problems
-        verb = "would restore" if ok else "cannot restore"
-        said = change_words([tables[n] for n in tables], done=False)
-        message = (f"Dry run completed. {verb.capitalize()}: {said} of "
-                   f"{name or self.org_id} from backup {info.id}" + _files_words(step, "would upload", "would delete")
+        said = f"Would {change_words(list(tables.values()), done=False)}" if ok else "Cannot restore"
+        message = (f"Dry run completed. {said} of {name or self.org_id} from backup {info.id}"
+                   + _files_words(step, "would upload", "would delete")
                    + ("" if ok else f": {problems[0]}" + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "")))
         return self._outcome(DryRunReport, info, name, tables, warnings, problems, restored,
                              plan.plan_id if ok else None, message, ok, step, rows=spool)
