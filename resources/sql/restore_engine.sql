@@ -46,7 +46,7 @@ end $$;
 
 -- The version of these helpers: the client refuses to restore with missing or older ones.
 create or replace function public.tenant_backup_restore_version() returns integer
-language sql immutable as $$ select 4 $$;
+language sql immutable as $$ select 5 $$;  -- 5: the dry run lists its rows (restore_rows.sql)
 
 -- Version 1's signatures, replaced below (`create or replace` would keep them as overloads).
 drop function if exists public.tenant_backup__run(uuid, text, json, text, boolean, text, json, json, text);
@@ -1024,7 +1024,8 @@ begin
            from pg_proc p join pg_namespace n on n.oid = p.pronamespace
            where n.nspname = 'public' and (p.proname like 'tenant\_backup\_\_%' or p.proname in
              ('tenant_backup_restore_version', 'tenant_backup_fingerprint', 'tenant_backup_purge_staging',
-              'tenant_backup_restore', 'tenant_backup_staged_info', 'tenant_backup_check')) loop
+              'tenant_backup_restore', 'tenant_backup_staged_info', 'tenant_backup_check',
+              'tenant_backup_row_page', 'tenant_backup_row_list_done')) loop  -- the last two: restore_rows.sql
     execute format('revoke all on function %s from public', f.sig);
     if exists (select from pg_roles where rolname = 'anon') then
       execute format('revoke all on function %s from anon', f.sig);

@@ -1,6 +1,7 @@
--- Tenant Backup: the rows a restore's dry run would change, row by row (issue #21). Run after
--- restore_engine.sql (services/inventory.py setup_sql): it reads that engine's decoded backup
--- rows (tenant_backup__decoded) and its definition of the tenant's current rows
+-- Tenant Backup: the rows a restore's dry run would change, row by row (issue #21). Run just
+-- before restore_engine.sql (services/inventory.py setup_sql), whose last block grants and revokes
+-- these functions with its own: they read that engine's decoded backup rows
+-- (tenant_backup__decoded) and its definition of the tenant's current rows
 -- (tenant_backup__scope_query), so the list and the counts come from the same comparison.
 --
 -- Why a table: a dry run rolls its rehearsal back, and over REST every call is its own
@@ -23,15 +24,16 @@ create table if not exists public.tenant_backup_row_list (
   listed_at timestamptz not null default now(),
   primary key (run_id, tbl, n)
 );
+-- RLS on and no policies, no grants: only the owner's functions below read and write it.
 alter table public.tenant_backup_row_list enable row level security;
 revoke all on public.tenant_backup_row_list from public;
-do $$ begin
-  if exists (select from pg_roles where rolname = 'anon') then
-    execute 'revoke all on public.tenant_backup_row_list from anon';
-  end if;
-  if exists (select from pg_roles where rolname = 'authenticated') then
-    execute 'revoke all on public.tenant_backup_row_list from authenticated';
-  end if;
+do $$
+declare r text;
+begin
+  foreach r in array array['anon', 'authenticated', 'service_role'] loop
+    continue when not exists (select from pg_roles where rolname = r);
+    execute format('revoke all on public.tenant_backup_row_list from %I', r);
+  end loop;
 end $$;
 
 -- The list of one table (its description p_t, the decoded backup rows p_decoded): every row the
@@ -139,26 +141,3 @@ begin
   get diagnostics n = row_count;
   return n;
 end $$;
-
-do $$
-declare f record;
-begin
-  for f in select p.oid::regprocedure as sig, p.proname like 'tenant\_backup\_\_%' as internal
-           from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-           where n.nspname = 'public' and p.proname in ('tenant_backup__list_table', 'tenant_backup__list_rows',
-             'tenant_backup_row_page', 'tenant_backup_row_list_done') loop
-    execute format('revoke all on function %s from public', f.sig);
-    if exists (select from pg_roles where rolname = 'anon') then
-      execute format('revoke all on function %s from anon', f.sig);
-    end if;
-    if exists (select from pg_roles where rolname = 'authenticated') then
-      execute format('revoke all on function %s from authenticated', f.sig);
-    end if;
-    if exists (select from pg_roles where rolname = 'service_role') then
-      execute format(case when f.internal then 'revoke all on function %s from service_role'
-                          else 'grant execute on function %s to service_role' end, f.sig);
-    end if;
-  end loop;
-end $$;
-
-notify pgrst, 'reload schema';

@@ -20,7 +20,7 @@ from ..core.errors import Busy, Cancelled, LockBusy, TenantBackupError
 from ..core.scope import Catalog, TableScope, TenantScope, scope_json
 from .shared import BUSY, BUSY_SQLSTATES, who_runs
 
-RESTORE_HELPERS_VERSION = 4  # tenant_backup_restore_version() in resources/sql/restore_engine.sql
+RESTORE_HELPERS_VERSION = 5  # tenant_backup_restore_version() in resources/sql/restore_engine.sql
 # The engine's refusals, by the SQLSTATE of its private class TB (listed atop the phases in
 # restore_engine.sql); each message is one line that says what to do.
 REFUSALS: dict[str, type[TenantBackupError]] = {
