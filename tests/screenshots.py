@@ -53,7 +53,7 @@ async def wait(pred, timeout=60):
     end = time.monotonic() + timeout
     while not pred():
         if time.monotonic() > end:
-            raise SystemExit("timed out")
+            raise SystemExit(f"timed out at line {sys._getframe(1).f_lineno}")
         await asyncio.sleep(0.05)
 
 
@@ -72,7 +72,10 @@ def main() -> int:
             c.execute(setup_sql())
         work = tempfile.mkdtemp()
         os.environ.update(TENANT_BACKUP_DATABASE_URL=url, TENANT_BACKUP_STORE=f"{work}/store",
-                          XDG_STATE_HOME=f"{work}/state", XDG_CONFIG_HOME=f"{work}/config")
+                          XDG_STATE_HOME=f"{work}/state", XDG_CONFIG_HOME=f"{work}/config",
+                          # a keyring that keeps the backup key, as a desktop's does: the backups are signed
+                          PYTHON_KEYRING_BACKEND="tests.keyring_backend.FileKeyring",
+                          TENANT_BACKUP_TEST_KEYRING=f"{work}/keyring.json")
         from PySide6.QtWidgets import QApplication
         import qasync
         from tenant_backup_gui.gui.main_window import MainWindow
@@ -164,6 +167,7 @@ def main() -> int:
             wiz = w.wizard
             wiz.next()
             await asyncio.sleep(0.2)
+            wiz.page(1).trust.setChecked(True)  # the old system's backup is unsigned: the owner's word
             save(wiz, "wizard-partial.png")
             wiz.page(1).replace.setChecked(True)
             wiz.next()

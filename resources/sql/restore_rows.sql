@@ -18,9 +18,9 @@ create table if not exists public.tenant_backup_row_list (
   kind text not null,        -- insert | update | delete | left (missing-only: differs, or only now, and is kept)
   key jsonb not null,        -- the key's values, in the key's order (the whole row's text for a keyless table)
   label text,
-  changes jsonb,             -- update / left: {column: [now, backup]}, the columns that differ
-  now_row jsonb,             -- the whole row as it is now ({column: text}), where it exists now
-  backup_row jsonb,          -- the whole row in the backup, where the backup has it
+  changes json,              -- update / left: {column: [now, backup]}, the columns that differ, in the table's order
+  now_row json,              -- the whole row as it is now ({column: text}, in the table's order), where it exists now
+  backup_row json,           -- the whole row in the backup, where the backup has it
   listed_at timestamptz not null default now(),
   primary key (run_id, tbl, n)
 );
@@ -75,11 +75,11 @@ begin
     INSERT INTO public.tenant_backup_row_list (run_id, tbl, n, kind, key, label, changes, now_row, backup_row)
     SELECT %2$L, %3$L, row_number() OVER (ORDER BY %4$s), kind, %5$s, %6$s,
            CASE WHEN kind IN ('update', 'left') AND s.%1$I IS NOT NULL THEN (
-             SELECT jsonb_object_agg(b.key, jsonb_build_array(a.value #>> '{}', b.value #>> '{}'))
-               FROM jsonb_each(to_jsonb(s)) b LEFT JOIN jsonb_each(to_jsonb(c)) a ON a.key = b.key
-              WHERE a.value IS DISTINCT FROM b.value) END,
-           CASE WHEN c.%1$I IS NOT NULL THEN (SELECT jsonb_object_agg(e.key, e.value #>> '{}') FROM jsonb_each(to_jsonb(c)) e) END,
-           CASE WHEN s.%1$I IS NOT NULL THEN (SELECT jsonb_object_agg(e.key, e.value #>> '{}') FROM jsonb_each(to_jsonb(s)) e) END
+             SELECT json_object_agg(b.key, json_build_array(a.value #>> '{}', b.value #>> '{}'))
+               FROM json_each(to_json(s)) b LEFT JOIN json_each(to_json(c)) a ON a.key = b.key
+              WHERE a.value::text IS DISTINCT FROM b.value::text) END,
+           CASE WHEN c.%1$I IS NOT NULL THEN (SELECT json_object_agg(e.key, e.value #>> '{}') FROM json_each(to_json(c)) e) END,
+           CASE WHEN s.%1$I IS NOT NULL THEN (SELECT json_object_agg(e.key, e.value #>> '{}') FROM json_each(to_json(s)) e) END
       FROM (SELECT * FROM %7$s) s FULL JOIN (%8$s) c ON %9$s
       CROSS JOIN LATERAL (SELECT CASE WHEN c.%1$I IS NULL THEN 'insert'
                                       WHEN s.%1$I IS NULL THEN coalesce(nullif(%10$L, ''), 'delete')

@@ -106,7 +106,7 @@ class RestoreRowsDialog(QDialog):
             return
         rr = self.rows.item(row, 0).data(Qt.UserRole)
         show_side_by_side(self.record, rr.now, rr.backup, {c.column for c in rr.changes}, ("Now", "Backup"))
-        self.record.resizeColumnToContents(0)
+        self.record.resizeColumnsToContents()
 
 
 def open_rows(parent: QWidget, spool, table: str | None) -> RestoreRowsDialog:
