@@ -30,7 +30,7 @@ from ..core.events import Event, EventSink, ignore
 from ..core.manifest import BackupInfo, Part
 from ..core.signing import Trust
 from .base import ObjectStore
-from .part_reader import iter_part_blocks, iter_part_lines, verify_part  # noqa: F401 (re-exported: callers read parts here)
+from .part_reader import READ_CHUNK, iter_part_blocks, iter_part_lines, verify_part  # noqa: F401 (re-exported: callers read parts here)
 
 
 class _OpenPart:
