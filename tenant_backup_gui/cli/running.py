@@ -30,6 +30,12 @@ async def _run(job, progress: Progress):
 
 
 def context(args):
+    """The settings' context; on the way, --org (when given) becomes the id it names: every command
+    that takes --org calls this first, so a name works everywhere an id does (cli/orgs.py)."""
     from ..platform.settings import load_settings
     from ..services.context import Context
-    return Context.from_settings(load_settings())
+    ctx = Context.from_settings(load_settings())
+    if getattr(args, "org", None):
+        from .orgs import resolve_org
+        args.org = resolve_org(ctx, args.org)
+    return ctx

@@ -92,6 +92,9 @@ def restore_text(report: RestoreOutcome) -> str:
     """A dry run (or apply) for a terminal: the message, the tables, the files, the notes and,
     after a dry run that passed, the command that applies its plan."""
     lines = [report.message]
+    if report.backup_type:  # which backup a date or id chose: a safety backup is never a surprise
+        lines.append(f"  from the {report.backup_type} backup {report.backup_id} of "
+                     f"{report.backup_created_at:%Y-%m-%d %H:%M:%S} UTC")
     if isinstance(report, DryRunReport):
         lines += [f"  PARTIAL backup: {why}" for why in report.partial_reasons]
     lines += [f"  {line}" for line in table_lines(report)]

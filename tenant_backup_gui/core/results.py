@@ -5,6 +5,7 @@ CLI's printers and the window read the same fields by name. `to_json()` is the `
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from .plan import TablePlan
 
@@ -25,6 +26,8 @@ class RestoreOutcome:
     problems: list[str] = field(default_factory=list)
     files: dict | None = None  # core.files.files_plan's section; None when files are not part of it
     signed: bool = True  # signed by this installation's key (core/signing.py); False: restored on the owner's word
+    backup_type: str | None = None  # manual, daily, safety: a date never means a safety backup, its id may
+    backup_created_at: datetime | None = None
 
     @property
     def changes(self) -> tuple[int, int, int]:
@@ -39,6 +42,8 @@ class RestoreOutcome:
             "plan_id": self.plan_id,
             "summary": {"organization_id": self.organization_id, "organization_name": self.organization_name,
                         "backup_id": self.backup_id, "backup_date": self.backup_date,
+                        "backup_type": self.backup_type, "backup_created_at":
+                            self.backup_created_at.isoformat() if self.backup_created_at else None,
                         "total_tables": len(self.tables), "total_records_restored": self.restored,
                         "errors": len(self.problems)},
             "tables": {n: t.to_json() for n, t in self.tables.items()},
