@@ -79,12 +79,15 @@ def verdict(report: RestoreOutcome, mode: str, partial: bool, num: Fmt = str) ->
 
 
 def table_lines(report: RestoreOutcome) -> list[str]:
-    """Per table: the backup's rows, today's, and what the restore changes (the CLI's table)."""
+    """Per table: the backup's rows, today's, and what the restore changes (the CLI's table). What
+    changes (or cannot) first, as the wizard lists them; counts grouped as the window groups them."""
     if not report.tables:
         return []
+    changes = lambda t: t.problems or t.to_insert or t.to_update or t.to_delete  # noqa: E731
+    ordered = sorted(report.tables.items(), key=lambda kv: not changes(kv[1]))
     out = [f"{'table':<28} {'backup':>9} {'now':>9} {'insert':>8} {'update':>8} {'delete':>8} {'same':>8}"]
-    out += [f"{n:<28} {t.record_count:>9} {t.current_rows:>9} {t.to_insert:>8} {t.to_update:>8} {t.to_delete:>8} "
-            f"{t.unchanged:>8}" for n, t in report.tables.items()]
+    out += [f"{n:<28} {t.record_count:>9,} {t.current_rows:>9,} {t.to_insert:>8,} {t.to_update:>8,} "
+            f"{t.to_delete:>8,} {t.unchanged:>8,}" for n, t in ordered]
     return out
 
 
