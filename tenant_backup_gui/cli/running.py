@@ -10,8 +10,21 @@ from .printers import Progress
 
 
 def run_job(job, progress: Progress):
-    """Run a job to its end; Ctrl-C or SIGTERM asks it to cancel (it cleans up) instead of killing it mid-write."""
+    """Run a job to its end; Ctrl-C or SIGTERM asks it to cancel (it cleans up) instead of killing it mid-write.
+    First, the history rows of this host's killed jobs (any kind, any organization) say so."""
+    _mark_dead(getattr(job, "ctx", None))
     return asyncio.run(_run(job, progress))
+
+
+def _mark_dead(ctx) -> None:
+    from ..core.errors import TenantBackupError
+    from ..services.leftovers import mark_dead
+    if ctx is None:
+        return
+    try:
+        mark_dead(ctx)
+    except TenantBackupError:
+        pass  # no history to put right here (no database configured): the job says what it needs
 
 
 async def _run(job, progress: Progress):
