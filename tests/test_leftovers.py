@@ -138,3 +138,26 @@ def test_a_pid_of_another_container_with_the_same_hostname_is_not_judged_here(od
     cli_json("history")
     with __import__("psycopg").connect(odd_db) as c:
         assert c.execute("select status from backup_logs where id = %s", [other]).fetchone()[0] == "in_progress"
+
+
+def test_temp_copies_live_in_one_folder_per_tenant_and_the_sweep_reads_only_it(odd_db, env):
+    """Issue 24 item 11: the sweep walked every one of a tenant's file copies to find temp files."""
+    from tenant_backup_gui.core.files import stored_key
+    from tenant_backup_gui.platform.settings import load_settings
+    from tenant_backup_gui.services.context import Context
+    from tenant_backup_gui.services.leftovers import has_temp_files, reconcile
+    from tenant_backup_gui.stores.folder import FolderStore
+    store = env(odd_db)
+    folder = FolderStore(store)
+    done = folder.open_writer(stored_key(ORG_A, "ab" * 32))
+    done.write(b"a copy")
+    done.commit()
+    killed = folder.open_writer(stored_key(ORG_A, "cd" * 32))
+    killed.write(b"half a copy")  # never committed: its process was killed
+    tmp = store / "tenant-files" / ORG_A / ".tmp"
+    assert [p.name for p in tmp.iterdir()] == [f".{'cd' * 32}.tmp-{os.getpid()}"]
+    assert not list((store / "tenant-files" / ORG_A / "cd").glob("*"))  # nothing beside the copies
+    ctx = Context.from_settings(load_settings())
+    assert has_temp_files(ctx, ORG_A)
+    assert reconcile(ctx, ORG_A)["temp_files"] == 1 and list(tmp.iterdir()) == []
+    assert folder.list(f"tenant-files/{ORG_A}/")[0].key.endswith("ab" * 32)

@@ -118,6 +118,16 @@ def tenant_files_prefix(org_id: str) -> str:
     return f"{FILES_ROOT}/{org_id}/"
 
 
+def temp_folder(key: str) -> str | None:
+    """Where a store writes the temp file of `key` before it is complete: a tenant's file copies
+    (as big as the objects, thousands of them) in one `tenant-files/{org}/.tmp/` folder, so the
+    sweep after a killed backup reads that folder, not every copy; None: beside the key."""
+    parts = key.split("/")
+    if len(parts) > 2 and parts[0] == FILES_ROOT:
+        return f"{FILES_ROOT}/{parts[1]}/.tmp"
+    return None
+
+
 @dataclass(frozen=True)
 class FileEntry:
     """One object of a backup: where it was (bucket, path), what it held, and how it was listed

@@ -2,7 +2,7 @@
 tenant once it holds the tenant's lock, and by `cleanup`:
 
 - hidden temp parts (`.x-p0001.jsonl.gz.tmp-PID`) in the tenant's folder, and temp copies of its
-  files (`tenant-files/{org}/…/.sha.tmp-PID`, as big as the object): under the lock no live writer
+  files (`tenant-files/{org}/.tmp/.sha.tmp-PID`, one folder per tenant, as big as the object): under the lock no live writer
   owns one, so they go;
 - history rows still `in_progress` whose job is gone become `failed` with "interrupted";
 - rows of runs of no one tenant (`daily`, `cleanup`) whose process on this host is gone become
@@ -23,7 +23,7 @@ from typing import Iterator
 
 from ..core import history as h
 from ..core import manifest as mf
-from ..core.files import tenant_files_prefix
+from ..core.files import stored_key, temp_folder
 from ..platform.processes import pid_alive, pid_space
 
 # Rows of jobs that hold the tenant's lock while they run (a dry run does not: its rows are left be).
@@ -63,8 +63,10 @@ def reason(backup_type: str, swept: bool = True) -> str:
 
 
 def _tenant_prefixes(org_id: str) -> tuple[str, str]:
-    """Where a tenant's jobs write: its backups' folder and its files' content-addressed copies."""
-    return mf.tenant_prefix(org_id), tenant_files_prefix(org_id)
+    """Where a tenant's jobs leave temp files: its backups' folder, and the one folder where the
+    temp files of its content-addressed copies are written (core/files.py temp_folder): never a
+    walk through every copy."""
+    return mf.tenant_prefix(org_id), temp_folder(stored_key(org_id, "0" * 64)) + "/"
 
 
 def reconcile(ctx, org_id: str) -> dict:
