@@ -12,8 +12,10 @@ import sys
 import time
 
 import psycopg
+import pytest
 
 from .conftest import ORG_A, ORG_B, ROOT, cli_json, run_cli
+from .roads import road  # noqa: F401 - the fixture
 
 
 def _grow(url: str, rows: int = 400_000) -> None:
@@ -161,3 +163,17 @@ def test_temp_copies_live_in_one_folder_per_tenant_and_the_sweep_reads_only_it(o
     assert has_temp_files(ctx, ORG_A)
     assert reconcile(ctx, ORG_A)["temp_files"] == 1 and list(tmp.iterdir()) == []
     assert folder.list(f"tenant-files/{ORG_A}/")[0].key.endswith("ab" * 32)
+
+
+@pytest.mark.parametrize("road", ["rest"], indirect=True)
+def test_over_rest_a_rows_age_is_the_servers_not_the_writing_hosts_clock(road):
+    """Issue 24 item 11: the REST road aged a row by the writing host's started_at against the reading
+    host's clock; a writer whose clock ran a day ahead left a row no job ever judged old enough."""
+    with psycopg.connect(road.db, autocommit=True) as c:
+        row = str(c.execute("insert into backup_logs (backup_type, status, started_at, created_at, organization_id, "
+                            "metadata, run_host) values ('manual', 'in_progress', now() + interval '1 day', "
+                            "now() - interval '1 hour', %s, '{\"pid\": 4242}', 'another-host') returning id",
+                            [ORG_A]).fetchone()[0])
+    cli_json("backup", "--org", ORG_A)  # holds the tenant's lock: a row older than any lock wait is gone
+    with psycopg.connect(road.db) as c:
+        assert c.execute("select status from backup_logs where id = %s", [row]).fetchone()[0] == "failed"
