@@ -148,7 +148,8 @@ def _keyring_check(settings) -> dict:
         if os.environ.get(env_var):
             return _check("keyring", "warn", f"the OS keyring is not reachable here ({credentials.backend_name()}); "
                           f"nothing in this run needs it: the service role key comes from the environment ({env_var})",
-                          "the window's Settings cannot save secrets here: run it from a desktop session")
+                          f"nothing to set: {env_var} is the route without a keyring (the window's Settings save "
+                          f"secrets only in a desktop session)")
         return _check("keyring", "warn" if settings.supabase_key else "fail",
                       str(err).replace(credentials.ENV_ROUTE, f"set {env_var} in the environment instead"),
                       f"set {env_var}, or run from a desktop session")
