@@ -24,7 +24,7 @@ def cmd_show(args) -> int:
     progress = Progress(not args.json)
     job = ShowJob(context(args), args.org, args.backup, args.table, args.key, args.search, args.limit,
                   args.offset, args.csv, on_event=progress)
-    result = run_job(job, progress)
+    result = run_job(job, progress, leftovers=False)
     out(args, result.to_json(), lambda _d: _show_human(result, args))
     return 0
 

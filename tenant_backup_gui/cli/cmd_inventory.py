@@ -64,7 +64,7 @@ def cmd_verify(args) -> int:
     from ..services.inventory import VerifyJob
     progress = Progress(not args.json)
     result = run_job(VerifyJob(context(args), args.org, args.backup, on_event=progress,
-                               trust_unsigned=args.trust_unsigned), progress)
+                               trust_unsigned=args.trust_unsigned), progress, leftovers=False)
     out(args, result, lambda r: "\n".join([r["message"]] + [f"  {p}" for p in r["problems"]]
                                           + [f"  partial: {why}" for why in r.get("partial_reasons", [])]))
     return 0 if result["success"] and not result.get("partial") else 1

@@ -9,10 +9,13 @@ from ..core.errors import Cancelled
 from .printers import Progress
 
 
-def run_job(job, progress: Progress):
+def run_job(job, progress: Progress, leftovers: bool = True):
     """Run a job to its end; Ctrl-C or SIGTERM asks it to cancel (it cleans up) instead of killing it mid-write.
-    First, the history rows of this host's killed jobs (any kind, any organization) say so."""
-    _mark_dead(getattr(job, "ctx", None))
+    First, the history rows of this host's killed jobs (any kind, any organization) say so; not for
+    the jobs that read only the backup store (leftovers=False: verify, show), which must not wait
+    on a database they do not use."""
+    if leftovers:
+        _mark_dead(getattr(job, "ctx", None))
     return asyncio.run(_run(job, progress))
 
 
