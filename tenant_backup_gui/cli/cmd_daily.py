@@ -58,7 +58,9 @@ def cmd_daily(args) -> int:
         shard = parse_shard(args.shard) if args.shard else None
         ctx = context(args)
         stale = last_success(ctx)
-        result = run_job(DailyJob(ctx, on_event=progress, jobs=args.jobs, shard=shard), progress)
+        # leftovers=False: the run reconciles each tenant under its lock and its own runs' rows
+        # itself, within its connection budget (one per tenant job)
+        result = run_job(DailyJob(ctx, on_event=progress, jobs=args.jobs, shard=shard), progress, leftovers=False)
     except TenantBackupError as err:
         log.error("daily run did not start or stopped: %s", err)
         _notify_failure(f"The daily backup failed: {err}")
