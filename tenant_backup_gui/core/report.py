@@ -102,12 +102,15 @@ def verdict(report: RestoreOutcome, mode: str, partial: bool, num: Fmt = str) ->
 
 
 def table_lines(report: RestoreOutcome) -> list[str]:
-    """Per table: the backup's rows, today's, and what the restore changes (the CLI's table)."""
+    """Per table: the backup's rows, today's, and what the restore changes (the CLI's table). What
+    changes (or cannot) first, as the wizard lists them; counts grouped as the window groups them."""
     if not report.tables:
         return []
+    changes = lambda t: t.problems or t.to_insert or t.to_update or t.to_delete or t.left_different  # noqa: E731
+    ordered = sorted(report.tables.items(), key=lambda kv: not changes(kv[1]))  # changed tables first
     out = [f"{'table':<28} {'backup':>9} {'now':>9} {'insert':>8} {'update':>8} {'delete':>8} {'same':>8} {'left':>8}"]
-    out += [f"{n:<28} {t.record_count:>9} {t.current_rows:>9} {t.to_insert:>8} {t.to_update:>8} {t.to_delete:>8} "
-            f"{t.unchanged:>8} {t.left_different:>8}" for n, t in report.tables.items()]
+    out += [f"{n:<28} {t.record_count:>9,} {t.current_rows:>9,} {t.to_insert:>8,} {t.to_update:>8,} "
+            f"{t.to_delete:>8,} {t.unchanged:>8,} {t.left_different:>8,}" for n, t in ordered]
     return out
 
 
@@ -135,6 +138,9 @@ def restore_text(report: RestoreOutcome) -> str:
     """A dry run (or apply) for a terminal: the message, the tables, the files, the notes and,
     after a dry run that passed, the command that applies its plan."""
     lines = [report.message]
+    if report.backup_type:  # which backup a date or id chose: a safety backup is never a surprise
+        lines.append(f"  from the {report.backup_type} backup {report.backup_id} of "
+                     f"{report.backup_created_at:%Y-%m-%d %H:%M:%S} UTC")
     if isinstance(report, DryRunReport):
         lines += [f"  PARTIAL backup: {why}" for why in report.partial_reasons]
     lines += [f"  {line}" for line in table_lines(report)]

@@ -5,6 +5,7 @@ CLI's printers and the window read the same fields by name. `to_json()` is the `
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from .plan import TablePlan
 
@@ -71,6 +72,8 @@ class RestoreOutcome:
     files: dict | None = None  # core.files.files_plan's section; None when files are not part of it
     signed: bool = True  # signed by this installation's key (core/signing.py); False: restored on the owner's word
     rows: object | None = None  # services/restore_rows.RowSpool: the rows it changes, when asked for
+    backup_type: str | None = None  # manual, daily, safety: a date never means a safety backup, its id may
+    backup_created_at: datetime | None = None
 
     @property
     def changes(self) -> tuple[int, int, int]:
@@ -95,6 +98,8 @@ class RestoreOutcome:
             "plan_id": self.plan_id,
             "summary": {"organization_id": self.organization_id, "organization_name": self.organization_name,
                         "backup_id": self.backup_id, "backup_date": self.backup_date,
+                        "backup_type": self.backup_type, "backup_created_at":
+                            self.backup_created_at.isoformat() if self.backup_created_at else None,
                         "total_tables": len(self.tables), "total_records_restored": self.restored,
                         "inserted": self.changes[0], "updated": self.changes[1], "deleted": self.changes[2],
                         "left_different": self.left_different, "tables_changed": len(self.changed_tables),

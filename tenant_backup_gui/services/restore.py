@@ -215,7 +215,8 @@ class _RestoreBase(Job):
                  restored: int, plan_id: str | None, message: str, success: bool, step=None, **more):
         warnings = ([self._origin_warning] if self._origin_warning else []) + warnings
         return cls(success, message, plan_id, self.org_id, name, info.id, info.date, restored, tables, warnings,
-                   problems, step.section if step is not None and step.section else None, signed=info.signed, **more)
+                   problems, step.section if step is not None and step.section else None, signed=info.signed,
+                   backup_type=info.type, backup_created_at=info.created_at, **more)
 
 
 class RestoreDryRunJob(_RestoreBase):
