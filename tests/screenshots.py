@@ -53,7 +53,7 @@ async def wait(pred, timeout=60):
     end = time.monotonic() + timeout
     while not pred():
         if time.monotonic() > end:
-            raise SystemExit("timed out")
+            raise SystemExit(f"timed out at line {sys._getframe(1).f_lineno}")
         await asyncio.sleep(0.05)
 
 
@@ -133,6 +133,9 @@ def main() -> int:
             await wait(lambda: w.backup_table.rowCount() >= 3)
             await asyncio.sleep(0.5)
             save(w, "main-window.png")
+            with psycopg.connect(url) as c:  # a customer edited since: the dry run's row list shows it
+                c.execute("update customers set balance = balance + 75, phone = '+1 306 555 0142' "
+                          "where organization_id = %s and name like 'Prairie D%%'", [WELDCOR])
             w.backup_table.selectRow(1)
             w.restore()
             wiz = w.wizard
@@ -143,6 +146,13 @@ def main() -> int:
             await wait(lambda: wiz.plan is not None)
             await asyncio.sleep(0.2)
             save(wiz, "wizard-3-dry-run.png")
+            rows = wiz.page(2).show_rows("customers")  # double-click a table: the rows it changes
+            rows.resize(1100, 560)
+            edited = next((r for r in range(rows.rows.rowCount()) if rows.rows.item(r, 0).text() == "update"), 0)
+            rows.rows.selectRow(edited)
+            await asyncio.sleep(0.2)
+            save(rows, "wizard-rows.png")
+            rows.close()
             wiz.next()
             wiz.page(3).name.setText("Weldcor Supply")
             save(wiz, "wizard-4-confirm.png")
@@ -157,9 +167,9 @@ def main() -> int:
             wiz = w.wizard
             wiz.next()
             await asyncio.sleep(0.2)
+            wiz.page(1).trust.setChecked(True)  # the old system's backup is unsigned: the owner's word
             save(wiz, "wizard-partial.png")
             wiz.page(1).replace.setChecked(True)
-            wiz.page(1).trust.setChecked(True)  # the old system's backups are unsigned by nature
             wiz.next()
             await wait(lambda: wiz.plan is not None or "problems" in wiz.page(2).status.text())
             await asyncio.sleep(0.2)

@@ -162,11 +162,11 @@ def test_bad_input_gives_one_clear_line(odd_db, env, tmp_path):
     env(odd_db)
     cases = [
         (["backup", "--org", "not-a-uuid"], 2, "not an organization id"),
-        (["backup", "--org", "00000000-0000-4000-8000-0000000000ff"], 1, "does not exist"),
+        (["backup", "--org", "00000000-0000-4000-8000-0000000000ff"], 2, "does not exist"),  # "no such": 2 (issue 24)
         (["tenants"], 2, "cannot connect", {"TENANT_BACKUP_DATABASE_URL": "postgresql://u:hunter2@127.0.0.1:9/x"}),
         (["backup", "--org", ORG_A], 2, "not a folder", {"TENANT_BACKUP_STORE": str(tmp_path / "config.toml" / "x")}),
         (["tenants"], 2, "not valid TOML", {"TENANT_BACKUP_CONFIG": str(tmp_path / "bad.toml")}),
-        (["verify", "--org", ORG_A, "--backup", "2020-01-01"], 1, "no complete backup"),
+        (["verify", "--org", ORG_A, "--backup", "2020-01-01"], 2, "no complete daily or manual backup"),
     ]
     (tmp_path / "bad.toml").write_text("exclude = [unclosed\n")
     for args, code, words, *extra in cases:

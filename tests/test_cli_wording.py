@@ -23,8 +23,10 @@ def test_one_table_and_one_record_are_singular(templates, env):
     cp = run_cli("backup", "--org", ORG_A)
     assert cp.returncode == 0 and "1 record, 1 table," in cp.stdout, cp.stdout
     backup = cli_json("backups", "--org", ORG_A)[0]
+    with psycopg.connect(url) as c:
+        c.execute("update organizations set name = 'B'")
     dry = run_cli("restore", "--org", ORG_A, "--backup", backup["id"], "--dry-run")
-    assert "1 record in 1 table of" in dry.stdout, dry.stdout
+    assert "Would update 1 row in 1 table of B" in dry.stdout, dry.stdout
     assert "1 table holds" in run_cli("scope").stdout
 
 

@@ -8,8 +8,10 @@ import re
 
 from .conftest import run_cli
 
+NORTHERN = "c0ffee00-1234-4abc-8def-001122334455"
 
-def test_demo_sandbox_serves_the_cli(tmp_path):
+
+def test_demo_sandbox_serves_the_cli(tmp_path, file_keyring):
     env = {"XDG_DATA_HOME": str(tmp_path / "data"), "XDG_CONFIG_HOME": str(tmp_path / "config"),
            "TENANT_BACKUP_DATABASE_URL": "", "TENANT_BACKUP_STORE": ""}
     try:
@@ -18,6 +20,7 @@ def test_demo_sandbox_serves_the_cli(tmp_path):
         exports = dict(re.findall(r"export (\w+)='([^']*)'", cp.stdout))
         assert set(exports) == {"TENANT_BACKUP_DATABASE_URL", "TENANT_BACKUP_STORE"}
         assert "tenant-backup backup --org" in cp.stdout
+        assert "tenant-backup restore --org" in cp.stdout  # issue 24: the quick list names restore
         env.update(exports)
         # The sandbox's own backup key, read from its file as the printed line does (never printed itself):
         # the demo's backups are signed without a keyring, so its restores need no --trust-unsigned.
@@ -40,8 +43,22 @@ def test_demo_sandbox_serves_the_cli(tmp_path):
         plan = json.loads(run_cli("restore", "--org", weldcor["organization_id"], "--backup", listed[0]["id"],
                                   "--dry-run", "--json", env=env).stdout)
         assert plan.get("success") and plan["plan_id"] and plan["signed"] is True, plan
+        # issue 24 item 8: a clean demo backup warns of nothing (it warned "expected table 'user_invites'
+        # does not exist"), and the demo holds an old-system backup cut at 1,000 rows, so PARTIAL is seen
+        cp = run_cli("backup", "--org", "Weldcor Supply", env=env)
+        assert cp.returncode == 0, cp.stderr
+        assert "warning" not in cp.stdout, cp.stdout
+        listed = json.loads(run_cli("backups", "--org", "Northern Cylinders", "--json", env=env, check=True).stdout)
+        old = [b for b in listed if b["type"] == "legacy"]
+        assert len(old) == 1 and old[0]["partial"], listed
+        assert any("bottles: exactly 1,000 rows" in why for why in old[0]["partial_reasons"])
+        assert "PARTIAL" in run_cli("backups", "--org", NORTHERN, env=env, check=True).stdout
+        cp = run_cli("restore", "--org", NORTHERN, "--backup", old[0]["id"], "--dry-run", "--trust-unsigned",
+                     "--mode", "missing-only", env=env)
+        assert cp.returncode == 0 and "PARTIAL backup" in cp.stdout, (cp.stdout, cp.stderr)
         # a second start reuses the running sandbox
         assert run_cli("demo", "--headless", env=env).returncode == 0
     finally:
         stop = run_cli("demo", "--stop", env=env)
     assert stop.returncode == 0 and "stopped" in stop.stdout and stop.stderr == ""
+

@@ -665,3 +665,23 @@ def test_rows_naming_missing_files_under_the_prefixes_cost_no_request(files, odd
     assert len(lists) == 3  # the two rules' prefixes, and shared/a-….pdf (named, outside the prefixes)
     objects = json.loads((files_store() / backup["summary"]).read_text())["manifest"]["files"]["objects"]
     assert len(objects) == 5 and not [o for o in objects if "deleted long ago" in o["path"]]
+
+
+def test_an_object_whose_cache_control_or_metadata_changed_is_put_back(files, odd_db):
+    """Issue 24 item 11: same bytes (so the same size and ETag) and content type, but an edited cache
+    control or user metadata, was counted unchanged and never put back, though the backup keeps both."""
+    seed(files)
+    inv = f"{ORG_A}/2026/01/inv 1.pdf"
+    logo = f"org-{ORG_A}-logo.png"
+    before = {k: files.get(b, k) for b, k in (("invoices", inv), ("organization-logos", logo))}
+    backup = cli_json("backup", "--org", ORG_A)["backup"]["id"]
+    files.put("invoices", inv, before[inv][0], cache="no-store", meta={"customer": "c-1", "sent": "yes"})
+    files.put("organization-logos", logo, before[logo][0], ctype="image/png", meta={"w": "128"})
+    plan = dry_run(ORG_A, backup)
+    assert plan["success"], plan["problems"]
+    up = {(d["bucket"], d["path"]) for d in plan["files"]["to_upload"]}
+    assert up == {("invoices", inv), ("organization-logos", logo)}, plan["files"]
+    assert apply(ORG_A, backup, plan["plan_id"]).returncode == 0
+    assert {k: files.get(b, k) for b, k in (("invoices", inv), ("organization-logos", logo))} == before
+    again = dry_run(ORG_A, backup)  # put back exactly: nothing differs any more
+    assert again["files"]["to_upload"] == [], again["files"]

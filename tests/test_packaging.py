@@ -28,6 +28,9 @@ def test_frozen_app_runs_version_and_doctor(tmp_path, odd_db):
     exe = app / "tenant-backup"
     assert (app / "_internal" / "resources" / "sql" / "setup.sql").exists()
     assert (app / "_internal" / "resources" / "tenant-backup.desktop").exists()
+    # Help → README: the bundle holds the README and the package metadata (issue 24: "the README is missing")
+    assert (app / "_internal" / "resources" / "README.md").read_text().startswith("# ")
+    assert list((app / "_internal").glob("tenant_backup-*.dist-info/METADATA"))
     # as a scheduler would start it: no display, no session bus, a bare PATH
     bare = {"HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin", "TENANT_BACKUP_DATABASE_URL": odd_db,
             "TENANT_BACKUP_STORE": str(tmp_path / "store")}

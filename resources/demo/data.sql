@@ -253,6 +253,40 @@ from sales_orders s join demo_orgs o on o.org = s.organization_id, generate_seri
 order by s.ordered_at, s.id, k;
 update sales_orders s set total = (select sum(i.quantity * i.unit_price) from sales_order_items i where i.sales_order_id = s.id);
 
+insert into user_invites (id, organization_id, email, role, invited_by, accepted_at, created_at)
+select pg_temp.uid('inv:' || o.slug || ':' || g), o.org, 'invitee' || g || '@' || o.slug || '.example',
+  case when g = 1 then 'admin' else 'user' end, pg_temp.uid('prof:' || o.slug || ':1'),
+  case when g % 2 = 0 then o.since + g * interval '5 days' end, o.since + g * interval '4 days'
+from demo_orgs o, generate_series(1, 3) g
+order by o.since, g;
+
+insert into ownership_values (id, organization_id, value, label, sort_order)
+select pg_temp.uid('own:' || o.slug || ':' || v.n), o.org, v.value, v.label, v.n
+from demo_orgs o
+join (values (1, 'supplier', 'Owned by us'), (2, 'customer', 'Customer-owned'), (3, 'leased', 'Leased (3rd party)'))
+  v(n, value, label) on true
+order by o.since, v.n;
+
+insert into customer_support (id, organization_id, customer_id, profile_id, notes)
+select pg_temp.uid('cs:' || o.slug || ':' || g), o.org, pg_temp.uid('cust:' || o.slug || ':' || g),
+  pg_temp.uid('prof:' || o.slug || ':' || (1 + g % o.n_prof)), case when g % 3 = 0 then 'prefers morning deliveries' end
+from demo_orgs o, generate_series(1, least(o.n_cust, 25)) g
+order by o.since, g;
+
+insert into verification_requests (id, organization_id, customer_id, requested_by, status, requested_at)
+select pg_temp.uid('vr:' || o.slug || ':' || g), o.org, pg_temp.uid('cust:' || o.slug || ':' || (g * 3)),
+  pg_temp.uid('prof:' || o.slug || ':1'), case when g % 4 = 0 then 'pending' else 'approved' end,
+  timestamptz '2025-03-01 09:00+00' + g * interval '2 days'
+from demo_orgs o, generate_series(1, 8) g
+order by o.since, g;
+
+insert into verified_orders (id, organization_id, sales_order_id, verification_request_id, verified_at)
+select pg_temp.uid('vo:' || o.slug || ':' || g), o.org, pg_temp.uid('so:' || o.slug || ':' || g),
+  pg_temp.uid('vr:' || o.slug || ':' || g), timestamptz '2025-03-02 10:00+00' + g * interval '2 days'
+from demo_orgs o, generate_series(1, 8) g
+where g % 4 <> 0
+order by o.since, g;
+
 -- A few more audit entries besides the trigger's: invoices issued, and a login without a tenant.
 insert into audit_logs (organization_id, profile_id, action, details, created_at)
 select i.organization_id, pg_temp.uid('prof:' || o.slug || ':1'), 'invoice.issued',

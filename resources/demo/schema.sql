@@ -223,6 +223,51 @@ create table sales_order_items (
   unit_price numeric
 );
 
+-- The rest of the app's tenant tables (the default expected_tables name every one of them: a demo
+-- backup warns about none).
+create table user_invites (
+  id uuid primary key default gen_random_uuid(),
+  organization_id uuid not null references organizations(id),
+  email text not null,
+  role text default 'user',
+  invited_by uuid references profiles(id),
+  accepted_at timestamptz,
+  created_at timestamptz default now()
+);
+
+create table ownership_values (                  -- who owns a cylinder: the supplier or the customer
+  id uuid primary key default gen_random_uuid(),
+  organization_id uuid not null references organizations(id),
+  value text not null,
+  label text,
+  sort_order int
+);
+
+create table customer_support (                  -- which staff member looks after which customer
+  id uuid primary key default gen_random_uuid(),
+  organization_id uuid not null references organizations(id),
+  customer_id uuid not null references customers(id),
+  profile_id uuid references profiles(id),
+  notes text
+);
+
+create table verification_requests (
+  id uuid primary key default gen_random_uuid(),
+  organization_id uuid not null references organizations(id),
+  customer_id uuid references customers(id),
+  requested_by uuid references profiles(id),
+  status text default 'pending',
+  requested_at timestamptz default now()
+);
+
+create table verified_orders (
+  id uuid primary key default gen_random_uuid(),
+  organization_id uuid not null references organizations(id),
+  sales_order_id uuid references sales_orders(id),
+  verification_request_id uuid references verification_requests(id),
+  verified_at timestamptz
+);
+
 -- The app's audit trigger, like the real app's: every new customer writes an audit_logs row.
 -- A restore must not fire it (it would log old customers as created today).
 create function customers_audit() returns trigger language plpgsql as $$

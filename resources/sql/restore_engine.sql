@@ -46,7 +46,7 @@ end $$;
 
 -- The version of these helpers: the client refuses to restore with missing or older ones.
 create or replace function public.tenant_backup_restore_version() returns integer
-language sql immutable as $$ select 5 $$;
+language sql immutable as $$ select 6 $$;  -- 5: structural proofs; 6: the dry run lists its rows (restore_rows.sql)
 
 -- Version 1's signatures, replaced below (`create or replace` would keep them as overloads).
 drop function if exists public.tenant_backup__run(uuid, text, json, text, boolean, text, json, json, text);
@@ -928,7 +928,9 @@ begin
     end if;
     if p_mode = 'missing-only' then  -- what it wrote is what was missing
       p_report := jsonb_set(p_report, array['tables', name], public.tenant_backup__counts(t,
-        (p_report->'tables'->name->>'current_rows')::bigint, written, 0, 0));
+        (p_report->'tables'->name->>'current_rows')::bigint, written, 0, 0) || jsonb_build_object(  -- kept as they are:
+        'left_different', coalesce((p_report->'tables'->name->>'to_update')::bigint + (p_report->'tables'->name->>'to_delete')::bigint, 0),
+        'unchanged', (t->>'rows')::bigint - written - coalesce((p_report->'tables'->name->>'to_update')::bigint, 0)));
     end if;
     p_report := jsonb_set(p_report, array['tables', name, 'restored'], to_jsonb(written));
   end loop;
@@ -1054,7 +1056,9 @@ begin
   insert into public.backup_logs (backup_type, status, started_at, completed_at, organization_id, backup_id,
     records_backed_up, tables_count, metadata, run_by, run_host, tool_version)
   values ('restore', 'completed', statement_timestamp(), clock_timestamp(), p_org::uuid, p_log->>'backup_id',
-    (p_report->>'total_records_restored')::bigint, (select count(*) from jsonb_object_keys(per_table)),
+    -- What changed (the job's plan counts it: core/report.py change_words), not the tenant's size.
+    coalesce((p_log->'metadata'->>'records_changed')::bigint, (p_report->>'total_records_restored')::bigint),
+    coalesce((p_log->'metadata'->>'tables_changed')::bigint, (select count(*) from jsonb_object_keys(per_table))),
     coalesce((p_log->'metadata')::jsonb, '{}'::jsonb)
       || jsonb_build_object('sequences_moved', p_report->'sequences_moved', 'tables', per_table),
     p_log->>'run_by', p_log->>'run_host', p_log->>'tool_version');
@@ -1229,6 +1233,7 @@ begin
     report := report || jsonb_build_object('fingerprint', p_fingerprint);
   else
     before := public.tenant_backup__fingerprint(p_org, fp_tables);
+    perform public.tenant_backup__list_rows(p_run_id, p_org, p_tables, p_mode);  -- restore_rows.sql
     begin
       report := public.tenant_backup__run(p_run_id, p_org, p_tables, p_mode, false, null, p_log, fp_tables,
                                           p_tenant_column, p_lock => false);
@@ -1255,7 +1260,8 @@ begin
            from pg_proc p join pg_namespace n on n.oid = p.pronamespace
            where n.nspname = 'public' and (p.proname like 'tenant\_backup\_\_%' or p.proname in
              ('tenant_backup_restore_version', 'tenant_backup_fingerprint', 'tenant_backup_purge_staging',
-              'tenant_backup_restore', 'tenant_backup_staged_info', 'tenant_backup_check')) loop
+              'tenant_backup_restore', 'tenant_backup_staged_info', 'tenant_backup_check',
+              'tenant_backup_row_page', 'tenant_backup_row_list_done')) loop  -- the last two: restore_rows.sql
     execute format('revoke all on function %s from public', f.sig);
     if exists (select from pg_roles where rolname = 'anon') then
       execute format('revoke all on function %s from anon', f.sig);

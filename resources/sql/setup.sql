@@ -22,6 +22,8 @@ alter table public.backup_logs add column if not exists run_host text;
 alter table public.backup_logs add column if not exists tool_version text;
 create index if not exists backup_logs_org_started_idx on public.backup_logs (organization_id, started_at desc);
 create index if not exists backup_logs_started_idx on public.backup_logs (started_at desc);
+-- The rows of jobs still running, by host: every job (and `history`) looks for this host's killed ones.
+create index if not exists backup_logs_in_progress_idx on public.backup_logs (run_host) where status = 'in_progress';
 -- Only the service role (and the owner) may read the history: it names every tenant.
 alter table public.backup_logs enable row level security;
 

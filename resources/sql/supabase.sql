@@ -216,7 +216,8 @@ returns json language sql stable security invoker set search_path = pg_catalog a
     'schema_version', (select value from public.tenant_backup_meta where key = 'schema_version'),
     'supabase_version', (select value from public.tenant_backup_meta where key = 'supabase_version'),
     'server_version', current_setting('server_version_num')::int,
-    'role', current_user);
+    'role', current_user,
+    'now', now());  -- the history's ages are the server's: two hosts' clocks are never compared
 $$;
 
 -- Only service_role may run these (Supabase grants new functions to anon and authenticated by default).

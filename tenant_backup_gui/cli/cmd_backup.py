@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..core.text import count, size
-from .options import positive
+from .options import ORG_HELP, positive
 from .printers import Progress, out
 from .running import context, run_job
 
@@ -24,6 +24,6 @@ def cmd_backup(args) -> int:
 
 def register(add) -> None:
     b = add("backup", cmd_backup, "back up one organization now")
-    b.add_argument("--org", required=True, metavar="ID")
+    b.add_argument("--org", required=True, metavar="ID", help=ORG_HELP)
     b.add_argument("--jobs", type=positive, metavar="N", help="tables exported at once, on one shared snapshot "
                    "(default: [backup] jobs, else the cores, at most 4)")

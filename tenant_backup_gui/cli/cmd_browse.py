@@ -5,6 +5,7 @@ from __future__ import annotations
 
 
 from ..core.text import count, size
+from .options import BACKUP_HELP, ORG_HELP
 from .printers import Progress, out
 from .running import context, run_job
 
@@ -23,7 +24,7 @@ def cmd_show(args) -> int:
     progress = Progress(not args.json)
     job = ShowJob(context(args), args.org, args.backup, args.table, args.key, args.search, args.limit,
                   args.offset, args.csv, on_event=progress)
-    result = run_job(job, progress)
+    result = run_job(job, progress, leftovers=False)
     out(args, result.to_json(), lambda _d: _said_first(result, _show_human(result, args)))
     return 0
 
@@ -111,8 +112,8 @@ def register(add) -> None:
     """`add(name, func, help)` is cli/parser.py's: a sub-parser with the common options."""
     s = add("show", cmd_show, "look inside a backup: its tables; a table's rows in key order, one record "
             "(--key) or the rows holding a text (--search); --csv writes them for a spreadsheet")
-    s.add_argument("--org", required=True, metavar="ID")
-    s.add_argument("--backup", required=True, metavar="BACKUP_ID", help="a backup id, or YYYY-MM-DD for that day's newest")
+    s.add_argument("--org", required=True, metavar="ID", help=ORG_HELP)
+    s.add_argument("--backup", required=True, metavar="BACKUP_ID", help=BACKUP_HELP)
     s.add_argument("--table", metavar="T")
     how = s.add_mutually_exclusive_group()
     how.add_argument("--key", metavar="K", help="one record by its key (a composite key as a:b)")
@@ -122,8 +123,8 @@ def register(add) -> None:
     s.add_argument("--csv", metavar="FILE", help="write every (matching) row of --table to FILE")
     d = add("diff", cmd_diff, "what changed from a backup to the rows now, or to another backup: rows added, "
             "removed and changed (columns old → new) per table, and files")
-    d.add_argument("--org", required=True, metavar="ID")
-    d.add_argument("--backup", required=True, metavar="BACKUP_ID", help="the older side: a backup id or YYYY-MM-DD")
+    d.add_argument("--org", required=True, metavar="ID", help=ORG_HELP)
+    d.add_argument("--backup", required=True, metavar="BACKUP_ID", help="the older side: " + BACKUP_HELP)
     d.add_argument("--against", default="now", metavar="now|BACKUP2", help="the newer side (default: now)")
     d.add_argument("--table", metavar="T", help="only this table")
     d.add_argument("--csv", metavar="FILE", help="write every change to FILE (one line per changed column)")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 from ..core.errors import TenantBackupError
-from ..core.text import size
+from ..core.text import count, size
 from .options import positive
 from .printers import Progress, out
 from .running import context, run_job
@@ -41,7 +41,7 @@ def _notify_failure(message: str) -> None:
 
 def daily_text(r) -> str:
     lines = [r.message, f"  tenants: {len(r.tenants) - len(r.failed)}/{r.total_tenants} ok, "
-                        f"{r.total_records} records, {size(r.total_size)}"]
+                        f"{count(r.total_records, 'record')}, {size(r.total_size)}"]
     lines += [f"  FAILED {d.organization_name or d.organization_id}: {d.error}" for d in r.failed]
     if r.cleanup:
         lines.append(f"  cleanup: {r.cleanup.get('message')}")
@@ -58,7 +58,9 @@ def cmd_daily(args) -> int:
         shard = parse_shard(args.shard) if args.shard else None
         ctx = context(args)
         stale = last_success(ctx)
-        result = run_job(DailyJob(ctx, on_event=progress, jobs=args.jobs, shard=shard), progress)
+        # leftovers=False: the run reconciles each tenant under its lock and its own runs' rows
+        # itself, within its connection budget (one per tenant job)
+        result = run_job(DailyJob(ctx, on_event=progress, jobs=args.jobs, shard=shard), progress, leftovers=False)
     except TenantBackupError as err:
         log.error("daily run did not start or stopped: %s", err)
         _notify_failure(f"The daily backup failed: {err}")

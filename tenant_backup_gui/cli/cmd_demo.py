@@ -6,6 +6,8 @@ import os
 
 from .printers import out
 
+DEMO_ORGS = "4 demo organizations (one deleted)"
+
 
 def cmd_demo(args) -> int:
     from ..services import demo
@@ -24,8 +26,13 @@ def cmd_demo(args) -> int:
     if args.json:  # the key is a secret: a program reads it from its file, as the shell line below does
         out(args, {"database_url": box.url, "store": str(box.store), "env": env, "key_file": str(box.key_file)}, None)
         return 0
+    exports = "\n".join(f"  export {k}='{v}'" for k, v in env.items())
+    exports += f"\n  export TENANT_BACKUP_KEY=\"$(cat '{box.key_file}')\""  # the key itself is never printed
     if not args.headless:
         from ..gui.app import run_window
+        print(f"The sandbox is running: PostgreSQL with {DEMO_ORGS}, backups in {box.store}\n"
+              f"The window opens on it. To use the CLI on it meanwhile (another terminal):\n{exports}\n"
+              f"Closing the window asks whether to stop it; tenant-backup demo --stop stops it too", flush=True)
         os.environ.update(env, TENANT_BACKUP_KEY=key(box))
         shown = []
         try:
@@ -33,16 +40,16 @@ def cmd_demo(args) -> int:
         finally:
             if not shown:
                 demo.stop()
-    exports = "\n".join(f"  export {k}='{v}'" for k, v in env.items())
-    exports += f"\n  export TENANT_BACKUP_KEY=\"$(cat '{box.key_file}')\""
-    print(f"""The sandbox is running: PostgreSQL with 4 demo organizations, backups in {box.store}
+    print(f"""The sandbox is running: PostgreSQL with {DEMO_ORGS}, backups in {box.store}
 
-Use the CLI against it:
+Use the CLI against it (--org takes an organization's id or its name):
 {exports}
   tenant-backup tenants
-  tenant-backup backup --org <id>
-  tenant-backup backups --org <id>
-  tenant-backup verify --org <id> --backup <backup id>
+  tenant-backup backup --org "Weldcor Supply"
+  tenant-backup backups --org "Weldcor Supply"
+  tenant-backup verify --org "Weldcor Supply" --backup <backup id>
+  tenant-backup restore --org "Weldcor Supply" --backup <backup id> --dry-run
+  tenant-backup backups --org "Northern Cylinders"     (an old-system backup, PARTIAL: cut at 1,000 rows)
   tenant-backup daily
   tenant-backup cleanup --dry-run
   tenant-backup history

@@ -4,7 +4,7 @@ verify (re-read a backup against its manifest)."""
 from __future__ import annotations
 
 from ..core.text import count, size
-from .options import TRUST_UNSIGNED_HELP
+from .options import BACKUP_HELP, ORG_HELP, TRUST_UNSIGNED_HELP
 from .printers import Progress, out
 from .running import context, run_job
 
@@ -53,7 +53,7 @@ def cmd_backups(args) -> int:
         for b in xs:
             state = state_label(b["complete"], b["type"] == "legacy", b.get("partial"), b.get("problem"))
             state += "" if b.get("signed") else ", UNSIGNED"
-            rows.append(f"{b['id']:<26} {b['type']:<7} {b['total_records']:>10} {size(b['total_size']):>10}  {state}")
+            rows.append(f"{b['id']:<26} {b['type']:<7} {b['total_records']:>10,} {size(b['total_size']):>10}  {state}")
             rows += [f"    partial: {why}" for why in b.get("partial_reasons", [])]
         return "\n".join(rows)
     out(args, items, human)
@@ -64,7 +64,7 @@ def cmd_verify(args) -> int:
     from ..services.inventory import VerifyJob
     progress = Progress(not args.json)
     result = run_job(VerifyJob(context(args), args.org, args.backup, on_event=progress,
-                               trust_unsigned=args.trust_unsigned), progress)
+                               trust_unsigned=args.trust_unsigned), progress, leftovers=False)
     out(args, result, lambda r: "\n".join([r["message"]] + [f"  {p}" for p in r["problems"]]
                                           + [f"  partial: {why}" for why in r.get("partial_reasons", [])]))
     return 0 if result["success"] and not result.get("partial") else 1
@@ -75,8 +75,8 @@ def register(add) -> None:
     sco = add("scope", cmd_scope, "show which tables a tenant's backup holds, how each is reached, and what is left out")
     sco.add_argument("--org", metavar="ID", help="also list this tenant's objects under the [[files]] rules")
     add("backups", cmd_backups, "list one organization's backups, newest first").add_argument(
-        "--org", required=True, metavar="ID")
+        "--org", required=True, metavar="ID", help=ORG_HELP)
     v = add("verify", cmd_verify, "re-read every part of a backup against its manifest")
-    v.add_argument("--org", required=True, metavar="ID")
-    v.add_argument("--backup", required=True, metavar="BACKUP_ID", help="a backup id, or YYYY-MM-DD for that day's newest")
+    v.add_argument("--org", required=True, metavar="ID", help=ORG_HELP)
+    v.add_argument("--backup", required=True, metavar="BACKUP_ID", help=BACKUP_HELP)
     v.add_argument("--trust-unsigned", action="store_true", help=TRUST_UNSIGNED_HELP)

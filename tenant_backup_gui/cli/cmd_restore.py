@@ -27,10 +27,23 @@ def cmd_restore(args) -> int:
                              accept_partial=args.accept_partial,
                              files="none" if args.no_files else "only" if args.files_only else "with")
     if args.dry_run:
+        from ..core.report import row_lines
+        show = bool(args.show_rows or args.csv)
         result = run_job(RestoreDryRunJob(ctx, args.org, args.backup, options, on_event=progress,
-                                          trust_unsigned=args.trust_unsigned), progress)
+                                          trust_unsigned=args.trust_unsigned, show_rows=show), progress)
+        if args.csv and result.rows is not None:
+            result.rows.write_csv(args.csv)
+        if not args.show_rows and result.rows is not None:  # --csv alone: the file, not the terminal
+            result.rows.close()
+            result.rows = None
         out(args, result, restore_text)
+        if result.rows is not None and not args.json:
+            print("\nRows it changes:")
+            for line in row_lines(result.rows):
+                print(line)
         return 0 if result.success else 1
+    if args.show_rows or args.csv:
+        raise ConfigError("--show-rows and --csv list the rows of a dry run: add them to --dry-run")
     if not args.plan:
         raise ConfigError("--apply needs --plan PLAN_ID from a dry run of the same backup: "
                           "run tenant-backup restore --dry-run first")
@@ -72,5 +85,9 @@ def register(add) -> None:
                    help="replace from a PARTIAL old-system backup anyway: deletes every current row the backup lacks")
     r.add_argument("--no-files", action="store_true", help="restore rows only, not the tenant's files ([[files]] rules)")
     r.add_argument("--files-only", action="store_true", help="restore the tenant's files only, not its rows")
+    r.add_argument("--show-rows", action="store_true",
+                   help="with --dry-run: list every row it would insert, update, delete or leave different "
+                        "(with --json: under \"rows\")")
+    r.add_argument("--csv", metavar="FILE", help="with --dry-run: write those rows to FILE for a spreadsheet")
     r.add_argument("--yes", action="store_true", help="do not ask for the organization's name")
     r.add_argument("--trust-unsigned", action="store_true", help=TRUST_UNSIGNED_HELP)

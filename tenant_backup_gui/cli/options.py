@@ -12,6 +12,9 @@ def positive(text: str) -> int:
     return int(text)
 
 
+ORG_HELP = "an organization id, or its exact name (any case)"
+BACKUP_HELP = ("a backup id, or YYYY-MM-DD for that day's newest complete daily or manual backup (a safety backup "
+               "only by its id)")
 TRUST_UNSIGNED_HELP = ("use a backup this installation did not sign (an old-system backup, one written where no "
                        "backup key was reachable, or one changed since): anyone who can write the backup folder can "
                        "write one; every other check still applies")

@@ -9,9 +9,25 @@ from ..core.errors import Cancelled
 from .printers import Progress
 
 
-def run_job(job, progress: Progress):
-    """Run a job to its end; Ctrl-C or SIGTERM asks it to cancel (it cleans up) instead of killing it mid-write."""
+def run_job(job, progress: Progress, leftovers: bool = True):
+    """Run a job to its end; Ctrl-C or SIGTERM asks it to cancel (it cleans up) instead of killing it mid-write.
+    First, the history rows of this host's killed jobs (any kind, any organization) say so; not for
+    the jobs that read only the backup store (leftovers=False: verify, show), which must not wait
+    on a database they do not use."""
+    if leftovers:
+        _mark_dead(getattr(job, "ctx", None))
     return asyncio.run(_run(job, progress))
+
+
+def _mark_dead(ctx) -> None:
+    from ..core.errors import TenantBackupError
+    from ..services.leftovers import mark_dead
+    if ctx is None:
+        return
+    try:
+        mark_dead(ctx)
+    except TenantBackupError:
+        pass  # no history to put right here (no database configured): the job says what it needs
 
 
 async def _run(job, progress: Progress):
@@ -30,6 +46,12 @@ async def _run(job, progress: Progress):
 
 
 def context(args):
+    """The settings' context; on the way, --org (when given) becomes the id it names: every command
+    that takes --org calls this first, so a name works everywhere an id does (cli/orgs.py)."""
     from ..platform.settings import load_settings
     from ..services.context import Context
-    return Context.from_settings(load_settings())
+    ctx = Context.from_settings(load_settings())
+    if getattr(args, "org", None):
+        from .orgs import resolve_org
+        args.org = resolve_org(ctx, args.org)
+    return ctx

@@ -70,6 +70,7 @@ class Config:
     mirror: str | None = None  # with Supabase Storage: a local folder that keeps a second copy
     supabase_url: str | None = None  # https://<project>.supabase.co; the key never goes here
     files: tuple[FilesRule, ...] = ()  # [[files]]: a tenant's objects in Supabase Storage (core/files.py)
+    row_labels: tuple[tuple[str, str], ...] = ()  # [row_labels] table = "column": what names its rows (core/rowview.py)
 
 
 def _str_list(data: dict, key: str, where: str, what: str = "table names") -> tuple[str, ...] | None:
@@ -124,7 +125,7 @@ def _cols(value: Any, where: str) -> tuple[str, ...]:
 KNOWN_KEYS = {
     "tenant_column", "tenant_table", "tenant_name_column", "schemas", "expected_tables", "include",
     "exclude", "global_tables", "parent_paths", "retention", "store", "database", "restore", "backup",
-    "supabase", "files",
+    "supabase", "files", "row_labels",
 }
 STORE_KINDS = ("folder", "supabase")
 
@@ -236,6 +237,10 @@ def parse_config(data: dict, where: str = "config") -> Config:
     kw["encrypt"] = bk.get("encrypt", False)
     if (jobs := _int(bk, "jobs", f"{where}: backup", minimum=1)) is not None:
         kw["backup_jobs"] = jobs
+    labels = data.get("row_labels", {})
+    if not isinstance(labels, dict) or not all(isinstance(v, str) and v for v in labels.values()):
+        raise ConfigError(f"{where}: [row_labels] must be a table of table = \"column\" (the column that names its rows)")
+    kw["row_labels"] = tuple(sorted(labels.items()))
     rest = data.get("restore", {})
     if not isinstance(rest, dict) or set(rest) - {"plan_ttl_minutes"}:
         raise ConfigError(f"{where}: [restore] takes plan_ttl_minutes only")

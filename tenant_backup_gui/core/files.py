@@ -118,6 +118,16 @@ def tenant_files_prefix(org_id: str) -> str:
     return f"{FILES_ROOT}/{org_id}/"
 
 
+def temp_folder(key: str) -> str | None:
+    """Where a store writes the temp file of `key` before it is complete: a tenant's file copies
+    (as big as the objects, thousands of them) in one `tenant-files/{org}/.tmp/` folder, so the
+    sweep after a killed backup reads that folder, not every copy; None: beside the key."""
+    parts = key.split("/")
+    if len(parts) > 2 and parts[0] == FILES_ROOT:
+        return f"{FILES_ROOT}/{parts[1]}/.tmp"
+    return None
+
+
 @dataclass(frozen=True)
 class FileEntry:
     """One object of a backup: where it was (bucket, path), what it held, and how it was listed
@@ -153,6 +163,15 @@ class FileEntry:
         """Does a Storage listing's metadata show this object's bytes (size, etag)?"""
         return int(meta.get("size") or 0) == self.size and meta.get("eTag") == self.etag
 
+    def same_object(self, meta: dict) -> bool:
+        """Is the object now as backed up in every attribute the backup keeps: bytes (size, ETag),
+        content type, cache control and, once the listing carries it (`userMetadata`, see
+        stores/tenant_files.py with_user_metadata), the user metadata? Same bytes with an edited
+        cache control or metadata is not the object of the backup: a restore puts it back."""
+        return (self.same_bytes(meta) and (meta.get("mimetype") or None) == (self.content_type or None)
+                and (meta.get("cacheControl") or None) == (self.cache_control or None)
+                and ("userMetadata" not in meta or (meta["userMetadata"] or {}) == (self.metadata or {})))
+
     def same_listing(self, meta: dict) -> bool:
         """Does a Storage listing's metadata show this object unchanged (size, etag, last modified)?"""
         return self.same_bytes(meta) and str(meta.get("lastModified")) == str(self.last_modified)
@@ -179,8 +198,7 @@ def files_plan(entries: list[FileEntry], current: dict[tuple[str, str], dict], o
     for e in entries:
         wanted.add((e.bucket, e.path))
         meta = current.get((e.bucket, e.path))
-        if meta is not None and (mode != "replace" or (
-                e.same_bytes(meta) and (meta.get("mimetype") or None) == (e.content_type or None))):
+        if meta is not None and (mode != "replace" or e.same_object(meta)):
             same.append(e)
         else:
             upload.append(e)

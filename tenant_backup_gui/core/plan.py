@@ -35,7 +35,8 @@ class TablePlan:
     to_insert: int = 0
     to_update: int = 0
     to_delete: int = 0
-    unchanged: int = 0
+    unchanged: int = 0  # equal to the backup
+    left_different: int = 0  # differ from the backup but kept as they are (missing-only)
     restored: int = 0
     key: list[str] = field(default_factory=list)
     key_kind: str = "primary"
@@ -44,7 +45,8 @@ class TablePlan:
     def to_json(self) -> dict:
         return {"success": not self.problems, "record_count": self.record_count, "current_rows": self.current_rows,
                 "to_insert": self.to_insert, "to_update": self.to_update, "to_delete": self.to_delete,
-                "unchanged": self.unchanged, "restored": self.restored, "key": self.key,
+                "unchanged": self.unchanged, "left_different": self.left_different, "restored": self.restored,
+                "key": self.key,
                 "key_kind": self.key_kind, "problems": self.problems}
 
 

@@ -4,7 +4,7 @@ window groups digits the locale's way, the CLI prints them plain."""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterator
 
 from .results import DryRunReport, RestoreOutcome, RestoreResult
 from .text import size as plain_size
@@ -14,6 +14,26 @@ Fmt = Callable[[int], str]
 
 def rows(n: int, num: Fmt = str) -> str:
     return f"{num(n)} row{'' if n == 1 else 's'}"
+
+
+def change_words(tables, done: bool, num: Fmt = str, in_tables: bool = True) -> str:
+    """What a restore changes (or changed), the one wording of dry run, confirm, result, history and
+    CLI: rows inserted, updated, deleted, in the tables that change, and the rows it leaves different.
+    tables: the TablePlans."""
+    ins, upd, dele = (sum(getattr(t, k) for t in tables) for k in ("to_insert", "to_update", "to_delete"))
+    left = sum(t.left_different for t in tables)
+    changed = sum(1 for t in tables if t.to_insert or t.to_update or t.to_delete)
+    verbs = ("inserted", "updated", "deleted") if done else ("insert", "update", "delete")
+    parts = [f"{v} {num(n)}" for v, n in zip(verbs, (ins, upd, dele)) if n]
+    if not parts:
+        text = "changed no row" if done else "change no row"
+    else:
+        text = (", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]) + \
+            f" row{'' if ins + upd + dele == 1 else 's'}" + \
+            (f" in {num(changed)} table{'' if changed == 1 else 's'}" if in_tables else "")
+    if left:
+        text += f"; {rows(left, num)} left different"
+    return text
 
 
 def files_words(section: dict | None, upload: str, delete: str) -> str:
@@ -60,6 +80,9 @@ def verdict(report: RestoreOutcome, mode: str, partial: bool, num: Fmt = str) ->
     elif mode == "missing-only":
         text = (f"Will put back {rows(ins, num)} deleted since the backup and change nothing else." if ins else
                 "Nothing is missing: no row would be put back.")
+        if report.left_different:  # missing-only's trade-off, said: these stay as they are now
+            text += (f" {rows(report.left_different, num)} differ from the backup and are left as they are "
+                     f"(Replace would make them equal).")
         if files:
             text = text.rstrip(".") + f"; will {files}."
     else:
@@ -79,19 +102,45 @@ def verdict(report: RestoreOutcome, mode: str, partial: bool, num: Fmt = str) ->
 
 
 def table_lines(report: RestoreOutcome) -> list[str]:
-    """Per table: the backup's rows, today's, and what the restore changes (the CLI's table)."""
+    """Per table: the backup's rows, today's, and what the restore changes (the CLI's table). What
+    changes (or cannot) first, as the wizard lists them; counts grouped as the window groups them."""
     if not report.tables:
         return []
-    out = [f"{'table':<28} {'backup':>9} {'now':>9} {'insert':>8} {'update':>8} {'delete':>8} {'same':>8}"]
-    out += [f"{n:<28} {t.record_count:>9} {t.current_rows:>9} {t.to_insert:>8} {t.to_update:>8} {t.to_delete:>8} "
-            f"{t.unchanged:>8}" for n, t in report.tables.items()]
+    changes = lambda t: t.problems or t.to_insert or t.to_update or t.to_delete or t.left_different  # noqa: E731
+    ordered = sorted(report.tables.items(), key=lambda kv: not changes(kv[1]))  # changed tables first
+    out = [f"{'table':<28} {'backup':>9} {'now':>9} {'insert':>8} {'update':>8} {'delete':>8} {'same':>8} {'left':>8}"]
+    out += [f"{n:<28} {t.record_count:>9,} {t.current_rows:>9,} {t.to_insert:>8,} {t.to_update:>8,} "
+            f"{t.to_delete:>8,} {t.unchanged:>8,} {t.left_different:>8,}" for n, t in ordered]
     return out
+
+
+KIND_WORDS = {"insert": "insert", "update": "update", "delete": "delete", "left": "left different"}
+
+
+def row_lines(spool) -> Iterator[str]:
+    """Every row a dry run changes, per table, for a terminal: kind, key, label, and for an
+    update (or a row left different) its columns as `now → backup`. Streams the spool."""
+    for name in spool.tables():
+        c = spool.counts[name]
+        yield f"{name}: " + ", ".join(f"{KIND_WORDS[k]} {c[k]}" for k in KIND_WORDS if c.get(k))
+        for r in spool.rows(name):
+            label = f"  {r.label}" if r.label and r.label != r.key_text else ""
+            yield f"  {KIND_WORDS[r.kind]:<14} {r.key_text}{label}"
+            for ch in r.changes:
+                yield f"      {ch.column}: {_value(ch.now)} → {_value(ch.backup)}"
+
+
+def _value(v: str | None) -> str:
+    return "NULL" if v is None else v if len(v) <= 80 else v[:77] + "…"
 
 
 def restore_text(report: RestoreOutcome) -> str:
     """A dry run (or apply) for a terminal: the message, the tables, the files, the notes and,
     after a dry run that passed, the command that applies its plan."""
     lines = [report.message]
+    if report.backup_type:  # which backup a date or id chose: a safety backup is never a surprise
+        lines.append(f"  from the {report.backup_type} backup {report.backup_id} of "
+                     f"{report.backup_created_at:%Y-%m-%d %H:%M:%S} UTC")
     if isinstance(report, DryRunReport):
         lines += [f"  PARTIAL backup: {why}" for why in report.partial_reasons]
     lines += [f"  {line}" for line in table_lines(report)]
@@ -108,7 +157,7 @@ def restore_text(report: RestoreOutcome) -> str:
 
 def applied_text(result: RestoreResult, tenant_name: str | None, num: Fmt = str, size: Fmt = plain_size) -> str:
     """What an apply did, and how to undo it."""
-    text = (f"Restored {rows(result.restored, num)} in {num(len(result.tables))} tables of "
+    text = (f"{'Undid the restore' if result.undo else 'Restored'}: {change_words(list(result.tables.values()), True, num)} of "
             f"{result.organization_name or tenant_name} from backup {result.backup_id}.\n\n"
             f"Safety backup: {result.safety_backup_id} — it holds the state before; Undo restores it.")
     if result.files:

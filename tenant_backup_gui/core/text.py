@@ -2,8 +2,8 @@
 
 
 def count(n: int, word: str, plural: str | None = None) -> str:
-    """'1 table', '2 tables' (and '1 record', '0 records')."""
-    return f"{n} {word if n == 1 else plural or word + 's'}"
+    """'1 table', '2 tables' (and '1 record', '7,838 records': grouped as the window groups them)."""
+    return f"{n:,} {word if n == 1 else plural or word + 's'}"
 
 
 def scaled(n: float) -> tuple[float, str]:

@@ -43,6 +43,24 @@ def _item(text, payload=None) -> QTableWidgetItem:
     return item
 
 
+def show_side_by_side(record: QTableWidget, old: dict | None, new: dict | None, changed: set[str],
+                      headers: tuple[str, str] = ("Before", "After")) -> None:
+    """Every column of a row, two versions side by side (None: that side has no such row); the
+    changed ones highlighted. The restore wizard's row list shows its records with it too."""
+    cols = list(old or new or {})
+    cols += [c for c in (new or {}) if c not in cols]
+    record.setColumnCount(3)
+    record.setHorizontalHeaderLabels(["Column", *headers])
+    record.setRowCount(len(cols))
+    for r, col in enumerate(cols):
+        cells = [_item(col), _item((old or {}).get(col)) if old is not None else _item(""),
+                 _item((new or {}).get(col)) if new is not None else _item("")]
+        for c, cell in enumerate(cells):
+            if col in changed:
+                cell.setBackground(CHANGED)
+            record.setItem(r, c, cell)
+
+
 class BackupBrowser(QDialog):
     """One backup of one tenant. `backups`: the tenant's others, for "Compare with another backup…"."""
 
@@ -302,20 +320,7 @@ class BackupBrowser(QDialog):
             self._row_chosen()
 
     def _show_change(self, rc) -> None:
-        """Every column, old and new side by side; the changed ones highlighted."""
-        changed = {c.column for c in rc.changes}
-        cols = list(rc.old or rc.new or {})
-        cols += [c for c in (rc.new or {}) if c not in cols]
-        self.record.setColumnCount(3)
-        self.record.setHorizontalHeaderLabels(["Column", "Before", "After"])
-        self.record.setRowCount(len(cols))
-        for r, col in enumerate(cols):
-            cells = [_item(col), _item((rc.old or {}).get(col)) if rc.old is not None else _item(""),
-                     _item((rc.new or {}).get(col)) if rc.new is not None else _item("")]
-            for c, cell in enumerate(cells):
-                if col in changed:
-                    cell.setBackground(CHANGED)
-                self.record.setItem(r, c, cell)
+        show_side_by_side(self.record, rc.old, rc.new, {c.column for c in rc.changes})
 
     def leave_compare(self) -> None:
         self.diff = None

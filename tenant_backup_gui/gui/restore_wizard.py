@@ -206,15 +206,24 @@ class DryRunPage(QWizardPage):
         self.verdict.setWordWrap(True)
         style_title(self.verdict)
         lay.addWidget(self.verdict)
-        self.table = QTableWidget(0, 7)
+        self.table = QTableWidget(0, 8)
         self.table.setObjectName("dryRunTable")
-        self.table.setHorizontalHeaderLabels(["Table", "In backup", "Now", "Insert", "Update", "Delete", "Unchanged"])
+        self.table.setToolTip("Double-click a table to see its rows the restore changes")
+        self.table.setHorizontalHeaderLabels(["Table", "In backup", "Now", "Insert", "Update", "Delete", "Unchanged",
+                                              "Left different"])
+        self.table.cellDoubleClicked.connect(lambda row, _col: self.show_rows(self.table.item(row, 0).text()))
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 8)  # more rows in view
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.Stretch)
         lay.addWidget(self.table, 1)
+        self.rows_button = QPushButton("Show the rows it changes…")
+        self.rows_button.setAccessibleName("show the rows the restore changes")
+        self.rows_button.setEnabled(False)
+        self.rows_button.clicked.connect(lambda: self.show_rows(None))
+        lay.addWidget(self.rows_button)
+        self.rows_dialog = None
         self.files = QLabel()  # the tenant's Storage objects ([[files]] rules), when the backup has them
         self.files.setObjectName("dryRunFiles")
         self.files.setWordWrap(True)
@@ -228,6 +237,7 @@ class DryRunPage(QWizardPage):
         self.notes.setAccessibleName("dry run warnings and problems")
         lay.addWidget(self.notes)
         self.task = None
+        self.rows = None  # the dry run's spool of changed rows (services/restore_rows.py)
 
     def initializePage(self) -> None:
         if self.wiz.plan is None and self.task is None:
@@ -249,7 +259,7 @@ class DryRunPage(QWizardPage):
         self.verdict.clear()
         self.notes.clear()
         job = RestoreDryRunJob(self.wiz.ctx, self.wiz.tenant["id"], self.wiz.backup.id, choices[1],
-                               on_event=self._event, trust_unsigned=self.wiz.trust_unsigned())
+                               on_event=self._event, trust_unsigned=self.wiz.trust_unsigned(), show_rows=True)
         self.wiz.running = job
         try:
             result = await job.run()
@@ -285,7 +295,8 @@ class DryRunPage(QWizardPage):
         # what changes (or cannot) first: the owner reads those rows, not the unchanged hundred
         ordered = sorted(r.tables.items(), key=lambda kv: not changes(kv[1]))
         for row, (name, t) in enumerate(ordered):
-            values = [name, t.record_count, t.current_rows, t.to_insert, t.to_update, t.to_delete, t.unchanged]
+            values = [name, t.record_count, t.current_rows, t.to_insert, t.to_update, t.to_delete, t.unchanged,
+                      t.left_different]
             for col, v in enumerate(values):
                 item = QTableWidgetItem(num(v) if isinstance(v, int) else str(v))
                 if col and isinstance(v, int):
@@ -299,10 +310,22 @@ class DryRunPage(QWizardPage):
                 self.table.setItem(row, col, item)
         self.files.setText(files_text(r.files))
         self.files.setVisible(bool(r.files))
+        self.rows = r.rows
+        self.rows_button.setEnabled(bool(r.rows is not None and r.rows.tables()))
         self.notes.setPlainText("\n".join([f"PROBLEM: {p}" for p in r.problems] +
                                           [f"warning: {w}" for w in r.warnings]) or "No warnings.")
 
+    def show_rows(self, table: str | None):
+        """The rows the dry run changes (of `table` first), paged and searchable, each record whole."""
+        if self.rows is None:
+            return None
+        from .restore_rows_view import open_rows
+        self.rows_dialog = open_rows(self, self.rows, table)
+        return self.rows_dialog
+
     def invalidate(self) -> None:
+        self.rows = None
+        self.rows_button.setEnabled(False)
         self.table.setRowCount(0)
         self.files.clear()
         self.files.hide()
@@ -354,8 +377,8 @@ class ConfirmPage(QWizardPage):
             + " — I know they will be gone (the safety backup keeps them).")
         self.text.setText(
             f"<b>{'Replace' if mode == 'replace' else 'Put back missing rows of'} "
-            f"{self.wiz.tenant['name']}</b> with backup {p.backup_id}: {num(p.restored)} records "
-            f"in {len(p.tables)} tables.<br><br>The dry run: "
+            f"{self.wiz.tenant['name']}</b> with backup {p.backup_id}: "
+            f"{report.change_words(list(p.tables.values()), False, num)}.<br><br>The dry run: "
             f"{verdict(p, mode, self.wiz.backup.partial)}<br><br>A <b>safety backup</b> of the current state is taken first: "
             f"it is listed with the backups and undoes this restore.<br><br>"
             f"Type the organization's name, <b>{self.wiz.tenant['name']}</b>, to confirm:")
@@ -457,7 +480,8 @@ class ResultPage(QWizardPage):
             self.undo.setVisible(False)
             return
         self.text.setText(report.applied_text(r, self.wiz.tenant["name"], num, size))
-        self.rows.setPlainText("\n".join([f"{n}: {_rows(t.restored)}" for n, t in r.tables.items()]
+        self.rows.setPlainText("\n".join([f"{n}: {report.change_words([t], True, num, in_tables=False)}" for n, t in r.tables.items()
+                                          if n in r.changed_tables]
                                          + [f"warning: {w}" for w in r.warnings]))
         self.rows.setVisible(True)
         self.undo.setVisible(True)
@@ -476,7 +500,8 @@ class RestoreWizard(QWizard):
         self.error = ""
         self.changed: list[str] = []  # what a failed apply may have changed (RestoreApplyJob.changed)
         self.running = None
-        self.setWindowTitle(f"Restore {tenant['name']}")
+        # Restoring the safety backup a restore took is that restore's undo (services/restore.py is_undo).
+        self.setWindowTitle(f"{'Undo the restore of' if backup.type == 'safety' else 'Restore'} {tenant['name']}")
         self.setObjectName("restoreWizard")
         self.setOption(QWizard.NoBackButtonOnLastPage, True)
         self.setOption(QWizard.NoCancelButtonOnLastPage, True)

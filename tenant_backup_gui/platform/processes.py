@@ -2,7 +2,33 @@
 
 from __future__ import annotations
 
+import functools
 import os
+
+
+@functools.lru_cache(maxsize=1)
+def pid_space() -> str | None:
+    """What a pid is a pid of: this kernel's boot id and this process's pid namespace (Linux). Two
+    containers with the same hostname (Docker's default: the image's, or a fixed `hostname:`) each
+    count pids from 1, so hostname + pid alone would let one judge the other's job by its own
+    processes. None where neither can be read (macOS, Windows): hostname + pid as before."""
+    parts = []
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as fh:
+            parts.append(fh.read().strip())
+    except OSError:
+        pass
+    try:
+        parts.append(os.readlink("/proc/self/ns/pid"))  # 'pid:[4026531836]'
+    except (OSError, AttributeError, NotImplementedError):
+        pass
+    return " ".join(parts) or None
+
+
+def process_tag() -> dict:
+    """What a history row stores of the process that runs its job (its metadata's pid and pid_space)."""
+    space = pid_space()
+    return {"pid": os.getpid(), **({"pid_space": space} if space else {})}
 
 
 def pid_alive(pid: int) -> bool:

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 from .. import __version__
 from ..core import manifest as mf
-from ..core.errors import Cancelled, ConnectionFailed, TenantBackupError
+from ..core.errors import Cancelled, ConfigError, ConnectionFailed, TenantBackupError
 from ..core.history import BACKUP_ROW_TYPES
 from ..core.events import FILES_UNIT, Event, EventSink, ignore
 from ..core.encryption import key_id
@@ -151,7 +151,7 @@ class BackupJob(Job):
         ctx, org = self.ctx, self.org_id
         tenant = snap.tenant(org)
         if tenant is None and not self.allow_missing_tenant:
-            raise TenantBackupError(f"organization {org} does not exist in {ctx.config.tenant_table}; "
+            raise ConfigError(f"organization {org} does not exist in {ctx.config.tenant_table}; "
                                     f"list them with: tenant-backup tenants")
         scope = ctx.scope(snap.catalog)
         if not scope.tables:

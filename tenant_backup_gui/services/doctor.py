@@ -4,6 +4,7 @@ keyring keeps what it is given."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from .daily import last_success
 
 
 DOCTOR_CONNECT_SECONDS = 3
+URL_ENV = "TENANT_BACKUP_DATABASE_URL"
 
 
 def _check(name: str, status: str, message: str, fix: str = "") -> dict:
@@ -35,20 +37,7 @@ def run() -> dict:
     checks.append(_check("configuration", "ok", f"config {settings.config_path or '(defaults: no config file)'}"))
     ctx = Context.from_settings(settings)
 
-    try:
-        found = credentials.get_secret("database_url")
-        credentials.probe()  # a keyring that answers reads but keeps nothing is no keyring
-        checks.append(_check("keyring", "ok", f"the OS keyring ({credentials.backend_name()}) is reachable from here"
-                             + (" and holds the database URL" if found else "")))
-    except TenantBackupError as err:
-        if settings.direct:
-            checks.append(_check("keyring", "warn" if settings.url_source in ("environment", "config") else "fail",
-                                 str(err), "set TENANT_BACKUP_DATABASE_URL, or run from a desktop session"))
-        else:  # the Supabase road: the secret it needs is the service role key, not a database URL
-            env_var = "SUPABASE_SERVICE_ROLE_KEY"
-            checks.append(_check("keyring", "warn" if settings.supabase_key else "fail",
-                                 str(err).replace(credentials.ENV_ROUTE, f"set {env_var} in the environment instead"),
-                                 f"set {env_var}, or run from a desktop session"))
+    checks.append(_keyring_check(settings))
     checks += _backup_key_check(settings.config.encrypt)
 
     if not settings.direct:
@@ -66,7 +55,7 @@ def run() -> dict:
             priv = direct_setup.privileges(settings.database_url, settings.config, [s.table for s in scope.tables])
             checks.append(_check("database", "ok", f"connected to {describe_url(settings.database_url)} "
                                  f"(PostgreSQL {priv['version'] // 10000}); {len(scope.tables)} tenant tables "
-                                 f"(URL from {settings.url_source})"))
+                                 f"(URL from {source_words(settings)})"))
             if priv["unreadable"]:
                 checks.append(_check("privileges", "fail", f"cannot read {', '.join(priv['unreadable'][:5])}",
                                      "connect as the database owner, or GRANT SELECT on those tables"))
@@ -85,7 +74,7 @@ def run() -> dict:
                                       f"{state['supabase_version']})") + "; backups and restores need them",
                                      "run: tenant-backup setup"))
         except TenantBackupError as err:
-            checks.append(_check("database", "fail", str(err), "check TENANT_BACKUP_DATABASE_URL"))
+            checks.append(_check("database", "fail", str(err), f"check the URL in {source_words(settings)}"))
 
     problems = ctx.store.problems()
     if settings.store_kind == "supabase":
@@ -132,6 +121,45 @@ def run() -> dict:
     return _result(checks)
 
 
+def source_words(settings) -> str:
+    """Where the database URL comes from, in the words every line of doctor uses."""
+    return {"environment": f"the environment ({URL_ENV})",
+            "config": f"the config file ({settings.config_path})",
+            "keyring": "the OS keyring"}.get(settings.url_source or "", "nowhere")
+
+
+def _keyring_check(settings) -> dict:
+    """The keyring, judged by what needs it here: a database URL that comes from the environment or
+    the config does not, so the line says where it comes from instead of advising to set what is set."""
+    from_elsewhere = settings.url_source in ("environment", "config")
+    elsewhere = f"the database URL comes from {source_words(settings)}"
+    try:
+        found = credentials.get_secret("database_url")
+        credentials.probe()  # a keyring that answers reads but keeps nothing is no keyring
+    except TenantBackupError as err:
+        if settings.direct and from_elsewhere:
+            return _check("keyring", "warn", f"the OS keyring is not reachable here ({credentials.backend_name()}); "
+                          f"nothing in this run needs it: {elsewhere}",
+                          "the window's Settings cannot save secrets here: run it from a desktop session")
+        if settings.direct:
+            return _check("keyring", "fail", str(err), f"set {URL_ENV}, or run from a desktop session")
+        # the Supabase road: the secret it needs is the service role key, not a database URL
+        env_var = "SUPABASE_SERVICE_ROLE_KEY"
+        if os.environ.get(env_var):
+            return _check("keyring", "warn", f"the OS keyring is not reachable here ({credentials.backend_name()}); "
+                          f"nothing in this run needs it: the service role key comes from the environment ({env_var})",
+                          f"nothing to set: {env_var} is the route without a keyring (the window's Settings save "
+                          f"secrets only in a desktop session)")
+        return _check("keyring", "warn" if settings.supabase_key else "fail",
+                      str(err).replace(credentials.ENV_ROUTE, f"set {env_var} in the environment instead"),
+                      f"set {env_var}, or run from a desktop session")
+    held = ""
+    if found:
+        held = (" and holds a database URL, not used: " + elsewhere + ", which wins") if from_elsewhere \
+            else " and holds the database URL"
+    return _check("keyring", "ok", f"the OS keyring ({credentials.backend_name()}) is reachable from here{held}")
+
+
 def _backup_key_check(encrypt: bool) -> list[dict]:
     """Which route the backup key comes by (environment or keyring), never the key itself. Without
     one, backups are written unsigned (and, with encryption on, not at all)."""
@@ -142,7 +170,7 @@ def _backup_key_check(encrypt: bool) -> list[dict]:
     except TenantBackupError as err:
         key, source, problem = None, None, str(err)
     if key is not None:
-        where = "the OS keyring" if source == "keyring" else f"{source} in the environment"
+        where = "the OS keyring" if source == "keyring" else f"the environment ({source})"
         return [_check("backup key", "ok", f"backup key {key_id(key)} from {where}: backups are signed"
                        + ("" if encrypt else " (encryption is off: [backup] encrypt = false)"))]
     fix = (f"tenant-backup credentials new-key, or set {credentials.KEY_ENV} to the key's recovery copy "

@@ -49,6 +49,8 @@ def backups(ctx: Context, org_id: str) -> list[BackupInfo]:
 
 def history(ctx: Context, org_id: str | None = None, limit: int = 200, backup_type: str | None = None,
             status: str | None = None) -> list[dict]:
+    from .leftovers import mark_dead
+    mark_dead(ctx)  # a killed job's row says so here, not only after the next job on its tenant
     return ctx.history().rows(check_org_id(org_id) if org_id else None, limit, backup_type, status)
 
 
@@ -60,7 +62,7 @@ def setup_sql() -> str:
     over a direct connection; `setup --print-sql` prints it for the Supabase SQL editor."""
     from ..sources.rest.setup import setup_sql as export_sql
     return fill_sql("\n".join([resource_text("sql", "setup.sql"), export_sql(),
-                                resource_text("sql", "restore_engine.sql")]))
+                                resource_text("sql", "restore_rows.sql"), resource_text("sql", "restore_engine.sql")]))
 
 
 def setup(ctx: Context) -> dict:

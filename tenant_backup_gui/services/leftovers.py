@@ -2,7 +2,7 @@
 tenant once it holds the tenant's lock, and by `cleanup`:
 
 - hidden temp parts (`.x-p0001.jsonl.gz.tmp-PID`) in the tenant's folder, and temp copies of its
-  files (`tenant-files/{org}/…/.sha.tmp-PID`, as big as the object): under the lock no live writer
+  files (`tenant-files/{org}/.tmp/.sha.tmp-PID`, one folder per tenant, as big as the object): under the lock no live writer
   owns one, so they go;
 - history rows still `in_progress` whose job is gone become `failed` with "interrupted";
 - rows of runs of no one tenant (`daily`, `cleanup`) whose process on this host is gone become
@@ -23,31 +23,50 @@ from typing import Iterator
 
 from ..core import history as h
 from ..core import manifest as mf
-from ..core.files import tenant_files_prefix
-from ..platform.processes import pid_alive
+from ..core.files import stored_key, temp_folder
+from ..platform.processes import pid_alive, pid_space
 
 # Rows of jobs that hold the tenant's lock while they run (a dry run does not: its rows are left be).
 LOCKED_TYPES = h.LOCKED_TYPES
 WAIT_MARGIN_SECONDS = 120
 
 
+def _ours(row: dict) -> bool:
+    """Is the row's pid a pid of this machine's pid space? Same hostname AND, where the row says it,
+    the same boot id and pid namespace: containers sharing a hostname each count pids from 1."""
+    if not (row["pid"] and str(row["pid"]).isdigit() and row["host"] == socket.gethostname()):
+        return False
+    return row.get("pid_space") is None or row["pid_space"] == pid_space()
+
+
+def _known_gone(row: dict) -> bool:
+    """The row's process ran here and no longer exists (never this process itself)."""
+    return _ours(row) and int(row["pid"]) != os.getpid() and not pid_alive(int(row["pid"]))
+
+
 def _gone(row: dict, lock_wait: float) -> bool:
-    if row["pid"] and row["pid"].isdigit() and row["host"] == socket.gethostname():
-        return int(row["pid"]) != os.getpid() and not pid_alive(int(row["pid"]))
+    if _ours(row):
+        return _known_gone(row)
     return row["age"] > lock_wait + WAIT_MARGIN_SECONDS
 
 
-def reason(backup_type: str) -> str:
+def reason(backup_type: str, swept: bool = True) -> str:
+    """swept: said under the tenant's lock, its temp files gone; else they go with the next job on it."""
     if backup_type == "restore":
         return ("interrupted: the restore's process stopped before it finished; the database rolled its "
                 "transaction back, so no row was restored; files it uploaded before the rows, if any, stay (the "
                 "safety backup taken before it is listed)")
-    return "interrupted: the process stopped before the backup finished; its unfinished files were removed"
+    if backup_type == h.DRY_RUN:
+        return "interrupted: the process stopped before the dry run finished; a dry run changes nothing"
+    return ("interrupted: the process stopped before the backup finished; its unfinished files "
+            + ("were removed" if swept else "go with the next job on the organization"))
 
 
 def _tenant_prefixes(org_id: str) -> tuple[str, str]:
-    """Where a tenant's jobs write: its backups' folder and its files' content-addressed copies."""
-    return mf.tenant_prefix(org_id), tenant_files_prefix(org_id)
+    """Where a tenant's jobs leave temp files: its backups' folder, and the one folder where the
+    temp files of its content-addressed copies are written (core/files.py temp_folder): never a
+    walk through every copy."""
+    return mf.tenant_prefix(org_id), temp_folder(stored_key(org_id, "0" * 64)) + "/"
 
 
 def reconcile(ctx, org_id: str) -> dict:
@@ -74,6 +93,8 @@ def reconcile(ctx, org_id: str) -> dict:
 
 
 RUN_TYPES = ("daily", "cleanup")
+RUN_REASON = ("interrupted: the run's process stopped before it finished; each organization's own row says how far "
+              "its backup got")
 
 
 def reconcile_runs(ctx) -> int:
@@ -84,9 +105,26 @@ def reconcile_runs(ctx) -> int:
     host = socket.gethostname()
     gone = [r["id"] for r in history.in_progress(None) if r["type"] in RUN_TYPES and r["host"] == host
             and _gone(r, float("inf"))]
-    history.interrupt(gone, "interrupted: the run's process stopped before it finished; each organization's own "
-                            "row says how far its backup got")
+    history.interrupt(gone, RUN_REASON)
     return len(gone)
+
+
+def mark_dead(ctx) -> int:
+    """Every in_progress row of this host whose process is gone, of any organization and kind,
+    becomes failed "interrupted" (a restore's stand-in row that committed is dropped): run by
+    every CLI job before it starts and by every history listing, so a killed restore no longer
+    stays `in_progress` until the next job that locks its tenant. Only rows known dead (this
+    host and pid space, no such process) — never one judged by age: that needs the lock."""
+    history = ctx.history()
+    rows = [r for r in history.in_progress(None, host=socket.gethostname()) if _known_gone(r)]
+    for r in rows:
+        if r["type"] == "restore" and r["applied"]:
+            history.discard(r["id"])  # the apply committed, only its stand-in row was left
+        elif r["type"] in RUN_TYPES:
+            history.interrupt([r["id"]], RUN_REASON)
+        else:
+            history.interrupt([r["id"]], reason(r["type"], swept=False))
+    return len(rows)
 
 
 class ReconcilingLock:

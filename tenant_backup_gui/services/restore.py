@@ -21,7 +21,7 @@ from ..core.events import FILES_UNIT, Event, EventSink, ignore
 from ..core.manifest import BackupInfo
 from ..core.partial import replace_refusal
 from ..core.files import FILES_MODES
-from ..core.report import files_words
+from ..core.report import change_words, files_words
 from ..core.results import DryRunReport, RestoreResult
 from ..core.text import count
 from ..core.plan import MODES, Plan, RestoreOptions, TablePlan, expiry, new_plan_id, why_plan_unusable
@@ -35,7 +35,8 @@ from .leftovers import apply_marker
 from .restore_files import plan_files
 
 CHANGED = "the backup changed since the dry run ({}); run the dry run again"
-PLAN_COUNTS = ("current_rows", "to_insert", "to_update", "to_delete", "unchanged", "restored", "key", "key_kind")
+PLAN_COUNTS = ("current_rows", "to_insert", "to_update", "to_delete", "unchanged", "left_different", "restored",
+               "key", "key_kind")
 
 
 def _now() -> datetime:
@@ -214,11 +215,17 @@ class _RestoreBase(Job):
                  restored: int, plan_id: str | None, message: str, success: bool, step=None, **more):
         warnings = ([self._origin_warning] if self._origin_warning else []) + warnings
         return cls(success, message, plan_id, self.org_id, name, info.id, info.date, restored, tables, warnings,
-                   problems, step.section if step is not None and step.section else None, signed=info.signed, **more)
+                   problems, step.section if step is not None and step.section else None, signed=info.signed,
+                   backup_type=info.type, backup_created_at=info.created_at, **more)
 
 
 class RestoreDryRunJob(_RestoreBase):
-    """Changes nothing, ever: the restore is performed inside a transaction that rolls back."""
+    """Changes nothing, ever: the restore is performed inside a transaction that rolls back.
+    show_rows: also list every row it would change (services/restore_rows.py), in the result's `rows`."""
+
+    def __init__(self, *args, show_rows: bool = False, **kw):
+        super().__init__(*args, **kw)
+        self.show_rows = show_rows
 
     async def run(self) -> DryRunReport:
         self.check_prepared()
@@ -237,8 +244,10 @@ class RestoreDryRunJob(_RestoreBase):
             raise
         await asyncio.to_thread(
             history.finish, log_id, h.COMPLETED if result.success else h.COMPLETED_WITH_ERRORS,
-            records=result.restored, tables=len(result.tables),
-            errors=result.problems, metadata={"plan_id": result.plan_id, "options": self.options.key()},
+            records=sum(result.changes), tables=len(result.changed_tables),
+            errors=result.problems, metadata={"plan_id": result.plan_id, "options": self.options.key(),
+                                              "mode": self.options.mode, "chosen_keys": 0, "undo": is_undo(info),
+                                              "left_different": result.left_different},
             backup_id=info.id)
         result.warnings += history.warnings
         result.partial, result.partial_reasons = info.partial, info.partial_reasons
@@ -247,7 +256,7 @@ class RestoreDryRunJob(_RestoreBase):
 
     def _run(self, info: BackupInfo) -> DryRunReport:
         pins: dict[str, str] = {}
-        names, plans_, warnings, problems, report, restored = [], {}, [], [], {}, 0
+        names, plans_, warnings, problems, report, restored, spool = [], {}, [], [], {}, 0, None
         if self.options.files == "only":
             info = self._read(info, pins, None)
             name = info.organization_name
@@ -259,8 +268,12 @@ class RestoreDryRunJob(_RestoreBase):
                     name = session.tenant_name() or info.organization_name
                     names, plans_, warnings, problems = self._stage(session, info, pins)
                     self.emit(Event("message", "rehearsing the restore", self.org_id))
-                    report = session.dry_run(names, self.options.mode)
+                    report = session.dry_run(names, self.options.mode, list_rows=self.show_rows)
                     restored = self._report(names, plans_, report, warnings, problems)
+                    if self.show_rows:
+                        self.emit(Event("message", "reading the rows it changes", self.org_id))
+                        from .restore_rows import RowSpool
+                        spool = RowSpool.read(session, names)
                     self.emit(Event("message", "rolling back the rehearsal", self.org_id))
                     session.tidy({n: plans_[n].restored for n in names})
                 finally:
@@ -275,12 +288,17 @@ class RestoreDryRunJob(_RestoreBase):
                     step.section if step else {})
         plans.save(plan)
         ok = not problems
-        verb = "would restore" if ok else "cannot restore"
-        message = (f"Dry run completed. {verb.capitalize()} {count(restored, 'record')} in {count(len(tables), 'table')} of "
-                   f"{name or self.org_id} from backup {info.id}" + _files_words(step, "would upload", "would delete")
+        said = f"Would {change_words(list(tables.values()), done=False)}" if ok else "Cannot restore"
+        message = (f"Dry run completed. {said} of {name or self.org_id} from backup {info.id}"
+                   + _files_words(step, "would upload", "would delete")
                    + ("" if ok else f": {problems[0]}" + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "")))
         return self._outcome(DryRunReport, info, name, tables, warnings, problems, restored,
-                             plan.plan_id if ok else None, message, ok, step)
+                             plan.plan_id if ok else None, message, ok, step, rows=spool)
+
+
+def is_undo(info: BackupInfo) -> bool:
+    """Restoring a safety backup undoes the restore that took it."""
+    return info.type == "safety"
 
 
 def _files_words(step, upload: str, delete: str) -> str:
@@ -308,6 +326,17 @@ class RestoreApplyJob(_RestoreBase):
         self.started_at: datetime | None = None
         # What a failed apply may have changed, in words, as it happens: empty means nothing was.
         self.changed: list[str] = []
+
+    def what(self, info: BackupInfo) -> dict:
+        """What the history row of this restore says it is: its mode, the chosen keys, whether it
+        undoes a restore (it restores the safety backup a restore took), and what it changes (the
+        dry run's counts, which the fingerprint proves still hold) — not the tenant's size."""
+        tables = [TablePlan(n, 0, **{k: t.get(k, 0) for k in ("to_insert", "to_update", "to_delete", "left_different")})
+                  for n, t in self.plan.tables.items()]
+        return {"mode": self.options.mode, "chosen_keys": 0, "undo": is_undo(info),
+                "records_changed": sum(t.to_insert + t.to_update + t.to_delete for t in tables),
+                "tables_changed": sum(1 for t in tables if t.to_insert or t.to_update or t.to_delete),
+                "left_different": sum(t.left_different for t in tables)}
 
     def prepare(self) -> list[str]:
         problems = super().prepare()
@@ -342,7 +371,7 @@ class RestoreApplyJob(_RestoreBase):
         except BaseException as err:  # an internal error too leaves its restore row in the history
             log_id = await asyncio.to_thread(history.start, h.RESTORE, self.org_id, {
                 "plan_id": self.plan_id, "safety_backup_id": self.safety_backup_id,
-                "started_at": self.started_at.isoformat(), "changed": self.changed}, info.id)
+                "started_at": self.started_at.isoformat(), "changed": self.changed, **self.what(info)}, info.id)
             await asyncio.to_thread(history.finish, log_id, h.ended_by(err), errors=[_error_text(err)],
                                     backup_id=info.id)
             if isinstance(err, TenantBackupError) and not isinstance(err, Cancelled):
@@ -416,13 +445,16 @@ class RestoreApplyJob(_RestoreBase):
                                                    metadata={"plan_id": self.plan_id,
                                                              "safety_backup_id": self.safety_backup_id,
                                                              "options": self.options.key(),
-                                                             "started_at": self.started_at.isoformat()})
+                                                             "started_at": self.started_at.isoformat(),
+                                                             **self.what(info)})
                         except ConnectionFailed:
                             if not self.ctx.direct:  # the server got the call; its answer was lost
                                 self.changed.append("the restore may still finish on the server: check the "
                                                     "history (tenant-backup history) before running it again")
                             raise
                         restored = self._report(names, plans_, report, warnings, problems)
+                        for n in names:  # what it left as it is: the dry run's count (the data is the one it saw)
+                            plans_[n].left_different = int(self.plan.tables.get(n, {}).get("left_different") or 0)
                         if problems:
                             raise TenantBackupError(f"the restore was refused and nothing was changed: {problems[0]}")
                         session.commit()
@@ -437,8 +469,9 @@ class RestoreApplyJob(_RestoreBase):
                 finally:
                     self._session = None
         tables = {n: plans_[n] for n in names}
-        message = (f"Restored {count(restored, 'record')} in {count(len(tables), 'table')} of {name or self.org_id} "
+        message = (f"{'Undid the restore' if is_undo(info) else 'Restored'}: "
+                   f"{change_words(list(tables.values()), done=True)} of {name or self.org_id} "
                    f"from backup {info.id}" + _files_words(step, "uploaded", "deleted")
                    + f"; safety backup {self.safety_backup_id} holds the state before")
         return self._outcome(RestoreResult, info, name, tables, warnings, [], restored, self.plan_id, message, True,
-                             step, safety_backup_id=self.safety_backup_id)
+                             step, safety_backup_id=self.safety_backup_id, undo=is_undo(info))

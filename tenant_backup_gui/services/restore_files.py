@@ -86,6 +86,7 @@ def plan_files(ctx, org_id: str, info: BackupInfo, mode: str, choice: str, secre
             else:
                 warnings.append(f"{e.bucket}/{e.path} (named by {named[(e.bucket, e.path)]}) is outside the "
                                 f"tenant's [[files]] prefixes and differs now: left as it is")
+    files.with_user_metadata(current, inside if mode == "replace" else ())  # user metadata: not in listings
     section = cf.files_plan(inside, current, owned_now, mode)
     section["unchanged"] += len(same_outside)
     section["bytes"]["unchanged"] += sum(e.size for e in same_outside)

@@ -34,7 +34,8 @@ HELPERS_MISSING = "the restore helpers are missing or outdated in this database;
 ARG_TYPES = {"p_run_id": "uuid", "p_org": "text", "p_tables": "json", "p_mode": "text",
              "p_apply": "boolean", "p_fingerprint": "text", "p_log": "json", "p_fingerprint_tables": "json",
              "p_tenant_column": "text", "p_lock": "boolean", "p_check_only": "boolean", "p_checked": "boolean",
-             "p_table": "text", "p_non_null": "text[]", "p_types": "json", "p_stage": "text"}
+             "p_table": "text", "p_non_null": "text[]", "p_types": "json", "p_stage": "text",
+             "p_after": "bigint", "p_limit": "integer"}
 
 # COPY's binary format: the signature, no flags, no header extension; then one tuple per line.
 BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
@@ -82,7 +83,7 @@ class DirectRestore(EngineSession):
         super().__init__(config, org_id, cancelled)
         self.url, self.snapshot = url, snapshot
         self.conn: psycopg.Connection | None = None
-        self.run_id = "00000000-0000-0000-0000-000000000000"  # its stages are its own tables
+        self.run_id = str(uuid.uuid4())  # its stages are its own tables; its row list is keyed by it
         self.shared_stage = False  # unlogged stages parallel workers can read (else temporary ones)
         self.stages: list[str] = []
 

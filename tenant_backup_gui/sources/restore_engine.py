@@ -12,7 +12,7 @@ here, once."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from .. import __version__
 from ..core.config import Config
@@ -20,7 +20,7 @@ from ..core.errors import Busy, Cancelled, LockBusy, TenantBackupError
 from ..core.scope import Catalog, TableScope, TenantScope, scope_json
 from .shared import BUSY, BUSY_SQLSTATES, who_runs
 
-RESTORE_HELPERS_VERSION = 5  # tenant_backup_restore_version() in resources/sql/restore_engine.sql
+RESTORE_HELPERS_VERSION = 6  # tenant_backup_restore_version() in resources/sql/restore_engine.sql
 # The engine's refusals, by the SQLSTATE of its private class TB (listed atop the phases in
 # restore_engine.sql); each message is one line that says what to do.
 REFUSALS: dict[str, type[TenantBackupError]] = {
@@ -58,7 +58,7 @@ def engine_refusal(code: str | None, message: str, hint: str | None, doing: str)
 def describe_table(scope: TableScope, *, rows: int, columns: Iterable[str] | None = None,
                    text_columns: Iterable[str] = (), skipped: Iterable[str] = (),
                    catalog: Catalog | None = None, known: dict | None = None, stage: str | None = None,
-                   review: bool = False) -> dict:
+                   review: bool = False, list_rows: bool = False, label: str | None = None) -> dict:
     """One entry of the engine's `p_tables`: what to write and how the table reaches its tenant.
     rows: how many rows were staged for it. columns: the columns written back (default: every
     non-generated column of today's table). known: the dry run's counts of this table (an apply
@@ -78,6 +78,7 @@ def describe_table(scope: TableScope, *, rows: int, columns: Iterable[str] | Non
            if known else {}),
         **({"stage": stage} if stage else {}),
         **({"review": True} if review else {}),
+        **({"list_rows": True, "label": label} if list_rows else {}),  # the dry run's row list (restore_rows.sql)
     }
 
 
@@ -169,23 +170,53 @@ class EngineSession:
     def all_tables(self) -> list[dict]:
         return [describe_table(s, rows=0, catalog=self.catalog) for s in self.scope.tables]
 
-    def tables(self, names: list[str], known: dict | None = None) -> list[dict]:
-        """The descriptions of the staged tables to restore, parents first."""
+    def tables(self, names: list[str], known: dict | None = None, list_rows: bool = False) -> list[dict]:
+        """The descriptions of the staged tables to restore, parents first. list_rows: the dry run
+        lists each table's changed rows, each named by its label column (core/rowview.py)."""
         out = []
         for name in [n for n in self.scope.names() if n in names]:
             st = self.staged[name]
             out.append(describe_table(st.scope, rows=st.rows, columns=st.columns, text_columns=st.text_columns,
                                       skipped=st.unreadable, catalog=self.catalog,
-                                      known=(known or {}).get(name), stage=st.stage, review=self.review))
+                                      known=(known or {}).get(name), stage=st.stage, review=self.review,
+                                      list_rows=list_rows, label=self.label_column(name) if list_rows else None))
         return out
 
+    def label_column(self, name: str) -> str | None:
+        """The column that names a table's rows: the config's [row_labels], else rowview's choice."""
+        from ..core.rowview import choose_label
+        t = self.staged[name].scope.table
+        chosen = dict(self.config.row_labels).get(name)
+        if chosen is not None and any(c.name == chosen for c in t.columns):
+            return chosen
+        return choose_label([{"name": c.name, "type": c.type} for c in t.columns], list(t.row_key[0]))
+
+    def row_pages(self, name: str, page: int = 2000) -> Iterator[list[dict]]:
+        """A dry run's list of one table's changed rows, a page at a time, in key order."""
+        after = 0
+        while True:
+            rows = self._call("tenant_backup_row_page", {"p_run_id": self.run_id, "p_table": name,
+                                                          "p_after": after, "p_limit": page},
+                              f"reading the rows of {name}")
+            if not rows:
+                return
+            yield rows
+            after = rows[-1]["n"]
+            if len(rows) < page:
+                return
+
+    def rows_done(self) -> None:
+        """The row list was read: remove it from the server (the direct road's goes with its rollback)."""
+        self._call("tenant_backup_row_list_done", {"p_run_id": self.run_id}, "removing the row list")
+
     def params(self, names: list[str], mode: str, *, apply: bool, known: dict | None = None,
-               fingerprint: str | None = None, metadata: dict | None = None, backup_id: str | None = None) -> dict:
+               fingerprint: str | None = None, metadata: dict | None = None, backup_id: str | None = None,
+               list_rows: bool = False) -> dict:
         """The engine's one call protocol: these named arguments, the same on both roads (the API's
         tenant_backup_restore / tenant_backup_check, and the direct road's tenant_backup__run)."""
         user, host = who_runs()
         return {
-            "p_run_id": self.run_id, "p_org": self.org, "p_tables": self.tables(names, known), "p_mode": mode,
+            "p_run_id": self.run_id, "p_org": self.org, "p_tables": self.tables(names, known, list_rows), "p_mode": mode,
             "p_apply": apply, "p_fingerprint": fingerprint,
             "p_log": {"backup_id": backup_id, "run_by": user, "run_host": host, "tool_version": __version__,
                       "metadata": {**(metadata or {}), "via": self.road}},
@@ -193,11 +224,13 @@ class EngineSession:
             "p_tenant_column": self.config.tenant_column,
         }
 
-    def dry_run(self, names: list[str], mode: str) -> dict:
+    def dry_run(self, names: list[str], mode: str, list_rows: bool = False) -> dict:
         """The whole restore, rolled back: exact counts, reference problems, the fingerprint the
-        apply must find. Refuses (raises) a backup holding rows of another organization."""
+        apply must find. Refuses (raises) a backup holding rows of another organization.
+        list_rows: also list the rows it changes, for row_pages (before the session ends)."""
         self._check_cancel()
-        return self._call("tenant_backup_restore", self.params(names, mode, apply=False), "the dry run")
+        return self._call("tenant_backup_restore", self.params(names, mode, apply=False, list_rows=list_rows),
+                          "the dry run")
 
     def check(self, names: list[str], mode: str, fingerprint: str) -> None:
         """Every refusal check of the apply (fingerprint, staged counts, every row the tenant's),

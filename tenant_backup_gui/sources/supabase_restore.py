@@ -177,6 +177,8 @@ class SupabaseRestore:
                 raise ConnectionFailed(f"{err}; the restore may still finish on the server: check the history "
                                        f"(tenant-backup history) before running it again") from None
             raise
+        if fn in ("tenant_backup_row_page", "tenant_backup_row_list_done"):  # restore_rows.sql's list
+            return data
         if fn != "tenant_backup_staged_info" and (not isinstance(data, dict) or "tables" not in data):
             raise TenantBackupError(f"{doing}: the server sent an unexpected answer; {HELPERS_MISSING}")
         return data
@@ -229,8 +231,8 @@ class RestRestore(EngineSession):
     def _call(self, fn, params, doing):
         return self.driver.call(fn, params, doing)
 
-    def dry_run(self, names, mode):
-        report = super().dry_run(names, mode)
+    def dry_run(self, names, mode, list_rows=False):
+        report = super().dry_run(names, mode, list_rows)
         self.staged.clear()  # the RPC removed this run's rows (on an error, _close does)
         return report
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import queue
+import re
 import threading
 import zlib
 from collections import defaultdict
@@ -25,12 +26,12 @@ except ImportError:  # a platform without isal wheels: the same gzip, from zlib
 from ..core import manifest as mf
 from ..core import signing
 from ..core.encryption import NONCE, TAG, Encryptor
-from ..core.errors import Cancelled, CredentialsUnavailable, IntegrityError, TenantBackupError
+from ..core.errors import Cancelled, ConfigError, CredentialsUnavailable, IntegrityError, TenantBackupError
 from ..core.events import Event, EventSink, ignore
 from ..core.manifest import BackupInfo, Part
 from ..core.signing import Trust
 from .base import ObjectStore
-from .part_reader import iter_part_blocks, iter_part_lines, verify_part  # noqa: F401 (re-exported: callers read parts here)
+from .part_reader import READ_CHUNK, iter_part_blocks, iter_part_lines, verify_part  # noqa: F401 (re-exported: callers read parts here)
 
 
 class _OpenPart:
@@ -266,21 +267,26 @@ def _backup_from_objects(store: ObjectStore, org: str, bid: str, objs: list, key
 
 def find_backup(store: ObjectStore, org_id: str, ref: str, complete_only: bool = True,
                 key: bytes | None = None) -> BackupInfo:
-    """`ref` is a backup id or a date (YYYY-MM-DD: the newest complete backup of that day)."""
+    """`ref` is a backup id or a date. A date (YYYY-MM-DD) means the newest complete backup of
+    that day that is not a safety backup: the safety backup a restore takes first is that day's
+    newest, and restoring it by accident undoes the restore; it is used by its id only. Every
+    command (restore, show, diff, verify) resolves a backup here. Naming nothing is a usage
+    error (ConfigError, exit 2), like a malformed id."""
     backups = list_backups(store, org_id, key)
-    if len(ref) == 10:
-        matches = [b for b in backups if b.date == ref and b.complete]
+    hint = f"list them with: tenant-backup backups --org {org_id}"
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", ref):
+        day = [b for b in backups if b.date == ref and b.complete]
+        matches = [b for b in day if b.type != "safety"]
         if not matches:
-            raise TenantBackupError(f"no complete backup of organization {org_id} on {ref}; "
-                                    f"list them with: tenant-backup backups --org {org_id}")
+            safety = f"; the safety backup {day[0].id} of that day is used only by its id" if day else ""
+            raise ConfigError(f"no complete daily or manual backup of organization {org_id} on {ref}{safety}; {hint}")
         return matches[0]
     for b in backups:
         if b.id == ref:
             if complete_only and not b.complete:
                 raise TenantBackupError(f"backup {ref} is incomplete ({b.problem}) and cannot be used")
             return b
-    raise TenantBackupError(f"no backup {ref} for organization {org_id}; "
-                            f"list them with: tenant-backup backups --org {org_id}")
+    raise ConfigError(f"no backup {ref} of organization {org_id}; {hint}")
 
 
 def delete_backup(store: ObjectStore, info: BackupInfo) -> int:

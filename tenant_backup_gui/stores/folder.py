@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..core.errors import ConfigError, TenantBackupError
+from ..core.files import temp_folder
 from .base import ObjectInfo
 
 
@@ -42,9 +43,12 @@ class _FileWriter:
     def __init__(self, store: "FolderStore", key: str):
         self._store = store
         self._final = store.path_of(key)
-        self._tmp = self._final.with_name(f".{self._final.name}.tmp-{os.getpid()}")
+        folder = temp_folder(key)  # a tenant's file copies: one .tmp/ folder per tenant (core/files.py)
+        tmp_dir = store.path_of(folder) if folder else self._final.parent
+        self._tmp = tmp_dir / f".{self._final.name}.tmp-{os.getpid()}"
         try:
             self._final.parent.mkdir(parents=True, exist_ok=True)
+            tmp_dir.mkdir(parents=True, exist_ok=True)
             self._fh = open(self._tmp, "wb")
         except OSError as err:
             raise _io_error(err, store.root) from None

@@ -55,6 +55,16 @@ class TenantFiles:
                     out[(rule.bucket, o["name"])] = o["metadata"]
         return out
 
+    def with_user_metadata(self, current: dict[tuple[str, str], dict], entries) -> None:
+        """Add `userMetadata` (the object info's, which listings lack) to the listing of every
+        object a restore would otherwise count unchanged: one request each, only for those."""
+        for e in entries:
+            meta = current.get((e.bucket, e.path))
+            if meta is not None and "userMetadata" not in meta and e.same_object(meta):
+                info = self.project.storage_info(e.bucket, e.path)
+                if info is not None:
+                    meta["userMetadata"] = info.get("metadata") or {}
+
     def lookup(self, bucket: str, key: str) -> dict | None:
         """One object's listing metadata (a key a tenant row names), or None when absent."""
         for o in self.project.storage_list(bucket, key):

@@ -11,6 +11,7 @@ import psycopg
 
 from ... import __version__
 from ...core.errors import ConfigError, TenantBackupError
+from ...platform.processes import process_tag
 from ..shared import first_line, who_runs
 from .connect import Session, connect, db_error
 
@@ -47,7 +48,7 @@ class History:
                     """INSERT INTO public.backup_logs (backup_type, status, started_at, organization_id, backup_id,
                          metadata, run_by, run_host, tool_version)
                        VALUES (%s, 'in_progress', now(), %s, %s, %s, %s, %s, %s) RETURNING id""",
-                    [backup_type, org_id, backup_id, json.dumps({**(metadata or {}), "pid": os.getpid()}), user, host,
+                    [backup_type, org_id, backup_id, json.dumps({**(metadata or {}), **process_tag()}), user, host,
                      __version__]).fetchone()[0])
         except (psycopg.Error, TenantBackupError) as err:
             self._fail(err)
@@ -78,24 +79,30 @@ class History:
         except (psycopg.Error, TenantBackupError) as err:
             self._fail(err)
 
-    def in_progress(self, org_id: str | None) -> list[dict]:
-        """The tenant's rows (org_id None: the runs' rows, daily and cleanup) still marked in_progress:
-        id, type, host, pid, age in seconds, and for a restore whether a completed restore of the
-        same plan exists."""
+    def in_progress(self, org_id: str | None, host: str | None = None) -> list[dict]:
+        """The tenant's rows (org_id None: the runs' rows, daily and cleanup; host given: every row
+        of that host, any organization) still marked in_progress: id, type, host, pid, pid_space,
+        age in seconds, and for a restore whether a completed restore of the same plan exists."""
         # `=` or IS NULL, not IS NOT DISTINCT FROM: only these use the organization's index, and this
         # runs under every tenant job's lock on a table that only grows
-        whose = "l.organization_id = %s" if org_id is not None else "l.organization_id IS NULL"
+        if host is not None:
+            whose, params = "l.run_host = %s", [host]
+        elif org_id is not None:
+            whose, params = "l.organization_id = %s", [org_id]
+        else:
+            whose, params = "l.organization_id IS NULL", []
         try:
             with self._conn() as conn:
                 cur = conn.execute(
-                    """SELECT l.id::text, l.backup_type, l.run_host, l.metadata->>'pid',
+                    """SELECT l.id::text, l.backup_type, l.run_host, l.metadata->>'pid', l.metadata->>'pid_space',
                               extract(epoch FROM now() - l.started_at)::float8,
                               EXISTS (SELECT 1 FROM public.backup_logs d WHERE d.backup_type = 'restore'
                                       AND d.status = 'completed' AND d.organization_id = l.organization_id
-                                      AND d.metadata->>'plan_id' = l.metadata->>'plan_id')
+                                      AND d.metadata->>'plan_id' = l.metadata->>'plan_id'),
+                              l.organization_id::text
                        FROM public.backup_logs l
-                       WHERE """ + whose + " AND l.status = 'in_progress'", [] if org_id is None else [org_id])
-                return [dict(zip(("id", "type", "host", "pid", "age", "applied"), r)) for r in cur]
+                       WHERE """ + whose + " AND l.status = 'in_progress'", params)
+                return [dict(zip(("id", "type", "host", "pid", "pid_space", "age", "applied", "org"), r)) for r in cur]
         except (psycopg.Error, TenantBackupError) as err:
             self._fail(err)
             return []

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from ... import __version__
 from ...core.errors import ConfigError, TenantBackupError
+from ...platform.processes import process_tag
 from ..shared import who_runs
 from ..supabase_http import SETUP_HINT, SupabaseProject
 
@@ -33,7 +34,7 @@ class RestHistory:
               backup_id: str | None = None) -> str | None:
         user, host = who_runs()
         row = {"backup_type": backup_type, "status": "in_progress", "started_at": datetime.now().astimezone().isoformat(),
-               "organization_id": org_id, "backup_id": backup_id, "metadata": {**(metadata or {}), "pid": os.getpid()},
+               "organization_id": org_id, "backup_id": backup_id, "metadata": {**(metadata or {}), **process_tag()},
                "run_by": user,
                "run_host": host, "tool_version": __version__}
 
@@ -79,19 +80,41 @@ class RestHistory:
         except TenantBackupError as err:
             self._fail(err)
 
-    def in_progress(self, org_id: str) -> list[dict]:
-        """The tenant's rows still marked in_progress, as the direct road's History.in_progress gives them
-        (services/leftovers.py). Over the API no stand-in restore row exists: `applied` is False."""
-        now = datetime.now().astimezone()
+    def in_progress(self, org_id: str | None, host: str | None = None) -> list[dict]:
+        """The tenant's rows still marked in_progress (host given: that host's rows of any
+        organization), as the direct road's History.in_progress gives them (services/leftovers.py).
+        Ages are the server's: its now() (tenant_backup_info) minus the row's created_at, which the
+        server's default wrote; started_at is the writing host's clock. Over the API no stand-in
+        restore row exists: `applied` is False."""
         try:
-            rows = self.rows(org_id, 1000, status="in_progress")
+            rows = self._in_progress_rows(org_id, host)
+            now = self._server_now()
         except TenantBackupError as err:
             self._fail(err)
             return []
         return [{"id": r["id"], "type": r["backup_type"], "host": r["run_host"],
                  "pid": str((r.get("metadata") or {}).get("pid") or "") or None,
-                 "age": (now - r["started_at"]).total_seconds() if r["started_at"] else 0.0, "applied": False}
+                 "pid_space": (r.get("metadata") or {}).get("pid_space"),
+                 "age": (now - since).total_seconds() if (since := when(r.get("created_at")) or r["started_at"]) else 0.0,
+                 "applied": False, "org": r["organization_id"]}
                 for r in rows]
+
+    def _in_progress_rows(self, org_id: str | None, host: str | None) -> list[dict]:
+        async def go():
+            q = self.project.client.table("backup_logs").select(
+                "id,backup_type,run_host,metadata,started_at,created_at,organization_id").eq("status", "in_progress")
+            q = q.eq("run_host", host) if host is not None else (
+                q.eq("organization_id", org_id) if org_id is not None else q.is_("organization_id", "null"))
+            return (await self.project.send(q.limit(1000), "reading the history")).json()
+        rows = self.project.run(go())
+        for r in rows:
+            r["started_at"] = when(r["started_at"])
+        return rows
+
+    def _server_now(self) -> datetime:
+        """The database's clock; this host's only where the installed SQL predates tenant_backup_info's 'now'."""
+        info = self.project.run(self.project.rpc("tenant_backup_info", {}, "reading the server's clock")).json()
+        return when(info.get("now") if isinstance(info, dict) else None) or datetime.now().astimezone()
 
     def interrupt(self, ids: list[str], reason: str) -> None:
         """Mark rows of jobs that are gone as failed, unless they finished meanwhile."""
