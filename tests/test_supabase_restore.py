@@ -21,7 +21,7 @@ from tenant_backup_gui.core.errors import LockBusy, TenantBackupError
 from tenant_backup_gui.services.inventory import setup_sql
 from tenant_backup_gui.sources.direct.lock import TenantLock
 from tenant_backup_gui.sources.supabase_http import SupabaseProject
-from tenant_backup_gui.sources.supabase_restore import HELPERS_MISSING, RestRestore, SupabaseRestore, new_run_id
+from tenant_backup_gui.sources.rest.restore import HELPERS_MISSING, RestRestore, SupabaseRestore, new_run_id
 from tenant_backup_gui.stores.backups import find_backup, iter_part_blocks
 from tenant_backup_gui.stores.folder import FolderStore
 

@@ -196,7 +196,7 @@ language sql stable set search_path = pg_catalog, pg_temp as $$
   select public.tenant_backup_scope_path(p_alias, p_scope, null, true)
 $$;
 
--- SELECT the staged rows of one table as today's columns (pg_restore.StagedTable.rows_query):
+-- SELECT the staged rows of one table as today's columns (sources/direct/restore.py):
 -- json_populate_record converts PostgreSQL's own JSON back; text-encoded columns are cast from
 -- their text; skipped columns (values that no longer fit) become NULL and are left out of the record.
 create or replace function public.tenant_backup__rows(p_t json, p_rel regclass, p_run uuid, p_columns text[])

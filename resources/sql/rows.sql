@@ -1,8 +1,8 @@
 -- A tenant's rows, defined ONCE: which rows of a table belong to a tenant (the scope condition) and
 -- the JSON a backup stores for each of them (the row JSON). Every road reads a tenant's rows through
--- these functions: the direct export (sources/postgres.py COPYs tenant_backup_export_query's text),
+-- these functions: the direct export (sources/direct/snapshot.py COPYs tenant_backup_export_query's text),
 -- the REST export's pages, digests and counts (supabase.sql), and the restore engine's comparison
--- and fingerprint (supabase_restore.sql). Change the row JSON here and every one of them follows.
+-- and fingerprint (restore_engine.sql). Change the row JSON here and every one of them follows.
 -- Pure text builders: names go through %I, the organization id through %L, no SQL text is taken
 -- from the caller, and nothing but the catalog is read. Installed by `tenant-backup setup` at the
 -- top of supabase.sql (its line `--@rows.sql`, replaced by supabase_rest.setup_sql()).

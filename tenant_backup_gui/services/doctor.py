@@ -188,7 +188,7 @@ def _backup_key_check(encrypt: bool) -> list[dict]:
 def _supabase_checks(ctx: Context) -> list[dict]:
     """The REST road: the key is the service role's, the project answers, the SQL is installed."""
     from ..sources.rest import setup as rest_setup
-    from ..sources.supabase_restore import SupabaseRestore
+    from ..sources.rest.restore import SupabaseRestore
     fix_sql = "run the SQL of `tenant-backup setup --print-sql` in the project's SQL editor"
     try:
         project = ctx.project()

@@ -66,8 +66,8 @@ class DirectRoad:
         return AdvisoryLock(self.url, org_id, wait_seconds, self.session)
 
     def restore_session(self, org_id: str, cancelled=None, snapshot: bool = False) -> RestoreSession:
-        """The restore engine inside one transaction of our own (sources/pg_restore.py)."""
-        from ..sources.pg_restore import DirectRestore
+        """The restore engine inside one transaction of our own (sources/direct/restore.py)."""
+        from ..sources.direct.restore import DirectRestore
         return DirectRestore(self.url, self.settings.config, org_id, cancelled, snapshot=snapshot)
 
     def history(self) -> History:
@@ -110,8 +110,8 @@ class RestRoad:
         return RestTenantLock(self.project.get(), org_id, wait_seconds, self.settings.config.lock_lease_seconds)
 
     def restore_session(self, org_id: str, cancelled=None, snapshot: bool = False) -> RestoreSession:
-        """The restore engine's RPCs (sources/supabase_restore.py); each RPC is its own snapshot."""
-        from ..sources.supabase_restore import RestRestore
+        """The restore engine's RPCs (sources/rest/restore.py); each RPC is its own snapshot."""
+        from ..sources.rest.restore import RestRestore
         url, key = self.settings.require_supabase()
         return RestRestore(self.project.get(), url, key, self.settings.config, org_id, cancelled)
 

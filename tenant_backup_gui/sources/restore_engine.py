@@ -3,8 +3,8 @@
 The restore itself — trust checks, comparison, delete and insert, reference checks, sequences,
 the history row — is SQL installed by `setup` (resources/sql/restore_engine.sql). A road only
 moves the backup's lines to the server and calls those functions: `DirectRestore`
-(sources/pg_restore.py) COPYs them into temporary tables of its own transaction and calls the
-functions inside it; `RestRestore` (sources/supabase_restore.py) stages them in batches and calls
+(sources/direct/restore.py) COPYs them into temporary tables of its own transaction and calls the
+functions inside it; `RestRestore` (sources/rest/restore.py) stages them in batches and calls
 them as RPCs. Both call the engine with the same named arguments (`EngineSession.params`), and
 both read its refusals by SQLSTATE (`engine_refusal`). Everything else a restore session does is
 here, once."""
@@ -37,8 +37,8 @@ REFUSALS: dict[str, type[TenantBackupError]] = {
     "TB011": TenantBackupError,  # a column list leaves out a key, the tenant column or a scope column
     "TB012": TenantBackupError,  # a value past a sequence every tenant shares
 }
-# Until sources/supabase_rest.py's error() stops matching message prefixes (the restore's own calls
-# are mapped by SQLSTATE before it is reached): every engine refusal starts with one of these.
+# What sources/supabase_http.py's error() still matches by prefix for calls outside the engine's own (those
+# are mapped by SQLSTATE first, sources/rest/restore.py EngineProject): every engine refusal starts so.
 ENGINE_MESSAGES = ("restoring table ", "the data changed", "the restore was refused", "the backup is refused",
                    "table ", "the role that installed", "the staged rows of ", "the API role ")
 

@@ -20,14 +20,14 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Json
 
-from ..core.config import Config
-from ..core.errors import Busy, ConfigError, IntegrityError, TenantBackupError
-from ..core.scope import discover_scope
-from .direct.catalog import read_catalog, table_ident
-from .direct.connect import connect, db_error
-from .direct.tenants import get_tenant
-from .shared import BUSY, BUSY_SQLSTATES, first_line as _first_line
-from .restore_engine import RESTORE_HELPERS_VERSION, EngineSession, engine_refusal
+from ...core.config import Config
+from ...core.errors import Busy, ConfigError, IntegrityError, TenantBackupError
+from ...core.scope import discover_scope
+from .catalog import read_catalog, table_ident
+from .connect import connect, db_error
+from .tenants import get_tenant
+from ..shared import BUSY, BUSY_SQLSTATES, first_line as _first_line
+from ..restore_engine import RESTORE_HELPERS_VERSION, EngineSession, engine_refusal
 
 HELPERS_MISSING = "the restore helpers are missing or outdated in this database; run: tenant-backup setup"
 # The engine's arguments and their SQL types (every call names its arguments).

@@ -16,11 +16,11 @@ from typing import Callable, Iterable
 import httpx
 from postgrest.types import ReturnMethod
 
-from ..core.config import Config
-from ..core.errors import ConfigError, ConnectionFailed, TenantBackupError
-from ..core.supabase_keys import key_role
-from .supabase_http import SetupMissing, SupabaseProject
-from .restore_engine import RESTORE_HELPERS_VERSION, EngineSession, engine_refusal
+from ...core.config import Config
+from ...core.errors import ConfigError, ConnectionFailed, TenantBackupError
+from ...core.supabase_keys import key_role
+from ..supabase_http import SetupMissing, SupabaseProject
+from ..restore_engine import RESTORE_HELPERS_VERSION, EngineSession, engine_refusal
 
 STAGING_TABLE = "tenant_backup_staging"
 HELPERS_MISSING = ("the restore helpers are missing or outdated; run the SQL from `tenant-backup setup --print-sql` "
@@ -200,7 +200,7 @@ class RestRestore(EngineSession):
         self.driver = SupabaseRestore(url, service_key)
 
     def _open(self) -> None:
-        from ..core.scope import discover_scope
+        from ...core.scope import discover_scope
         from .rest.catalog import read_catalog
         try:
             self.project.check()
