@@ -201,7 +201,7 @@ class RestRestore(EngineSession):
 
     def _open(self) -> None:
         from ...core.scope import discover_scope
-        from .rest.catalog import read_catalog
+        from .catalog import read_catalog
         try:
             self.project.check()
             self.driver.require_helpers()
@@ -221,7 +221,7 @@ class RestRestore(EngineSession):
             self.driver.close()
 
     def tenant_name(self) -> str | None:
-        from .rest.tenants import get_tenant
+        from .tenants import get_tenant
         t = get_tenant(self.project, self.catalog, self.config, self.org)
         return t.name if t else None
 
