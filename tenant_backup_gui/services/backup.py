@@ -272,8 +272,7 @@ class BackupJob(Job):
                 done["open"] += 1
                 done["rows"] = done["bytes"] = 0
                 k = item[done["open"]]
-                self.emit(Event("table", f"exporting {tables[k].table.key_name}", org, tables[k].table.key_name,
-                                step=k + 1, steps=steps))
+                self._table_event(tables[k].table.key_name, k + 1, steps)
                 writer.begin_table(tables[k].table.key_name)
 
         def close(j: int) -> None:
@@ -293,10 +292,16 @@ class BackupJob(Job):
         close(len(item) - 1)
         return entries
 
+    def _table_event(self, name: str, step: int, steps: int) -> None:
+        """A table begins. Not within `daily`, whose own events say which tenant is being backed up:
+        a hundred events a tenant there only cost (0.3 ms a table in the profile, with progress)."""
+        if self.backup_type != "daily":
+            self.emit(Event("table", f"exporting {name}", self.org_id, name, step=step, steps=steps))
+
     def _export_table(self, snap: Snapshot, ts, i: int, steps: int, writer: BackupWriter) -> TableEntry:
         """One table's rows into its parts, checked: the rows read equal the rows written."""
         org, name = self.org_id, ts.table.key_name
-        self.emit(Event("table", f"exporting {name}", org, name, step=i, steps=steps))
+        self._table_event(name, i, steps)
         done = {"rows": 0, "bytes": 0}
 
         def sink(batch: bytes, rows: int) -> None:
