@@ -144,6 +144,7 @@ def env(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
+    use_file_keyring(monkeypatch, tmp_path)  # a keyring that keeps the backup key, as a desktop's does: backups are signed
     return use
 
 
@@ -180,6 +181,10 @@ def fingerprint(url: str, tables: list[str] | None = None) -> dict[str, list[str
 def file_keyring(monkeypatch, tmp_path) -> Path:
     """The file-backed test keyring, for this process too: keyring caches its backend at first use,
     so an earlier test in the same process must not decide which one this test gets."""
+    return use_file_keyring(monkeypatch, tmp_path)
+
+
+def use_file_keyring(monkeypatch, tmp_path) -> Path:
     import keyring.core
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "tests.keyring_backend.FileKeyring")
     monkeypatch.setenv("TENANT_BACKUP_TEST_KEYRING", str(tmp_path / "keyring.json"))

@@ -64,3 +64,15 @@ def old_system_backup(url: str, store: Path, org: str, ts: str = "2025-02-03T02-
         "total_records": sum(t["record_count"] for t in ok), "total_size": sum(t["size"] for t in ok),
         "errors": errors}))
     return summary
+
+
+def resign(summary_path: Path) -> None:
+    """Sign an edited summary again with this test's backup key (the test keyring), as an attacker
+    who HAS the key could: tests of the structural proofs pass the origin check this way, so the
+    proofs themselves are what refuses."""
+    from tenant_backup_gui.core import signing
+    from tenant_backup_gui.platform import credentials
+    key = credentials.backup_key()
+    assert key is not None, "no backup key in the test keyring: make a backup first"
+    doc = json.loads(summary_path.read_text())
+    summary_path.write_text(json.dumps(signing.sign(doc, key)))

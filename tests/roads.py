@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from .conftest import run_cli
-from .helpers import table_lines
+from .helpers import resign, table_lines
 from .supabase_local import SupabaseLocal, postgrest_binary
 
 
@@ -76,11 +76,14 @@ def summary_path(store: Path, org: str, backup_id: str) -> Path:
     return next((store / "tenant-backups" / org).glob(f"*/summary-{backup_id}.json"))
 
 
-def rewrite_table(store: Path, org: str, backup_id: str, table: str, edit=None, data: bytes | None = None) -> None:
+def rewrite_table(store: Path, org: str, backup_id: str, table: str, edit=None, data: bytes | None = None,
+                  signed: bool = True) -> None:
     """Change one table's rows in a backup the way an attacker with write access to the store
     would: the new part written, and its SHA-256, size and counts recomputed in the summary, so
     the backup still verifies as intact. `edit` maps the table's JSON lines to new ones; `data`
-    is a whole gzipped part to put in instead."""
+    is a whole gzipped part to put in instead. signed: the summary signed again with the test key,
+    so the structural proofs, not the signature, are what a test exercises (False: left unsigned-valid,
+    as an attacker without the key leaves it)."""
     path = summary_path(store, org, backup_id)
     doc = json.loads(path.read_text())
     entry = doc["manifest"]["tables"][table]
@@ -102,6 +105,8 @@ def rewrite_table(store: Path, org: str, backup_id: str, table: str, edit=None, 
     size = sum(p["bytes"] for t in doc["manifest"]["tables"].values() for p in t["parts"])
     doc["total_size"] = doc["manifest"]["totals"]["bytes"] = size
     path.write_text(json.dumps(doc))
+    if signed:
+        resign(path)
 
 
 def part_bytes(store: Path, org: str, backup_id: str, table: str) -> bytes:

@@ -27,7 +27,8 @@ OUT = ROOT / "resources" / "screenshots"
 MANIFEST = OUT / "rendered-from.json"
 WELDCOR = "5f0c7a4e-2b1d-4c7e-9a55-3e2f1d0c9b88"
 # What the pictures show comes from these: a change to any of them renders them again.
-INPUTS = ("tenant_backup_gui/gui/*.py", "tenant_backup_gui/core/partial.py", "tests/screenshots.py",
+INPUTS = ("tenant_backup_gui/gui/*.py", "tenant_backup_gui/gui/panels/*.py", "tenant_backup_gui/core/partial.py",
+          "tenant_backup_gui/core/report.py", "tenant_backup_gui/core/history.py", "tests/screenshots.py",
           "tests/helpers.py", "resources/demo/*.sql", "resources/icons/*")
 
 
@@ -89,6 +90,28 @@ def main() -> int:
             widget.grab().save(str(OUT / name))
             shots.append(name)
 
+        async def shoot_browser(w):
+            """The backup browser (double-click): a table's rows and a record, then 'Compare with now…'."""
+            w.backup_table.selectRow(1)
+            w.browse()
+            b = w.browser
+            b.resize(1180, 680)
+            await wait(lambda: b.tables.rowCount() > 0)
+            b.select_table("customers")
+            await wait(lambda: b.rows.rowCount() > 0 and not b.busy())
+            b.rows.selectRow(min(2, b.rows.rowCount() - 1))
+            await asyncio.sleep(0.2)
+            save(b, "browser-rows.png")
+            with psycopg.connect(url) as c:  # an edit since the backup: a changed row, highlighted
+                c.execute("update customers set balance = balance + 120, phone = '+1 306 555 0199' "
+                          "where organization_id = %s and name like 'Prairie D%%'", [WELDCOR])
+            b.compare("now")
+            await wait(lambda: b.diff is not None)
+            b.select_table("customers")
+            await asyncio.sleep(0.2)
+            save(b, "browser-compare.png")
+            b.close()
+
         async def shoot():
             ctx = Context.from_settings(load_settings())
             await DailyJob(ctx).run()
@@ -125,6 +148,7 @@ def main() -> int:
             save(wiz, "wizard-6-result.png")
             wiz.close()
             await w.load_backups()
+            await shoot_browser(w)
             w.backup_table.selectRow(w.backup_table.rowCount() - 1)  # the old system's partial backup
             w.restore()
             wiz = w.wizard

@@ -60,3 +60,36 @@ def test_history_refuses_an_unknown_type_or_status(odd_db, env, option):
     doc = _error_doc(run_cli("history", option, "bogus", "--json"), 2)
     assert "invalid choice: 'bogus'" in doc["error"]
     assert "no history" not in doc["error"]
+
+
+def test_mode_replace_at_apply_is_a_choice_that_must_match_the_plan(odd_db, env):
+    """Issue 19: --mode replace at --apply was taken for 'no mode given' and the plan's own mode
+    (here missing-only) was applied; a choice given at apply must match the plan's."""
+    from .test_restore import apply, dry_run
+    env(odd_db)
+    backup = cli_json("backup", "--org", ORG_A)["backup"]["id"]
+    plan = dry_run(ORG_A, backup, "--mode", "missing-only")["plan_id"]
+    cp = apply(ORG_A, backup, plan, "--mode", "replace")
+    assert cp.returncode == 1, cp.stderr
+    assert "was made with other options (--mode missing-only)" in cp.stderr
+    assert [r for r in cli_json("history", "--org", ORG_A, "--type", "restore")] == []
+    cp = apply(ORG_A, backup, plan)  # no choice given: the plan's own, missing-only
+    assert cp.returncode == 0, cp.stderr
+
+
+def test_a_restore_counts_its_time_from_its_start_in_the_history(odd_db, env):
+    """Issue 19: a successful restore's row started at its last SQL call, after the staging, the
+    checks and the safety backup (a failed one's: test_window_bad_day, the failed upload)."""
+    from tenant_backup_gui.core import history as h
+    from .test_restore import apply, dry_run
+    env(odd_db)
+    backup = cli_json("backup", "--org", ORG_A)["backup"]["id"]
+    plan = dry_run(ORG_A, backup)["plan_id"]
+    assert apply(ORG_A, backup, plan).returncode == 0
+    rows = cli_json("history", "--org", ORG_A)
+    restore = next(r for r in rows if r["backup_type"] == "restore")
+    safety = next(r for r in rows if r["backup_type"] == "safety")
+    assert h.started(restore) <= h.started(safety) and h.duration(restore) >= h.duration(safety)
+    shown = run_cli("history", "--org", ORG_A, check=True).stdout.splitlines()
+    line = next(x for x in shown if " restore " in x)
+    assert f"{h.duration(restore):.1f}s" in line  # what the CLI shows is that duration

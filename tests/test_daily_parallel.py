@@ -99,7 +99,7 @@ def test_a_schema_change_during_the_run_reaches_the_next_tenants(odd_db, env):
 
     ctx = Context.from_settings(load_settings())
     try:
-        doc = asyncio.run(DailyJob(ctx, on_event=on_event, jobs=1).run())
+        doc = asyncio.run(DailyJob(ctx, on_event=on_event, jobs=1).run()).to_json()
     finally:
         ctx.close()
     assert doc["success"], doc["tenants"]

@@ -41,16 +41,20 @@ def test_encrypted_roundtrip_and_the_key_is_needed(odd_db, env, keyring_env, tmp
     assert key["key"] not in json.dumps(s)
     assert cli_json("verify", "--org", ORG_A, "--backup", b["id"])["verified"] is True
 
-    # another machine: the right checksums, but no key — verify on ciphertext, restore refused by name
+    # another machine: no key, so its signature cannot be checked — refused by name; on the owner's
+    # word, verify checks the ciphertext's checksums, and the restore still needs the key itself
     os.remove(keyring_env)
-    v = cli_json("verify", "--org", ORG_A, "--backup", b["id"])
-    assert v["success"] and "without key" in v["message"]
-    cp = run_cli("restore", "--org", ORG_A, "--backup", b["id"], "--dry-run")
-    assert cp.returncode == 4 and key["key_id"] in cp.stderr and "import-key" in cp.stderr
+    for args in (("verify",), ("restore", "--dry-run")):
+        cp = run_cli(*args, "--org", ORG_A, "--backup", b["id"])
+        assert cp.returncode == 4 and key["key_id"] in cp.stderr and "import-key" in cp.stderr, cp.stderr
+    v = cli_json("verify", "--org", ORG_A, "--backup", b["id"], "--trust-unsigned")
+    assert v["success"] and "without key" in v["message"] and v["signed"] is False
+    cp = run_cli("restore", "--org", ORG_A, "--backup", b["id"], "--dry-run", "--trust-unsigned")
+    assert cp.returncode == 4 and f"encrypted with key {key['key_id']}" in cp.stderr
     # a wrong key is named as such
     cli_json("credentials", "new-key")
     cp = run_cli("restore", "--org", ORG_A, "--backup", b["id"], "--dry-run")
-    assert cp.returncode == 4 and f"encrypted with key {key['key_id']}" in cp.stderr
+    assert cp.returncode == 4 and f"signed by key {key['key_id']}" in cp.stderr and "import-key" in cp.stderr
     # the recovery copy brings it back
     import subprocess, sys
     subprocess.run([sys.executable, "-m", "tenant_backup_gui", "credentials", "import-key"], input=key["key"] + "\n",
@@ -79,4 +83,7 @@ def test_altered_ciphertext_is_refused_even_with_a_matching_checksum(odd_db, env
     part["sha256"] = hashlib.sha256(bytes(data)).hexdigest()  # an attacker who also rewrote the manifest
     summary_path.write_text(json.dumps(s))
     cp = run_cli("restore", "--org", ORG_A, "--backup", b["id"], "--dry-run")
+    assert cp.returncode == 1 and "changed after it was signed" in cp.stderr  # the signature catches it first
+    # and without it (the owner's word), the cipher's tag still does
+    cp = run_cli("restore", "--org", ORG_A, "--backup", b["id"], "--dry-run", "--trust-unsigned")
     assert cp.returncode == 1 and "does not decrypt with this key" in cp.stderr

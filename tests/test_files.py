@@ -18,6 +18,7 @@ import pytest
 from tenant_backup_gui.sources.supabase_http import SupabaseProject
 
 from .conftest import ORG_A, ORG_B, cli_json, run_cli
+from .helpers import resign
 from .supabase_local import SupabaseLocal, postgrest_binary
 from .test_restore import apply, damage, dry_run, everything
 
@@ -248,6 +249,7 @@ def test_a_tampered_copy_or_manifest_is_refused(files, odd_db):
     # a manifest edited to reach a neighbour's object: refused before anything is written
     entry["path"] = f"org-{ORG_B}-logo.png"
     summary_path.write_text(json.dumps(summary))
+    resign(summary_path)  # the files' own checks, not the signature, must refuse it
     neighbour = f.get("organization-logos", f"org-{ORG_B}-logo.png")
     cp = run_cli("restore", "--org", ORG_A, "--backup", backup["id"], "--dry-run", "--json")
     assert cp.returncode != 0 and "cannot be trusted" in cp.stderr and "\n" not in cp.stderr.strip()
@@ -325,7 +327,7 @@ def test_the_wizards_dry_run_page_shows_the_files(files, qtbot, loop):
     assert wiz.plan is None
     wiz.next()
     wait_for(loop, lambda: wiz.plan is not None, what="the dry run without files")
-    assert "files" not in wiz.plan and not wiz.page(PAGE_DRY_RUN).files.isVisibleTo(wiz)
+    assert wiz.plan.files is None and not wiz.page(PAGE_DRY_RUN).files.isVisibleTo(wiz)
 
 
 @pytest.mark.parametrize("files", ["direct"], indirect=True)
@@ -510,6 +512,7 @@ def test_a_content_type_that_is_not_a_header_value_is_refused_before_anything_ch
     summary = json.loads(summary_path.read_text())
     summary["manifest"]["files"]["objects"][0]["content_type"] = "t\u00ebxt/plain"
     summary_path.write_text(json.dumps(summary))
+    resign(summary_path)
     cp = run_cli("restore", "--org", ORG_A, "--backup", backup["id"], "--dry-run", "--json")
     assert cp.returncode != 0 and "cannot be trusted" in cp.stderr and "Traceback" not in cp.stderr
 
@@ -578,8 +581,8 @@ def test_a_delete_that_fails_after_the_rows_commit_reports_the_restore_done_with
     finally:
         f.stack.fail_storage_deletes = False
         ctx.close()
-    assert result["success"] and "Restored" in result["message"]
-    assert any("could not be deleted" in w for w in result["warnings"]), result["warnings"]
+    assert result.success and "Restored" in result.message
+    assert any("could not be deleted" in w for w in result.warnings), result.warnings
     after = everything(odd_db)
     after.pop("trigger_hits"), before.pop("trigger_hits")
     assert after == before  # the rows are back

@@ -186,7 +186,7 @@ def test_restore_wizard_dry_run_gate_confirm_apply_and_undo(qtbot, loop, odd_db,
     wiz.next()
     assert not nxt().isEnabled()
     wait_for(loop, lambda: wiz.plan is not None, what="the second dry run")
-    assert wiz.plan["tables"]["big_table"]["to_insert"] == 10
+    assert wiz.plan.tables["big_table"].to_insert == 10
     wiz.next()
     assert wiz.currentId() == PAGE_CONFIRM and not nxt().isEnabled()
     confirm = wiz.page(PAGE_CONFIRM)
@@ -199,8 +199,8 @@ def test_restore_wizard_dry_run_gate_confirm_apply_and_undo(qtbot, loop, odd_db,
     assert wiz.currentId() == PAGE_APPLY
     wait_for(loop, lambda: wiz.currentId() == PAGE_RESULT, what="the apply")
     result = wiz.result
-    assert result and result["safety_backup_id"] and result["tables"]["big_table"]["restored"] == 10
-    assert result["safety_backup_id"] in wiz.page(PAGE_RESULT).text.text()
+    assert result and result.safety_backup_id and result.tables["big_table"].restored == 10
+    assert result.safety_backup_id in wiz.page(PAGE_RESULT).text.text()
     assert wiz.page(PAGE_RESULT).text.text().startswith("Restored 10 rows in ")
     assert "big_table: 10 rows" in wiz.page(PAGE_RESULT).rows.toPlainText()
     with psycopg.connect(odd_db) as c:
@@ -210,7 +210,7 @@ def test_restore_wizard_dry_run_gate_confirm_apply_and_undo(qtbot, loop, odd_db,
     wait_for(loop, lambda: w.wizard is not wiz, what="the undo wizard")
     undo = w.wizard
     qtbot.addWidget(undo)
-    assert undo.backup.id == result["safety_backup_id"] and undo.backup.type == "safety"
+    assert undo.backup.id == result.safety_backup_id and undo.backup.type == "safety"
     undo.next()
     undo.next()
     wait_for(loop, lambda: undo.plan is not None, what="the undo dry run")

@@ -45,8 +45,8 @@ def test_encrypted_backups_run_headless_with_the_key_from_the_environment(env, o
     # Now as cron or a container runs it: no keyring at all, the key's recovery copy in the environment.
     backend("keyring.backends.fail.Keyring")
     cp = run_cli("backup", "--org", ORG_A, "--json")
-    assert cp.returncode == 4 and "TENANT_BACKUP_ENCRYPTION_KEY" in cp.stderr
-    route = {"TENANT_BACKUP_ENCRYPTION_KEY": key["key"]}
+    assert cp.returncode == 4 and "TENANT_BACKUP_KEY" in cp.stderr
+    route = {"TENANT_BACKUP_ENCRYPTION_KEY": key["key"]}  # its earlier name keeps working
     cp = run_cli("backup", "--org", ORG_A, "--json", env=route)
     assert cp.returncode == 0, cp.stderr
     done = json.loads(cp.stdout)["backup"]

@@ -35,13 +35,13 @@ def test_legacy_rows_are_read_as_json_lines(legacy_store):
 
 def test_legacy_verify_says_unverifiable_but_checks_counts(legacy_db, legacy_store, env):
     store = env(legacy_db, store=legacy_store)
-    doc = cli_json("verify", "--org", ORG, "--backup", "2025-01-15")
+    doc = cli_json("verify", "--org", ORG, "--backup", "2025-01-15", "--trust-unsigned")
     assert doc["success"] is True and doc["verified"] is False and doc["message"].startswith("unverifiable: no checksums")
     bottles = next(store.rglob("bottles-*.json"))
     doc = json.loads(bottles.read_text())
     doc["data"] = doc["data"][:1]  # a row lost, the summary still says 2
     bottles.write_text(json.dumps(doc))
-    cp = run_cli("verify", "--org", ORG, "--backup", "2025-01-15", "--json")
+    cp = run_cli("verify", "--org", ORG, "--backup", "2025-01-15", "--json", "--trust-unsigned")
     assert cp.returncode == 1 and "holds 1 rows" in cp.stdout
 
 

@@ -16,6 +16,7 @@ import psycopg
 import pytest
 
 from .conftest import ORG_A, ROOT, cli_json
+from .helpers import resign
 from .test_files import files, files_store, seed  # noqa: F401  (the fixture: rows' road + the real Storage server)
 from .test_install import installed  # noqa: F401  (the fixture: the wheel in a fresh venv)
 
@@ -59,6 +60,7 @@ def _edit_files_manifest(backup: dict, edit) -> None:
     doc = json.loads(path.read_text())
     edit(doc["manifest"]["files"]["objects"])
     path.write_text(json.dumps(doc))
+    resign(path)  # as one holding the key could: the files' own checks, not the signature, must refuse
 
 
 def _dry_run(backup_id: str):

@@ -60,9 +60,9 @@ def test_backups_and_verify_say_partial_in_text_and_json(truncated):
     assert not any("user_invites" in r for r in listed[0]["partial_reasons"])
     text = run_cli("backups", "--org", ORG, check=True).stdout
     assert "PARTIAL" in text and "complete" not in text.split("PARTIAL")[0].splitlines()[-1]
-    cp = run_cli("verify", "--org", ORG, "--backup", TS)
+    cp = run_cli("verify", "--org", ORG, "--backup", TS, "--trust-unsigned")  # old-system: unsigned by nature
     assert cp.returncode == 1 and cp.stdout.startswith("PARTIAL") and "row counts match" not in cp.stdout
-    doc = json.loads(run_cli("verify", "--org", ORG, "--backup", TS, "--json").stdout)
+    doc = json.loads(run_cli("verify", "--org", ORG, "--backup", TS, "--json", "--trust-unsigned").stdout)
     assert doc["partial"] is True and doc["partial_reasons"]
 
 
@@ -79,10 +79,11 @@ def test_replace_from_a_partial_backup_needs_accept_partial(truncated):
     assert cp.returncode == 2 and "--accept-partial" in cp.stderr and "partial" in cp.stderr
     assert len(cp.stderr.strip().splitlines()) == 1 and "Traceback" not in cp.stderr
     # missing-only cannot delete: allowed, and says partial
-    doc = cli_json("restore", "--org", ORG, "--backup", TS, "--dry-run", "--mode", "missing-only")
+    doc = cli_json("restore", "--org", ORG, "--backup", TS, "--dry-run", "--mode", "missing-only",
+                   "--trust-unsigned")
     assert doc["success"] and doc["partial"] is True and doc["tables"]["bottles"]["to_insert"] == 0
     # replace, knowingly: the dry run shows the 2,600 bottles it would delete
-    doc = cli_json("restore", "--org", ORG, "--backup", TS, "--dry-run", "--accept-partial")
+    doc = cli_json("restore", "--org", ORG, "--backup", TS, "--dry-run", "--accept-partial", "--trust-unsigned")
     assert doc["tables"]["bottles"]["to_delete"] == 2600
     with psycopg.connect(url) as c:
         assert c.execute("select count(*) from bottles").fetchone()[0] == 3600
@@ -92,7 +93,7 @@ def test_replace_from_a_partial_backup_needs_accept_partial(truncated):
     with psycopg.connect(url) as c:
         assert c.execute("select count(*) from bottles").fetchone()[0] == 3600
     done = cli_json("restore", "--org", ORG, "--backup", TS, "--apply", "--plan", doc["plan_id"], "--yes",
-                    "--accept-partial")
+                    "--accept-partial", "--trust-unsigned")
     assert done["safety_backup_id"]
     with psycopg.connect(url) as c:  # knowingly: the bottles the backup lacked are gone (the safety backup has them)
         assert c.execute("select count(*) from bottles").fetchone()[0] == 1000

@@ -244,12 +244,13 @@ def test_a_dropped_column_is_reported_and_needs_consent(odd_db, env):
 
 def test_the_old_systems_backup_restores(legacy_road):
     org, legacy_db = LEGACY_ORG, legacy_road.db
-    plan = dry_run(org, "2025-01-15")
+    plan = dry_run(org, "2025-01-15", "--trust-unsigned")  # unsigned by nature: restored on the owner's word
     assert plan["success"], plan["problems"]
-    assert plan["warnings"][0].startswith("unverifiable: no checksums")
+    assert plan["warnings"][0].startswith("UNSIGNED") and plan["signed"] is False
+    assert plan["warnings"][1].startswith("unverifiable: no checksums")
     assert any("user_invites" in w for w in plan["warnings"])
     assert {n: t["to_insert"] for n, t in plan["tables"].items()} == {"organizations": 1, "customers": 3, "bottles": 2}
-    assert apply(org, "2025-01-15", plan["plan_id"]).returncode == 0
+    assert apply(org, "2025-01-15", plan["plan_id"], "--trust-unsigned").returncode == 0
     with psycopg.connect(legacy_db) as c:
         rows = c.execute("select name, balance::text, created_at from customers order by name").fetchall()
         assert [r[0] for r in rows] == ["Côté & Fils", 'North "Star" Farms', "Prairie Welding Ltd."]

@@ -15,6 +15,7 @@ from tenant_backup_gui.core import manifest as mf
 
 from .conftest import ORG_A, ORG_B, cli_json, run_cli
 from .roads import part_bytes, rewrite_table, road, summary_path  # noqa: F401 (fixture)
+from .helpers import resign
 from .test_restore import damage, everything
 
 
@@ -125,6 +126,7 @@ def edit_the_summary(store, backup_id: str) -> None:
     doc = json.loads(path.read_text())
     doc["manifest"]["warnings"].append("edited")
     path.write_text(json.dumps(doc))
+    resign(path)  # the plan's pins, not the signature, must catch it
 
 
 @pytest.mark.parametrize("change", [truncate_a_part, edit_the_summary])

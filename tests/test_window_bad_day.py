@@ -17,7 +17,8 @@ from tenant_backup_gui.platform.settings import load_settings
 from tenant_backup_gui.services.context import Context
 
 from .conftest import LEGACY_ORG, ORG_A, ORG_B, cli_json, run_cli
-from .test_gui import open_window, select_tenant, wait_for
+from .test_files import files, seed  # noqa: F401 - files: the Storage stack fixture
+from .test_gui import open_restore_wizard, open_window, select_tenant, wait_for
 from .test_partial import TS, write_truncated_legacy_backup
 
 UNGROUPED = re.compile(r"(?<![\d,.\-T:])\d{4,}(?![\d,\-T:])")  # 8120, not 8,120 nor an id or a date
@@ -159,6 +160,8 @@ def test_a_partial_backup_is_marked_and_replace_needs_a_tick_naming_the_deletion
     wiz.next()
     opts = wiz.page(PAGE_OPTIONS)
     assert opts.missing.isChecked() and opts.partial.isVisible()  # told before any dry-run number
+    assert opts.trust.isVisible() and not wiz.button(QWizard.NextButton).isEnabled()  # old system: unsigned
+    opts.trust.setChecked(True)  # the box that names the risk
     assert "1,000" in opts.partial.text() and "invoice_line_items" in opts.partial.text()
     wiz.next()
     page = wiz.page(PAGE_DRY_RUN)
@@ -250,3 +253,75 @@ def test_closing_the_demo_window_asks_to_stop_the_sandbox(qtbot, qapp, loop, env
     finally:
         qapp.setQuitOnLastWindowClosed(True)
         demo.stop()
+
+
+def parts_become_loops(store, org: str) -> None:
+    """Every row file of the organization's backups turns into a link to itself: looking at one
+    raises OSError (too many levels of symbolic links), an error that is not the tool's own, as
+    a disk or a mount gone wrong would."""
+    for part in [p for p in (store / "tenant-backups" / org).rglob("*") if p.is_file()
+                 and not p.name.startswith("summary-")]:
+        part.unlink()
+        part.symlink_to(part.name)
+
+
+def test_an_unexpected_error_never_leaves_the_wizard_stuck(qtbot, loop, odd_db, env):
+    """Issue 19: the wizard caught only the tool's own errors; anything else left the dry-run page
+    running forever, or the apply page with Back disabled and no way on."""
+    from tenant_backup_gui.gui.restore_wizard import PAGE_APPLY
+    store = env(odd_db)
+    cli_json("backup", "--org", ORG_A)
+    w = open_window(qtbot, loop)
+    select_tenant(w, loop, ORG_A)
+    wait_for(loop, lambda: w.backup_table.rowCount() == 1, what="the backup")
+    w.act_restore.trigger()
+    wiz = w.wizard
+    qtbot.addWidget(wiz)
+    to_dry_run(loop, wiz)
+    assert wiz.plan is not None
+    wiz.next()
+    wiz.page(PAGE_CONFIRM).name.setText("Acme Welding")
+    parts_become_loops(store, ORG_A)  # after the dry run, before the apply
+    wiz.next()
+    assert wiz.currentId() == PAGE_APPLY
+    wait_for(loop, lambda: wiz.currentId() == PAGE_RESULT, what="the failed apply")
+    text = wiz.page(PAGE_RESULT).text.text()
+    assert wiz.result is None and "internal error: OSError" in text and text.startswith("Nothing was changed."), text
+    wiz.close()
+    # A dry run that meets the same error says so and can be run again.
+    w.act_restore.trigger()
+    wiz = w.wizard
+    qtbot.addWidget(wiz)
+    page = to_dry_run(loop, wiz)
+    assert page.status.text().startswith("The dry run failed: internal error: OSError"), page.status.text()
+    assert page.run_button.isEnabled() and wiz.plan is None
+
+
+def test_a_failed_apply_after_its_uploads_does_not_say_nothing_was_changed(qtbot, loop, files, odd_db):
+    """Issue 19: the wizard said "Nothing was changed" of any failed apply, also when files had
+    been uploaded before it failed; and the failed restore's history row was written after the
+    failure, so its duration left out the staging, the checks and the safety backup."""
+    from tenant_backup_gui.core import history as h
+    seed(files)
+    cli_json("backup", "--org", ORG_A)
+    files.api.storage_delete("invoices", [f"{ORG_A}/2026/01/inv 1.pdf"])
+    _, wiz = open_restore_wizard(qtbot, loop, ORG_A)
+    to_dry_run(loop, wiz)
+    assert wiz.plan is not None and wiz.plan.files["to_upload"]
+    wiz.next()
+    wiz.page(PAGE_CONFIRM).name.setText("Acme Welding")
+    files.stack.fail_uploads_to = "invoices"  # Storage refuses the restore's uploads, past every retry
+    try:
+        wiz.next()
+        wait_for(loop, lambda: wiz.currentId() == PAGE_RESULT, timeout=90, what="the failed apply")
+    finally:
+        files.stack.fail_uploads_to = None
+    text = wiz.page(PAGE_RESULT).text.text()
+    assert wiz.result is None and "Nothing was changed" not in text, text
+    assert text.startswith("Not everything is as before: files may have been uploaded to Storage"), text
+    assert "the rows were not changed" in text
+    rows = cli_json("history", "--org", ORG_A)
+    failed = next(r for r in rows if r["backup_type"] == "restore")
+    safety = next(r for r in rows if r["backup_type"] == "safety")
+    assert failed["status"] == "failed" and h.started(failed) <= h.started(safety)
+    assert h.duration(failed) >= h.duration(safety)

@@ -15,15 +15,17 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from . import history
 from .encryption import ALGORITHM as ENCRYPTION_ALGORITHM
 from .files import FileEntry
 from .partial import legacy_partial_reasons
+from .signing import UNSIGNED, Origin
 
 FORMAT_VERSION = 2
 ROOT = "tenant-backups"
 BACKUP_TYPES = ("manual", "daily", "safety")
 # History rows whose size is a backup written (a dry run, a restore or a cleanup writes none).
-WRITING_HISTORY_TYPES = ("manual", "daily_tenant", "daily", "safety")
+WRITING_HISTORY_TYPES = history.WRITING_TYPES
 
 
 def history_size(row: dict) -> int | None:
@@ -94,6 +96,7 @@ class Part:
     sha256: str | None  # None: a legacy file, written without checksums
     format: str = "jsonl.gz"  # or "legacy-json"
     encrypted: bool = False  # AES-256-GCM over the gzip stream (core/encryption.py)
+    plain_bytes: int | None = None  # its JSON lines uncompressed: a reader stops past it (None: older backups)
 
 
 @dataclass
@@ -130,6 +133,11 @@ class BackupInfo:
     partial_reasons: list[str] = field(default_factory=list)  # core/partial.py: an old backup cut short
     files: list[FileEntry] | None = None  # the tenant's Storage objects (None: no files part)
     files_rules: list[dict] = field(default_factory=list)
+    origin: Origin = Origin(UNSIGNED)  # what its signature says (core/signing.py), judged when it was read
+
+    @property
+    def signed(self) -> bool:
+        return self.origin.signed
 
     @property
     def partial(self) -> bool:
@@ -148,6 +156,9 @@ class BackupInfo:
             "complete": self.complete,
             "verifiable": not self.legacy,
             "encrypted": bool(self.key_id),
+            "signed": self.signed,
+            "signature": self.origin.state,
+            **({"signed_by": self.origin.key_id} if self.origin.key_id else {}),
             **({"key_id": self.key_id} if self.key_id else {}),
             "tables": {n: {"record_count": t.record_count, "parts": len(t.parts)} for n, t in self.tables.items()},
             "warnings": self.warnings,
@@ -206,6 +217,7 @@ def build_summary(*, organization_id: str, organization_name: str | None, backup
                     "generated_columns": t.generated_columns,
                     "scope": t.scope,
                     "parts": [{"key": p.key, "rows": p.rows, "bytes": p.bytes, "sha256": p.sha256,
+                               **({"plain_bytes": p.plain_bytes} if p.plain_bytes is not None else {}),
                                **({"encrypted": True} if p.encrypted else {})} for p in t.parts],
                 }
                 for t in tables
@@ -222,6 +234,15 @@ def build_summary(*, organization_id: str, organization_name: str | None, backup
 
 class SummaryError(ValueError):
     pass
+
+
+def _size(value) -> int | None:
+    """A declared size: a whole number ≥ 0, or absent."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise SummaryError(f"a part's plain_bytes is not a size: {value!r}")
+    return value
 
 
 def parse_summary(doc: dict, key: str) -> BackupInfo:
@@ -241,8 +262,8 @@ def parse_summary(doc: dict, key: str) -> BackupInfo:
         for name, t in manifest["tables"].items():
             tables[name] = TableEntry(
                 name=name, record_count=t["record_count"],
-                parts=[Part(p["key"], p["rows"], p["bytes"], p["sha256"], encrypted=p.get("encrypted", False))
-                       for p in t["parts"]],
+                parts=[Part(p["key"], p["rows"], p["bytes"], p["sha256"], encrypted=p.get("encrypted", False),
+                            plain_bytes=_size(p.get("plain_bytes"))) for p in t["parts"]],
                 columns=t.get("columns", []), key=t.get("key", []), key_kind=t.get("key_kind", "none"),
                 generated_columns=t.get("generated_columns", []), scope=t.get("scope", ""))
         files = manifest.get("files")

@@ -7,6 +7,8 @@ import json
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QMessageBox, QSizePolicy, QWidget
 
+from ..core import history
+
 
 class ElidedLabel(QLabel):
     """A label that gives way: it shows as much of its text as fits, ending in "…", and the whole
@@ -53,7 +55,7 @@ def show_history_detail(parent: QWidget, row: dict) -> QMessageBox:
                f"started: {row.get('started_at')}\nfinished: {row.get('completed_at')}")
     errors = row.get("errors") or []
     warnings = (row.get("metadata") or {}).get("warnings") or []
-    icon = QMessageBox.Warning if row["status"] in ("failed", "completed_with_errors", "cancelled") else QMessageBox.Information
+    icon = QMessageBox.Warning if row["status"] in history.NOT_CLEAN else QMessageBox.Information
     notes = [f"error: {e}" for e in errors] + [f"warning: {w}" for w in warnings]
     box = QMessageBox(icon, "History entry", summary + ("\n\n" + "\n".join(notes[:8]) if notes else ""),
                       QMessageBox.Ok, parent)

@@ -15,9 +15,11 @@ from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QCheckBox, QHBox
                                QListWidget, QListWidgetItem, QPlainTextEdit, QProgressBar, QPushButton,
                                QRadioButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWizard, QWizardPage)
 
+from ..core import report
 from ..core.errors import TenantBackupError
 from ..core.events import Event
 from ..core.plan import RestoreOptions
+from ..core.results import DryRunReport, RestoreResult
 from ..services.restore import RestoreApplyJob, RestoreDryRunJob
 from .formatting import num, size, style_title
 
@@ -32,60 +34,27 @@ WARNING = "background: #fff4e5; color: #663c00; border: 1px solid #ffb74d; paddi
 def _backup_label(b) -> str:
     local = b.created_at.astimezone()
     kind = "old system, no checksums" if b.legacy else b.type
-    mark = "   — PARTIAL: rows missing" if b.partial else ""
+    mark = ("   — PARTIAL: rows missing" if b.partial else "") + ("" if b.signed else "   — UNSIGNED")
     return f"{local:%Y-%m-%d %H:%M:%S}   {kind}   {num(b.total_records)} records{mark}"
 
 
 def _rows(n: int) -> str:
-    return f"{num(n)} row{'' if n == 1 else 's'}"
+    return report.rows(n, num)
 
 
 def files_text(f: dict | None, shown: int = 8, done: bool = False) -> str:
-    """The files section of a dry run (or, done, of an apply): counts and bytes, then the first
-    objects it touches."""
-    if not f:
-        return ""
-    b = f["bytes"]
-    up, de = ("uploaded", "deleted") if done else ("upload", "delete")
-    lines = [f"Files: {up} {num(len(f['to_upload']))} ({size(b['to_upload'])}), {de} {num(len(f['to_delete']))} "
-             f"({size(b['to_delete'])}), unchanged {num(f['unchanged'])} ({size(b['unchanged'])})."]
-    touched = [f"{up} {d['bucket']}/{d['path']}" for d in f["to_upload"]] + \
-              [f"{de} {d['bucket']}/{d['path']}" for d in f["to_delete"]]
-    lines += [f"  {t}" for t in touched[:shown]]
-    if len(touched) > shown:
-        lines.append(f"  … and {num(len(touched) - shown)} more")
-    return "\n".join(lines)
+    """The files section of a dry run (or, done, of an apply), in the window's number format."""
+    return "\n".join(report.files_lines(f, done=done, shown=shown, num=num, size=size))
 
 
-def verdict(result: dict, mode: str, partial: bool) -> str:
-    """The dry run in one plain sentence, for the mode it was run in."""
-    tables = result["tables"].values()
-    ins, upd, dele = (sum(t[k] for t in tables) for k in ("to_insert", "to_update", "to_delete"))
-    f = result.get("files") or {}
-    moves = [f"{verb} {num(n)} file{'' if n == 1 else 's'}"
-             for verb, n in (("upload", len(f.get("to_upload", []))), ("delete", len(f.get("to_delete", [])))) if n]
-    files = " and ".join(moves)  # the files a restore writes or deletes belong in the one sentence too
-    if not result["success"]:
-        text = f"Cannot restore: {result['problems'][0]}" if result["problems"] else result["message"]
-    elif mode == "missing-only":
-        text = (f"Will put back {_rows(ins)} deleted since the backup and change nothing else." if ins else
-                "Nothing is missing: no row would be put back.")
-        if files:
-            text = text.rstrip(".") + f"; will {files}."
-    else:
-        parts = [f"{verb} {num(n)}" for verb, n in (("delete", dele), ("update", upd), ("insert", ins)) if n]
-        if parts:
-            parts[0] += " row" + ("" if (dele or upd or ins) == 1 else "s")
-            text = "Will " + (", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]) + \
-                (f"; {files}." if files else ".")
-        elif files:
-            text = f"The rows already equal the backup; will {files}."
-        else:
-            text = "Nothing to change: the organization already equals the backup."
-    if partial:
-        text = text.rstrip(".") + (" — the backup is partial: consider Missing rows only." if mode == "replace" else
-                                   " — the backup is partial, so nothing it lacks is touched.")
-    return text
+def verdict(result, mode: str, partial: bool) -> str:
+    """The dry run in one plain sentence (core/report.py), in the window's number format."""
+    return report.verdict(result, mode, partial, num)
+
+
+def _failure(err: BaseException) -> str:
+    """One line for any error: ours say what to do; anything else is named, never swallowed."""
+    return str(err) if isinstance(err, TenantBackupError) else f"internal error: {type(err).__name__}: {err}"
 
 
 def partial_warning(b) -> str:
@@ -160,6 +129,12 @@ class OptionsPage(QWizardPage):
         self.files.setVisible(False)
         self.files.toggled.connect(lambda _=False: self.wiz.invalidate())
         lay.addWidget(self.files)
+        self.trust = QCheckBox()  # shown for a backup this installation did not sign (core/signing.py)
+        self.trust.setObjectName("trustUnsigned")
+        self.trust.setStyleSheet("color: #b00020; font-weight: bold;")
+        self.trust.setVisible(False)
+        self.trust.toggled.connect(lambda _=False: (self.wiz.invalidate(), self.completeChanged.emit()))
+        lay.addWidget(self.trust)
 
     def initializePage(self) -> None:
         self.tables.blockSignals(True)
@@ -170,6 +145,12 @@ class OptionsPage(QWizardPage):
         if self.defaulted_for != b.id:  # a partial backup defaults to the mode that deletes nothing
             self.defaulted_for = b.id
             (self.missing if b.partial else self.replace).setChecked(True)
+        self.trust.setVisible(not b.signed)
+        if self.trust.isChecked() and b.signed:
+            self.trust.setChecked(False)
+        self.trust.setText("This backup is NOT signed by this installation (an old-system backup, one written where "
+                           "no backup key was reachable, or one changed since). Anyone who can write the backup folder "
+                           "could have written it. Yes, I know where it came from: use it anyway.")
         self.files.setVisible(b.files is not None)
         if b.files is not None:
             self.files.setText(f"Also the organization's files ({num(len(b.files))} objects, "
@@ -194,6 +175,8 @@ class OptionsPage(QWizardPage):
                               files="with" if self.files.isChecked() or self.wiz.backup.files is None else "none")
 
     def isComplete(self) -> bool:
+        if not self.wiz.backup.signed and not self.trust.isChecked():
+            return False
         return any(self.tables.item(i).checkState() == Qt.Checked for i in range(self.tables.count())) \
             or self.tables.count() == 0
 
@@ -266,12 +249,12 @@ class DryRunPage(QWizardPage):
         self.verdict.clear()
         self.notes.clear()
         job = RestoreDryRunJob(self.wiz.ctx, self.wiz.tenant["id"], self.wiz.backup.id, choices[1],
-                               on_event=self._event)
+                               on_event=self._event, trust_unsigned=self.wiz.trust_unsigned())
         self.wiz.running = job
         try:
             result = await job.run()
-        except TenantBackupError as err:
-            self.status.setText(f"The dry run failed: {err}")
+        except Exception as err:  # noqa: BLE001 - whatever it was, the page is usable again
+            self.status.setText(f"The dry run failed: {_failure(err)}")
             self.status.setStyleSheet("color: #b00020")
             return
         finally:
@@ -280,7 +263,7 @@ class DryRunPage(QWizardPage):
             self.progress.setRange(0, 1)
             self.progress.setValue(1)
         self.show_result(result)
-        if result["success"] and self.wiz.choices() == choices:
+        if result.success and self.wiz.choices() == choices:
             self.wiz.plan = result
         self.completeChanged.emit()
 
@@ -291,34 +274,33 @@ class DryRunPage(QWizardPage):
         if ev.table and ev.kind == "progress":
             self.status.setText(f"Reading {ev.table}: {_rows(ev.rows)}")
 
-    def show_result(self, r: dict) -> None:
-        self.status.setText("The dry run passed: nothing was changed." if r["success"] else "The dry run found problems.")
-        self.status.setStyleSheet("" if r["success"] else "color: #b00020")
+    def show_result(self, r) -> None:
+        self.status.setText("The dry run passed: nothing was changed." if r.success else "The dry run found problems.")
+        self.status.setStyleSheet("" if r.success else "color: #b00020")
         partial = self.wiz.backup.partial
         self.verdict.setText(verdict(r, self.wiz.choices()[1].mode, partial))
-        self.verdict.setStyleSheet("color: #b00020" if not r["success"] else "color: #8a4b00" if partial else "")
-        self.table.setRowCount(len(r["tables"]))
-        changes = lambda t: t["problems"] or t["to_insert"] or t["to_update"] or t["to_delete"]  # noqa: E731
+        self.verdict.setStyleSheet("color: #b00020" if not r.success else "color: #8a4b00" if partial else "")
+        self.table.setRowCount(len(r.tables))
+        changes = lambda t: t.problems or t.to_insert or t.to_update or t.to_delete  # noqa: E731
         # what changes (or cannot) first: the owner reads those rows, not the unchanged hundred
-        ordered = sorted(r["tables"].items(), key=lambda kv: not changes(kv[1]))
+        ordered = sorted(r.tables.items(), key=lambda kv: not changes(kv[1]))
         for row, (name, t) in enumerate(ordered):
-            values = [name, t["record_count"], t["current_rows"], t["to_insert"], t["to_update"], t["to_delete"],
-                      t["unchanged"]]
+            values = [name, t.record_count, t.current_rows, t.to_insert, t.to_update, t.to_delete, t.unchanged]
             for col, v in enumerate(values):
                 item = QTableWidgetItem(num(v) if isinstance(v, int) else str(v))
                 if col and isinstance(v, int):
                     item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
-                if t["problems"]:
+                if t.problems:
                     item.setForeground(QColor("#b00020"))
                 if changes(t):
                     f = item.font()
                     f.setBold(True)
                     item.setFont(f)
                 self.table.setItem(row, col, item)
-        self.files.setText(files_text(r.get("files")))
-        self.files.setVisible(bool(r.get("files")))
-        self.notes.setPlainText("\n".join([f"PROBLEM: {p}" for p in r["problems"]] +
-                                          [f"warning: {w}" for w in r["warnings"]]) or "No warnings.")
+        self.files.setText(files_text(r.files))
+        self.files.setVisible(bool(r.files))
+        self.notes.setPlainText("\n".join([f"PROBLEM: {p}" for p in r.problems] +
+                                          [f"warning: {w}" for w in r.warnings]) or "No warnings.")
 
     def invalidate(self) -> None:
         self.table.setRowCount(0)
@@ -359,11 +341,10 @@ class ConfirmPage(QWizardPage):
 
     def initializePage(self) -> None:
         p = self.wiz.plan
-        s = p["summary"]
         mode = self.wiz.choices()[1].mode
         name = self.wiz.tenant["name"] or self.wiz.tenant["id"]
         self.setButtonText(QWizard.NextButton, f"Restore {name}")
-        deleted = {n: t["to_delete"] for n, t in p["tables"].items() if t["to_delete"]}
+        deleted = {n: t.to_delete for n, t in p.tables.items() if t.to_delete}
         risky = self.wiz.backup.partial and mode == "replace"
         self.accept_partial.setVisible(risky)
         self.accept_partial.setChecked(False)
@@ -373,8 +354,8 @@ class ConfirmPage(QWizardPage):
             + " — I know they will be gone (the safety backup keeps them).")
         self.text.setText(
             f"<b>{'Replace' if mode == 'replace' else 'Put back missing rows of'} "
-            f"{self.wiz.tenant['name']}</b> with backup {s['backup_id']}: {num(s['total_records_restored'])} records "
-            f"in {s['total_tables']} tables.<br><br>The dry run: "
+            f"{self.wiz.tenant['name']}</b> with backup {p.backup_id}: {num(p.restored)} records "
+            f"in {len(p.tables)} tables.<br><br>The dry run: "
             f"{verdict(p, mode, self.wiz.backup.partial)}<br><br>A <b>safety backup</b> of the current state is taken first: "
             f"it is listed with the backups and undoes this restore.<br><br>"
             f"Type the organization's name, <b>{self.wiz.tenant['name']}</b>, to confirm:")
@@ -413,20 +394,22 @@ class ApplyPage(QWizardPage):
         self.status.setText("Taking a safety backup, then restoring in one transaction…")
         self.wiz.button(QWizard.BackButton).setEnabled(False)
         options = replace(self.wiz.choices()[1], accept_partial=self.wiz.page(PAGE_CONFIRM).accept_partial.isChecked())
-        job = RestoreApplyJob(self.wiz.ctx, self.wiz.tenant["id"], self.wiz.backup.id, self.wiz.plan["plan_id"],
-                              on_event=self._event, options=options)
+        job = RestoreApplyJob(self.wiz.ctx, self.wiz.tenant["id"], self.wiz.backup.id, self.wiz.plan.plan_id,
+                              on_event=self._event, options=options, trust_unsigned=self.wiz.trust_unsigned())
         self.wiz.running = job
+        self.wiz.result, self.wiz.changed = None, []
         try:
             self.wiz.result = await job.run()
-        except TenantBackupError as err:
-            self.wiz.result = None
-            self.wiz.error = str(err)
+        except Exception as err:  # noqa: BLE001 - whatever it was, the wizard moves on to say so
+            self.wiz.error = _failure(err)
+            self.wiz.changed = list(job.changed)
         finally:
             self.wiz.running = None
             self.progress.setRange(0, 1)
             self.progress.setValue(1)
         self.done = True
-        self.status.setText("Done." if self.wiz.result else f"The restore failed and nothing was changed: {self.wiz.error}")
+        self.status.setText("Done." if self.wiz.result else
+                            "The restore failed. " + report.failed_text(self.wiz.error, self.wiz.changed))
         self.completeChanged.emit()
         self.applied.emit()
         self.wiz.next()
@@ -469,17 +452,13 @@ class ResultPage(QWizardPage):
         r = self.wiz.result
         if r is None:
             self.setTitle("The restore failed")
-            self.text.setText(f"Nothing was changed.\n\n{self.wiz.error}")
+            self.text.setText(report.failed_text(self.wiz.error, self.wiz.changed))
             self.rows.setVisible(False)
             self.undo.setVisible(False)
             return
-        s = r["summary"]
-        self.text.setText(f"Restored {_rows(s['total_records_restored'])} in {num(s['total_tables'])} tables of "
-                          f"{s['organization_name'] or self.wiz.tenant['name']} from backup {s['backup_id']}.\n\n"
-                          f"Safety backup: {r['safety_backup_id']} — it holds the state before; Undo restores it."
-                          + (f"\n\n{files_text(r.get('files'), done=True)}" if r.get("files") else ""))
-        self.rows.setPlainText("\n".join([f"{n}: {_rows(t['restored'])}" for n, t in r["tables"].items()]
-                                         + [f"warning: {w}" for w in r.get("warnings", [])]))
+        self.text.setText(report.applied_text(r, self.wiz.tenant["name"], num, size))
+        self.rows.setPlainText("\n".join([f"{n}: {_rows(t.restored)}" for n, t in r.tables.items()]
+                                         + [f"warning: {w}" for w in r.warnings]))
         self.rows.setVisible(True)
         self.undo.setVisible(True)
 
@@ -492,9 +471,10 @@ class RestoreWizard(QWizard):
     def __init__(self, ctx, tenant: dict, backup, backups: list, parent=None):
         super().__init__(parent)
         self.ctx, self.tenant, self.backup, self.backups = ctx, tenant, backup, backups
-        self.plan: dict | None = None
-        self.result: dict | None = None
+        self.plan: DryRunReport | None = None
+        self.result: RestoreResult | None = None
         self.error = ""
+        self.changed: list[str] = []  # what a failed apply may have changed (RestoreApplyJob.changed)
         self.running = None
         self.setWindowTitle(f"Restore {tenant['name']}")
         self.setObjectName("restoreWizard")
@@ -512,6 +492,10 @@ class RestoreWizard(QWizard):
         """The button that changes the organization's data looks like it."""
         self.button(QWizard.NextButton).setStyleSheet(DESTRUCTIVE if page_id == PAGE_CONFIRM else "")
 
+    def trust_unsigned(self) -> bool:
+        """The owner ticked the box naming the risk of a backup this installation did not sign."""
+        return self.pages[PAGE_OPTIONS].trust.isChecked()
+
     def choices(self) -> tuple[str, RestoreOptions]:
         return self.backup.id, self.pages[PAGE_OPTIONS].options()
 
@@ -528,5 +512,5 @@ class RestoreWizard(QWizard):
 
     def undo(self) -> None:
         if self.result:
-            self.undo_requested.emit(self.result["safety_backup_id"])
+            self.undo_requested.emit(self.result.safety_backup_id)
             self.accept()

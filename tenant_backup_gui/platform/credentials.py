@@ -13,13 +13,14 @@ from .paths import profile as active_profile
 SERVICE = "tenant-backup"
 SCHEDULER_ROUTE = "for the nightly run: tenant-backup schedule install --env-file FILE (chmod 600) holding it"
 ENV_ROUTE = f"set TENANT_BACKUP_DATABASE_URL in the environment instead ({SCHEDULER_ROUTE})"
-KEY_ENV = "TENANT_BACKUP_ENCRYPTION_KEY"  # the backup key's recovery copy, for runs without a keyring
+KEY_ENV = "TENANT_BACKUP_KEY"  # the backup key's recovery copy, for runs without a keyring
+OLD_KEY_ENV = "TENANT_BACKUP_ENCRYPTION_KEY"  # its earlier name, still read
 # What to do instead of the keyring, per secret.
 ROUTES = {
     "database_url": ENV_ROUTE,
     "supabase_service_role_key": f"set SUPABASE_SERVICE_ROLE_KEY in the environment instead ({SCHEDULER_ROUTE})",
-    "backup_key": f"set {KEY_ENV} to the key's recovery copy (credentials export-key) in the environment instead "
-                  f"({SCHEDULER_ROUTE})",
+    "backup_key": f"set {KEY_ENV} to the key's recovery copy (credentials export-key, or credentials new-key "
+                  f"--print for a new one) in the environment instead ({SCHEDULER_ROUTE})",
 }
 # keyring's stand-ins that are no OS keyring: nothing (null), refusal (fail), or a plaintext file.
 NOT_A_KEYRING = ("keyring.backends.fail", "keyring.backends.null", "keyrings.alt.file")
@@ -106,25 +107,53 @@ def probe() -> None:
     delete_secret("probe")
 
 
-def backup_key_source() -> tuple[bytes | None, str | None]:
-    """The backup encryption key and where it came from: TENANT_BACKUP_ENCRYPTION_KEY (its recovery
-    copy, in the environment or the scheduler's env-file) first, else the keyring. (None, None)
-    when neither holds one."""
+def _key_from_environment() -> tuple[bytes | None, str | None]:
+    """TENANT_BACKUP_KEY, else TENANT_BACKUP_ENCRYPTION_KEY (its earlier name); both set must agree."""
     from ..core.encryption import decode_key
-    text = os.environ.get(KEY_ENV)
-    if text:
-        try:
-            return decode_key(text), "environment"
-        except Exception:  # noqa: BLE001 - say which variable, never what it holds
-            raise ConfigError(f"{KEY_ENV} does not hold a backup key; set it to the recovery copy that "
-                              f"`tenant-backup credentials new-key` or `export-key` printed") from None
+    found: dict[str, bytes] = {}
+    for name in (KEY_ENV, OLD_KEY_ENV):
+        text = os.environ.get(name)
+        if text:
+            try:
+                found[name] = decode_key(text)
+            except Exception:  # noqa: BLE001 - say which variable, never what it holds
+                raise ConfigError(f"{name} does not hold a backup key; set it to the recovery copy that "
+                                  f"`tenant-backup credentials new-key` or `export-key` printed") from None
+    if len(set(found.values())) > 1:
+        raise ConfigError(f"{KEY_ENV} and {OLD_KEY_ENV} hold different backup keys; keep one of them")
+    for name, key in found.items():
+        return key, name
+    return None, None
+
+
+def backup_key_source() -> tuple[bytes | None, str | None]:
+    """The backup key (it signs every backup, and encrypts them when encryption is on) and where it
+    came from: the variable's name (TENANT_BACKUP_KEY, or TENANT_BACKUP_ENCRYPTION_KEY, in the
+    environment or the scheduler's env-file) first, else "keyring". (None, None) when none holds one."""
+    key, name = _key_from_environment()
+    if key is not None:
+        return key, name
     text = get_secret("backup_key")
+    from ..core.encryption import decode_key
     return (decode_key(text), "keyring") if text else (None, None)
 
 
 def backup_key() -> bytes | None:
-    """The backup encryption key (None when there is none)."""
+    """The backup key (None when there is none)."""
     return backup_key_source()[0]
+
+
+def backup_key_or_new() -> tuple[bytes, str]:
+    """The backup key for writing a backup: the one found, else a new one created now and kept in
+    the keyring (first use). Raises CredentialsUnavailable when no keyring can keep one: the caller
+    writes the backup unsigned and says so."""
+    key, source = backup_key_source()
+    if key is not None:
+        return key, source
+    from ..core.encryption import new_key
+    key = new_key()
+    set_backup_key(key)
+    return key, "created"
 
 
 def set_backup_key(key: bytes) -> None:

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from .. import __version__
 from ..core import manifest as mf
 from ..core.errors import Cancelled, ConnectionFailed, TenantBackupError
+from ..core.history import BACKUP_ROW_TYPES
 from ..core.events import FILES_UNIT, Event, EventSink, ignore
 from ..core.encryption import key_id
 from ..core.manifest import TableEntry
@@ -25,7 +26,7 @@ from .job import Job
 PACK_SHARE = 64 * 1024  # bytes of a table per tenant (size on disk / tenants) under which it is exported with others
 PACK_TABLES = 50  # tables a packed COPY holds at most
 
-LOG_TYPES = {"manual": "manual", "daily": "daily_tenant", "safety": "safety"}
+LOG_TYPES = BACKUP_ROW_TYPES
 
 
 def default_jobs() -> int:
@@ -47,13 +48,14 @@ class BackupResult:
     seconds: float = 0.0
     summary_key: str = ""
     files: dict | None = None  # {"count", "bytes"} of the tenant's files it holds; None without [[files]] rules
+    signed: bool = True  # False: written where no backup key was reachable (core/signing.py)
 
     def to_json(self) -> dict:
         return {
             "id": self.id, "organization_id": self.organization_id, "organization_name": self.organization_name,
             "date": self.date, "type": self.type, "total_records": self.total_records, "total_size": self.total_size,
             "tables": self.tables, "warnings": self.warnings, "seconds": round(self.seconds, 3),
-            "summary": self.summary_key, "files": self.files,
+            "summary": self.summary_key, "files": self.files, "signed": self.signed,
         }
 
 
@@ -115,6 +117,7 @@ class BackupJob(Job):
         history.finish(log_id, "completed", records=result.total_records, size=result.total_size,
                        tables=len(result.tables), backup_id=result.id,
                        metadata={"backup_id": result.id, "type": result.type, "warnings": result.warnings,
+                                 "signed": result.signed,
                                  "store": self.ctx.store.describe(), "lanes": self.lanes})
         result.warnings += history.warnings
         self.emit(Event("finished", f"backup {result.id} of {result.organization_name or result.organization_id}: "
@@ -200,14 +203,18 @@ class BackupJob(Job):
             files_rules=[r.to_json() for r in ctx.config.files] if files is not None else None)
         for w in writers[1:]:
             w.close()
-        summary_key = writers[0].finish(summary)
+        sign_with, unsigned = (secret, None) if secret else ctx.signing_key()  # one key signs and encrypts
+        if sign_with is None:  # never a failed backup for it: an unsigned one, said so
+            warnings.append(f"UNSIGNED: this backup could not be signed ({unsigned}); restoring it will need "
+                            f"--trust-unsigned")
+        summary_key = writers[0].finish(summary, sign_with=sign_with)
         return BackupResult(
             id=backup_id, organization_id=org, organization_name=tenant.name if tenant else None,
             date=backup_id[:10], type=self.backup_type, total_records=summary["total_records"],
             total_size=summary["total_size"],
             tables={e.name: {"record_count": e.record_count, "size": sum(p.bytes for p in e.parts),
                              "parts": len(e.parts)} for e in entries},
-            warnings=warnings, seconds=time.monotonic() - started, summary_key=summary_key,
+            warnings=warnings, seconds=time.monotonic() - started, summary_key=summary_key, signed=sign_with is not None,
             files=None if files is None else {"count": len(files), "bytes": sum(e.size for e in files)})
 
     def _files_prelude(self):

@@ -59,6 +59,9 @@ class Context:
     _project: ProjectHandle | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _scope: Any = field(default=None, repr=False)
+    # The signing key once looked up, [(key or None, why not)]: shared by this context's copies, so
+    # a run over many tenants asks the keyring once.
+    _signing: list = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         if self._project is None:
@@ -194,6 +197,28 @@ class Context:
                               f"{credentials.KEY_ENV} nor the keyring holds one; create one with: tenant-backup "
                               "credentials new-key (and keep the copy it prints)")
         return key
+
+    def signing_key(self) -> tuple[bytes | None, str | None]:
+        """The key new backups are signed with — the backup key, created in the keyring on first use
+        — or (None, why) when none is reachable: the backup is then written unsigned and says so,
+        never refused for it (a nightly run without its key must still back up)."""
+        with self._lock:
+            if not self._signing:
+                try:
+                    key, _ = credentials.backup_key_or_new()
+                    self._signing.append((key, None))
+                except TenantBackupError as err:
+                    self._signing.append((None, str(err)))
+            return self._signing[0]
+
+    def trust(self, accept_unsigned: bool = False):
+        """How backups read now are judged: this installation's key (never created by reading) and
+        whether the owner accepts one it did not sign (--trust-unsigned)."""
+        from ..core.signing import Trust
+        try:
+            return Trust(credentials.backup_key(), accept_unsigned)
+        except TenantBackupError as err:
+            return Trust(None, accept_unsigned, str(err))
 
     def key_for(self, info: BackupInfo) -> bytes | None:
         """The key an encrypted backup needs, checked by its id before any byte is read."""

@@ -1,5 +1,5 @@
 """The nightly run: every active tenant, each on its own (one failure never stops the others),
-then retention. The result keeps the old system's response shape."""
+then retention. The result (core/results.DailyResult) keeps the old system's response shape."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from datetime import datetime, timezone
 
+from ..core import history as h
 from ..core.errors import TenantBackupError
 from ..core.events import Event, EventSink, ignore
+from ..core.results import DailyResult, DailyTenant
 from ..core.shard import Shard
 from ..core.staleness import stale_message, stale_tenants
 from ..sources.direct.connect import SessionPool
@@ -30,10 +32,10 @@ def last_success(ctx: Context) -> str | None:
     has succeeded yet while earlier runs exist. The window shows it as a banner, doctor as a
     check, `daily` among its warnings. None when all is well or nothing can be read."""
     try:
-        runs = ctx.history().rows(None, 200, "daily")
+        runs = ctx.history().rows(None, 200, h.DAILY)
         if not runs:
             return None
-        if not any(r["status"] == "completed" and r["completed_at"] for r in runs):
+        if not any(r["status"] == h.COMPLETED and r["completed_at"] for r in runs):
             return "no daily run has succeeded yet: the last ones failed; see tenant-backup history --type daily"
         active = [t for t in tenants(ctx) if not t.deleted]
         last = last_backups(ctx)
@@ -71,7 +73,7 @@ class DailyJob(Job):
             job.cancel()
 
     def _tenant(self, run_ctx: Context, pool, tenant, i: int, steps: int, lanes: int,
-                lending: Lending | None) -> dict:
+                lending: Lending | None) -> DailyTenant:
         """One tenant's backup on one pooled connection, on a worker thread: its own history row,
         its own progress events; whatever happens, a line in the run's detail."""
         try:
@@ -81,10 +83,11 @@ class DailyJob(Job):
                 lending.ended(tenant.id)
 
     def _backup_tenant(self, run_ctx: Context, pool, tenant, i: int, steps: int, lanes: int,
-                       lending: Lending | None) -> dict:
-        base = {"organization_id": tenant.id, "organization_name": tenant.name}
+                       lending: Lending | None) -> DailyTenant:
+        def failed(error: str) -> DailyTenant:
+            return DailyTenant(tenant.id, tenant.name, False, error)
         if self.cancelled.is_set():
-            return {**base, "success": False, "error": "cancelled"}
+            return failed("cancelled")
         self.emit(Event("table", f"backing up {tenant.name}", tenant.id, step=i, steps=steps))
         with (pool.session() if pool is not None else nullcontext()) as session:
             job = BackupJob(run_ctx.with_session(session) if session else run_ctx, tenant.id, "daily",
@@ -94,14 +97,14 @@ class DailyJob(Job):
                 self._running.add(job)
             try:
                 if self.cancelled.is_set():
-                    return {**base, "success": False, "error": "cancelled"}
+                    return failed("cancelled")
                 r = job.run_blocking()
-                return {**base, "success": True, "backup_id": r.id, "records": r.total_records,
-                        "size": r.total_size, "lanes": job.lanes, "warnings": r.warnings}
+                return DailyTenant(tenant.id, tenant.name, True, backup_id=r.id, records=r.total_records,
+                                   size=r.total_size, lanes=job.lanes, warnings=r.warnings, signed=r.signed)
             except TenantBackupError as err:
-                return {**base, "success": False, "error": str(err)}
+                return failed(str(err))
             except Exception as err:  # noqa: BLE001 - one tenant's bug never stops the others
-                return {**base, "success": False, "error": f"internal error: {err!r}"}
+                return failed(f"internal error: {err!r}")
             finally:
                 with self._guard:
                     self._running.discard(job)
@@ -110,7 +113,7 @@ class DailyJob(Job):
         with pool.session() as session:
             lending.lend(session, self.cancelled)
 
-    async def run(self) -> dict:
+    async def run(self) -> DailyResult:
         self.check_prepared()
         self.bind_loop()
         started = time.monotonic()
@@ -121,7 +124,7 @@ class DailyJob(Job):
         active = [t for t in everyone if not t.deleted and (self.shard is None or self.shard.owns(t.id))]
         meta = {"tenants": len(active), "jobs": self.jobs, **({"shard": str(self.shard)} if self.shard else {})}
         await asyncio.to_thread(reconcile_runs, self.ctx)
-        log_id = await asyncio.to_thread(history.start, "daily", None, meta)
+        log_id = await asyncio.to_thread(history.start, h.DAILY, None, meta)
         pool = SessionPool(run_ctx.url, self.jobs) if run_ctx.direct else None
         loop = asyncio.get_running_loop()
         # A worker with no tenant left to start lends its pooled connection to the running backups
@@ -148,41 +151,28 @@ class DailyJob(Job):
                 cleanup = await CleanupJob(self.ctx, on_event=self.on_event, shard=self.shard).run()
             except TenantBackupError as err:
                 cleanup = {"success": False, "message": str(err)}
-        ok = [d for d in detail if d["success"]]
-        failed = [d for d in detail if not d["success"]]
-        total_records = sum(d["records"] for d in ok)
-        total_size = sum(d["size"] for d in ok)
-        success = not failed
-        if success:
-            message = "Daily tenant backup completed successfully"
-        else:
-            message = f"Daily tenant backup finished with {len(failed)} failed tenant(s) of {len(active)}"
-        status = "cancelled" if self.cancelled.is_set() else "completed" if success and (
-            cleanup is None or cleanup.get("success")) else ("failed" if not ok and active else "completed_with_errors")
-        errors = [f"{d['organization_name'] or d['organization_id']}: {d['error']}" for d in failed]
+        result = DailyResult(
+            success=all(d.success for d in detail), message="", total_tenants=len(active), tenants=list(detail),
+            skipped_deleted_tenants=[t.id for t in everyone if t.deleted and (self.shard is None or self.shard.owns(t.id))],
+            jobs=self.jobs, shard=str(self.shard) if self.shard else None,
+            catalog_reads=run_ctx.catalog_cache.reads if run_ctx.catalog_cache is not None else None,
+            cleanup=cleanup, started_at=started_at, seconds=round(time.monotonic() - started, 3))
+        failed = result.failed
+        ok = len(detail) - len(failed)
+        result.message = ("Daily tenant backup completed successfully" if result.success else
+                          f"Daily tenant backup finished with {len(failed)} failed tenant(s) of {len(active)}")
+        status = h.CANCELLED if self.cancelled.is_set() else h.COMPLETED if result.success and (cleanup is None or cleanup.get("success")) else (
+            h.FAILED if not ok and active else h.COMPLETED_WITH_ERRORS)
+        errors = [f"{d.organization_name or d.organization_id}: {d.error}" for d in failed]
         if cleanup is not None and not cleanup.get("success"):
             errors.append(f"cleanup: {cleanup.get('message')}")
-        await asyncio.to_thread(history.finish, log_id, status, records=total_records, size=total_size,
-                                tables=len(ok), errors=errors,
-                                metadata={"successful_tenants": len(ok), "failed_tenants": len(failed), **meta})
-        return {
-            "success": success,
-            "message": message,
-            "summary": {
-                "total_tenants": len(active),
-                "successful_tenants": len(ok),
-                "failed_tenants": len(failed),
-                "total_records": total_records,
-                "total_size": total_size,
-            },
-            "tenants": detail,
-            "skipped_deleted_tenants": [t.id for t in everyone if t.deleted
-                                        and (self.shard is None or self.shard.owns(t.id))],
-            "jobs": self.jobs,
-            "shard": str(self.shard) if self.shard else None,
-            "catalog_reads": run_ctx.catalog_cache.reads if run_ctx.catalog_cache is not None else None,
-            "cleanup": cleanup,
-            "started_at": started_at,
-            "seconds": round(time.monotonic() - started, 3),
-            "warnings": history.warnings,
-        }
+        unsigned = [d for d in detail if d.success and not d.signed]
+        if unsigned:  # written all the same: a night without its key still backs up
+            meta["unsigned_backups"] = len(unsigned)
+            history.warnings.insert(0, f"UNSIGNED: {len(unsigned)} backup(s) of this run could not be signed "
+                                       f"({self.ctx.signing_key()[1]}); restoring them will need --trust-unsigned")
+        await asyncio.to_thread(history.finish, log_id, status, records=result.total_records, size=result.total_size,
+                                tables=ok, errors=errors,
+                                metadata={"successful_tenants": ok, "failed_tenants": len(failed), **meta})
+        result.warnings = history.warnings
+        return result

@@ -133,7 +133,8 @@ def run() -> dict:
 
 
 def _backup_key_check(encrypt: bool) -> list[dict]:
-    """Which route the backup key comes by (environment or keyring), never the key itself."""
+    """Which route the backup key comes by (environment or keyring), never the key itself. Without
+    one, backups are written unsigned (and, with encryption on, not at all)."""
     from ..core.encryption import key_id
     try:
         key, source = credentials.backup_key_source()
@@ -141,15 +142,19 @@ def _backup_key_check(encrypt: bool) -> list[dict]:
     except TenantBackupError as err:
         key, source, problem = None, None, str(err)
     if key is not None:
-        where = (f"{credentials.KEY_ENV} in the environment" if source == "environment" else "the OS keyring")
-        return [_check("backup key", "ok", f"backup key {key_id(key)} from {where}"
+        where = "the OS keyring" if source == "keyring" else f"{source} in the environment"
+        return [_check("backup key", "ok", f"backup key {key_id(key)} from {where}: backups are signed"
                        + ("" if encrypt else " (encryption is off: [backup] encrypt = false)"))]
+    fix = (f"tenant-backup credentials new-key, or set {credentials.KEY_ENV} to the key's recovery copy "
+           f"(for the nightly run: in the --env-file of schedule install)")
+    why = f": {problem}" if problem else f": neither {credentials.KEY_ENV} nor the OS keyring holds one"
     if not encrypt:
-        return []
-    return [_check("backup key", "fail", "encryption is on but there is no backup key" + (f": {problem}" if problem else
-                   f": neither {credentials.KEY_ENV} nor the OS keyring holds one"),
-                   f"tenant-backup credentials new-key, or set {credentials.KEY_ENV} to the key's recovery copy "
-                   f"(for the nightly run: in the --env-file of schedule install)")]
+        if not problem:  # a reachable keyring: the first backup creates the key there
+            return [_check("backup key", "ok", "no backup key yet: the next backup creates one in the OS keyring "
+                           "and signs with it")]
+        return [_check("backup key", "warn", "backups are written UNSIGNED (a restore of them needs "
+                       "--trust-unsigned): no backup key is reachable" + why, fix)]
+    return [_check("backup key", "fail", "encryption is on but there is no backup key" + why, fix)]
 
 
 def _supabase_checks(ctx: Context) -> list[dict]:

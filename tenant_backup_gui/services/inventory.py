@@ -17,7 +17,7 @@ from ..sources.direct import setup as direct_setup
 from ..sources.direct.connect import db_error, describe_url
 from ..sources.direct.tenants import list_tenants
 from ..sources.shared import Tenant
-from ..stores.backups import find_backup, list_backups, verify_backup
+from ..stores.backups import find_backup, list_backups, read_summary, verify_backup
 from ..stores.tenant_files import verify_copies
 from .context import Context
 from .job import Job
@@ -43,7 +43,8 @@ def tenants(ctx: Context) -> list[Tenant]:
 
 
 def backups(ctx: Context, org_id: str) -> list[BackupInfo]:
-    return list_backups(ctx.store, check_org_id(org_id))
+    """Each with its signature judged by this installation's key (never created by listing)."""
+    return list_backups(ctx.store, check_org_id(org_id), ctx.trust().key)
 
 
 def history(ctx: Context, org_id: str | None = None, limit: int = 200, backup_type: str | None = None,
@@ -75,11 +76,13 @@ def setup(ctx: Context) -> dict:
 
 
 class VerifyJob(Job):
-    """Re-read every part of a backup against its manifest."""
+    """Check a backup's signature, then re-read every part of it against its manifest."""
 
-    def __init__(self, ctx: Context, org_id: str, backup_ref: str, on_event: EventSink = ignore):
+    def __init__(self, ctx: Context, org_id: str, backup_ref: str, on_event: EventSink = ignore,
+                 trust_unsigned: bool = False):
         super().__init__(on_event)
         self.ctx, self.org_ref, self.backup_ref = ctx, org_id, backup_ref
+        self.trust_unsigned = trust_unsigned
 
     def prepare(self) -> list[str]:
         if not mf.is_uuid((self.org_ref or "").strip()):
@@ -91,6 +94,9 @@ class VerifyJob(Job):
         self.bind_loop()
         org = check_org_id(self.org_ref)
         info = await asyncio.to_thread(find_backup, self.ctx.store, org, self.backup_ref)
+        trust = self.ctx.trust(self.trust_unsigned)
+        info, _ = await asyncio.to_thread(read_summary, self.ctx.store, info, trust)  # refused here when unsigned
+        unsigned = trust.warning(info.origin, info.id)
         try:
             secret = self.ctx.key_for(info)
             keyless = False
@@ -112,10 +118,13 @@ class VerifyJob(Job):
         else:
             message = f"backup {info.id} is intact: {sum(len(t.parts) for t in info.tables.values())} parts, {rows:,} rows" \
                 + (f", {len(info.files)} files" if info.files else "")
+        if unsigned:
+            message = f"{message} — {unsigned}"
         self.emit(Event("finished", message, org))
         return {"success": not problems, "message": message, "backup_id": info.id, "organization_id": org,
                 "verified": not problems and not info.legacy, "legacy": info.legacy, "problems": problems,
-                "records": rows, "partial": info.partial, "partial_reasons": info.partial_reasons}
+                "records": rows, "partial": info.partial, "partial_reasons": info.partial_reasons,
+                "signed": info.signed, "signature": info.origin.state}
 
 
 def tenant_overview(ctx: Context) -> list[dict]:

@@ -21,12 +21,13 @@ import socket
 from contextlib import contextmanager
 from typing import Iterator
 
+from ..core import history as h
 from ..core import manifest as mf
 from ..core.files import tenant_files_prefix
 from ..platform.processes import pid_alive
 
 # Rows of jobs that hold the tenant's lock while they run (a dry run does not: its rows are left be).
-LOCKED_TYPES = ("manual", "daily_tenant", "safety", "restore")
+LOCKED_TYPES = h.LOCKED_TYPES
 WAIT_MARGIN_SECONDS = 120
 
 

@@ -14,13 +14,16 @@ import time
 from contextlib import nullcontext
 from datetime import datetime, timezone
 
+from ..core import history as h
 from ..core import manifest as mf
-from ..core.errors import Cancelled, ConfigError, IntegrityError, PlanError, TenantBackupError
+from ..core.errors import Cancelled, ConfigError, ConnectionFailed, IntegrityError, PlanError, TenantBackupError
 from ..core.events import FILES_UNIT, Event, EventSink, ignore
 from ..core.manifest import BackupInfo
 from ..core.partial import replace_refusal
-from ..core.text import count, size
 from ..core.files import FILES_MODES
+from ..core.report import files_words
+from ..core.results import DryRunReport, RestoreResult
+from ..core.text import count
 from ..core.plan import MODES, Plan, RestoreOptions, TablePlan, expiry, new_plan_id, why_plan_unusable
 from ..platform import plans
 from ..stores.backups import find_backup, iter_part_blocks, prefetch, read_summary
@@ -41,8 +44,10 @@ def _now() -> datetime:
 
 class _RestoreBase(Job):
     def __init__(self, ctx: Context, org_id: str, backup_ref: str, options: RestoreOptions,
-                 on_event: EventSink = ignore):
+                 on_event: EventSink = ignore, trust_unsigned: bool = False):
         super().__init__(on_event)
+        self.trust_unsigned = trust_unsigned  # the owner's word: a backup this installation did not sign
+        self._origin_warning: str | None = None
         self.ctx = ctx
         self.org_id = (org_id or "").strip().lower()
         self.backup_ref = backup_ref
@@ -68,7 +73,9 @@ class _RestoreBase(Job):
 
     def _read(self, info: BackupInfo, pins: dict[str, str], expected: dict[str, str] | None) -> BackupInfo:
         """The summary, read now and pinned (the apply: compared with the dry run's pin first)."""
-        fresh, digest = read_summary(self.ctx.store, info)
+        trust = self.ctx.trust(self.trust_unsigned)
+        fresh, digest = read_summary(self.ctx.store, info, trust)  # the signature first: refused before any part
+        self._origin_warning = trust.warning(fresh.origin, info.id)
         if expected is not None and expected.get(info.summary_key) != digest:
             raise TenantBackupError(CHANGED.format(f"its summary {info.summary_key} differs"))
         if fresh.organization_id.strip().lower() != self.org_id:
@@ -202,54 +209,42 @@ class _RestoreBase(Job):
         if self.cancelled.is_set():
             raise Cancelled("restore cancelled; nothing was changed")
 
-    def _result(self, info: BackupInfo, name: str | None, tables: dict, warnings: list, problems: list,
-                restored: int, plan_id: str | None, message: str, success: bool) -> dict:
-        return {
-            "success": success,
-            "message": message,
-            "plan_id": plan_id,
-            "summary": {"organization_id": self.org_id, "organization_name": name, "backup_id": info.id,
-                        "backup_date": info.date, "total_tables": len(tables),
-                        "total_records_restored": restored, "errors": len(problems)},
-            "tables": {n: t.to_json() for n, t in tables.items()},
-            "warnings": warnings,
-            "problems": problems,
-        }
+    def _outcome(self, cls, info: BackupInfo, name: str | None, tables: dict, warnings: list, problems: list,
+                 restored: int, plan_id: str | None, message: str, success: bool, step=None, **more):
+        warnings = ([self._origin_warning] if self._origin_warning else []) + warnings
+        return cls(success, message, plan_id, self.org_id, name, info.id, info.date, restored, tables, warnings,
+                   problems, step.section if step is not None and step.section else None, signed=info.signed, **more)
 
 
 class RestoreDryRunJob(_RestoreBase):
     """Changes nothing, ever: the restore is performed inside a transaction that rolls back."""
 
-    async def run(self) -> dict:
+    async def run(self) -> DryRunReport:
         self.check_prepared()
         self.bind_loop()
         info = await asyncio.to_thread(find_backup, self.ctx.store, self.org_id, self.backup_ref)
         if why := replace_refusal(info.partial, self.options.mode, self.options.accept_partial):
             raise ConfigError(why)
         history = self.ctx.history()
-        log_id = await asyncio.to_thread(history.start, "dry_run", self.org_id,
+        log_id = await asyncio.to_thread(history.start, h.DRY_RUN, self.org_id,
                                          {"options": self.options.key()}, info.id)
         try:
             result = await asyncio.to_thread(retry_busy, self._run, info, cancelled=self.cancelled)
-        except TenantBackupError as err:
-            await asyncio.to_thread(history.finish, log_id, "cancelled" if isinstance(err, Cancelled) else "failed",
-                                    errors=[str(err)], backup_id=info.id)
-            raise
         except BaseException as err:
-            await asyncio.to_thread(history.finish, log_id, "failed", errors=[f"internal error: {err!r}"],
+            await asyncio.to_thread(history.finish, log_id, h.ended_by(err), errors=[_error_text(err)],
                                     backup_id=info.id)
             raise
         await asyncio.to_thread(
-            history.finish, log_id, "completed" if result["success"] else "completed_with_errors",
-            records=result["summary"]["total_records_restored"], tables=result["summary"]["total_tables"],
-            errors=result["problems"], metadata={"plan_id": result["plan_id"], "options": self.options.key()},
+            history.finish, log_id, h.COMPLETED if result.success else h.COMPLETED_WITH_ERRORS,
+            records=result.restored, tables=len(result.tables),
+            errors=result.problems, metadata={"plan_id": result.plan_id, "options": self.options.key()},
             backup_id=info.id)
-        result["warnings"] += history.warnings
-        result["partial"], result["partial_reasons"] = info.partial, info.partial_reasons
-        self.emit(Event("finished", result["message"], self.org_id))
+        result.warnings += history.warnings
+        result.partial, result.partial_reasons = info.partial, info.partial_reasons
+        self.emit(Event("finished", result.message, self.org_id))
         return result
 
-    def _run(self, info: BackupInfo) -> dict:
+    def _run(self, info: BackupInfo) -> DryRunReport:
         pins: dict[str, str] = {}
         names, plans_, warnings, problems, report, restored = [], {}, [], [], {}, 0
         if self.options.files == "only":
@@ -283,34 +278,35 @@ class RestoreDryRunJob(_RestoreBase):
         message = (f"Dry run completed. {verb.capitalize()} {count(restored, 'record')} in {count(len(tables), 'table')} of "
                    f"{name or self.org_id} from backup {info.id}" + _files_words(step, "would upload", "would delete")
                    + ("" if ok else f": {problems[0]}" + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "")))
-        result = self._result(info, name, tables, warnings, problems, restored, plan.plan_id if ok else None, message, ok)
-        if step is not None and step.section:
-            result["files"] = step.section
-        return result
+        return self._outcome(DryRunReport, info, name, tables, warnings, problems, restored,
+                             plan.plan_id if ok else None, message, ok, step)
 
 
 def _files_words(step, upload: str, delete: str) -> str:
-    """The files part of a restore's one-line message."""
-    if step is None or not step.section:
-        return ""
-    s = step.section
-    return (f"; files: {upload} {len(s['to_upload'])} ({size(s['bytes']['to_upload'])}), {delete} "
-            f"{len(s['to_delete'])}, {s['unchanged']} unchanged")
+    return files_words(step.section if step is not None else None, upload, delete)
+
+
+def _error_text(err: BaseException) -> str:
+    """What a history row says of the error that stopped its run."""
+    return str(err) if isinstance(err, TenantBackupError) else f"internal error: {err!r}"
 
 
 class RestoreApplyJob(_RestoreBase):
     """Every refusal check, then the safety backup, then one transaction, bound to the dry run's plan."""
 
     def __init__(self, ctx: Context, org_id: str, backup_ref: str, plan_id: str, on_event: EventSink = ignore,
-                 options: RestoreOptions | None = None):
+                 options: RestoreOptions | None = None, trust_unsigned: bool = False):
         self.plan = plans.load(plan_id)
         opts = options or (RestoreOptions(self.plan.options["mode"], tuple(self.plan.options["tables"]),
                                           self.plan.options["allow_dropped_columns"],
                                           files=self.plan.options.get("files", "with"))
                            if self.plan else RestoreOptions())
-        super().__init__(ctx, org_id, backup_ref, opts, on_event)
+        super().__init__(ctx, org_id, backup_ref, opts, on_event, trust_unsigned)
         self.plan_id = plan_id
         self.safety_backup_id: str | None = None
+        self.started_at: datetime | None = None
+        # What a failed apply may have changed, in words, as it happens: empty means nothing was.
+        self.changed: list[str] = []
 
     def prepare(self) -> list[str]:
         problems = super().prepare()
@@ -327,7 +323,11 @@ class RestoreApplyJob(_RestoreBase):
         why = why_plan_unusable(self.plan, self.org_id, ref, self.options, _now())
         return [PlanError(why)] if why else []
 
-    async def run(self) -> dict:
+    async def run(self) -> RestoreResult:
+        """A successful apply's history row is the engine's, written in the restore's own
+        transaction: it is there exactly when the restore is. A failed one's is written here, after
+        the failure. Both carry the job's start (metadata.started_at), from which a row's duration
+        counts (core/history.started): staging, checks and the safety backup included."""
         self.check_prepared()
         self.bind_loop()
         info = await asyncio.to_thread(find_backup, self.ctx.store, self.org_id, self.plan.backup_id)
@@ -335,31 +335,27 @@ class RestoreApplyJob(_RestoreBase):
             raise ConfigError(why)
         history = self.ctx.history()
         started = time.monotonic()
+        self.started_at = _now()
         try:
             result = await asyncio.to_thread(retry_busy, self._run, info, cancelled=self.cancelled)
-        except TenantBackupError as err:
-            log_id = await asyncio.to_thread(history.start, "restore", self.org_id,
-                                             {"plan_id": self.plan_id, "safety_backup_id": self.safety_backup_id},
-                                             info.id)
-            await asyncio.to_thread(history.finish, log_id, "cancelled" if isinstance(err, Cancelled) else "failed",
-                                    errors=[str(err)], backup_id=info.id)
-            if self.safety_backup_id and not isinstance(err, Cancelled):
-                raise type(err)(f"{err} (safety backup {self.safety_backup_id} was taken)") from None
-            raise
-        except BaseException as err:  # an internal error still leaves its restore row in the history
-            log_id = await asyncio.to_thread(history.start, "restore", self.org_id,
-                                             {"plan_id": self.plan_id, "safety_backup_id": self.safety_backup_id},
-                                             info.id)
-            await asyncio.to_thread(history.finish, log_id, "failed", errors=[f"internal error: {err!r}"],
+        except BaseException as err:  # an internal error too leaves its restore row in the history
+            log_id = await asyncio.to_thread(history.start, h.RESTORE, self.org_id, {
+                "plan_id": self.plan_id, "safety_backup_id": self.safety_backup_id,
+                "started_at": self.started_at.isoformat(), "changed": self.changed}, info.id)
+            await asyncio.to_thread(history.finish, log_id, h.ended_by(err), errors=[_error_text(err)],
                                     backup_id=info.id)
+            if isinstance(err, TenantBackupError) and not isinstance(err, Cancelled):
+                said = [f"safety backup {self.safety_backup_id} was taken"] if self.safety_backup_id else []
+                said += [c for c in self.changed if c not in str(err)]
+                if said:
+                    raise type(err)(f"{err} ({'; '.join(said)})") from None
             raise
         plans.discard(self.plan_id)
-        result["safety_backup_id"] = self.safety_backup_id
-        result["seconds"] = round(time.monotonic() - started, 3)
-        self.emit(Event("finished", result["message"], self.org_id))
+        result.seconds = round(time.monotonic() - started, 3)
+        self.emit(Event("finished", result.message, self.org_id))
         return result
 
-    def _run(self, info: BackupInfo) -> dict:
+    def _run(self, info: BackupInfo) -> RestoreResult:
         """Every refusal check first — bytes, key, helpers, fingerprint, every row the tenant's —
         then the safety backup, then the restore, in one transaction."""
         if not self.plan.files:
@@ -397,7 +393,7 @@ class RestoreApplyJob(_RestoreBase):
                         safety = BackupJob(self.ctx, self.org_id, "safety", on_event=self.on_event,
                                            allow_missing_tenant=True, hold_lock=False)
                         safety.cancelled = self.cancelled
-                        safety._loop, safety._loop_thread = self._loop, self._loop_thread
+                        safety.bind_like(self)
                         self.safety_backup_id = safety.run_blocking().id  # on a worker thread, under our lock
                     self._check_cancel()
                     if getattr(lock, "lost", False):  # the lease expired and another job took the tenant
@@ -405,15 +401,26 @@ class RestoreApplyJob(_RestoreBase):
                                                 f"nothing was changed; run the dry run again")
                     if step is not None and step.upload:  # before the rows: extra files harm nothing if they fail
                         self.emit(Event("message", f"uploading {count(len(step.upload), 'file')}", self.org_id))
+                        self.changed.append(f"files may have been uploaded to Storage (of {len(step.upload)} to "
+                                            f"upload); the rows were not changed")
                         step.files.upload(step.upload, lambda n, b: self.emit(
                             Event("progress", "", self.org_id, "files", n, b, n, len(step.upload), FILES_UNIT)))
+                        self.changed[-1] = (f"{count(len(step.upload), 'file')} were uploaded to Storage before "
+                                            f"the rows were restored")
                     if not only:
                         self.emit(Event("message", "restoring", self.org_id))
-                        report = session.apply(names, self.options.mode, known=self.plan.tables,
-                                               fingerprint=self.plan.fingerprint, backup_id=info.id,
-                                               metadata={"plan_id": self.plan_id,
-                                                         "safety_backup_id": self.safety_backup_id,
-                                                         "options": self.options.key()})
+                        try:
+                            report = session.apply(names, self.options.mode, known=self.plan.tables,
+                                                   fingerprint=self.plan.fingerprint, backup_id=info.id,
+                                                   metadata={"plan_id": self.plan_id,
+                                                             "safety_backup_id": self.safety_backup_id,
+                                                             "options": self.options.key(),
+                                                             "started_at": self.started_at.isoformat()})
+                        except ConnectionFailed:
+                            if not self.ctx.direct:  # the server got the call; its answer was lost
+                                self.changed.append("the restore may still finish on the server: check the "
+                                                    "history (tenant-backup history) before running it again")
+                            raise
                         restored = self._report(names, plans_, report, warnings, problems)
                         if problems:
                             raise TenantBackupError(f"the restore was refused and nothing was changed: {problems[0]}")
@@ -428,15 +435,9 @@ class RestoreApplyJob(_RestoreBase):
                                             f"after a dry run to delete them")
                 finally:
                     self._session = None
-        result = self._applied(info, name, {n: plans_[n] for n in names}, warnings, restored, step)
-        return result
-
-    def _applied(self, info: BackupInfo, name: str | None, tables: dict, warnings: list, restored: int,
-                 step=None) -> dict:
-        message = (f"Restored {count(restored, 'record')} in {count(len(tables), 'table')} of {name or self.org_id} from backup "
-                   f"{info.id}" + _files_words(step, "uploaded", "deleted")
+        tables = {n: plans_[n] for n in names}
+        message = (f"Restored {count(restored, 'record')} in {count(len(tables), 'table')} of {name or self.org_id} "
+                   f"from backup {info.id}" + _files_words(step, "uploaded", "deleted")
                    + f"; safety backup {self.safety_backup_id} holds the state before")
-        result = self._result(info, name, tables, warnings, [], restored, self.plan_id, message, True)
-        if step is not None and step.section:
-            result["files"] = step.section
-        return result
+        return self._outcome(RestoreResult, info, name, tables, warnings, [], restored, self.plan_id, message, True,
+                             step, safety_backup_id=self.safety_backup_id)

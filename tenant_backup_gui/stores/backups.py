@@ -23,13 +23,14 @@ except ImportError:  # a platform without isal wheels: the same gzip, from zlib
     deflate = zlib
 
 from ..core import manifest as mf
-from ..core.encryption import NONCE, TAG, Decryptor, Encryptor
+from ..core import signing
+from ..core.encryption import NONCE, TAG, Encryptor
 from ..core.errors import Cancelled, CredentialsUnavailable, IntegrityError, TenantBackupError
 from ..core.events import Event, EventSink, ignore
 from ..core.manifest import BackupInfo, Part
+from ..core.signing import Trust
 from .base import ObjectStore
-
-READ_CHUNK = 1 << 20
+from .part_reader import iter_part_blocks, iter_part_lines, verify_part  # noqa: F401 (re-exported: callers read parts here)
 
 
 class _OpenPart:
@@ -39,7 +40,7 @@ class _OpenPart:
         self.key, self.writer = key, writer
         self.comp = deflate.compressobj(level, deflate.DEFLATED, 31)
         self.sha = hashlib.sha256()
-        self.rows = self.size = 0
+        self.rows = self.size = self.plain = 0
         self.cipher = Encryptor(secret) if secret else None
         if self.cipher:
             self._store(self.cipher.header())
@@ -58,6 +59,7 @@ class _OpenPart:
     def add(self, batch: bytes, rows: int) -> None:
         self._out(self.comp.compress(batch))
         self.rows += rows
+        self.plain += len(batch)
 
     def sync(self) -> None:
         self._out(self.comp.flush(deflate.Z_SYNC_FLUSH))
@@ -67,7 +69,8 @@ class _OpenPart:
         if self.cipher:
             self._store(self.cipher.finalize())
         self.writer.commit()
-        return Part(self.key, self.rows, self.size, self.sha.hexdigest(), encrypted=self.cipher is not None)
+        return Part(self.key, self.rows, self.size, self.sha.hexdigest(), encrypted=self.cipher is not None,
+                    plain_bytes=self.plain)
 
 
 class BackupWriter:
@@ -113,9 +116,12 @@ class BackupWriter:
         parts, self._result = self._result, None
         return parts or []
 
-    def finish(self, summary: dict) -> str:
+    def finish(self, summary: dict, sign_with: bytes | None = None) -> str:
+        """Write the summary, signed with the backup key when one is given (core/signing.py)."""
         self.close()
         key = mf.summary_key(self.org_id, self.backup_id)
+        if sign_with is not None:
+            summary = signing.sign(summary, sign_with)
         self.store.put_bytes(key, json.dumps(summary, indent=1, ensure_ascii=False).encode())
         return key
 
@@ -211,8 +217,9 @@ def tenant_ids(store: ObjectStore) -> list[str]:
     return [d for d in store.list_dirs(mf.ROOT) if mf.is_uuid(d)]
 
 
-def list_backups(store: ObjectStore, org_id: str | None = None) -> list[BackupInfo]:
-    """Every backup in the store (or of one tenant), newest first, complete or not."""
+def list_backups(store: ObjectStore, org_id: str | None = None, key: bytes | None = None) -> list[BackupInfo]:
+    """Every backup in the store (or of one tenant), newest first, complete or not; each signature
+    judged with `key` (this installation's backup key; None: every backup shows as not signed by it)."""
     orgs = [org_id] if org_id else tenant_ids(store)
     out: list[BackupInfo] = []
     for org in orgs:
@@ -223,19 +230,21 @@ def list_backups(store: ObjectStore, org_id: str | None = None) -> list[BackupIn
             if m:
                 groups[m.group(0)].append(o)
         for bid, objs in groups.items():
-            out.append(_backup_from_objects(store, org, bid, objs))
+            out.append(_backup_from_objects(store, org, bid, objs, key))
     out.sort(key=lambda b: (b.created_at, b.id), reverse=True)
     return out
 
 
-def _backup_from_objects(store: ObjectStore, org: str, bid: str, objs: list) -> BackupInfo:
+def _backup_from_objects(store: ObjectStore, org: str, bid: str, objs: list, key: bytes | None = None) -> BackupInfo:
     summary = next((o for o in objs if mf.SUMMARY_RE.match(o.key.rsplit("/", 1)[-1])), None)
     created = mf.parse_timestamp_id(bid)
     size = sum(o.size for o in objs)
     if summary is not None:
         try:
             with store.open_reader(summary.key) as fh:
-                info = mf.parse_summary(json.loads(fh.read()), summary.key)
+                doc = json.loads(fh.read())
+            info = mf.parse_summary(doc, summary.key)
+            info.origin = signing.check(doc, key)
         except (ValueError, KeyError, TypeError) as err:
             return BackupInfo(bid, org, None, bid[:10], created, "unknown", 0, size, False,
                               summary_key=summary.key, problem=f"summary unreadable: {err}")
@@ -255,9 +264,10 @@ def _backup_from_objects(store: ObjectStore, org: str, bid: str, objs: list) -> 
                       problem="no summary: the backup was interrupted")
 
 
-def find_backup(store: ObjectStore, org_id: str, ref: str, complete_only: bool = True) -> BackupInfo:
+def find_backup(store: ObjectStore, org_id: str, ref: str, complete_only: bool = True,
+                key: bytes | None = None) -> BackupInfo:
     """`ref` is a backup id or a date (YYYY-MM-DD: the newest complete backup of that day)."""
-    backups = list_backups(store, org_id)
+    backups = list_backups(store, org_id, key)
     if len(ref) == 10:
         matches = [b for b in backups if b.date == ref and b.complete]
         if not matches:
@@ -286,97 +296,29 @@ def delete_backup(store: ObjectStore, info: BackupInfo) -> int:
     return sum(o.size for o in objs)
 
 
-def _whole_lines(data: bytes) -> tuple[bytes, int, bytes]:
-    """(the complete lines, how many, the unfinished rest)."""
-    cut = data.rfind(b"\n") + 1
-    return data[:cut], data.count(b"\n", 0, cut), data[cut:]
-
-
-def read_summary(store: ObjectStore, info: BackupInfo) -> tuple[BackupInfo, str]:
+def read_summary(store: ObjectStore, info: BackupInfo, trust: Trust) -> tuple[BackupInfo, str]:
     """The backup as its summary says NOW, read once, and the SHA-256 of exactly those bytes: a
-    restore pins them in its plan and works from them, never from an earlier listing."""
+    restore pins them in its plan and works from them, never from an earlier listing. Its
+    signature is judged first: a backup not signed by this installation's key is refused here,
+    before any part is read, unless `trust` accepts unsigned ones (then `origin` says so)."""
     with store.open_reader(info.summary_key) as fh:
         data = fh.read()
     try:
-        fresh = mf.parse_summary(json.loads(data), info.summary_key)
+        doc = json.loads(data)
+        origin = signing.check(doc, trust.key)
     except (ValueError, KeyError, TypeError) as err:
         raise IntegrityError(f"the summary of backup {info.id} is unreadable ({err}); use another backup") from None
+    if (why := trust.refusal(origin, info.id)) is not None:  # another key's: importing it is the fix
+        raise (CredentialsUnavailable if origin.state == signing.OTHER_KEY else IntegrityError)(why)
+    try:
+        fresh = mf.parse_summary(doc, info.summary_key)
+    except (ValueError, KeyError, TypeError) as err:
+        raise IntegrityError(f"the summary of backup {info.id} is unreadable ({err}); use another backup") from None
+    fresh.origin = origin
     if fresh.organization_id.strip().lower() != info.organization_id.lower() and info.complete:
         raise IntegrityError(f"backup {info.id} names organization {fresh.organization_id} in its summary, "
                              f"not {info.organization_id}; it cannot be restored")
     return fresh, hashlib.sha256(data).hexdigest()
-
-
-def iter_part_blocks(store: ObjectStore, part: Part, secret: bytes | None = None,
-                     pins: dict[str, str] | None = None) -> Iterator[tuple[bytes, int]]:
-    """The rows of one part as blocks of whole JSON lines (each ending in a newline) with their
-    row count, checked against the manifest as they stream. A mismatch raises after the last
-    block: consumers apply rows inside a transaction that only commits once every iterator is
-    exhausted, so a bad part never lands. The checksum is judged first: it is what proves a part
-    is the one the backup wrote. `pins`: where the SHA-256 of the bytes read is recorded, by key
-    (a restore's plan pins them; legacy parts included)."""
-    if part.format == "legacy-json":
-        with store.open_reader(part.key) as fh:
-            data = fh.read()
-            if pins is not None:
-                pins[part.key] = hashlib.sha256(data).hexdigest()
-            try:
-                rows = json.loads(data)["data"]
-            except (ValueError, KeyError, TypeError) as err:
-                raise IntegrityError(f"legacy file {part.key} is not readable JSON: {err}") from None
-        if rows:
-            yield "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode(), len(rows)
-        return
-    if part.encrypted and secret is None:
-        raise CredentialsUnavailable(f"{part.key} is encrypted and no backup key was given; "
-                                     f"import it with: tenant-backup credentials import-key")
-    sha = hashlib.sha256()
-    size = rows = 0
-    d = zlib.decompressobj(31)
-    dec = Decryptor(secret, part.key) if part.encrypted else None
-    pending = b""
-    gzip_error = None
-    with store.open_reader(part.key) as fh:
-        while chunk := fh.read(READ_CHUNK):
-            sha.update(chunk)
-            size += len(chunk)
-            plain = dec.update(chunk) if dec else chunk  # keep decrypting: the tag outranks gzip
-            if gzip_error is not None:
-                continue  # keep hashing: the checksum decides what to report
-            try:
-                block, n, pending = _whole_lines(pending + d.decompress(plain))
-            except zlib.error as err:
-                gzip_error = str(err)
-                continue
-            if n:
-                rows += n
-                yield block, n
-    problem = None
-    if pins is not None:
-        pins[part.key] = sha.hexdigest()
-    if size != part.bytes or sha.hexdigest() != part.sha256:
-        problem = f"{part.key} does not match its checksum"
-    elif dec is not None:
-        try:  # the tag decides whether the part is genuine
-            tail = dec.finish()
-            block, n, pending = _whole_lines(pending + d.decompress(tail)) if gzip_error is None else (b"", 0, pending)
-        except IntegrityError as err:
-            problem = str(err)
-        except zlib.error as err:
-            gzip_error = str(err)
-        else:
-            if n:
-                rows += n
-                yield block, n
-    if problem is None:
-        if gzip_error is not None:
-            problem = f"{part.key} is damaged (not valid gzip: {gzip_error})"
-        elif not d.eof or pending:
-            problem = f"{part.key} is truncated"
-        elif rows != part.rows:
-            problem = f"{part.key} holds {rows} rows, the manifest says {part.rows}"
-    if problem:
-        raise IntegrityError(problem + "; this backup cannot be trusted: use another one")
 
 
 def prefetch(items: Iterator, depth: int = 4) -> Iterator:
@@ -415,33 +357,6 @@ def prefetch(items: Iterator, depth: int = 4) -> Iterator:
                 q.get_nowait()
             except queue.Empty:
                 t.join(0.05)
-
-
-def iter_part_lines(store: ObjectStore, part: Part) -> Iterator[bytes]:
-    for block, _ in iter_part_blocks(store, part):
-        yield from block[:-1].split(b"\n")
-
-
-def verify_part(store: ObjectStore, part: Part, secret: bytes | None = None) -> tuple[int, str | None]:
-    """Re-read one part against the manifest. Returns (rows, problem or None). An encrypted part
-    without its key is checked on what is stored: size and SHA-256."""
-    if part.encrypted and secret is None:
-        sha, size = hashlib.sha256(), 0
-        with store.open_reader(part.key) as fh:
-            while chunk := fh.read(READ_CHUNK):
-                sha.update(chunk)
-                size += len(chunk)
-        ok = size == part.bytes and sha.hexdigest() == part.sha256
-        return part.rows, None if ok else f"{part.key} does not match its checksum"
-    rows = 0
-    try:
-        for _, n in iter_part_blocks(store, part, secret):
-            rows += n
-    except TenantBackupError as err:
-        return rows, str(err).split("; this backup")[0]
-    if part.sha256 is None and rows != part.rows:
-        return rows, f"{part.key} holds {rows} rows, the summary says {part.rows}"
-    return rows, None
 
 
 def verify_backup(store: ObjectStore, info: BackupInfo, on_event: EventSink = ignore,

@@ -25,7 +25,7 @@ class Gateway(BaseHTTPRequestHandler):
     """`stack` (set by a subclass) holds the keys, the upstream ports, the fault counters:
     `fail_next` answers the next requests (either route) with a 503; `fail_storage_deletes` answers
     every Storage DELETE with a 503 while it is set (a fault that starts exactly at a job's deletes,
-    whichever thread sends them); `reset_next` drops the next
+    whichever thread sends them), `fail_uploads_to` (a bucket) every upload into that bucket; `reset_next` drops the next
     connections without an answer; `stall_next` holds the next requests for `stall_seconds` before
     passing them on (a client's timeout, while the request still lands). Storage requests are
     logged as (method, path) in `stack.storage_requests`."""
@@ -71,7 +71,8 @@ class Gateway(BaseHTTPRequestHandler):
             return self._reply(404, NO_ROUTE)
         with s.fault_lock:
             fail, reset = s.fail_next > 0, s.fail_next <= 0 and s.reset_next > 0
-            injected = fail or (s.fail_storage_deletes and self.command == "DELETE" and port == s.storage.port)
+            injected = fail or (s.fail_storage_deletes and self.command == "DELETE" and port == s.storage.port) or (
+                s.fail_uploads_to and self.command == "POST" and url.path.startswith(f"/storage/v1/object/{s.fail_uploads_to}/"))
             stall = not fail and not reset and s.stall_next > 0
             s.fail_next -= fail
             s.reset_next -= reset

@@ -75,6 +75,7 @@ class SupabaseLocal:
         self.service_key = jwt("service_role")
         self.fail_next = 0
         self.fail_storage_deletes = False
+        self.fail_uploads_to: str | None = None
         self.reset_next = 0
         self.stall_next = 0
         self.stall_seconds = 1.0
