@@ -29,6 +29,16 @@ PACK_TABLES = 50  # tables a packed COPY holds at most
 LOG_TYPES = BACKUP_ROW_TYPES
 
 
+def _column_json(c) -> dict:
+    """A column as the manifest lists it: name and type, and only what differs from a plain
+    column (nullable, not generated, no identity). 100 tables' columns in full made a 257 KB
+    summary, written with every backup and read by every listing; readers take only name, type
+    and encoding."""
+    return {"name": c.name, "type": c.type, **({"nullable": False} if not c.nullable else {}),
+            **({"generated": True} if c.generated else {}), **({"identity": c.identity} if c.identity else {}),
+            **({"encoding": "text"} if c.as_text else {})}
+
+
 def default_jobs() -> int:
     """Parallel work by default: one per core, at most 4 (past that the database, not us, is the limit)."""
     return max(1, min(4, os.cpu_count() or 1))
@@ -331,9 +341,7 @@ class BackupJob(Job):
         key, kind = ts.table.row_key
         return TableEntry(
             name=name, record_count=rows, parts=parts,
-            columns=[{"name": c.name, "type": c.type, "nullable": c.nullable, "generated": c.generated,
-                      "identity": c.identity, **({"encoding": "text"} if c.as_text else {})}
-                     for c in ts.table.columns],
+            columns=[_column_json(c) for c in ts.table.columns],
             key=list(key), key_kind=kind, generated_columns=list(ts.table.generated_columns),
             scope=ts.describe())
 

@@ -122,7 +122,8 @@ class BackupWriter:
         key = mf.summary_key(self.org_id, self.backup_id)
         if sign_with is not None:
             summary = signing.sign(summary, sign_with)
-        self.store.put_bytes(key, json.dumps(summary, indent=1, ensure_ascii=False).encode())
+        # compact: indented, a 100-table summary was 257 KB and 0.49 ms a table to write (issue #23)
+        self.store.put_bytes(key, json.dumps(summary, separators=(",", ":"), ensure_ascii=False).encode())
         return key
 
     def close(self) -> None:
