@@ -15,6 +15,7 @@ import queue
 import threading
 import zlib
 from collections import defaultdict
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Iterator
 
 try:
@@ -31,6 +32,24 @@ from ..core.manifest import BackupInfo, Part
 from ..core.signing import Trust
 from .base import ObjectStore
 from .part_reader import iter_part_blocks, iter_part_lines, verify_part  # noqa: F401 (re-exported: callers read parts here)
+
+
+COMMITTERS = 8  # parts made durable at once, across every backup of the process
+_committers: ThreadPoolExecutor | None = None
+_committers_lock = threading.Lock()
+
+
+def _commit(writer) -> Future:
+    """Make a part durable (the folder: fsync, rename, fsync the folder; Storage: the upload) on a
+    shared pool, not on the backup's own thread. Issue #23's profile: a backup waited 3.6 ms per
+    table for its part's commit, most of it the two fsyncs; fsyncs issued at once share the
+    filesystem's journal commit (here 8.7 ms a file one at a time, 0.7 ms with 4 at once), and
+    uploads overlap. The summary is written only once every part's commit has succeeded."""
+    global _committers
+    with _committers_lock:
+        if _committers is None:
+            _committers = ThreadPoolExecutor(COMMITTERS, thread_name_prefix="part-commit")
+    return _committers.submit(writer.commit)
 
 
 class _OpenPart:
@@ -64,11 +83,12 @@ class _OpenPart:
     def sync(self) -> None:
         self._out(self.comp.flush(deflate.Z_SYNC_FLUSH))
 
-    def close(self) -> Part:
+    def close(self, commits: list[Future]) -> Part:
+        """The part's entry at once; its commit joins `commits` (see _commit)."""
         self._out(self.comp.flush())
         if self.cipher:
             self._store(self.cipher.finalize())
-        self.writer.commit()
+        commits.append(_commit(self.writer))
         return Part(self.key, self.rows, self.size, self.sha.hexdigest(), encrypted=self.cipher is not None,
                     plain_bytes=self.plain)
 
@@ -97,6 +117,7 @@ class BackupWriter:
         self._table: str | None = None
         self._result: list[Part] | None = None
         self._done = threading.Event()
+        self._commits: list[Future] = []  # the parts' commits under way (_commit)
 
     # --- producer side (the database reader's thread) ---
     def begin_table(self, name: str) -> None:
@@ -127,9 +148,14 @@ class BackupWriter:
         return key
 
     def close(self) -> None:
+        """Every part written and durable, or the first error raised."""
         if self._thread.is_alive():
             self._queue.put(("stop",))
             self._thread.join()
+        self._check()
+        for f in self._commits:
+            if (err := f.exception()) is not None and self._error is None:
+                self._error = err
         self._check()
 
     def abort(self) -> None:
@@ -142,6 +168,7 @@ class BackupWriter:
                 pass
             self._queue.put(("abort",))
             self._thread.join(timeout=30)
+        wait(self._commits, timeout=60)  # a commit still under way would put its part back after the delete
         try:
             self.store.delete(list(self.written_keys))
         except Exception:  # noqa: BLE001 - best effort; leftovers are listed as incomplete
@@ -182,7 +209,7 @@ class BackupWriter:
                     if part is not None and part.size + bound + 65536 > self.part_bytes:
                         part.sync()  # near the limit: flush what deflate holds back, then decide exactly
                         if part.size + bound + 32 > self.part_bytes:  # 32: sync marker + gzip trailer
-                            parts.append(part.close())
+                            parts.append(part.close(self._commits))
                             part = None
                     if part is None:
                         part = self._open_part(table, len(parts) + 1)
@@ -194,7 +221,7 @@ class BackupWriter:
                         # each table in issue #23's profile, and most of a grown app's tables are empty
                         # for most tenants. Readers since format 2 take an empty parts list as 0 rows.
                         if part is not None:
-                            parts.append(part.close())
+                            parts.append(part.close(self._commits))
                             part = None
                         self._result = parts
                     self._done.set()
