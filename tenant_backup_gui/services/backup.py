@@ -198,6 +198,8 @@ class BackupJob(Job):
         tenant, scope, backup_id, entries, warnings = (rows["tenant"], rows["scope"], rows["backup_id"],
                                                        rows["entries"], rows["warnings"])
         secret = rows["secret"]
+        for w in writers:
+            w.close()  # every part committed (stores/backups.py _commit): the files step reads rows from them
         files = self._backup_files(backup_id, entries, secret, warnings, prelude)
         if self.cancelled.is_set():
             raise Cancelled("backup cancelled")
