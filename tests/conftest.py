@@ -17,6 +17,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SQL = Path(__file__).parent / "sql"
+# The old system's sample backup, kept in the repository so a clone anywhere runs the tests.
+LEGACY_SAMPLE = Path(__file__).parent / "data" / "legacy-backup-sample"
 ORG_A = "00000000-0000-4000-8000-00000000000a"
 ORG_B = "00000000-0000-4000-8000-00000000000b"
 ORG_C = "00000000-0000-4000-8000-00000000000c"
@@ -97,7 +99,7 @@ def demo_db(templates) -> str:
 
 @pytest.fixture
 def legacy_db(templates) -> str:
-    ref = ROOT.parent / "shared" / "reference" / "legacy-backup-sample" / "schema.sql"
+    ref = LEGACY_SAMPLE / "schema.sql"
     t = templates.template("tpl_legacy", ref.read_text(), setup_sql())
     return templates.clone(t)
 
@@ -110,9 +112,17 @@ def legacy_store(tmp_path) -> Path:
     """A store holding the old system's sample backup, as its storage bucket had it."""
     import shutil
     store = tmp_path / "store"
-    shutil.copytree(ROOT.parent / "shared" / "reference" / "legacy-backup-sample" / "tenant-backups",
-                    store / "tenant-backups")
+    shutil.copytree(LEGACY_SAMPLE / "tenant-backups", store / "tenant-backups")
     return store
+
+
+@pytest.fixture
+def stack(odd_db):
+    """The local Supabase stand-in (tests/supabase_local: PostgREST, Storage, the gateway) on the
+    odd schema's database, stopped after the test."""
+    from .supabase_local import SupabaseLocal
+    with SupabaseLocal(odd_db) as s:
+        yield s
 
 
 @pytest.fixture
@@ -165,6 +175,11 @@ def cli_json(*args: str, env: dict | None = None):
     return json.loads(cp.stdout)
 
 
+def quoted(name: str) -> str:
+    """A table name as an SQL identifier: any name, even one with a double quote in it."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def fingerprint(url: str, tables: list[str] | None = None) -> dict[str, list[str]]:
     """Every row of every (given) table as text, sorted: equal fingerprints = equal data."""
     with psycopg.connect(url) as c:
@@ -173,7 +188,7 @@ def fingerprint(url: str, tables: list[str] | None = None) -> dict[str, list[str
             "where n.nspname = 'public' and c.relkind in ('r','p') order by 1")]
         out = {}
         for n in names:
-            out[n] = sorted(r[0] for r in c.execute(f'select t::text from "{n}" t'))
+            out[n] = sorted(r[0] for r in c.execute(f"select t::text from {quoted(n)} t"))
         return out
 
 

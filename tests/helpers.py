@@ -1,11 +1,22 @@
-"""Reading what a backup holds, straight from the files: tests check the product's output with
-their own eyes, not through the code under test."""
+"""The helpers several test modules share, one copy each: reading what a backup holds straight
+from the files (tests check the product's output with their own eyes, not through the code under
+test), querying a database, waiting for a condition, and the CLI's restore steps."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
+
+import psycopg
+
+from .conftest import ROOT, run_cli
 
 
 def summaries(store: Path, org: str) -> list[Path]:
@@ -76,3 +87,76 @@ def resign(summary_path: Path) -> None:
     assert key is not None, "no backup key in the test keyring: make a backup first"
     doc = json.loads(summary_path.read_text())
     summary_path.write_text(json.dumps(signing.sign(doc, key)))
+
+
+def one_line(cp: subprocess.CompletedProcess) -> str:
+    """The CLI's error: exactly one line on stderr (the standard for bad input), returned."""
+    lines = cp.stderr.strip().splitlines()
+    assert len(lines) == 1, cp.stderr
+    return lines[0]
+
+
+def rows_of(db: str, q: str, *args) -> list:
+    """The rows of one query, on a connection of its own (so the test sees only committed data)."""
+    with psycopg.connect(db) as c:
+        return c.execute(q, list(args)).fetchall()
+
+
+def wait_for(loop, predicate, timeout: float = 30.0, what: str = "condition") -> None:
+    """Poll until predicate() holds, or fail naming `what`. With the window's event loop, that loop
+    runs between polls (the window and its jobs keep working); with loop=None, plain sleeps: for
+    things outside this process (PostgREST's schema reload, a child process's rows)."""
+    deadline = time.monotonic() + timeout
+
+    async def poll():
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}")
+            await asyncio.sleep(0.05)
+    if loop is not None:
+        loop.run_until_complete(poll())
+        return
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def storage(stack, key: str | None = None):
+    """supabase-py's own storage client on a local stack (tests/supabase_local), to look at the
+    bucket the way any other client would: the service role key unless another key is given."""
+    import httpx
+    from supabase import create_client
+    from supabase.lib.client_options import SyncClientOptions
+    options = SyncClientOptions(httpx_client=httpx.Client(timeout=30))
+    return create_client(stack.url, key or stack.service_key, options).storage
+
+
+def kill_cli_when(args: list[str], ready, what: str) -> None:
+    """Run the CLI in a child process and kill -9 it the moment ready() holds: the crash a test
+    then looks behind. Fails if the job ends first (the data must be made bigger then)."""
+    proc = subprocess.Popen([sys.executable, "-m", "tenant_backup_gui", *args], cwd=str(ROOT),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while not ready():
+            assert proc.poll() is None, f"the {what} finished before it could be killed"
+            time.sleep(0.01)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def dry_run_process(org: str, backup: str, *extra: str) -> subprocess.CompletedProcess:
+    """The CLI's restore dry run as it ran, for tests that read a refusal's exit code and line."""
+    return run_cli("restore", "--org", org, "--backup", backup, "--dry-run", "--json", *extra)
+
+
+def dry_run(org: str, backup: str, *extra: str) -> dict:
+    """The CLI's restore dry run's JSON report (plan_id, per-table counts, problems)."""
+    cp = dry_run_process(org, backup, *extra)
+    assert cp.stdout, cp.stderr
+    return json.loads(cp.stdout)
+
+
+def apply(org: str, backup: str, plan: str, *extra: str) -> subprocess.CompletedProcess:
+    """The CLI's apply of a dry run's plan, as it ran."""
+    return run_cli("restore", "--org", org, "--backup", backup, "--apply", "--plan", plan, "--yes", "--json", *extra)

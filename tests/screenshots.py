@@ -71,8 +71,11 @@ def main() -> int:
                 c.execute((ROOT / "resources" / f).read_text())
             c.execute(setup_sql())
         work = tempfile.mkdtemp()
+        from tenant_backup_gui.core.encryption import encode_key, new_key
+        # The backup key by the environment's route (no keyring here): the demo's backups are signed.
         os.environ.update(TENANT_BACKUP_DATABASE_URL=url, TENANT_BACKUP_STORE=f"{work}/store",
-                          XDG_STATE_HOME=f"{work}/state", XDG_CONFIG_HOME=f"{work}/config")
+                          XDG_STATE_HOME=f"{work}/state", XDG_CONFIG_HOME=f"{work}/config",
+                          TENANT_BACKUP_KEY=encode_key(new_key()))
         from PySide6.QtWidgets import QApplication
         import qasync
         from tenant_backup_gui.gui.main_window import MainWindow
@@ -156,6 +159,7 @@ def main() -> int:
             await asyncio.sleep(0.2)
             save(wiz, "wizard-partial.png")
             wiz.page(1).replace.setChecked(True)
+            wiz.page(1).trust.setChecked(True)  # the old system's backups are unsigned by nature
             wiz.next()
             await wait(lambda: wiz.plan is not None or "problems" in wiz.page(2).status.text())
             await asyncio.sleep(0.2)

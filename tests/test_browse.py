@@ -112,6 +112,13 @@ def test_an_old_system_backup_shows_and_diffs(road):
     old_system_backup(road.db, road.store, ORG_A)
     doc = cli_json("show", "--org", ORG_A, "--backup", "2025-02-03")
     assert doc["type"] == "legacy" and [t["name"] for t in doc["tables"]] == ["organizations"]
+    # Unsigned by nature: shown (looking changes nothing), but said so before anything else.
+    assert doc["signed"] is False and doc["warnings"][0].startswith("UNSIGNED")
+    text = run_cli("show", "--org", ORG_A, "--backup", "2025-02-03").stdout
+    assert text.startswith("warning: UNSIGNED"), text
+    signed = json.loads(run_cli("backup", "--org", ORG_A, "--json").stdout)["backup"]["id"]
+    mine = cli_json("show", "--org", ORG_A, "--backup", signed)
+    assert mine["signed"] is True and mine["warnings"] == []
     page = cli_json("show", "--org", ORG_A, "--backup", "2025-02-03", "--table", "organizations")
     assert [(r["key"], r["label"]) for r in page["rows"]] == [(ORG_A, "Acme Welding")]
     same = cli_json("diff", "--org", ORG_A, "--backup", "2025-02-03", "--table", "organizations")

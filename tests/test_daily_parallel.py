@@ -17,10 +17,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from .conftest import LEGACY_ORG, ORG_A, ORG_B, ORG_C, ROOT, cli_json, run_cli
+from .conftest import LEGACY_ORG, LEGACY_SAMPLE, ORG_A, ORG_B, ORG_C, ROOT, cli_json, run_cli
 from .helpers import summaries
 
-LEGACY = ROOT.parent / "shared" / "reference" / "legacy-backup-sample" / "tenant-backups" / LEGACY_ORG
+LEGACY = LEGACY_SAMPLE / "tenant-backups" / LEGACY_ORG
 
 
 def add_tenants(url: str, n: int, deleted: int = 0) -> list[str]:

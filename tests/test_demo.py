@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 
 from .conftest import run_cli
@@ -18,6 +19,12 @@ def test_demo_sandbox_serves_the_cli(tmp_path):
         assert set(exports) == {"TENANT_BACKUP_DATABASE_URL", "TENANT_BACKUP_STORE"}
         assert "tenant-backup backup --org" in cp.stdout
         env.update(exports)
+        # The sandbox's own backup key, read from its file as the printed line does (never printed itself):
+        # the demo's backups are signed without a keyring, so its restores need no --trust-unsigned.
+        (key_file,) = re.findall(r"export TENANT_BACKUP_KEY=\"\$\(cat '([^']+)'\)\"", cp.stdout)
+        env["TENANT_BACKUP_KEY"] = open(key_file).read().strip()
+        assert env["TENANT_BACKUP_KEY"] not in cp.stdout + cp.stderr
+        assert oct(os.stat(key_file).st_mode & 0o777) == "0o600"
         tenants = json.loads(run_cli("tenants", "--json", env=env, check=True).stdout)
         assert len(tenants) >= 3 and sum(t["deleted"] for t in tenants) == 1
         daily = json.loads(run_cli("daily", "--json", env=env, check=True).stdout)
@@ -32,7 +39,7 @@ def test_demo_sandbox_serves_the_cli(tmp_path):
         # the sandbox holds what `setup` installs: a restore works there as on any database
         plan = json.loads(run_cli("restore", "--org", weldcor["organization_id"], "--backup", listed[0]["id"],
                                   "--dry-run", "--json", env=env).stdout)
-        assert plan.get("success") and plan["plan_id"], plan
+        assert plan.get("success") and plan["plan_id"] and plan["signed"] is True, plan
         # a second start reuses the running sandbox
         assert run_cli("demo", "--headless", env=env).returncode == 0
     finally:

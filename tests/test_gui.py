@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-import time
 
 import pytest
 
@@ -18,19 +16,10 @@ from tenant_backup_gui.platform.settings import load_settings  # noqa: E402
 from tenant_backup_gui.services.context import Context  # noqa: E402
 
 from .conftest import ORG_A, ORG_B  # noqa: E402
+from .helpers import wait_for  # noqa: E402 (test_browse_gui and others import it from here too)
 
 WELDCOR = "5f0c7a4e-2b1d-4c7e-9a55-3e2f1d0c9b88"
 
-
-
-def wait_for(loop, predicate, timeout=30.0, what="condition"):
-    async def poll():
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}")
-            await asyncio.sleep(0.05)
-    loop.run_until_complete(poll())
 
 
 def open_window(qtbot, loop) -> MainWindow:

@@ -61,7 +61,7 @@ def test_the_wheel_runs_demo_setup_backup_and_a_dry_run_outside_the_checkout(ins
         assert demo.returncode == 0, demo.stderr
         assert "The sandbox is running" in demo.stdout
         box = json.loads(run("demo", "--json").stdout)
-        use = box["env"]
+        use = {**box["env"], "TENANT_BACKUP_KEY": open(box["key_file"]).read().strip()}
         setup = run("setup", "--json", **use)
         assert setup.returncode == 0, setup.stderr
         tenants = json.loads(run("tenants", "--json", **use).stdout)

@@ -6,17 +6,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from .conftest import ORG_A, ROOT, cli_json
-from .helpers import resign
+from .helpers import kill_cli_when, resign
 from .test_files import files, files_store, seed  # noqa: F401  (the fixture: rows' road + the real Storage server)
 from .test_install import installed  # noqa: F401  (the fixture: the wheel in a fresh venv)
 
@@ -30,15 +28,8 @@ def _kill_a_backup_during_its_file_copies(files) -> None:
     """Big files, a backup in a child process, kill -9 once a copy is streaming into the store."""
     for i in range(3):
         files.put("invoices", f"{ORG_A}/big/scan-{i}.bin", os.urandom(24 * 1024 * 1024), ctype="application/pdf")
-    proc = subprocess.Popen([sys.executable, "-m", "tenant_backup_gui", "backup", "--org", ORG_A],
-                            cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        while not any(p.exists() and p.stat().st_size > 0 for p in _file_temps()):
-            assert proc.poll() is None, "the backup finished before it could be killed; make the files bigger"
-            time.sleep(0.01)
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
+    kill_cli_when(["backup", "--org", ORG_A], lambda: any(p.exists() and p.stat().st_size > 0 for p in _file_temps()),
+                  "backup (of the big files)")
 
 
 @pytest.mark.parametrize("files", ["direct"], indirect=True)
@@ -213,16 +204,9 @@ def test_an_apply_killed_during_its_file_uploads_is_told_truly_and_a_new_dry_run
     plan = cli_json("restore", "--org", ORG_A, "--backup", backup["id"], "--dry-run")
     summaries = lambda: set(files_store().rglob("summary-*.json"))  # noqa: E731
     known = summaries()
-    proc = subprocess.Popen([sys.executable, "-m", "tenant_backup_gui", "restore", "--org", ORG_A, "--backup",
-                             backup["id"], "--apply", "--plan", plan["plan_id"], "--yes"], cwd=str(ROOT),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        while summaries() == known:  # the safety backup is complete: the uploads come next
-            assert proc.poll() is None, "the apply finished before it could be killed"
-            time.sleep(0.01)
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
+    # killed once the safety backup is complete: the uploads come next
+    kill_cli_when(["restore", "--org", ORG_A, "--backup", backup["id"], "--apply", "--plan", plan["plan_id"], "--yes"],
+                  lambda: summaries() != known, "apply")
     assert fingerprint(odd_db, tenant_tables) == rows_before  # the rows' transaction never committed
     plan = cli_json("restore", "--org", ORG_A, "--backup", backup["id"], "--dry-run")
     cli_json("restore", "--org", ORG_A, "--backup", backup["id"], "--apply", "--plan", plan["plan_id"], "--yes")
@@ -248,15 +232,7 @@ def test_a_daily_run_killed_mid_way_is_not_left_running_forever(odd_db, env):
     def running() -> list:
         with psycopg.connect(odd_db) as c:
             return c.execute("select backup_type from backup_logs where status = 'in_progress'").fetchall()
-    proc = subprocess.Popen([sys.executable, "-m", "tenant_backup_gui", "daily", "--jobs", "2"], cwd=str(ROOT),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        while ("daily_tenant",) not in running():
-            assert proc.poll() is None, "the daily run finished before it could be killed"
-            time.sleep(0.01)
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
+    kill_cli_when(["daily", "--jobs", "2"], lambda: ("daily_tenant",) in running(), "daily run")
     assert ("daily",) in running()
     assert cli_json("daily", "--jobs", "2")["success"]
     assert cli_json("history", "--status", "in_progress") == []

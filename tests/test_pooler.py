@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from .conftest import ORG_A, ROOT, cli_json, run_cli
-from .helpers import summaries
+from .helpers import one_line, rows_of, summaries, wait_for
 from .pgbouncer_local import pgbouncer, pgbouncer_binary, through
 from .test_daily_parallel import add_tenants
 
@@ -38,12 +38,6 @@ def bouncer(pg):
     yield start
     for cm in reversed(started):
         cm.__exit__(None, None, None)
-
-
-def one_line(cp: subprocess.CompletedProcess) -> str:
-    lines = cp.stderr.strip().splitlines()
-    assert len(lines) == 1, cp.stderr
-    return lines[0]
 
 
 def test_a_transaction_pooler_is_refused_on_connect_naming_the_session_pooler(odd_db, env, bouncer):
@@ -97,16 +91,6 @@ def test_a_pool_smaller_than_jobs_fails_those_tenants_in_one_line_not_for_ever(o
         assert c.execute("select count(*) from backup_logs where status = 'in_progress'").fetchone()[0] == 0
 
 
-def wait_for(url: str, query: str, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        with psycopg.connect(url) as c:
-            if c.execute(query).fetchone()[0]:
-                return
-        time.sleep(0.2)
-    raise AssertionError(f"never true: {query}")
-
-
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_ends_a_run_waiting_for_the_pool_in_seconds(odd_db, env, bouncer, sig):
     env(bouncer(odd_db, "session", pool_size=2, connect_timeout="600"))
@@ -115,8 +99,8 @@ def test_a_signal_ends_a_run_waiting_for_the_pool_in_seconds(odd_db, env, bounce
                             env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         # Two tenants done on the pool's two server connections, the third job waiting for one.
-        wait_for(odd_db, "select count(*) >= 2 from backup_logs where backup_type = 'daily_tenant' "
-                         "and status = 'completed'")
+        two_done = "select count(*) >= 2 from backup_logs where backup_type = 'daily_tenant' and status = 'completed'"
+        wait_for(None, lambda: rows_of(odd_db, two_done)[0][0], 60, two_done)
         time.sleep(1)
         assert proc.poll() is None, proc.communicate()
         sent = time.monotonic()

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from .conftest import LEGACY_ORG, ORG_A, ORG_B, ROOT, cli_json, fingerprint, run_cli
-from .helpers import load_summary
+from .helpers import apply, dry_run, load_summary
 from .roads import legacy_road, road  # noqa: F401 (fixtures: each test body runs over both roads)
 
 OWN = {"backup_logs", "tenant_backup_meta"}
@@ -39,16 +39,6 @@ def damage(url: str, org: str) -> None:
         c.execute("delete from no_pk_table where organization_id = %s and a = 2", [org])
         c.execute("insert into no_pk_table values (%s, 1, 'dup')", [org])
         c.execute("update unique_only set label = 'changed' where organization_id = %s", [org])
-
-
-def dry_run(org: str, backup: str, *extra: str) -> dict:
-    cp = run_cli("restore", "--org", org, "--backup", backup, "--dry-run", "--json", *extra)
-    assert cp.stdout, cp.stderr
-    return json.loads(cp.stdout)
-
-
-def apply(org: str, backup: str, plan: str, *extra: str) -> subprocess.CompletedProcess:
-    return run_cli("restore", "--org", org, "--backup", backup, "--apply", "--plan", plan, "--yes", "--json", *extra)
 
 
 def test_replace_restores_the_tenant_byte_for_byte_and_touches_nobody_else(road):
@@ -110,8 +100,14 @@ def test_new_rows_insert_fine_after_a_restore(odd_db, env):
     with psycopg.connect(odd_db) as c:  # rows added after the backup push the sequences…
         c.execute("insert into odd_serial (organization_id, label) select %s, 'x' from generate_series(1, 5)", [ORG_A])
         c.execute("delete from odd_serial where organization_id = %s", [ORG_A])
-        c.execute("select setval(pg_get_serial_sequence('odd_serial', 'id'), 1)")  # …or someone reset them
+        c.execute("select setval(pg_get_serial_sequence('odd_serial', 'id'), 1)")  # …or someone reset them:
         c.execute("select setval(pg_get_serial_sequence('odd_types', 'id'), 1)")
+    # a restore never moves a sequence every tenant shares (issue 20): the owner moves it first
+    cp = run_cli("restore", "--org", ORG_A, "--backup", backup["id"], "--dry-run")
+    assert cp.returncode != 0 and "odd_serial_id_seq" in cp.stderr and "nothing was changed" in cp.stderr
+    with psycopg.connect(odd_db) as c:
+        for t in ("odd_serial", "odd_types"):
+            c.execute(f"select setval(pg_get_serial_sequence('{t}', 'id'), 100000)")
     plan = dry_run(ORG_A, backup["id"])
     assert apply(ORG_A, backup["id"], plan["plan_id"]).returncode == 0
     with psycopg.connect(odd_db) as c:

@@ -13,24 +13,10 @@ import pytest
 
 from tenant_backup_gui.core import manifest as mf
 
-from .conftest import ORG_A, ORG_B, cli_json, run_cli
+from .conftest import ORG_A, ORG_B, cli_json, fingerprint as rows_of, quoted
 from .roads import part_bytes, rewrite_table, road, summary_path  # noqa: F401 (fixture)
-from .helpers import resign
+from .helpers import apply, dry_run_process as dry_run, one_line, resign  # here a dry run's process: refusals are read
 from .test_restore import damage, everything
-
-
-def dry_run(org: str, backup: str):
-    return run_cli("restore", "--org", org, "--backup", backup, "--dry-run", "--json")
-
-
-def apply(org: str, backup: str, plan: str):
-    return run_cli("restore", "--org", org, "--backup", backup, "--apply", "--plan", plan, "--yes", "--json")
-
-
-def one_line(cp) -> str:
-    lines = cp.stderr.strip().splitlines()
-    assert len(lines) == 1, cp.stderr
-    return lines[0]
 
 
 def refused_and_untouched(road, cp, state, *words: str) -> str:
@@ -159,15 +145,6 @@ def test_a_refused_apply_takes_no_safety_backup(road):
 
 
 NAMES = ["it's", 'it"s', "größe", "grüße"]
-
-
-def quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def rows_of(db: str, names: list[str]) -> dict:
-    with psycopg.connect(db) as c:
-        return {n: sorted(r[0] for r in c.execute(f"select t::text from {quoted(n)} t")) for n in names}
 
 
 def test_tables_whose_names_differ_only_in_odd_characters_get_their_own_parts(road):

@@ -19,6 +19,7 @@ from tenant_backup_gui.stores.backups import list_backups
 from tenant_backup_gui.stores.supabase_storage import SupabaseStorageStore
 
 from .conftest import ORG_A, ORG_B, cli_json, run_cli
+from .helpers import rows_of, wait_for
 from .supabase_local import SupabaseLocal, postgrest_binary
 from .test_restore import damage, everything
 
@@ -46,15 +47,11 @@ def project(odd_db, env, tmp_path, monkeypatch):
         yield stack
 
 
-def rows_of(db: str, table: str, org: str) -> int:
-    with psycopg.connect(db) as c:
-        return c.execute(f"select count(*) from {table} where organization_id = %s", [org]).fetchone()[0]
-
-
 def test_backup_dry_run_and_apply_over_rest_and_storage_are_exact(project, odd_db, tmp_path):
     before = everything(odd_db)
     backup = cli_json("backup", "--org", ORG_A)["backup"]
-    assert backup["tables"]["big_table"]["record_count"] == rows_of(odd_db, "big_table", ORG_A) > 2600
+    [(big,)] = rows_of(odd_db, "select count(*) from big_table where organization_id = %s", ORG_A)
+    assert backup["tables"]["big_table"]["record_count"] == big > 2600
     # in the bucket, and the same bytes in the mirror
     store = SupabaseStorageStore(project.url, project.service_key)
     objects = {o.key: o.size for o in store.list("tenant-backups/")}
@@ -145,7 +142,6 @@ def test_the_window_starts_on_the_supabase_project(project, qtbot, loop):
     from tenant_backup_gui.gui.main_window import MainWindow
     from tenant_backup_gui.platform.settings import load_settings
     from tenant_backup_gui.services.context import Context
-    from .test_gui import wait_for
     w = MainWindow(Context.from_settings(load_settings()))
     qtbot.addWidget(w)
     w.show()
@@ -187,7 +183,6 @@ def test_settings_dialog_saves_the_project_and_keeps_the_key_in_the_keyring(proj
     from tenant_backup_gui.gui.main_window import MainWindow
     from tenant_backup_gui.platform.settings import load_settings
     from tenant_backup_gui.services.context import Context
-    from .test_gui import wait_for
     for var in ("SUPABASE_URL", "SUPABASE_SERVICE_ROLE_KEY", "TENANT_BACKUP_STORE", "TENANT_BACKUP_MIRROR"):
         monkeypatch.delenv(var, raising=False)
     w = MainWindow(Context.from_settings(load_settings()))

@@ -26,9 +26,10 @@ from tenant_backup_gui.stores.backups import find_backup, iter_part_blocks
 from tenant_backup_gui.stores.folder import FolderStore
 
 from .conftest import ORG_A, ORG_B, cli_json, run_cli
+from .helpers import apply, dry_run, rows_of, wait_for
 from .roads import road_fixture
 from .supabase_local import postgrest_binary
-from .test_restore import apply, damage, dry_run, everything
+from .test_restore import damage, everything
 
 pytestmark = pytest.mark.skipif(postgrest_binary() is None, reason="PostgREST not installed (.ci/run installs it)")
 
@@ -42,25 +43,12 @@ def rest(odd_db, env, monkeypatch):
     yield from road_fixture(SimpleNamespace(param="rest"), odd_db, env, monkeypatch)
 
 
-def rows_of(db: str, q: str, *args) -> list:
-    with psycopg.connect(db) as c:
-        return c.execute(q, list(args)).fetchall()
-
-
 def staged(db: str) -> int:
     return rows_of(db, "select count(*) from tenant_backup_staging")[0][0]
 
 
 def last_line(cp) -> str:
     return (cp.stderr.strip().splitlines() or [""])[-1]
-
-
-def wait_for(check, what: str, seconds: float = 15) -> None:
-    """PostgREST reloads its schema cache on NOTIFY, asynchronously."""
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, f"PostgREST never saw {what}"
-        time.sleep(0.1)
 
 
 def stage(s: RestRestore, road, backup_id: str, names: list[str]) -> None:
@@ -198,21 +186,22 @@ def test_missing_or_outdated_helpers_are_reported_and_the_restore_refused(rest):
     with psycopg.connect(db, autocommit=True) as c:  # a project where the engine was never installed
         c.execute(UNINSTALL)
     with SupabaseRestore(stack.url, stack.service_key) as sr:
-        wait_for(lambda: not sr.helpers_state()["installed"], "the helpers gone")
+        wait_for(None, lambda: not sr.helpers_state()["installed"], 15, "the helpers gone")  # PostgREST reloads late
         cp = run_cli("restore", "--org", ORG_A, "--backup", backup["id"], "--dry-run")
         assert cp.returncode != 0 and HELPERS_MISSING in last_line(cp), cp.stderr
         with psycopg.connect(db, autocommit=True) as c:  # then an older version
             c.execute(setup_sql())
             c.execute("create or replace function public.tenant_backup_restore_version() returns integer "
                       "language sql immutable as $$ select 0 $$; notify pgrst, 'reload schema';")
-        wait_for(lambda: sr.helpers_state() == {"installed": True, "version": 0, "current": False}, "the old helpers")
+        wait_for(None, lambda: sr.helpers_state() == {"installed": True, "version": 0, "current": False}, 15,
+                 "the old helpers")
         state = everything(db)
         cp = run_cli("restore", "--org", ORG_A, "--backup", backup["id"], "--dry-run")
         assert cp.returncode != 0 and HELPERS_MISSING in last_line(cp), cp.stderr
         assert everything(db) == state
         with psycopg.connect(db, autocommit=True) as c:  # running the SQL again is the upgrade
             c.execute(setup_sql())
-        wait_for(lambda: sr.helpers_state()["current"], "the upgraded helpers")
+        wait_for(None, lambda: sr.helpers_state()["current"], 15, "the upgraded helpers")
     assert dry_run(ORG_A, backup["id"])["success"]
 
 

@@ -17,10 +17,9 @@ import urllib.request
 import httpx
 import pytest
 from storage3.exceptions import StorageApiError
-from supabase import create_client
-from supabase.lib.client_options import SyncClientOptions
 
 from .conftest import ORG_A
+from .helpers import storage
 from .supabase_local import SupabaseLocal, postgrest_binary
 from .supabase_local.stack import ROOT
 from .supabase_local.storage_server import node_binary
@@ -32,12 +31,6 @@ def get(stack: SupabaseLocal, path: str, key: str, **headers) -> tuple[int, dict
     req = urllib.request.Request(stack.url + path, headers={"apikey": key, **headers})
     with urllib.request.urlopen(req, timeout=30) as r:
         return r.status, dict(r.headers), json.loads(r.read())
-
-
-@pytest.fixture
-def stack(odd_db):
-    with SupabaseLocal(odd_db) as s:
-        yield s
 
 
 def test_the_old_one_request_per_table_read_is_silently_truncated(stack):
@@ -87,11 +80,6 @@ def test_the_anon_key_reads_nothing_and_a_wrong_key_is_refused(stack):
     with pytest.raises(urllib.error.HTTPError) as e:
         get(stack, "/rest/v1/big_table", "not-a-key")
     assert e.value.code == 401
-
-
-def storage(stack: SupabaseLocal, key: str | None = None):
-    options = SyncClientOptions(httpx_client=httpx.Client(timeout=30))
-    return create_client(stack.url, key or stack.service_key, options).storage
 
 
 def raw(stack: SupabaseLocal, method: str, path: str, **kw) -> httpx.Response:

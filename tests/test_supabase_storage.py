@@ -11,11 +11,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
-import httpx
 import pytest
 from storage3.exceptions import StorageApiError
-from supabase import create_client
-from supabase.lib.client_options import SyncClientOptions
 
 from tenant_backup_gui.core import manifest as mf
 from tenant_backup_gui.core.errors import ConfigError, ConnectionFailed, TenantBackupError
@@ -24,23 +21,12 @@ from tenant_backup_gui.stores.folder import FolderStore
 from tenant_backup_gui.stores.supabase_storage import MirroredStore, SupabaseStorageStore
 
 from .conftest import ORG_A, ORG_B
+from .helpers import storage
 from .supabase_local import SupabaseLocal, postgrest_binary
 
 pytestmark = pytest.mark.skipif(postgrest_binary() is None, reason="PostgREST not installed (.ci/run installs it)")
 
 FAST = (0.01, 0.01, 0.01)  # retry delays for tests: same tries, no waiting
-
-
-@pytest.fixture
-def stack(odd_db):
-    with SupabaseLocal(odd_db) as s:
-        yield s
-
-
-def storage(stack, key=None):
-    """supabase-py's own storage client, to look at the bucket the way any other client would."""
-    options = SyncClientOptions(httpx_client=httpx.Client(timeout=30))
-    return create_client(stack.url, key or stack.service_key, options).storage
 
 
 def make_store(stack, bucket="backups", key=None, **kw) -> SupabaseStorageStore:

@@ -46,7 +46,7 @@ end $$;
 
 -- The version of these helpers: the client refuses to restore with missing or older ones.
 create or replace function public.tenant_backup_restore_version() returns integer
-language sql immutable as $$ select 4 $$;
+language sql immutable as $$ select 5 $$;
 
 -- Version 1's signatures, replaced below (`create or replace` would keep them as overloads).
 drop function if exists public.tenant_backup__run(uuid, text, json, text, boolean, text, json, json, text);
@@ -287,6 +287,40 @@ begin
   return n;
 end $$;
 
+-- Version 4's trespass, before it read the parents' descriptions (a decoy parent, issue 20).
+drop function if exists public.tenant_backup__trespass(json, regclass, text, text, text[], regclass[]);
+
+-- SQL text: a row of alias p_alias named by its key ('id=5', '(a, b)=(1, 2)') for a refusal's line.
+create or replace function public.tenant_backup__key_text(p_t json, p_alias text) returns text
+language sql immutable set search_path = pg_catalog, pg_temp as $$
+  select case
+    when cardinality(key) = 0 then quote_literal('(a row without a key)')
+    when cardinality(key) = 1 then format('%L || coalesce(%I.%I::text, %L)', key[1] || '=', p_alias, key[1], 'NULL')
+    else format('%L || concat_ws(%L, %s) || %L', '(' || array_to_string(key, ', ') || ')=(', ', ',
+                (select string_agg(format('coalesce(%I.%I::text, %L)', p_alias, c, 'NULL'), ', ') from unnest(key) c), ')') end
+  from (select array(select json_array_elements_text(coalesce(p_t->'key', '[]'::json))) as key) k
+$$;
+
+-- SQL condition: the decoded row of alias p_alias is one this restore really writes. Missing-only
+-- skips a row whose key exists now (whoever owns that row): the proofs judge such a key by the
+-- CURRENT row, never by the backup's (a decoy carrying another tenant's key, issue 20).
+create or replace function public.tenant_backup__written(p_alias text, p_mode text, p_rel regclass, p_t json)
+returns text language sql stable set search_path = pg_catalog, pg_temp as $$
+  select case when p_mode <> 'missing-only' then 'TRUE'
+              when json_array_length(coalesce(p_t->'key', '[]'::json)) = 0 then 'FALSE'
+              else format('NOT EXISTS (SELECT 1 FROM %s x WHERE %s)', p_rel,
+                          (select string_agg(format('x.%I = %I.%I', k, p_alias, k), ' AND ')
+                             from json_array_elements_text(p_t->'key') k)) end
+$$;
+
+-- SQL condition: no decoded parent row (alias p) that this restore really writes matches (p_match).
+create or replace function public.tenant_backup__no_written_parent(p_decoded regclass, p_match text, p_mode text,
+  p_rel regclass, p_t json) returns text
+language sql stable set search_path = pg_catalog, pg_temp as $$
+  select format('NOT EXISTS (SELECT 1 FROM %s p WHERE %s AND %s)', p_decoded, p_match,
+                public.tenant_backup__written('p', p_mode, p_rel, p_t))
+$$;
+
 -- Trust nothing in the file: NULL when every decoded row of this table belongs to p_org, else one
 -- line naming the first row that does not, by its key, and the organization it points to. A row of
 -- the tenant-level table must carry p_org; a child row must reach its parent among the rows this
@@ -294,7 +328,7 @@ end $$;
 -- restored, or nothing is deleted (missing-only) — among the tenant's own current rows; never
 -- through another tenant's row.
 create or replace function public.tenant_backup__trespass(p_t json, p_decoded regclass, p_org text, p_mode text,
-  p_names text[], p_decoded_all regclass[]) returns text
+  p_names text[], p_decoded_all regclass[], p_tables json) returns text
 language plpgsql stable set search_path = pg_catalog, pg_temp as $$
 declare
   name text := public.tenant_backup__name(p_t);
@@ -311,11 +345,7 @@ declare
   owner text;
   nestloop text;
 begin
-  keyexpr := case
-    when cardinality(key) = 0 then quote_literal('(a row without a key)')
-    when cardinality(key) = 1 then format('%L || coalesce(d.%I::text, %L)', key[1] || '=', key[1], 'NULL')
-    else format('%L || concat_ws(%L, %s) || %L', '(' || array_to_string(key, ', ') || ')=(', ', ',
-                (select string_agg(format('coalesce(d.%I::text, %L)', c, 'NULL'), ', ') from unnest(key) c), ')') end;
+  keyexpr := public.tenant_backup__key_text(p_t, 'd');
   if json_array_length(hops) = 0 then
     execute format('SELECT %s, d.%I::text FROM %s d WHERE (d.%I = %L) IS NOT TRUE LIMIT 1',
                    keyexpr, anchor, p_decoded, anchor, p_org) into row_key, owner;
@@ -331,8 +361,9 @@ begin
             from json_array_elements_text(hop->'columns') with ordinality a(cc, n)
             join json_array_elements_text(hop->'parent_columns') with ordinality b(pc, m) on m = n);
   k := array_position(p_names, parent);
-  if k is not null then  -- the parent rows this restore writes
-    cond := format('NOT EXISTS (SELECT 1 FROM %s p WHERE %s)', p_decoded_all[k], match);
+  if k is not null then  -- the parent rows this restore really writes (missing-only: not those whose key exists)
+    cond := public.tenant_backup__no_written_parent(p_decoded_all[k], match, p_mode,
+      public.tenant_backup__rel(p_tables->(k - 1)), p_tables->(k - 1));
   end if;
   if k is null or p_mode = 'missing-only' then  -- the tenant's own rows the restore leaves in place
     cond := concat_ws(' AND ', cond, format('NOT EXISTS (SELECT 1 FROM %I.%I AS p WHERE %s AND %s)',
@@ -416,7 +447,8 @@ drop function if exists public.tenant_backup__run(uuid, text, json, text, boolea
 --   TB005 a row belongs to another organization         TB006 references would dangle
 --   TB007 the database refused a table's rows (its own SQLSTATE in the HINT)
 --   TB008 a table or column changed since the dry run   TB009 outside what the helpers may touch
---   TB010 the call itself is malformed                  TBDRY the dry run's own rollback (internal)
+--   TB010 the call itself is malformed                  TB011 a column list leaves out a key/tenant/scope column
+--   TB012 a value past a shared sequence                TBDRY the dry run's own rollback (internal)
 
 -- A table's entry of the report, built here only: the comparison's counts, then what was written.
 create or replace function public.tenant_backup__counts(p_t json, p_current bigint, p_insert bigint,
@@ -507,11 +539,209 @@ begin
     end if;
   end loop;
   for i in 1 .. cardinality(p_decoded) loop
-    msg := public.tenant_backup__trespass(p_tables->(i - 1), p_decoded[i], p_org, p_mode, names, p_decoded);
+    msg := public.tenant_backup__trespass(p_tables->(i - 1), p_decoded[i], p_org, p_mode, names, p_decoded, p_tables);
     if msg is not null then
       raise exception 'the backup is refused and nothing was changed: %', msg using errcode = 'TB005';
     end if;
   end loop;
+end $$;
+
+-- The column list is what is written, so it is what is checked (issue 20): a list that leaves out
+-- a table's key, the tenant column or its scope's column is refused, never warned. Otherwise the
+-- checks would read the backup's values of those columns while the insert writes their defaults
+-- (new keys from a shared sequence, rows of nobody, a child under another parent).
+create or replace function public.tenant_backup__columns(p_tables json, p_rels regclass[], p_tenant_column text)
+returns void language plpgsql stable as $$
+declare
+  t json;
+  cols text[];
+  need text;
+  why text;
+begin
+  for i in 1 .. cardinality(p_rels) loop
+    t := p_tables->(i - 1);
+    continue when coalesce((t->>'rows')::bigint, 0) = 0;
+    cols := array(select json_array_elements_text(coalesce(t->'columns', '[]'::json)));
+    select x.c, x.w into need, why from (
+      select c, 'its key' as w, 1 as o from json_array_elements_text(coalesce(t->'key', '[]'::json)) c
+      union all
+      select p_tenant_column, 'the tenant column', 2 where exists (select from pg_attribute where attrelid = p_rels[i]
+        and attname = p_tenant_column and attnum > 0 and not attisdropped)
+      union all
+      select t->'scope'->>'anchor', 'the column that ties it to its organization', 3
+       where json_array_length(coalesce(t->'scope'->'path', '[]'::json)) = 0
+      union all
+      select c, 'the column that ties it to its parent', 4
+        from json_array_elements_text(coalesce(t->'scope'->'path'->0->'columns', '[]'::json)) c
+    ) x where x.c is not null and x.c <> all(cols) order by x.o limit 1;
+    if need is not null then
+      raise exception 'the backup is refused and nothing was changed: the column list of table % leaves out % (%), so its rows would be written other than they are checked',
+        public.tenant_backup__name(t), need, why using errcode = 'TB011';
+    end if;
+  end loop;
+end $$;
+
+-- Serial and identity sequences are shared by every tenant: a restore writes only values a
+-- sequence has drawn already (at or below its current value; nothing when it never drew), so it
+-- never moves one (issue 20). A value past it — 9223372036854775807 would leave every other
+-- tenant's next insert failing — is refused, naming the row and the sequence.
+create or replace function public.tenant_backup__sequence_room(p_tables json, p_rels regclass[], p_decoded regclass[],
+  p_mode text) returns void
+language plpgsql stable as $$
+declare
+  t json;
+  col text;
+  seq regclass;
+  cur bigint;
+  row_key text;
+  val text;
+begin
+  for i in 1 .. cardinality(p_rels) loop
+    t := p_tables->(i - 1);
+    continue when coalesce((t->>'rows')::bigint, 0) = 0;
+    for col, seq, cur in
+      select a.attname::text, s.seq, coalesce(pg_sequence_last_value(s.seq), ps.seqstart - ps.seqincrement)
+        from pg_attribute a
+        cross join lateral (
+          select pg_get_serial_sequence(p_rels[i]::text, a.attname)::regclass as seq where a.attidentity <> ''
+          union
+          select d.refobjid::regclass from pg_attrdef ad
+            join pg_depend d on d.classid = 'pg_attrdef'::regclass and d.objid = ad.oid and d.refclassid = 'pg_class'::regclass
+            join pg_class sc on sc.oid = d.refobjid and sc.relkind = 'S'
+           where ad.adrelid = p_rels[i] and ad.adnum = a.attnum) s
+        join pg_sequence ps on ps.seqrelid = s.seq
+       where a.attrelid = p_rels[i] and a.attnum > 0 and not a.attisdropped and s.seq is not null
+         and a.atttypid in ('int2'::regtype, 'int4'::regtype, 'int8'::regtype) and ps.seqincrement > 0
+         and a.attname::text in (select json_array_elements_text(coalesce(t->'columns', '[]'::json)))
+    loop
+      execute format('SELECT %s, d.%I::text FROM %s d WHERE d.%I > $1 AND %s LIMIT 1',
+                     public.tenant_backup__key_text(t, 'd'), col, p_decoded[i], col,
+                     public.tenant_backup__written('d', p_mode, p_rels[i], t)) using cur into row_key, val;
+      if row_key is not null then
+        raise exception 'the backup is refused and nothing was changed: table % row % holds %=%, past sequence % (now at %), which every organization draws from; a restore writes only values the sequence has drawn (if this database is new, move the sequence past the backup''s values first)',
+          public.tenant_backup__name(t), row_key, col, val, seq, cur using errcode = 'TB012';
+      end if;
+    end loop;
+  end loop;
+end $$;
+
+-- Every foreign key of every row written, not only its scope's path (issue 20): it points at a row
+-- this restore really writes, at one of the organization's own rows now, or into a table outside
+-- the tenant's scope (a global lookup such as countries). A row pointing at another organization's
+-- row (or at nobody's) is refused, on tables without the tenant column too. A value matching no row
+-- at all is __dangling's to report. The scope's own key was proven by __trespass already.
+create or replace function public.tenant_backup__foreign(p_tables json, p_rels regclass[], p_decoded regclass[],
+  p_org text, p_mode text, p_scope_tables json) returns void
+language plpgsql stable as $$
+declare
+  scope_rels regclass[] := public.tenant_backup__resolve(p_scope_tables);
+  fk record;
+  t json;
+  pt json;
+  hop json;
+  i int; j int; k int;
+  match text;
+  cond text;
+  row_key text;
+  owner text;
+  nestloop text := current_setting('enable_nestloop');
+begin
+  for fk in
+    select con.conrelid, con.confrelid,
+      (select array_agg(a.attname::text order by k.ord) from unnest(con.conkey) with ordinality k(num, ord)
+         join pg_attribute a on a.attrelid = con.conrelid and a.attnum = k.num) as cols,
+      (select array_agg(a.attname::text order by k.ord) from unnest(con.confkey) with ordinality k(num, ord)
+         join pg_attribute a on a.attrelid = con.confrelid and a.attnum = k.num) as pcols
+    from pg_constraint con
+    where con.contype = 'f' and con.conrelid = any(p_rels) and con.conparentid = 0
+    order by con.conrelid, con.conname
+  loop
+    i := array_position(p_rels, fk.conrelid);
+    t := p_tables->(i - 1);
+    continue when coalesce((t->>'rows')::bigint, 0) = 0
+      or exists (select from unnest(fk.cols) c where c not in (select json_array_elements_text(coalesce(t->'columns', '[]'::json))));
+    j := array_position(scope_rels, fk.confrelid);
+    continue when j is null;  -- outside the tenant's scope: a table every organization shares
+    pt := p_scope_tables->(j - 1);
+    hop := t->'scope'->'path'->0;
+    continue when (hop is null and fk.cols = array[t->'scope'->>'anchor'])
+      or (hop is not null and fk.cols = array(select json_array_elements_text(hop->'columns'))
+          and fk.confrelid = public.tenant_backup__rel(json_build_object('schema', coalesce(hop->>'parent_schema', 'public'),
+                                                                         'table', hop->>'parent_table')));
+    match := (select string_agg(format('p.%I = d.%I', pc, cc), ' AND ') from unnest(fk.cols, fk.pcols) u(cc, pc));
+    k := array_position(p_rels, fk.confrelid);
+    cond := case when k is null then 'TRUE'
+                 else public.tenant_backup__no_written_parent(p_decoded[k], match, p_mode, p_rels[k], p_tables->(k - 1)) end;
+    perform set_config('enable_nestloop', 'off', true);
+    execute format('SELECT %s, (%s)::text FROM %s d JOIN %s p ON %s WHERE %s AND %s AND (%s) IS NOT TRUE LIMIT 1',
+                   public.tenant_backup__key_text(t, 'd'), public.tenant_backup__owner('p', pt->'scope'),
+                   p_decoded[i], fk.confrelid::regclass, match, public.tenant_backup__written('d', p_mode, p_rels[i], t), cond,
+                   public.tenant_backup__path_condition('p', pt->'scope', p_org)) into row_key, owner;
+    perform set_config('enable_nestloop', nestloop, true);
+    if row_key is not null then
+      raise exception 'the backup is refused and nothing was changed: table % row % points through % to a row of % that belongs to %, not to organization %',
+        public.tenant_backup__name(t), row_key, array_to_string(fk.cols, ','), public.tenant_backup__name(pt),
+        coalesce('organization ' || owner, 'no organization'), p_org using errcode = 'TB005';
+    end if;
+  end loop;
+end $$;
+
+-- What the structure cannot judge, listed for a backup this installation did not sign (its tables
+-- carry "review"): the owner consented to it already (--trust-unsigned, the wizard's tick), and
+-- sees here what it would claim. Values of unique keys (other than the primary key and those that
+-- include the tenant column) the organization does not hold now — another tenant or a new sign-up
+-- may need them — and changes to the organization's own row. Never the values themselves.
+create or replace function public.tenant_backup__review(p_report jsonb, p_tables json, p_rels regclass[],
+  p_decoded regclass[], p_org text, p_mode text, p_tenant_column text) returns jsonb
+language plpgsql volatile as $$
+declare
+  t json;
+  cols text[];
+  key text[];
+  ix record;
+  n bigint;
+  row_key text;
+  changed text;
+  line text;
+begin
+  for i in 1 .. cardinality(p_rels) loop
+    t := p_tables->(i - 1);
+    continue when not coalesce((t->>'review')::boolean, false) or coalesce((t->>'rows')::bigint, 0) = 0;
+    cols := array(select json_array_elements_text(coalesce(t->'columns', '[]'::json)));
+    key := array(select json_array_elements_text(coalesce(t->'key', '[]'::json)));
+    for ix in
+      select array_agg(a.attname::text order by k.ord) as ucols
+        from pg_index x cross join lateral unnest(x.indkey) with ordinality k(num, ord)
+        join pg_attribute a on a.attrelid = x.indrelid and a.attnum = k.num
+       where x.indrelid = p_rels[i] and x.indisunique and not x.indisprimary and x.indexprs is null
+       group by x.indexrelid
+      having bool_and(a.attname::text <> p_tenant_column) and bool_and(a.attname::text = any(cols))
+         and array_agg(a.attname::text order by k.ord) <> key
+    loop
+      execute format('SELECT count(*), min(%s) FROM %s d WHERE %s AND %s AND NOT EXISTS (SELECT 1 FROM (%s) c WHERE %s)',
+        public.tenant_backup__key_text(t, 'd'), p_decoded[i],
+        (select string_agg(format('d.%I IS NOT NULL', c), ' AND ') from unnest(ix.ucols) c),
+        public.tenant_backup__written('d', p_mode, p_rels[i], t),
+        public.tenant_backup__scope_query(t, p_org, format('%I.*', 'tb$row')),
+        (select string_agg(format('c.%I = d.%I', c, c), ' AND ') from unnest(ix.ucols) c)) into n, row_key;
+      if n > 0 then
+        line := format('unsigned backup: %s row(s) of %s (first: row %s) would claim values of %s that organization %s does not hold now',
+                       n, public.tenant_backup__name(t), row_key, array_to_string(ix.ucols, ', '), p_org);
+        p_report := jsonb_set(p_report, '{warnings}', (p_report->'warnings') || to_jsonb(line));
+      end if;
+    end loop;
+    -- The organization's own row: the tenant-level table, keyed by the column that names the tenant.
+    if json_array_length(coalesce(t->'scope'->'path', '[]'::json)) = 0 and key = array[t->'scope'->>'anchor'] then
+      execute format('SELECT string_agg(DISTINCT col, '', '') FROM %s d JOIN %s c ON c.%I = d.%I, unnest($1) col '
+                     'WHERE d.%I::text = $2 AND to_jsonb(d)->col IS DISTINCT FROM to_jsonb(c)->col',
+                     p_decoded[i], p_rels[i], key[1], key[1], key[1]) using cols, p_org into changed;
+      if changed is not null then
+        p_report := jsonb_set(p_report, '{warnings}', (p_report->'warnings') || to_jsonb(format(
+          'unsigned backup: the organization''s own row in %s would change: %s', public.tenant_backup__name(t), changed)));
+      end if;
+    end if;
+  end loop;
+  return p_report;
 end $$;
 
 -- Compare the staged rows with today's: the report's per-table counts. An apply may pass the dry
@@ -627,9 +857,16 @@ begin
   return p_report;
 end $$;
 
+-- Version 4's insert, which rehearsed every table's insert in a dry run.
+drop function if exists public.tenant_backup__insert(jsonb, json, regclass[], regclass[], text);
+
 -- Insert the staged rows, parents first; missing-only writes only rows whose key is absent.
+-- A dry run draws no sequence value (a rollback never returns them, and every tenant shares the
+-- sequence: issue 20): where a column left out of the list takes its default from a sequence
+-- (a serial or identity column new since the backup), it only counts the rows it would write;
+-- the table is listed in the report's "not_rehearsed" (__dangling reads its decoded rows instead).
 create or replace function public.tenant_backup__insert(p_report jsonb, p_tables json, p_rels regclass[],
-  p_decoded regclass[], p_mode text) returns jsonb
+  p_decoded regclass[], p_mode text, p_apply boolean) returns jsonb
 language plpgsql volatile as $$
 declare
   t json;
@@ -665,6 +902,15 @@ begin
         where_ := format(' WHERE NOT EXISTS (SELECT 1 FROM %s x WHERE %s)', p_rels[i],
                          (select string_agg(format('x.%I = p.%I', k, k), ' AND ') from unnest(key) k));
       end if;
+      if not p_apply and exists (select 1 from pg_attribute a where a.attrelid = p_rels[i] and a.attnum > 0
+          and not a.attisdropped and a.attgenerated = '' and a.attname::text <> all(cols)
+          and (a.attidentity <> '' or exists (select 1 from pg_attrdef ad
+                 join pg_depend d on d.classid = 'pg_attrdef'::regclass and d.objid = ad.oid and d.refclassid = 'pg_class'::regclass
+                 join pg_class sc on sc.oid = d.refobjid and sc.relkind = 'S'
+                where ad.adrelid = a.attrelid and ad.adnum = a.attnum))) then
+        execute format('SELECT count(*) FROM %s p%s', p_decoded[i], where_) into written;
+        p_report := jsonb_set(p_report, '{not_rehearsed}', coalesce(p_report->'not_rehearsed', '[]') || to_jsonb(name));
+      else
       begin
         execute format('INSERT INTO %s (%s)%s SELECT %s FROM %s p%s', p_rels[i],
                        (select string_agg(format('%I', c), ', ' order by o) from unnest(cols) with ordinality u(c, o)),
@@ -678,6 +924,7 @@ begin
         perform public.tenant_backup__fail(name,
           case when state = '23502' then public.tenant_backup__null_row(t, p_decoded[i], col) else '' end, msg, detail, state);
       end;
+      end if;
     end if;
     if p_mode = 'missing-only' then  -- what it wrote is what was missing
       p_report := jsonb_set(p_report, array['tables', name], public.tenant_backup__counts(t,
@@ -692,8 +939,8 @@ end $$;
 -- validated foreign keys into or out of the restored tables, whatever schema the other end is in,
 -- and only where this restore made them: the rows it wrote (their parents must exist), and rows
 -- anywhere that pointed at a key it removed (__delete kept those keys). Another tenant's orphan,
--- or a NOT VALID key's old rows, are not this restore's doing and never refuse it. Also: rows of
--- this tenant pointing into another tenant (a warning).
+-- or a NOT VALID key's old rows, are not this restore's doing and never refuse it. (Rows pointing
+-- into another tenant never get this far: __foreign refuses them before anything is written.)
 create or replace function public.tenant_backup__dangling(p_report jsonb, p_tables json, p_rels regclass[],
   p_decoded regclass[], p_org text, p_mode text, p_tenant_column text) returns jsonb
 language plpgsql volatile as $$
@@ -711,7 +958,8 @@ declare
   n bigint;
   m bigint;
   written bigint;
-  nestloop text;
+  j int;
+  unrehearsed text;
 begin
   for fk in
     select cn.nspname as cs, c.relname as cn, pn.nspname as ps, p.relname as pn, con.conrelid, con.confrelid,
@@ -731,6 +979,9 @@ begin
     nn_cond := (select string_agg(format('c.%I IS NOT NULL', cc), ' AND ') from unnest(fk.cols) cc);
     child := public.tenant_backup__qualified(fk.cs, fk.cn);
     parent := public.tenant_backup__qualified(fk.ps, fk.pn);
+    j := array_position(p_rels, fk.confrelid);  -- a parent a dry run only counted: its decoded rows stand in
+    unrehearsed := case when j is not null and coalesce(p_report->'not_rehearsed', '[]') ? parent then
+      format(' AND NOT EXISTS (SELECT 1 FROM %s p WHERE %s)', p_decoded[j], match) else '' end;
     i := array_position(p_rels, fk.conrelid);
     written := case when i is null then 0 else coalesce((p_report->'tables'->child->>'restored')::bigint, 0) end;
     key := case when i is null then '{}' else
@@ -743,14 +994,14 @@ begin
           (select string_agg(format('x.%I = c.%I', k, k), ' AND ') from unnest(key) k),
           (select string_agg(format('x.%I IS NOT DISTINCT FROM c.%I', cc, cc), ' AND ') from unnest(fk.cols) cc));
       end if;
-      execute format('SELECT count(*) FROM %s c WHERE %s%s AND NOT EXISTS (SELECT 1 FROM %I.%I p WHERE %s)',
-                     p_decoded[i], nn_cond, written_cond, fk.ps, fk.pn, match) into n;
+      execute format('SELECT count(*) FROM %s c WHERE %s%s AND NOT EXISTS (SELECT 1 FROM %I.%I p WHERE %s)%s',
+                     p_decoded[i], nn_cond, written_cond, fk.ps, fk.pn, match, unrehearsed) into n;
     end if;
     gone := case when p_mode = 'replace' then to_regclass('pg_temp.' || public.tenant_backup__gone(fk.confrelid)) end;
     if gone is not null then  -- rows left pointing at a key this restore removed (not counted twice)
       execute format('SELECT count(*) FROM %I.%I c WHERE EXISTS (SELECT 1 FROM %s g WHERE %s) '
-                     'AND NOT EXISTS (SELECT 1 FROM %I.%I p WHERE %s)%s', fk.cs, fk.cn, gone,
-                     gone_match, fk.ps, fk.pn, match,
+                     'AND NOT EXISTS (SELECT 1 FROM %I.%I p WHERE %s)%s%s', fk.cs, fk.cn, gone,
+                     gone_match, fk.ps, fk.pn, match, unrehearsed,
                      case when written > 0 and cardinality(key) > 0 then format(
                        ' AND NOT EXISTS (SELECT 1 FROM %s d WHERE %s)', p_decoded[i],
                        (select string_agg(format('d.%I = c.%I', k, k), ' AND ') from unnest(key) k)) else '' end)
@@ -763,27 +1014,6 @@ begin
       p_report := jsonb_set(p_report, '{problems}', (p_report->'problems') || to_jsonb(format(
         '%s row(s) of %s would reference missing %s rows through %s; put those %s rows back first, or restore '
         'without %s (--tables)', n, child, parent, array_to_string(fk.cols, ','), parent, child)));
-    end if;
-    if i is not null
-       and exists (select 1 from pg_attribute where attrelid = fk.conrelid and attname = p_tenant_column and attnum > 0 and not attisdropped)
-       and exists (select 1 from pg_attribute where attrelid = fk.confrelid and attname = p_tenant_column and attnum > 0 and not attisdropped) then
-      -- The statistics still say the tenant has the rows it had before: where this restore wrote a
-      -- tenth of the table or more (autovacuum's own threshold to re-analyze), the planner would bet
-      -- on a few rows and look up each parent one by one. Hash them instead.
-      nestloop := current_setting('enable_nestloop');
-      if written > 0 and written >= 0.1 * ((select greatest(reltuples, 0) from pg_class where oid = fk.conrelid) + written) then
-        perform set_config('enable_nestloop', 'off', true);
-      end if;
-      execute format('SELECT count(*) FROM %I.%I c JOIN %I.%I p ON %s WHERE c.%I = %L AND p.%I IS DISTINCT FROM c.%I',
-                     fk.cs, fk.cn, fk.ps, fk.pn, match, p_tenant_column, p_org, p_tenant_column, p_tenant_column) into n;
-      perform set_config('enable_nestloop', nestloop, true);
-      if n > 0 then
-        p_report := jsonb_set(p_report, '{dangling}', (p_report->'dangling') || jsonb_build_object(
-          'table', child, 'columns', to_jsonb(fk.cols), 'parent', parent, 'rows', n, 'other_tenant', true));
-        p_report := jsonb_set(p_report, '{warnings}', (p_report->'warnings') || to_jsonb(format(
-          '%s row(s) of %s would point through %s into another organization''s %s', n, child,
-          array_to_string(fk.cols, ','), parent)));
-      end if;
     end if;
   end loop;
   return p_report;
@@ -855,17 +1085,23 @@ begin
   end if;
   decoded := public.tenant_backup__decode(p_tables, rels, p_run_id);
   if not p_checked then
+    perform public.tenant_backup__columns(p_tables, rels, p_tenant_column);
     perform public.tenant_backup__verify(p_tables, decoded, p_org, p_mode);
+    perform public.tenant_backup__foreign(p_tables, rels, decoded, p_org, p_mode, p_fingerprint_tables);
+    perform public.tenant_backup__sequence_room(p_tables, rels, decoded, p_mode);
   end if;
   if p_check_only then
     return jsonb_build_object('checked', true, 'tables', '{}'::jsonb, 'warnings', '[]'::jsonb, 'problems', '[]'::jsonb);
   end if;
   report := public.tenant_backup__compare(p_tables, rels, decoded, p_org, p_apply);
+  if not p_apply then
+    report := public.tenant_backup__review(report, p_tables, rels, decoded, p_org, p_mode, p_tenant_column);
+  end if;
   perform public.tenant_backup__quiet();
   if p_mode = 'replace' then
     report := public.tenant_backup__delete(report, p_tables, rels, p_org);
   end if;
-  report := public.tenant_backup__insert(report, p_tables, rels, decoded, p_mode);
+  report := public.tenant_backup__insert(report, p_tables, rels, decoded, p_mode, p_apply);
   report := report || jsonb_build_object('total_records_restored',
     (select coalesce(sum((value->>'restored')::bigint), 0) from jsonb_each(report->'tables')), 'sequences_moved', '[]'::jsonb);
   report := public.tenant_backup__dangling(report, p_tables, rels, decoded, p_org, p_mode, p_tenant_column);

@@ -24,8 +24,13 @@ def cmd_show(args) -> int:
     job = ShowJob(context(args), args.org, args.backup, args.table, args.key, args.search, args.limit,
                   args.offset, args.csv, on_event=progress)
     result = run_job(job, progress)
-    out(args, result.to_json(), lambda _d: _show_human(result, args))
+    out(args, result.to_json(), lambda _d: _said_first(result, _show_human(result, args)))
     return 0
+
+
+def _said_first(result, text: str) -> str:
+    """A backup this installation did not sign is said so before anything it shows."""
+    return "\n".join([f"warning: {w}" for w in result.warnings] + [text])
 
 
 def _show_human(result, args) -> str:
@@ -61,7 +66,7 @@ def cmd_diff(args) -> int:
     progress = Progress(not args.json)
     job = DiffJob(context(args), args.org, args.backup, args.against, args.table, args.csv, on_event=progress)
     result = run_job(job, progress)
-    out(args, result.to_json(), lambda _d: _diff_human(result))
+    out(args, result.to_json(), lambda _d: _said_first(result, _diff_human(result)))
     return 0
 
 

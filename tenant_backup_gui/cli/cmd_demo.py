@@ -19,13 +19,14 @@ def cmd_demo(args) -> int:
     if args.reset:
         demo.reset()
     box = demo.start()
+    from ..platform.sandbox import key
     env = {"TENANT_BACKUP_DATABASE_URL": box.url, "TENANT_BACKUP_STORE": str(box.store)}
-    if args.json:
-        out(args, {"database_url": box.url, "store": str(box.store), "env": env}, None)
+    if args.json:  # the key is a secret: a program reads it from its file, as the shell line below does
+        out(args, {"database_url": box.url, "store": str(box.store), "env": env, "key_file": str(box.key_file)}, None)
         return 0
     if not args.headless:
         from ..gui.app import run_window
-        os.environ.update(env)
+        os.environ.update(env, TENANT_BACKUP_KEY=key(box))
         shown = []
         try:
             return run_window(demo=True, on_shown=lambda: shown.append(True))
@@ -33,6 +34,7 @@ def cmd_demo(args) -> int:
             if not shown:
                 demo.stop()
     exports = "\n".join(f"  export {k}='{v}'" for k, v in env.items())
+    exports += f"\n  export TENANT_BACKUP_KEY=\"$(cat '{box.key_file}')\""
     print(f"""The sandbox is running: PostgreSQL with 4 demo organizations, backups in {box.store}
 
 Use the CLI against it:

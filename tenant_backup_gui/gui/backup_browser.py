@@ -157,6 +157,8 @@ class BackupBrowser(QDialog):
     def _show_tables(self, contents) -> None:
         self.contents = contents
         legacy = " — old system: no checksums" if contents.legacy else ""
+        legacy += " — UNSIGNED" if contents.warnings else ""  # the why, in the heading's tooltip
+        self.heading.setToolTip("\n".join(contents.warnings))
         files = f", {num(contents.files['objects'])} files" if contents.files else ""
         self.heading.setText(f"Backup {contents.id} of {contents.organization_name or self.org}{legacy}")
         self.status.setText(f"{num(len(contents.tables))} tables, {num(sum(t.rows for t in contents.tables))} rows, "

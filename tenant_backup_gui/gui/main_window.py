@@ -14,7 +14,9 @@ from ..platform.paths import resources_dir
 from ..platform.settings import load_settings
 from ..services.context import Context
 from .dialogs import ElidedLabel, show_error, show_history_detail
+from . import last_job
 from .jobs import JobRunner
+from .wizard_watch import watch_wizard
 from .menus import MenuActions
 from .panels import BackupsPanel, HistoryPanel, OrganizationsPanel
 from .panels.history import history_detail  # noqa: F401 - where it was, for readers of the window
@@ -101,8 +103,9 @@ class MainWindow(MenuActions, QMainWindow):
         split.setObjectName("mainSplit")
         split.addWidget(self.organizations)
         split.addWidget(right)
-        split.setStretchFactor(1, 2)
-        split.setSizes([440, 840])
+        split.setStretchFactor(0, 1)  # a narrower window takes from both sides, the right keeping more
+        split.setStretchFactor(1, 3)
+        split.setSizes([400, 880])  # at 1200 wide: names, last backup and status in full
 
         # Jobs panel under everything
         central = QWidget()
@@ -133,9 +136,15 @@ class MainWindow(MenuActions, QMainWindow):
         self.st_conn.setObjectName("connection")
         self.st_conn.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
         self.st_conn.setMinimumWidth(60)
-        self._conn = {"db": "", "store": "", "setup": ""}
+        self.st_store = ElidedLabel()  # its own label: elided apart from the database, "Store:" stays
+        self.st_store.setObjectName("store")
+        self.st_store.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
+        self.st_store.setMinimumWidth(60)
+        self._conn = {"db": "", "setup": ""}
         self.statusBar().addWidget(self.st_message)  # as wide as its text: a QLabel never shrinks below it
-        self.statusBar().addPermanentWidget(self.st_conn, 1)  # what is left
+        self.statusBar().addPermanentWidget(self.st_conn, 1)  # what is left, shared
+        self.statusBar().addPermanentWidget(self.st_store, 1)
+        self._focus_chain(tb)
         self._update_actions()
 
     # ------------------------------------------------------------ status bar
@@ -143,9 +152,22 @@ class MainWindow(MenuActions, QMainWindow):
         """The last job's message, in full: the connection label gives way."""
         self.st_message.setText(message)
 
-    def _set_conn(self, **parts: str) -> None:
+    def _set_conn(self, store: str | None = None, **parts: str) -> None:
+        if store is not None:
+            self.st_store.setText(store)
         self._conn.update(parts)
         self.st_conn.setText("   ".join(v for v in self._conn.values() if v))
+
+    def _focus_chain(self, toolbar: QToolBar) -> None:
+        """Tab goes pane to pane (search, organizations, backups, history and its filters, the
+        toolbar), the arrows move within a table (Table turns its Tab-key navigation off)."""
+        buttons = [toolbar.widgetForAction(a) for a in toolbar.actions() if not a.isSeparator()]
+        for b in buttons:
+            b.setFocusPolicy(Qt.TabFocus)
+        chain = [self.search, self.tenant_table, self.backup_table, self.history_table, self.hist_tenant,
+                 self.hist_type, self.hist_status, *[b for b in buttons if b is not None]]
+        for a, b in zip(chain, chain[1:]):
+            QWidget.setTabOrder(a, b)
 
     def _restore_geometry(self) -> None:
         s = QSettings("tenant-backup", "window")
@@ -293,7 +315,7 @@ class MainWindow(MenuActions, QMainWindow):
             self.history_table.setRowCount(0)
             self.say(str(err))
             return
-        self.history.fill(items)
+        self.history.fill(items, {t["id"]: t["name"] for t in self.tenants})
 
     def _update_actions(self) -> None:
         has_t = self.selected_tenant() is not None
@@ -330,7 +352,7 @@ class MainWindow(MenuActions, QMainWindow):
         from ..services.daily import DailyJob
         self.runner.submit("daily", "Daily run", lambda on_event: DailyJob(self.ctx, on_event=on_event))
 
-    def restore(self, backup=None) -> None:
+    def restore(self, backup=None, undo: bool = False) -> None:
         t, b = self.selected_tenant(), backup or self._restorable()
         if not t or b is None or not b.complete:
             return
@@ -338,6 +360,7 @@ class MainWindow(MenuActions, QMainWindow):
         self.wizard = RestoreWizard(self.ctx, t, b, self.backups, parent=self)
         self.wizard.finished.connect(lambda _=None: asyncio.ensure_future(self.refresh()))
         self.wizard.undo_requested.connect(lambda bid: asyncio.ensure_future(self._undo(bid)))
+        watch_wizard(self, self.wizard, f"{'Undo of the restore' if undo else 'Restore'} of {t['name']}")
         self.wizard.show()
 
     async def _undo(self, backup_id: str) -> None:
@@ -345,7 +368,7 @@ class MainWindow(MenuActions, QMainWindow):
         await self.load_backups()
         b = next((x for x in self.backups if x.id == backup_id), None)
         if b is not None:
-            self.restore(b)
+            self.restore(b, undo=True)
 
     def browse(self, backup=None) -> None:
         t, b = self.selected_tenant(), backup or self.selected_backup()
@@ -368,11 +391,10 @@ class MainWindow(MenuActions, QMainWindow):
         self.errors.append(show_history_detail(self, row))
 
     def _job_failed(self, title: str, message: str, detail: str) -> None:
+        self.say(last_job.failed(title, message))
         self.errors.append(show_error(self, f"{title} failed", message, detail))
         asyncio.ensure_future(self.refresh())
 
     def _job_succeeded(self, title: str, result) -> None:
-        msg = result.get("message") if isinstance(result, dict) else getattr(result, "message", None) \
-            or getattr(result, "id", "")
-        self.say(f"{title}: done" + (f" — {msg}" if msg else ""))
+        self.say(last_job.succeeded(title, result))
         asyncio.ensure_future(self.refresh())

@@ -6,6 +6,7 @@ nothing configured opens this, with a way into the demo sandbox."""
 from __future__ import annotations
 
 import asyncio
+import os
 
 from PySide6.QtCore import QTime, Signal
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
@@ -45,6 +46,27 @@ def join_url(url: str, password: str) -> str:
     return make_conninfo(url, password=password)
 
 
+SOURCE_WORDS = {"environment": "TENANT_BACKUP_DATABASE_URL", "config": "the config file", "keyring": "the OS keyring"}
+
+
+def value_sources(settings: Settings) -> list[str]:
+    """Where each value in effect comes from: the environment wins over the config file and the
+    keyring, so a value typed here may change nothing (issue 24: the demo's URL was in the environment)."""
+    env = os.environ
+    config = str(settings.config_path) if settings.config_path else "the config file"
+    url = {"environment": "the environment (TENANT_BACKUP_DATABASE_URL), which wins over this dialog",
+           "config": config, "keyring": "the OS keyring"}.get(settings.url_source or "", "not set")
+    lines = [f"Database URL: {url}"]
+    if settings.supabase_url:
+        lines.append("Supabase project: " + ("the environment (SUPABASE_URL)" if env.get("SUPABASE_URL") else config)
+                     + "; key: " + ("the environment (SUPABASE_SERVICE_ROLE_KEY)" if env.get("SUPABASE_SERVICE_ROLE_KEY")
+                                    else "the OS keyring" if settings.supabase_key else "not set"))
+    store = env.get("TENANT_BACKUP_STORE")
+    lines.append("Backups: " + (f"the environment (TENANT_BACKUP_STORE={store}), which wins over this dialog" if store
+                                else config if settings.config_path and settings.config.store else "the default folder"))
+    return lines
+
+
 class SettingsDialog(QDialog):
     demo_requested = Signal()
     saved = Signal()
@@ -60,16 +82,19 @@ class SettingsDialog(QDialog):
             intro.setWordWrap(True)
             lay.addWidget(intro)
         form = QFormLayout()
-        url, password = split_url(settings.database_url if settings.url_source != "environment" else None)
+        url, password = split_url(settings.database_url)
+        from_env = settings.url_source == "environment"
         self.url = QLineEdit(url)
         self.url.setPlaceholderText("postgresql://postgres@db.<project>.supabase.co:5432/postgres")
         self.url.setAccessibleName("database URL without the password")
-        self.password = QLineEdit(password)
+        self.password = QLineEdit("" if from_env else password)
         self.password.setEchoMode(QLineEdit.Password)
         self.password.setAccessibleName("database password")
         self.password.setPlaceholderText("stored in the OS keyring")
-        if settings.url_source == "environment":
-            self.url.setPlaceholderText("set by TENANT_BACKUP_DATABASE_URL (the environment wins)")
+        if from_env:  # what is in effect, shown; saving here would change nothing while the variable is set
+            self.url.setReadOnly(True)
+            self.password.setReadOnly(True)
+            self.password.setPlaceholderText("in TENANT_BACKUP_DATABASE_URL")
         self.supabase_url = QLineEdit(settings.supabase_url or "")
         self.supabase_url.setPlaceholderText("https://<project>.supabase.co (instead of, or with, the database URL)")
         self.supabase_url.setAccessibleName("Supabase project URL")
@@ -126,6 +151,11 @@ class SettingsDialog(QDialog):
         form.addRow("Keep backups for", self.days)
         form.addRow("Daily run", sched_row)
         lay.addLayout(form)
+        self.sources = QLabel("\n".join(value_sources(settings)))
+        self.sources.setObjectName("settingsSources")
+        self.sources.setWordWrap(True)
+        self.sources.setStyleSheet("color: #555555")
+        lay.addWidget(self.sources)
         self.status = QLabel("\n".join(settings.notes))
         self.status.setWordWrap(True)
         self.status.setObjectName("settingsStatus")
@@ -211,8 +241,17 @@ class SettingsDialog(QDialog):
     def full_url(self) -> str:
         return join_url(self.url.text(), self.password.text())
 
+    def url_in_effect(self) -> tuple[str, str]:
+        """(URL, where from): the environment wins over the dialog; else what is typed, else what is saved."""
+        if self.settings.url_source == "environment":
+            return self.settings.database_url or "", "TENANT_BACKUP_DATABASE_URL"
+        typed = self.full_url()
+        if typed:
+            return typed, ""
+        return self.settings.database_url or "", SOURCE_WORDS.get(self.settings.url_source, "")
+
     async def test_connection(self) -> bool:
-        url = self.full_url()
+        url, where = self.url_in_effect()
         if not url and self.supabase_url.text().strip():
             return await self.test_supabase()
         if not url:
@@ -228,7 +267,8 @@ class SettingsDialog(QDialog):
         except TenantBackupError as err:
             self.status.setText(str(err))
             return False
-        self.status.setText(f"Connected: PostgreSQL {version // 10000}.{version % 10000} at {describe_url(url)}")
+        self.status.setText(f"Connected: PostgreSQL {version // 10000}.{version % 10000} at {describe_url(url)}"
+                            + (f" (the URL in {where})" if where else ""))
         return True
 
     async def test_supabase(self) -> bool:
@@ -252,7 +292,8 @@ class SettingsDialog(QDialog):
     def save(self) -> None:
         kind = self.store_kind.currentData()
         try:
-            save_settings(database_url=self.full_url() or None, store=self.store.text().strip() or None,
+            from_env = self.settings.url_source == "environment"  # shown read-only, never saved over the keyring's
+            save_settings(database_url=None if from_env else self.full_url() or None, store=self.store.text().strip() or None,
                           retention_days=self.days.value(), supabase_url=self.supabase_url.text().strip(),
                           supabase_key=self.supabase_key.text().strip() or None, store_kind=kind,
                           mirror=self.mirror.text().strip() if kind == "supabase" else None)

@@ -9,6 +9,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core.encryption import encode_key, new_key
 from ..core.errors import TenantBackupError
 from . import paths
 
@@ -19,6 +20,7 @@ class Sandbox:
     store: Path
     pgdata: Path
     created: bool
+    key_file: Path  # the sandbox's own backup key (TENANT_BACKUP_KEY): its backups are signed, no keyring needed
 
 
 def sandbox_dir() -> Path:
@@ -55,7 +57,23 @@ def start(load_dataset) -> Sandbox:
         created = True
     store = base / "backups"
     store.mkdir(parents=True, exist_ok=True)
-    return Sandbox(url, store, pgdata, created)
+    return Sandbox(url, store, pgdata, created, _key_file(base))
+
+
+def _key_file(base: Path) -> Path:
+    """The sandbox's backup key, made once and kept beside its data (mode 0600): the demo signs its
+    backups as a real installation does, without touching the OS keyring's real key."""
+    path = base / "backup-key"
+    if not path.exists():
+        import os
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(encode_key(new_key()) + "\n")
+    return path
+
+
+def key(box: Sandbox) -> str:
+    return box.key_file.read_text().strip()
 
 
 def stop() -> bool:

@@ -19,7 +19,8 @@ from ..core import rowview as rv
 from ..core.errors import Cancelled, ConfigError, IntegrityError
 from ..core.events import Event, EventSink, ignore
 from ..core.manifest import TableEntry
-from ..stores.backups import READ_CHUNK, find_backup, iter_part_blocks, prefetch, read_summary
+from ..stores.backups import find_backup, iter_part_blocks, prefetch, read_summary
+from ..stores.part_reader import READ_CHUNK
 from .context import Context
 from .job import Job
 from .sorted_runs import SortedRuns
@@ -50,11 +51,12 @@ class BackupContents:
     legacy: bool
     tables: list[TableInfo]
     files: dict | None  # {"objects", "bytes"}; None: the backup holds no files
+    warnings: list[str] = field(default_factory=list)  # first: UNSIGNED, when this installation did not sign it
 
     def to_json(self) -> dict:
         return {"id": self.id, "organization_id": self.organization_id, "organization_name": self.organization_name,
                 "type": "legacy" if self.legacy else self.type, "tables": [t.to_json() for t in self.tables],
-                "files": self.files}
+                "files": self.files, "signed": not self.warnings, "warnings": self.warnings}
 
 
 @dataclass
@@ -84,11 +86,12 @@ class RowPage:
     records: list[Record] = field(default_factory=list)
     search: str | None = None
     csv_path: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return {"table": self.table, "columns": self.columns, "key": self.key, "total": self.total,
                 "offset": self.offset, "search": self.search, "rows": [r.to_json() for r in self.records],
-                **({"csv": self.csv_path} if self.csv_path else {})}
+                "warnings": self.warnings, **({"csv": self.csv_path} if self.csv_path else {})}
 
 
 def table_view(entry: TableEntry, first_line: bytes | None = None) -> rv.TableView:
@@ -103,12 +106,16 @@ def table_view(entry: TableEntry, first_line: bytes | None = None) -> rv.TableVi
 
 class BackupReader:
     """One backup of one tenant, opened for reading: the summary read now, its parts' sizes
-    checked against the store's listing, the key it needs found before any part is read."""
+    checked against the store's listing, the key it needs found before any part is read. Looking
+    changes nothing, so a backup this installation did not sign is shown too, but said so first
+    (`origin_warning`): what it shows may have been written by anyone who can write the store."""
 
     def __init__(self, job: Job, ctx: Context, org_id: str, ref: str):
         self.job, self.ctx, self.org = job, ctx, org_id
         found = find_backup(ctx.store, org_id, ref)
-        self.info, _ = read_summary(ctx.store, found)
+        trust = ctx.trust(accept_unsigned=True)
+        self.info, _ = read_summary(ctx.store, found, trust)
+        self.origin_warning = trust.warning(self.info.origin, found.id)
         if self.info.organization_id.strip().lower() != org_id:
             raise IntegrityError(f"backup {found.id} names organization {self.info.organization_id} in its "
                                  f"summary, not {org_id}; it cannot be shown")
@@ -176,7 +183,8 @@ class BackupReader:
         tables = [TableInfo(n, t.record_count, sum(p.bytes for p in t.parts), len(t.parts), list(t.key),
                             [c["name"] for c in t.columns]) for n in i.order if (t := i.tables.get(n))]
         files = None if i.files is None else {"objects": len(i.files), "bytes": sum(e.size for e in i.files)}
-        return BackupContents(i.id, i.organization_id, i.organization_name, i.type, i.legacy, tables, files)
+        return BackupContents(i.id, i.organization_id, i.organization_name, i.type, i.legacy, tables, files,
+                              [self.origin_warning] if self.origin_warning else [])
 
 
 class ShowJob(Job):
@@ -216,7 +224,8 @@ class ShowJob(Job):
         view = reader.view(entry)
         self.emit(Event("table", f"reading {entry.name} ({entry.record_count:,} rows)", self.org_id, entry.name,
                         step=1, steps=1))
-        page = RowPage(entry.name, list(view.columns), list(view.key), 0, self.offset, search=self.search)
+        page = RowPage(entry.name, list(view.columns), list(view.key), 0, self.offset, search=self.search,
+                       warnings=[reader.origin_warning] if reader.origin_warning else [])
         chosen = self._chosen(view, reader.blocks(entry))
         if self.csv_path:
             page.total = self._to_csv(view, chosen)

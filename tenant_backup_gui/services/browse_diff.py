@@ -81,11 +81,12 @@ class DiffResult:
     tables: list[TableDiff]
     files: list[FileChange] | None  # None: neither side holds files (or "now", whose files are not read)
     csv_path: str | None = None
+    warnings: list[str] = field(default_factory=list)  # UNSIGNED, for a side this installation did not sign
 
     def to_json(self) -> dict:
         return {"old": self.old, "new": self.new, "tables": [t.to_json() for t in self.tables],
                 "files": None if self.files is None else [f.to_json() for f in self.files],
-                **({"csv": self.csv_path} if self.csv_path else {})}
+                "warnings": self.warnings, **({"csv": self.csv_path} if self.csv_path else {})}
 
 
 class TableDiffer:
@@ -228,7 +229,8 @@ class DiffJob(Job):
         finally:
             if writer:
                 writer.close()
-        result = DiffResult(old.info.id, "now" if new is None else new.info.id, tables, files, self.csv_path)
+        result = DiffResult(old.info.id, "now" if new is None else new.info.id, tables, files, self.csv_path,
+                            [r.origin_warning for r in (old, new) if r is not None and r.origin_warning])
         self.emit(Event("finished", f"{sum(t.differs for t in tables)} of {len(tables)} tables differ", self.org_id))
         return result
 

@@ -96,6 +96,7 @@ class _RestoreBase(Job):
                ) -> tuple[list[str], dict, list, list]:
         """Stream the backup's tables to the engine and decide, per column, what can be written
         back. Returns (tables, their plans, warnings, problems)."""
+        session.review = not info.signed  # the dry run lists what the structural proofs cannot judge
         warnings: list[str] = list(info.warnings) if info.legacy else []
         problems: list[str] = []
         if info.legacy:

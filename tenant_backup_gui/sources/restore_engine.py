@@ -20,7 +20,7 @@ from ..core.errors import Busy, Cancelled, LockBusy, TenantBackupError
 from ..core.scope import Catalog, TableScope, TenantScope, scope_json
 from .shared import BUSY, BUSY_SQLSTATES, who_runs
 
-RESTORE_HELPERS_VERSION = 4  # tenant_backup_restore_version() in resources/sql/restore_engine.sql
+RESTORE_HELPERS_VERSION = 5  # tenant_backup_restore_version() in resources/sql/restore_engine.sql
 # The engine's refusals, by the SQLSTATE of its private class TB (listed atop the phases in
 # restore_engine.sql); each message is one line that says what to do.
 REFUSALS: dict[str, type[TenantBackupError]] = {
@@ -34,6 +34,8 @@ REFUSALS: dict[str, type[TenantBackupError]] = {
     "TB008": TenantBackupError,  # a table or column changed since the dry run
     "TB009": TenantBackupError,  # outside what the helpers may touch
     "TB010": TenantBackupError,  # a malformed call
+    "TB011": TenantBackupError,  # a column list leaves out a key, the tenant column or a scope column
+    "TB012": TenantBackupError,  # a value past a sequence every tenant shares
 }
 # Until sources/supabase_rest.py's error() stops matching message prefixes (the restore's own calls
 # are mapped by SQLSTATE before it is reached): every engine refusal starts with one of these.
@@ -55,12 +57,14 @@ def engine_refusal(code: str | None, message: str, hint: str | None, doing: str)
 
 def describe_table(scope: TableScope, *, rows: int, columns: Iterable[str] | None = None,
                    text_columns: Iterable[str] = (), skipped: Iterable[str] = (),
-                   catalog: Catalog | None = None, known: dict | None = None, stage: str | None = None) -> dict:
+                   catalog: Catalog | None = None, known: dict | None = None, stage: str | None = None,
+                   review: bool = False) -> dict:
     """One entry of the engine's `p_tables`: what to write and how the table reaches its tenant.
     rows: how many rows were staged for it. columns: the columns written back (default: every
     non-generated column of today's table). known: the dry run's counts of this table (an apply
     then skips comparing again; the fingerprint proves they still hold). stage: the direct road's
-    temporary table holding the lines."""
+    temporary table holding the lines. review: the backup is unsigned, so the dry run lists what
+    the structure cannot judge (unique values, changes to the organization's own row)."""
     t = scope.table
     key, kind = t.row_key
     return {
@@ -73,6 +77,7 @@ def describe_table(scope: TableScope, *, rows: int, columns: Iterable[str] | Non
         **({"known": {k: known[k] for k in ("current_rows", "to_insert", "to_update", "to_delete", "unchanged")}}
            if known else {}),
         **({"stage": stage} if stage else {}),
+        **({"review": True} if review else {}),
     }
 
 
@@ -106,6 +111,7 @@ class EngineSession:
         self.scope: TenantScope | None = None
         self.staged: dict[str, Staged] = {}
         self.run_id = ""
+        self.review = False  # an unsigned backup: the dry run lists what the proofs cannot judge
 
     def __enter__(self):
         self._open()
@@ -170,7 +176,7 @@ class EngineSession:
             st = self.staged[name]
             out.append(describe_table(st.scope, rows=st.rows, columns=st.columns, text_columns=st.text_columns,
                                       skipped=st.unreadable, catalog=self.catalog,
-                                      known=(known or {}).get(name), stage=st.stage))
+                                      known=(known or {}).get(name), stage=st.stage, review=self.review))
         return out
 
     def params(self, names: list[str], mode: str, *, apply: bool, known: dict | None = None,

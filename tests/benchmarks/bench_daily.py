@@ -36,7 +36,7 @@ from pathlib import Path
 import psycopg
 
 from . import pyspy, seed_schema, shapes
-from .server import embedded_server, run_measured, run_tenant_backup
+from .server import BENCH_KEY, embedded_server, run_measured, run_tenant_backup
 from .statements import count_statements
 
 BIG_LAST = """
@@ -101,6 +101,7 @@ def env_for(url: str, store: Path) -> dict:
     env = dict(os.environ, TENANT_BACKUP_DATABASE_URL=url, TENANT_BACKUP_STORE=str(store))
     env.pop("TENANT_BACKUP_CONFIG", None)
     env["XDG_STATE_HOME"] = str(store.parent / "state")  # daily.log out of the user's own
+    env.setdefault("TENANT_BACKUP_KEY", BENCH_KEY)  # the shards sign as run_measured's runs do
     return env
 
 

@@ -33,6 +33,16 @@ _WRAP = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
          "sys.stdout.buffer.write(p.stdout); sys.exit(p.returncode)")
 
 
+def _bench_key() -> str:
+    from tenant_backup_gui.core.encryption import encode_key, new_key
+    return encode_key(new_key())
+
+
+# One backup key for every run of this process, by the environment's route (no keyring on a bench
+# machine): every backup is signed and every restore checks it, as on an installation.
+BENCH_KEY = _bench_key()
+
+
 def run_tenant_backup(env: dict, *args: str) -> tuple[float, float, str]:
     """`tenant-backup ARGS --json` in a child, through a wrapper that reports exactly that
     child's wall time and peak RSS. Returns (seconds, peak MB, stdout)."""
@@ -45,6 +55,7 @@ def run_measured(env: dict, *args: str) -> tuple[float, float, float, str]:
     with parallel jobs the waits overlap, and the CPU is what a loaded machine runs out of."""
     import subprocess
     import sys
+    env = {**env, "TENANT_BACKUP_KEY": env.get("TENANT_BACKUP_KEY") or BENCH_KEY}  # backups signed, as installed
     cp = subprocess.run([sys.executable, "-c", _WRAP, sys.executable, "-m", "tenant_backup_gui", *args, "--json"],
                         env=env, capture_output=True, text=True)
     if cp.returncode:

@@ -10,6 +10,9 @@ from ..formatting import local
 from .table import Table
 
 
+NAME, LAST, STATUS = 1, 2, 3
+
+
 class OrganizationsPanel(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -19,7 +22,7 @@ class OrganizationsPanel(QWidget):
         self.search.setAccessibleName("search organizations")
         self.search.setClearButtonEnabled(True)
         self.search.textChanged.connect(self.filter)
-        self.table = Table(["", "Organization", "Last backup", "Status", "ID"], "organizations")
+        self.table = Table(["", "Organization", "Last backup", "Status", "ID"], "organizations", key=lambda t: t["id"])
         self.table.setColumnHidden(4, True)  # searchable, and in the name's tooltip: not worth the width
         self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         self.table.horizontalHeader().setStretchLastSection(False)
@@ -31,8 +34,7 @@ class OrganizationsPanel(QWidget):
         return self.table.current_payload()
 
     def fill(self, tenants: list[dict]) -> None:
-        """The tenants, keeping the selection; else the first one to look at."""
-        keep = (self.selected() or {}).get("id")
+        """The tenants, keeping the selection (Table.fill); else the first one to look at."""
         warn = self.style().standardIcon(QStyle.SP_MessageBoxWarning)
         rows = []
         for t in tenants:
@@ -48,13 +50,9 @@ class OrganizationsPanel(QWidget):
             rows.append([flag, name, local(t["last_ok"]), status, t["id"]])
         self.table.fill(rows, tenants, [QColor("#777777") if t["deleted"] else None for t in tenants])
         self.filter(self.search.text())
-        for r, t in enumerate(tenants):
-            if t["id"] == keep:
-                self.table.selectRow(r)
-                break
-        else:
-            if tenants and self.table.currentRow() < 0:
-                self._select_first_to_look_at(tenants)
+        if tenants and self.table.currentRow() < 0:
+            self._select_first_to_look_at(tenants)
+        self.fit_columns()
 
     def _select_first_to_look_at(self, payloads: list[dict]) -> None:
         """The first active organization needing attention (failed or stale), else the first active one."""
@@ -64,6 +62,19 @@ class OrganizationsPanel(QWidget):
             if row is not None:
                 self.table.selectRow(row)
                 return
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self.fit_columns()
+
+    def fit_columns(self) -> None:
+        """Names and statuses first: "Last backup" gives way when they would be cut (the status
+        says how old the last backup is when that matters)."""
+        t = self.table
+        t.setColumnHidden(LAST, False)
+        head = t.horizontalHeader()
+        widths = [max(t.sizeHintForColumn(c), head.sectionSizeHint(c)) for c in (0, NAME, LAST, STATUS)]
+        t.setColumnHidden(LAST, t.viewport().width() < sum(widths) + 12)
 
     def filter(self, text: str) -> None:
         text = text.strip().lower()

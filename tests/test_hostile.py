@@ -1,0 +1,232 @@
+"""A hostile backup cannot reach past its tenant, even unsigned (issue 20): the structural proofs
+of the restore engine hold without the signature. Each edited backup here is signed again with
+the test key (rewrite_table(..., signed=True) / resign), or is in the old system's format, so the
+proofs, not the origin check, are what refuses. Every refusal is one line naming the table, the
+row's key and the other organization or the sequence, before anything is written; over both roads."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import psycopg
+
+from .conftest import ORG_A, ORG_B, cli_json, run_cli
+from .helpers import old_system_backup, resign
+from .roads import rewrite_table, road, summary_path  # noqa: F401 (fixture)
+from .test_restore import everything
+from .test_restore_trust import dry_run, edit_row, first, refused_and_untouched
+
+
+def sequence_value(db: str, seq: str) -> int:
+    return first(db, f"select last_value from {seq}")
+
+
+def add_rows(*rows: dict):
+    def edit(lines):
+        return lines + [json.dumps(r) for r in rows]
+    return edit
+
+
+def dry(org: str, backup: str, *args: str):
+    return run_cli("restore", "--org", org, "--backup", backup, "--dry-run", "--json", *args)
+
+
+# ------------------------------------------------------------------ 1: shared sequences
+
+def test_an_id_past_a_shared_sequence_is_refused_and_moves_nothing(road):
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    victim = first(road.db, "select min(id) from big_table where organization_id = %s", ORG_A)
+    rewrite_table(road.store, ORG_A, backup["id"], "big_table", edit_row(victim, id=9223372036854775807))
+    before = sequence_value(road.db, "big_table_id_seq")
+    state = everything(road.db)
+    line = refused_and_untouched(road, dry_run(ORG_A, backup["id"]), state,
+                                 "big_table", "id=9223372036854775807", "big_table_id_seq", "nothing was changed")
+    assert sequence_value(road.db, "big_table_id_seq") == before, line
+    with psycopg.connect(road.db) as c:  # every other tenant still gets its ids
+        c.execute("insert into big_table (organization_id, payload) values (%s, 'after')", [ORG_B])
+
+
+def test_ids_the_sequence_drew_already_restore(road):
+    """Values at or below the sequence's current value were drawn before: a restore may write them."""
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    with psycopg.connect(road.db) as c:
+        c.execute("delete from odd_serial where organization_id = %s", [ORG_A])
+    out = cli_json("restore", "--org", ORG_A, "--backup", backup["id"], "--dry-run")
+    assert out["tables"] and not out["problems"], out
+
+
+def test_a_serial_column_id_past_its_sequence_is_refused(road):
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    victim = first(road.db, "select min(id) from odd_serial where organization_id = %s", ORG_A)
+    rewrite_table(road.store, ORG_A, backup["id"], "odd_serial", edit_row(victim, id=2147483647))
+    state = everything(road.db)
+    refused_and_untouched(road, dry_run(ORG_A, backup["id"]), state, "odd_serial", "id=2147483647",
+                          "odd_serial_id_seq")
+
+
+# ------------------------------------------------------------------ 8: no dry run draws a value
+
+def test_no_dry_run_draws_a_sequence_value(road):
+    """A serial column new since the backup: the apply's inserts take its default (drawing values,
+    as they must), the dry run's rehearsal must not draw any."""
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    with psycopg.connect(road.db, autocommit=True) as c:
+        c.execute("alter table big_table add column ticket bigserial")
+        c.execute("delete from big_table where organization_id = %s and id %% 2 = 0", [ORG_A])
+    if getattr(road, "refresh", None):
+        road.refresh()
+    before = sequence_value(road.db, "big_table_ticket_seq")
+    out = cli_json("restore", "--org", ORG_A, "--backup", backup["id"], "--dry-run")
+    assert out["tables"] and sequence_value(road.db, "big_table_ticket_seq") == before
+    assert any("ticket" in w for w in out["warnings"]), out["warnings"]
+
+
+# ------------------------------------------------------------------ 4: the column list is what is checked
+
+def drop_column(store: Path, org: str, backup_id: str, table: str, column: str) -> None:
+    path = summary_path(store, org, backup_id)
+    doc = json.loads(path.read_text())
+    entry = doc["manifest"]["tables"][table]
+    entry["columns"] = [c for c in entry["columns"] if c["name"] != column]
+    path.write_text(json.dumps(doc))
+    resign(path)
+
+
+def test_a_column_list_without_the_key_is_refused_and_draws_nothing(road):
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    drop_column(road.store, ORG_A, backup["id"], "big_table", "id")
+    before = sequence_value(road.db, "big_table_id_seq")
+    state = everything(road.db)
+    refused_and_untouched(road, dry_run(ORG_A, backup["id"]), state, "big_table", "id", "column list")
+    assert sequence_value(road.db, "big_table_id_seq") == before
+
+
+def test_a_column_list_without_the_tenant_or_a_scope_column_is_refused(road):
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    drop_column(road.store, ORG_A, backup["id"], "orders", "organization_id")
+    state = everything(road.db)
+    refused_and_untouched(road, dry_run(ORG_A, backup["id"]), state, "orders", "organization_id", "column list")
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    drop_column(road.store, ORG_A, backup["id"], "order_items", "order_id")
+    refused_and_untouched(road, dry_run(ORG_A, backup["id"]), state, "order_items", "order_id", "column list")
+
+
+# ------------------------------------------------------------------ 2: every foreign key
+
+def test_a_non_scope_foreign_key_into_another_organization_is_refused(road):
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    theirs = first(road.db, "select id::text from teams where organization_id = %s order by id limit 1", ORG_B)
+    member = first(road.db, "select min(id::text) from members where organization_id = %s", ORG_A)
+    rewrite_table(road.store, ORG_A, backup["id"], "members", edit_row(member, team_id=theirs))
+    state = everything(road.db)
+    line = refused_and_untouched(road, dry_run(ORG_A, backup["id"]), state, "members", member, "team_id", ORG_B)
+    assert "nothing was changed" in line
+
+
+def test_a_foreign_key_of_a_table_without_the_tenant_column_is_refused(road):
+    """order_item_notes has no organization_id; a second link to order_items (not its scope's) into B's item."""
+    with psycopg.connect(road.db, autocommit=True) as c:
+        c.execute("alter table order_item_notes add column other_item_id uuid references order_items(id)")
+    if getattr(road, "refresh", None):
+        road.refresh()
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    theirs = first(road.db, "select min(i.id::text) from order_items i join orders o on o.id = i.order_id "
+                            "where o.organization_id = %s", ORG_B)
+    note = first(road.db, "select min(n.id) from order_item_notes n join order_items i on i.id = n.order_item_id "
+                          "join orders o on o.id = i.order_id where o.organization_id = %s", ORG_A)
+    rewrite_table(road.store, ORG_A, backup["id"], "order_item_notes", edit_row(note, other_item_id=theirs))
+    state = everything(road.db)
+    refused_and_untouched(road, dry_run(ORG_A, backup["id"]), state, "order_item_notes", f"id={note}",
+                          "other_item_id", ORG_B)
+
+
+# ------------------------------------------------------------------ 3: a decoy parent in missing-only
+
+def decoy(road, backup_id: str) -> str:
+    theirs = first(road.db, "select id::text from orders where organization_id = %s order by id limit 1", ORG_B)
+    item = str(uuid.uuid4())
+    rewrite_table(road.store, ORG_A, backup_id, "orders",
+                  add_rows({"id": theirs, "organization_id": ORG_A, "placed": "2024-01-01"}))
+    rewrite_table(road.store, ORG_A, backup_id, "order_items",
+                  add_rows({"id": item, "order_id": theirs, "sku": "decoy", "qty": 1}))
+    return item
+
+
+def test_a_decoy_parent_in_missing_only_is_refused(road):
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    item = decoy(road, backup["id"])
+    state = everything(road.db)
+    for tables in ((), ("--tables", "orders,order_items")):
+        cp = dry(ORG_A, backup["id"], "--mode", "missing-only", *tables)
+        refused_and_untouched(road, cp, state, "order_items", item, ORG_B, "nothing was changed")
+
+
+# ------------------------------------------------------------------ 6: what the structure cannot judge
+
+def test_an_unsigned_backup_lists_unique_values_and_changes_to_the_organization_row(road):
+    with psycopg.connect(road.db, autocommit=True) as c:
+        c.execute("alter table members add column email text unique")
+        c.execute("update members set email = 'm' || id || '@example.com'")
+    if getattr(road, "refresh", None):
+        road.refresh()
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    member = first(road.db, "select min(id::text) from members where organization_id = %s", ORG_A)
+    rewrite_table(road.store, ORG_A, backup["id"], "members", edit_row(member, email="ceo@b.example"), signed=False)
+    rewrite_table(road.store, ORG_A, backup["id"], "organizations",
+                  lambda lines: [json.dumps({**json.loads(l), "name": "Taken Over"}) for l in lines], signed=False)
+    assert dry(ORG_A, backup["id"]).returncode != 0  # unsigned: the owner's word first
+    out = cli_json("restore", "--org", ORG_A, "--backup", backup["id"], "--dry-run", "--trust-unsigned")
+    warnings = "\n".join(out["warnings"])
+    assert "members" in warnings and "email" in warnings and member in warnings, warnings
+    assert "organizations" in warnings and "name" in warnings, warnings
+    signed = cli_json("backup", "--org", ORG_A)["backup"]  # a signed, untouched backup: no such list
+    out = cli_json("restore", "--org", ORG_A, "--backup", signed["id"], "--dry-run")
+    assert not any("email" in w for w in out["warnings"]), out["warnings"]
+
+
+# ------------------------------------------------------------------ 7: the old system's format
+
+def old_format(road, tables: dict[str, list[dict]]) -> str:
+    """An old-system backup (no checksums, no signature) holding these tables' rows, as its files had them."""
+    summary = old_system_backup(road.db, road.store, ORG_A)
+    doc = json.loads(summary.read_text())
+    ts = "2025-02-03T02-00-01-000Z"
+    for table, rows in tables.items():
+        key = f"tenant-backups/{ORG_A}/{ts[:10]}/{table}-{ts}.json"
+        text = json.dumps({"table": table, "timestamp": ts, "record_count": len(rows), "data": rows})
+        (road.store / key).write_text(text)
+        doc["tables"][table] = {"success": True, "record_count": len(rows), "size": len(text), "storage_path": key}
+    doc["total_records"] = sum(t["record_count"] for t in doc["tables"].values() if t["success"])
+    summary.write_text(json.dumps(doc))
+    return "2025-02-03"
+
+
+def rows_of(db: str, q: str, *args) -> list[dict]:
+    with psycopg.connect(db) as c:
+        return [r[0] for r in c.execute(f"select row_to_json(t) from ({q}) t", list(args))]
+
+
+def test_an_old_system_backup_past_a_sequence_is_refused(road):
+    rows = rows_of(road.db, "select * from big_table where organization_id = %s order by id", ORG_A)
+    rows[0]["id"] = 9223372036854775807
+    backup = old_format(road, {"big_table": rows})
+    before = sequence_value(road.db, "big_table_id_seq")
+    state = everything(road.db)
+    cp = dry(ORG_A, backup, "--trust-unsigned", "--tables", "big_table")
+    refused_and_untouched(road, cp, state, "big_table", "id=9223372036854775807", "big_table_id_seq")
+    assert sequence_value(road.db, "big_table_id_seq") == before
+
+
+def test_an_old_system_backup_with_a_decoy_parent_is_refused(road):
+    theirs = first(road.db, "select id::text from orders where organization_id = %s order by id limit 1", ORG_B)
+    item = str(uuid.uuid4())
+    orders = rows_of(road.db, "select * from orders where organization_id = %s", ORG_A)
+    items = rows_of(road.db, "select i.* from order_items i join orders o on o.id = i.order_id "
+                             "where o.organization_id = %s", ORG_A)
+    backup = old_format(road, {"orders": orders + [{"id": theirs, "organization_id": ORG_A, "placed": "2024-01-01"}],
+                               "order_items": items + [{"id": item, "order_id": theirs, "sku": "d", "qty": 1}]})
+    state = everything(road.db)
+    cp = dry(ORG_A, backup, "--trust-unsigned", "--mode", "missing-only", "--tables", "orders,order_items")
+    refused_and_untouched(road, cp, state, "order_items", item, ORG_B)
