@@ -84,6 +84,7 @@ class BackupJob(Job):
         self.ctx = ctx
         self.org_id = org_id.strip().lower() if isinstance(org_id, str) else org_id
         self.backup_type = backup_type
+        self.coalesce_progress = backup_type == "daily"  # services/job.py: a nightly's thousands of tenants
         self.allow_missing_tenant = allow_missing_tenant
         self._snapshot = None  # the road's Snapshot (sources/interfaces.py)
         self._lock = None

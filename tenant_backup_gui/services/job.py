@@ -14,6 +14,8 @@ PROGRESS_SECONDS = 0.1  # a job's progress events at most this often: a display 
 
 
 class Job:
+    coalesce_progress = False
+
     def __init__(self, on_event: EventSink = ignore):
         self.on_event = on_event
         self.cancelled = threading.Event()
@@ -48,10 +50,11 @@ class Job:
         """Deliver on the event loop's thread, whichever thread the work runs on, so a window
         can update its widgets from the callback. Without a loop, one event at a time: a job's
         parallel lanes (tables, tenants) never call the listener at once.
-        Progress events are coalesced, one per PROGRESS_SECONDS: the profile of a 100-table
-        `daily` put 0.3 ms of each table in events, most of them progress handed across threads
-        for a line a terminal redraws anyway; every other kind is delivered."""
-        if event.kind == "progress":
+        With coalesce_progress (a backup within `daily`), progress events are coalesced, one per
+        PROGRESS_SECONDS: the profile of a 100-table `daily` put 0.3 ms of each table in events,
+        most of them progress handed across threads for a line redrawn anyway. Elsewhere (a
+        window's backup, whose last count is what the person reads) every event is delivered."""
+        if event.kind == "progress" and self.coalesce_progress:
             now = time.monotonic()
             if now - self._progress_at < PROGRESS_SECONDS:
                 return
