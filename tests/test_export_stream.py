@@ -110,3 +110,65 @@ def test_parallel_lanes_take_the_largest_tables_first(odd_db, env):
     assert {"zz_plain", "zz_parted"} != set(in_scope_order[:2])  # not first anyway: the order is the lanes'
     assert set(started[:2]) == {"zz_plain", "zz_parted"}, started
     assert result.tables["zz_parted"]["record_count"] == 39999 and result.tables["zz_plain"]["record_count"] == 30000
+
+
+def _collect_each_and_packed(odd_db, env, org: str):
+    """Every table's lines exported alone, then all of them by one packed COPY, in a run's snapshot."""
+    from tenant_backup_gui.platform.settings import load_settings
+    from tenant_backup_gui.services.context import Context
+    env(odd_db)
+    ctx = Context.from_settings(load_settings()).for_run()
+    with ctx.snapshot() as snap:
+        scopes = ctx.scope(snap.catalog).tables
+        snap.prepare_export(scopes, org)
+        alone = {}
+        for s in scopes:
+            got = []
+            snap.export(s, org, 4096, lambda b, n, got=got: got.append(bytes(b)), threading.Event())
+            alone[s.table.key_name] = b"".join(got)
+        packed = {s.table.key_name: b"" for s in scopes}
+
+        def sink(j, lines, n):
+            assert lines.count(b"\n") == n
+            packed[scopes[j].table.key_name] += lines
+
+        counts = snap.export_packed(scopes, org, 4096, sink, threading.Event())
+    return alone, packed, counts, scopes
+
+
+def test_tables_packed_in_one_copy_give_each_table_the_lines_of_its_own_copy(odd_db, env):
+    """The small tables' one COPY (sources/direct/packed.py) hands each table exactly the bytes its
+    own COPY gives, empty tables included, with each table's count."""
+    alone, packed, counts, scopes = _collect_each_and_packed(odd_db, env, ORG_A)
+    assert packed == alone
+    assert counts == [alone[s.table.key_name].count(b"\n") for s in scopes]
+    assert sum(counts) > 0 and len(scopes) > 1
+
+
+def test_a_packed_copy_whose_lines_come_interleaved_stops_instead_of_mixing_tables():
+    from tenant_backup_gui.sources.direct.packed import Router
+    got = []
+    Router(3, lambda j, b, n: got.append((j, b, n)))(bytearray(b'0\x02{"a":1}\n0\x02{"a":2}\n2\x02{"c":1}\n'), 3)
+    assert got == [(0, b'{"a":1}\n{"a":2}\n', 2), (2, b'{"c":1}\n', 1)]
+    with pytest.raises(TenantBackupError, match="interleaved"):
+        Router(3, lambda j, b, n: None)(bytearray(b'0\x02{}\n1\x02{}\n0\x02{}\n'), 3)
+    router = Router(3, lambda j, b, n: None)
+    router(bytearray(b'1\x02{}\n'), 1)
+    with pytest.raises(TenantBackupError, match="out of order"):
+        router(bytearray(b'0\x02{}\n'), 1)
+
+
+def test_a_runs_export_queries_built_once_are_each_tenants_own(odd_db, env):
+    """`daily` builds the export queries once per catalog and puts each tenant's id in: the text is
+    the one the installed SQL builds for that tenant itself."""
+    from tenant_backup_gui.platform.settings import load_settings
+    from tenant_backup_gui.services.context import Context
+    from tenant_backup_gui.sources.direct.catalog import rows_queries
+    from .conftest import ORG_B
+    env(odd_db)
+    ctx = Context.from_settings(load_settings()).for_run()
+    with ctx.snapshot() as snap:
+        scopes = ctx.scope(snap.catalog).tables
+        for org in (ORG_A, ORG_B, ORG_A.upper()):
+            assert snap.cache.rows_queries(snap.conn, scopes, snap.catalog, org) == \
+                rows_queries(snap.conn, scopes, snap.catalog, org)

@@ -81,3 +81,25 @@ def test_cleanup_dry_run_then_cleanup_on_a_real_store(legacy_db, legacy_store, e
     assert [b["id"] for b in cli_json("backups", "--org", org)] == [new["id"]]
     assert not (store / "tenant-backups" / org / "2025-01-15").exists()
     assert cli_json("history", "--type", "cleanup")[0]["status"] == "completed"
+
+
+def test_retention_lists_backups_without_their_tables_and_judges_them_alike(tmp_path):
+    """Cleanup lists a month of every tenant's backups: without their tables (a 100-table summary
+    parsed is hundreds of KB), yet a backup missing a part is still incomplete."""
+    from tenant_backup_gui.core import manifest as mf
+    from tenant_backup_gui.stores.backups import BackupWriter, list_backups
+    from tenant_backup_gui.stores.folder import FolderStore
+    store, org = FolderStore(tmp_path), "00000000-0000-4000-8000-00000000000a"
+    for bid in ("2026-01-01T00-00-00-000Z", "2026-01-02T00-00-00-000Z"):
+        w = BackupWriter(store, org, bid, 1 << 20)
+        w.begin_table("t")
+        w.write(b'{"id": 1}\n', 1)
+        parts = w.end_table()
+        now = mf.parse_timestamp_id(bid)
+        w.finish(mf.build_summary(organization_id=org, organization_name=None, backup_id=bid, backup_type="daily",
+                                  started=now, finished=now, tables=[mf.TableEntry("t", 1, parts)], warnings=[],
+                                  tool_version="test", source={}, tenant_column="organization_id", skipped={}))
+    (tmp_path / parts[0].key).unlink()  # the newer backup loses its part
+    full, light = list_backups(store, org), list_backups(store, org, tables=False)
+    assert [(b.id, b.complete, b.problem) for b in full] == [(b.id, b.complete, b.problem) for b in light]
+    assert [b.complete for b in light] == [False, True] and all(not b.tables for b in light)

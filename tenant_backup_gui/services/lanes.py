@@ -17,10 +17,12 @@ from ..core.errors import TenantBackupError
 
 
 class TableLanes:
-    """One backup's tables not yet started, taken one at a time by its lanes. `export(lane_snap,
-    k, writer)` exports table k on a lane; `new_writer()` gives a lane that joins its own part writer."""
+    """One backup's tables not yet started, taken one item at a time by its lanes: an item is a
+    tuple of table numbers (one large table, or small ones exported together). `export(lane_snap,
+    item, writer)` exports an item's tables on a lane and returns their entries; `new_writer()`
+    gives a lane that joins its own part writer."""
 
-    def __init__(self, snap, tables: list, order: list[int], export: Callable, new_writer: Callable, own: int = 1):
+    def __init__(self, snap, tables: list, order: list[tuple[int, ...]], export: Callable, new_writer: Callable, own: int = 1):
         self.snap, self.tables = snap, tables
         self._todo = deque(order)
         self._export, self._new_writer = export, new_writer
@@ -36,15 +38,16 @@ class TableLanes:
         with self._cond:
             return len(self._todo) if self._open and not self.errors else 0
 
-    def _next(self) -> int | None:
+    def _next(self) -> tuple[int, ...] | None:
         with self._cond:
             return self._todo.popleft() if self._todo and not self.errors else None
 
     def run(self, lane_snap, writer) -> None:
         """One lane: tables until none is left; the first error stops every lane."""
-        while (k := self._next()) is not None:
+        while (item := self._next()) is not None:
             try:
-                self.entries[k] = self._export(lane_snap, k, writer)
+                for k, entry in zip(item, self._export(lane_snap, item, writer)):
+                    self.entries[k] = entry
             except BaseException as err:  # noqa: BLE001 - the first one stops the others, then is raised
                 with self._cond:
                     self.errors.append(err)

@@ -16,6 +16,7 @@ import re
 import threading
 import zlib
 from collections import defaultdict
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Iterator
 
 try:
@@ -32,6 +33,24 @@ from ..core.manifest import BackupInfo, Part
 from ..core.signing import Trust
 from .base import ObjectStore
 from .part_reader import READ_CHUNK, iter_part_blocks, iter_part_lines, verify_part  # noqa: F401 (re-exported: callers read parts here)
+
+
+COMMITTERS = 8  # parts made durable at once, across every backup of the process
+_committers: ThreadPoolExecutor | None = None
+_committers_lock = threading.Lock()
+
+
+def _commit(writer) -> Future:
+    """Make a part durable (the folder: fsync, rename, fsync the folder; Storage: the upload) on a
+    shared pool, not on the backup's own thread. Issue #23's profile: a backup waited 3.6 ms per
+    table for its part's commit, most of it the two fsyncs; fsyncs issued at once share the
+    filesystem's journal commit (here 8.7 ms a file one at a time, 0.7 ms with 4 at once), and
+    uploads overlap. The summary is written only once every part's commit has succeeded."""
+    global _committers
+    with _committers_lock:
+        if _committers is None:
+            _committers = ThreadPoolExecutor(COMMITTERS, thread_name_prefix="part-commit")
+    return _committers.submit(writer.commit)
 
 
 class _OpenPart:
@@ -65,11 +84,12 @@ class _OpenPart:
     def sync(self) -> None:
         self._out(self.comp.flush(deflate.Z_SYNC_FLUSH))
 
-    def close(self) -> Part:
+    def close(self, commits: list[Future]) -> Part:
+        """The part's entry at once; its commit joins `commits` (see _commit)."""
         self._out(self.comp.flush())
         if self.cipher:
             self._store(self.cipher.finalize())
-        self.writer.commit()
+        commits.append(_commit(self.writer))
         return Part(self.key, self.rows, self.size, self.sha.hexdigest(), encrypted=self.cipher is not None,
                     plain_bytes=self.plain)
 
@@ -98,6 +118,7 @@ class BackupWriter:
         self._table: str | None = None
         self._result: list[Part] | None = None
         self._done = threading.Event()
+        self._commits: list[Future] = []  # the parts' commits under way (_commit)
 
     # --- producer side (the database reader's thread) ---
     def begin_table(self, name: str) -> None:
@@ -123,13 +144,19 @@ class BackupWriter:
         key = mf.summary_key(self.org_id, self.backup_id)
         if sign_with is not None:
             summary = signing.sign(summary, sign_with)
-        self.store.put_bytes(key, json.dumps(summary, indent=1, ensure_ascii=False).encode())
+        # compact: indented, a 100-table summary was 257 KB and 0.49 ms a table to write (issue #23)
+        self.store.put_bytes(key, json.dumps(summary, separators=(",", ":"), ensure_ascii=False).encode())
         return key
 
     def close(self) -> None:
+        """Every part written and durable, or the first error raised."""
         if self._thread.is_alive():
             self._queue.put(("stop",))
             self._thread.join()
+        self._check()
+        for f in self._commits:
+            if (err := f.exception()) is not None and self._error is None:
+                self._error = err
         self._check()
 
     def abort(self) -> None:
@@ -142,6 +169,7 @@ class BackupWriter:
                 pass
             self._queue.put(("abort",))
             self._thread.join(timeout=30)
+        wait(self._commits, timeout=60)  # a commit still under way would put its part back after the delete
         try:
             self.store.delete(list(self.written_keys))
         except Exception:  # noqa: BLE001 - best effort; leftovers are listed as incomplete
@@ -182,17 +210,19 @@ class BackupWriter:
                     if part is not None and part.size + bound + 65536 > self.part_bytes:
                         part.sync()  # near the limit: flush what deflate holds back, then decide exactly
                         if part.size + bound + 32 > self.part_bytes:  # 32: sync marker + gzip trailer
-                            parts.append(part.close())
+                            parts.append(part.close(self._commits))
                             part = None
                     if part is None:
                         part = self._open_part(table, len(parts) + 1)
                     part.add(batch, rows)
                 elif msg[0] == "end":
                     if self._error is None:
-                        if part is None and not parts:  # an empty table still gets an (empty) part: proof it was read
-                            part = self._open_part(table, 1)
+                        # An empty table gets no part (its entry says 0 rows, parts []; the signed summary
+                        # is the proof it was read): a part file costs two fsyncs and a rename, 3.6 ms of
+                        # each table in issue #23's profile, and most of a grown app's tables are empty
+                        # for most tenants. Readers since format 2 take an empty parts list as 0 rows.
                         if part is not None:
-                            parts.append(part.close())
+                            parts.append(part.close(self._commits))
                             part = None
                         self._result = parts
                     self._done.set()
@@ -218,9 +248,13 @@ def tenant_ids(store: ObjectStore) -> list[str]:
     return [d for d in store.list_dirs(mf.ROOT) if mf.is_uuid(d)]
 
 
-def list_backups(store: ObjectStore, org_id: str | None = None, key: bytes | None = None) -> list[BackupInfo]:
+def list_backups(store: ObjectStore, org_id: str | None = None, key: bytes | None = None,
+                 tables: bool = True) -> list[BackupInfo]:
     """Every backup in the store (or of one tenant), newest first, complete or not; each signature
-    judged with `key` (this installation's backup key; None: every backup shows as not signed by it)."""
+    judged with `key` (this installation's backup key; None: every backup shows as not signed by it).
+    tables=False: each backup's completeness is judged, then its tables and files are left out (a
+    100-table summary's run to hundreds of KB parsed; retention, which reads neither, holds a month
+    of every tenant's backups)."""
     orgs = [org_id] if org_id else tenant_ids(store)
     out: list[BackupInfo] = []
     for org in orgs:
@@ -231,7 +265,10 @@ def list_backups(store: ObjectStore, org_id: str | None = None, key: bytes | Non
             if m:
                 groups[m.group(0)].append(o)
         for bid, objs in groups.items():
-            out.append(_backup_from_objects(store, org, bid, objs, key))
+            info = _backup_from_objects(store, org, bid, objs, key)
+            if not tables:
+                info.tables, info.order, info.files = {}, [], None
+            out.append(info)
     out.sort(key=lambda b: (b.created_at, b.id), reverse=True)
     return out
 

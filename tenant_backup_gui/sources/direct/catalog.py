@@ -4,6 +4,7 @@ builds for a tenant's rows (resources/sql/rows.sql)."""
 
 from __future__ import annotations
 
+import re
 import threading
 
 import psycopg
@@ -33,6 +34,10 @@ class CatalogCache:
         self.fingerprint: str | None = None
         self.catalog: Catalog | None = None
         self.reads = 0  # full catalog reads this run: 1 unless the schema changed meanwhile
+        self._templates_for: Catalog | None = None  # the catalog the export templates were built for
+        self._templates: dict[tuple[str, ...], list[list[str]] | None] = {}
+        self._shares_for: Catalog | None = None
+        self._shares: dict[str, float] = {}
 
     def get(self, conn: psycopg.Connection, schemas: tuple[str, ...]) -> Catalog:
         fp = conn.execute(CATALOG_FINGERPRINT_SQL, [list(schemas)]).fetchone()[0]
@@ -44,6 +49,61 @@ class CatalogCache:
             self.fingerprint, self.catalog = fp, catalog
             self.reads += 1
         return catalog
+
+
+    def shares(self, catalog: Catalog, read) -> dict[str, float]:
+        """read() once per catalog: tables' sizes per tenant only choose how tables are grouped
+        for export, so a run's first reading serves it (a table grown meanwhile is just exported
+        with the small ones)."""
+        with self._lock:
+            if self._shares_for is catalog:
+                return self._shares
+        shares = read()
+        with self._lock:
+            self._shares_for, self._shares = catalog, shares
+        return shares
+
+    def rows_queries(self, conn: psycopg.Connection, scopes: list[TableScope], catalog: Catalog,
+                     org_id: str) -> list[str]:
+        """rows_queries() for this run's tenants without a round trip each: the installed SQL builds
+        every table's query once per catalog read (with a stand-in organization id), and each
+        tenant gets it with its own id's literal put where the stand-in's stood. The profile's
+        reason: the helper costs 0.66 ms a table per tenant, 66 ms a tenant of 100 tables.
+
+        Safe because only a canonical lower-case UUID is put in (hex digits and dashes: the very
+        text %L gives it), and only where the installed SQL put the organization's literal: the
+        queries are built with two different stand-ins and split at each one's literal, and a
+        table is templated only when both give the same pieces (an id that also appears in, say,
+        a table's name, would not). Anything else: built for the tenant, as without a cache."""
+        if not _CANONICAL_UUID.fullmatch(org_id):
+            return rows_queries(conn, scopes, catalog, org_id)
+        key = tuple(s.table.key_name for s in scopes)
+        with self._lock:
+            if self._templates_for is not catalog:
+                self._templates_for, self._templates = catalog, {}
+            templates = self._templates.get(key)
+        if templates is None and key not in self._templates:
+            templates = _templates(rows_queries(conn, scopes, catalog, _STAND_INS[0]),
+                                   rows_queries(conn, scopes, catalog, _STAND_INS[1]))
+            with self._lock:
+                if self._templates_for is catalog:
+                    self._templates[key] = templates
+        if templates is None:
+            return rows_queries(conn, scopes, catalog, org_id)
+        literal = f"'{org_id}'"
+        return [literal.join(pieces) for pieces in templates]
+
+
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_STAND_INS = ("7e3a0c1d-0000-4000-8000-5a17b0a10001", "0c9f2e4b-ffff-4fff-bfff-5a17b0a10002")
+
+
+def _templates(built_a: list[str], built_b: list[str]) -> list[list[str]] | None:
+    """Each query split at the stand-in's literal, when both stand-ins split it alike; else None."""
+    pieces = [a.split(f"'{_STAND_INS[0]}'") for a in built_a]
+    if pieces != [b.split(f"'{_STAND_INS[1]}'") for b in built_b]:
+        return None
+    return pieces
 
 
 def table_ident(t: Table) -> sql.Composable:

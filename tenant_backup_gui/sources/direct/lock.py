@@ -31,8 +31,11 @@ class TenantLock:
         self.conn = self.session.connection() if self.session is not None else connect(self.url, autocommit=True)
         deadline = time.monotonic() + self.wait
         while True:
-            got = self.conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", [LOCK_CLASS, self.org_id]).fetchone()[0]
-            lease = self._live_lease() if got else None
+            # whether a lease table exists, in the same round trip (one a tenant saved in `daily`)
+            got, leases = self.conn.execute(
+                "SELECT pg_try_advisory_lock(%s, hashtext(%s)), to_regclass('public.tenant_backup_locks') IS NOT NULL",
+                [LOCK_CLASS, self.org_id]).fetchone()
+            lease = self._live_lease() if got and leases else None
             if got and lease is None:
                 return self
             if lease is not None:  # a run over the Supabase API holds the tenant: let go, wait
@@ -57,8 +60,6 @@ class TenantLock:
         """A REST run's lease on the tenant (tenant_backup_locks, where the Supabase SQL is
         installed): the two roads must exclude each other both ways. (holder, since) or None."""
         try:
-            if not self.conn.execute("SELECT to_regclass('public.tenant_backup_locks') IS NOT NULL").fetchone()[0]:
-                return None
             return self.conn.execute("SELECT holder, acquired_at FROM public.tenant_backup_locks "
                                      "WHERE organization_id = %s AND expires_at >= now()", [self.org_id]).fetchone()
         except psycopg.Error:  # a role that may not read it: the advisory lock is all we can hold

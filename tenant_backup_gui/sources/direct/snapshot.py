@@ -18,10 +18,11 @@ from psycopg import sql
 from ...core.config import Config
 from ...core.errors import Cancelled, TenantBackupError
 from ...core.scope import Catalog, TableScope
-from ..shared import Tenant, first_line, key_name
+from ..shared import Tenant, first_line, key_name, tenant_table
 from .catalog import CatalogCache, read_catalog, rows_queries, rows_query, table_ident
 from .connect import Session, connect, db_error
 from .copy_out import COPY_OPTIONS, copy_out
+from .packed import Router, packed_statement
 from .tenants import get_tenant
 
 
@@ -175,9 +176,13 @@ class Snapshot:
                     pass
 
     def prepare_export(self, scopes: list[TableScope], org_id: str) -> None:
-        """Every table's export query in one round trip, for this snapshot and its workers."""
+        """Every table's export query in one round trip (in a run, none: built once per catalog),
+        for this snapshot and its workers."""
         try:
-            queries = rows_queries(self.conn, scopes, self.catalog, org_id)
+            if self.cache is not None:
+                queries = self.cache.rows_queries(self.conn, scopes, self.catalog, org_id)
+            else:
+                queries = rows_queries(self.conn, scopes, self.catalog, org_id)
         except psycopg.Error as err:
             raise db_error(err, "preparing the tables' export") from None
         self._queries.update(zip((s.table.key_name for s in scopes), queries))
@@ -198,3 +203,44 @@ class Snapshot:
             raise TenantBackupError(f"table {scope.table.key_name}: the server sent {sent} rows "
                                     f"but {rows} arrived; run the backup again")
         return rows
+
+    def export_packed(self, scopes: list[TableScope], org_id: str, batch_bytes: int,
+                      sink: Callable[[int, bytes, int], None], cancelled: threading.Event) -> list[int]:
+        """Several tables' tenant rows in one COPY (sources/direct/packed.py): `sink(j, lines,
+        count)` gets table j's lines, tables in order. Returns each table's row count; their sum is
+        checked against the server's own COPY count."""
+        try:
+            queries = [self._queries.get(s.table.key_name) or rows_query(self.conn, s, self.catalog, org_id)
+                       for s in scopes]
+            router = Router(len(scopes), sink)
+            rows, sent = copy_out(self.conn, packed_statement(queries, self.conn), batch_bytes, router,
+                                  cancelled, before=1)
+        except psycopg.Error as err:
+            if cancelled.is_set():
+                raise Cancelled("backup cancelled") from None
+            raise db_error(err, f"exporting tables {scopes[0].table.key_name} … {scopes[-1].table.key_name}") from None
+        if rows != sent or sum(router.counts) != rows:
+            raise TenantBackupError(f"tables {scopes[0].table.key_name} … {scopes[-1].table.key_name}: the server "
+                                    f"sent {sent} rows but {rows} arrived; run the backup again")
+        return router.counts
+
+    def tenant_shares(self, scopes: list[TableScope]) -> dict[str, float]:
+        """Each table's size on disk over the number of tenants: what one tenant's rows may weigh,
+        to choose the tables exported together (in a run, read once per catalog)."""
+        if self.cache is not None:
+            return self.cache.shares(self.catalog, lambda: self._shares(scopes))
+        return self._shares(scopes)
+
+    def _shares(self, scopes: list[TableScope]) -> dict[str, float]:
+        sizes = self.table_sizes(scopes)
+        tenants = 1.0
+        if (found := tenant_table(self.catalog, self.config)) is not None:
+            try:
+                tenants = float(self.conn.execute(
+                    sql.SQL("SELECT greatest(1, (SELECT c.reltuples FROM pg_class c JOIN pg_namespace n "
+                            "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s), "
+                            "(SELECT count(*) FROM (SELECT FROM {} LIMIT 1000) x))").format(table_ident(found[0])),
+                    [found[0].schema, found[0].name]).fetchone()[0])
+            except psycopg.Error as err:
+                raise db_error(err, "counting the tenants") from None
+        return {k: v / tenants for k, v in sizes.items()}
