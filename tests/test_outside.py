@@ -288,11 +288,13 @@ def test_doctor_on_the_supabase_road_with_the_key_in_the_environment_does_not_fa
 @pytest.mark.parametrize("files", ["rest"], indirect=True)
 def test_a_backup_killed_over_the_supabase_api_is_not_left_running_forever(files):
     """Over the Supabase API a killed backup's history row stayed in_progress for good: the next
-    job on the tenant (once the dead run's lease expired) put right only the direct road's rows."""
+    job on the tenant (once the dead run's lease expired) put right only the direct road's rows.
+    Now the history listing itself marks it, its process on this host being gone (issue 24 item 11)."""
     from .test_files import RULES
     Path(os.environ["TENANT_BACKUP_CONFIG"]).write_text(RULES + "\n[database]\nlock_lease_seconds = 2\n")
     _kill_a_backup_during_its_file_copies(files)
-    assert [r["status"] for r in cli_json("history", "--org", ORG_A, "--type", "manual")] == ["in_progress"]
+    (dead,) = cli_json("history", "--org", ORG_A, "--type", "manual")
+    assert dead["status"] == "failed" and dead["errors"][0].startswith("interrupted"), dead
     cli_json("backup", "--org", ORG_A)  # waits out the dead run's lease, then takes the tenant
     manual = cli_json("history", "--org", ORG_A, "--type", "manual")
     assert [r["status"] for r in manual] == ["completed", "failed"], manual

@@ -146,7 +146,7 @@ def test_the_window_starts_on_the_supabase_project(project, qtbot, loop):
     qtbot.addWidget(w)
     w.show()
     wait_for(loop, lambda: w.tenant_table.rowCount() >= 2, what="organizations over REST")
-    assert "Database: Supabase project" in w.st_conn.full_text() and "Store: Supabase Storage" in w.st_conn.full_text()
+    assert "Database: Supabase project" in w.st_conn.full_text() and "Store: Supabase Storage" in w.st_store.full_text()
     assert w.st_conn.full_text().endswith("Setup: ok")
 
 
@@ -207,7 +207,7 @@ def test_settings_dialog_saves_the_project_and_keeps_the_key_in_the_keyring(proj
     assert project.service_key not in config
     assert project.service_key in file_keyring.read_text()
     wait_for(loop, lambda: w.tenant_table.rowCount() >= 2, what="organizations over REST after saving")
-    assert "Store: Supabase Storage" in w.st_conn.full_text() and "mirror" in w.st_conn.full_text()
+    assert "Store: Supabase Storage" in w.st_store.full_text() and "mirror" in w.st_store.full_text()
 
 
 def test_a_run_stopped_by_the_apis_statement_timeout_says_what_to_do(project, odd_db):

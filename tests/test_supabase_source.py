@@ -261,7 +261,8 @@ def test_tenants_history_and_setup_over_rest_match_the_direct_path(supa):
     history.finish(log_id, "completed", records=5, size=9, tables=2, metadata={"backup_id": "b1"}, backup_id="b1")
     rows = History(url).rows(ORG_A)
     assert rows[0]["id"] == log_id and rows[0]["status"] == "completed" and rows[0]["records_backed_up"] == 5
-    assert rows[0]["metadata"] == {"store": "x", "backup_id": "b1", "pid": os.getpid()}  # as the direct road
+    from tenant_backup_gui.platform.processes import process_tag
+    assert rows[0]["metadata"] == {"store": "x", "backup_id": "b1", **process_tag()}  # as the direct road
     rest_rows = history.rows(ORG_A)
     assert rest_rows[0]["id"] == log_id and rest_rows[0]["completed_at"] == rows[0]["completed_at"]
     assert history.warnings == []

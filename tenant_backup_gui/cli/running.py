@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from ..core.errors import Cancelled
+from ..core.errors import Cancelled, TenantBackupError
 from .printers import Progress
 
 
@@ -14,9 +14,7 @@ def run_job(job, progress: Progress, leftovers: bool = True):
     First, the history rows of this host's killed jobs (any kind, any organization) say so; not for
     the jobs that read only the backup store (leftovers=False: verify, show), which must not wait
     on a database they do not use."""
-    if leftovers:
-        _mark_dead(getattr(job, "ctx", None))
-    return asyncio.run(_run(job, progress))
+    return asyncio.run(_run(job, progress, leftovers))
 
 
 def _mark_dead(ctx) -> None:
@@ -30,11 +28,14 @@ def _mark_dead(ctx) -> None:
         pass  # no history to put right here (no database configured): the job says what it needs
 
 
-async def _run(job, progress: Progress):
+async def _run(job, progress: Progress, leftovers: bool):
     from ..platform.signals import cancel_on_signals
     try:
-        with cancel_on_signals(job.cancel) as stop:
+        with cancel_on_signals(job.cancel) as stop:  # the leftovers' wait for a connection ends on a signal too
             try:
+                if leftovers:
+                    await asyncio.to_thread(_mark_dead, getattr(job, "ctx", None))
+                    stop.check()
                 result = await job.run()
             except Cancelled:
                 stop.check()  # a signal's: say which
@@ -52,6 +53,14 @@ def context(args):
     from ..services.context import Context
     ctx = Context.from_settings(load_settings())
     if getattr(args, "org", None):
+        from ..platform.signals import cancel_on_signals
         from .orgs import resolve_org
-        args.org = resolve_org(ctx, args.org)
+        # The lookup may wait for a pooled connection: SIGTERM/SIGINT end that wait too, in one line.
+        with cancel_on_signals(lambda: None) as stop:
+            try:
+                args.org = resolve_org(ctx, args.org)
+            except TenantBackupError:
+                stop.check()  # a signal's: say which
+                raise
+            stop.check()
     return ctx
