@@ -207,7 +207,9 @@ def test_every_refusal_the_engine_raises_has_its_sqlstate_mapped_and_the_sql_sha
     from tenant_backup_gui.core.constants import LOCK_CLASS
     from tenant_backup_gui.sources.restore_engine import REFUSALS
     engine = (ROOT / "resources" / "sql" / "restore_engine.sql").read_text()
-    raised = set(re.findall(r"errcode = '(TB\d{3})'", engine))
+    raised = {code for f in ("restore_engine.sql", "restore_choice.sql", "restore_rows.sql")
+              for code in re.findall(r"errcode = '(TB\d{3})'", (ROOT / "resources" / "sql" / f).read_text())}
+    assert "TB013" in raised
     assert raised and raised <= set(REFUSALS), raised - set(REFUSALS)
     assert "{{LOCK_CLASS}}" in engine and "{{OWN_TABLES}}" in engine
     supabase = (ROOT / "resources" / "sql" / "supabase.sql").read_text()

@@ -92,18 +92,23 @@ def test_the_dry_run_names_exactly_the_rows_it_changes_and_every_report_agrees(d
     assert {(ln["table"], ln["key"]) for ln in lines} == {(t, r["key"][0]) for t, rs in rows.items() for r in rs}
     text = run_cli("restore", "--org", org, "--backup", backup["id"], "--dry-run", "--show-rows", check=True).stdout
     assert f"update         {day['edited']}" in text and "balance: 1234.56 →" in text
-    # Missing rows only: the 18 and their children come back; the bottles, the new customer and the
-    # edited balance are left different, and said to be; "unchanged" means equal.
+    # Missing rows only: the 18 and their children come back, and the bottles get their customer
+    # back (a link cleared by the delete, not today's work); the new customer and the edited balance
+    # are left different, and said to be; "unchanged" means equal.
     miss = cli_json("restore", "--org", org, "--backup", backup["id"], "--dry-run", "--mode", "missing-only",
                     "--show-rows")
-    assert miss["tables"]["bottles"]["left_different"] == len(day["bottles"])
-    assert miss["tables"]["customers"]["left_different"] == 2  # the edited one, and the new one
     b = miss["tables"]["bottles"]
+    assert (b["left_different"], b["relinked"]) == (0, len(day["bottles"]))
+    assert miss["tables"]["customers"]["left_different"] == 2  # the edited one, and the new one
     assert b["unchanged"] == b["record_count"] - len(day["bottles"])
-    left = {r["key"][0] for r in miss["rows"]["bottles"] if r["kind"] == "left"}
-    assert left == day["bottles"]
-    assert miss["summary"]["left_different"] == sum(len(v) for v in miss["rows"].values()) \
-        - sum(r["kind"] == "insert" for v in miss["rows"].values() for r in v)
+    relinked = {r["key"][0]: r for r in miss["rows"]["bottles"]}
+    assert set(relinked) == day["bottles"] and {r["kind"] for r in relinked.values()} == {"relink"}
+    assert [c["column"] for c in next(iter(relinked.values()))["changes"]] == ["assigned_customer"]
+    assert miss["summary"]["left_different"] == sum(r["kind"] == "left" for v in miss["rows"].values() for r in v)
+    assert miss["summary"]["relinked"] == len(day["bottles"])
+    kept = cli_json("restore", "--org", org, "--backup", backup["id"], "--dry-run", "--mode", "missing-only",
+                    "--no-relink")  # the owner may leave the links as they are
+    assert kept["tables"]["bottles"]["left_different"] == len(day["bottles"]) and kept["summary"]["relinked"] == 0
     # The apply says what it changed, in the dry run's numbers; so does the history.
     done = cli_json("restore", "--org", org, "--backup", backup["id"], "--apply", "--plan", dry["plan_id"], "--yes")
     changed = (s["inserted"], s["updated"], s["deleted"])

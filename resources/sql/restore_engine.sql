@@ -46,7 +46,8 @@ end $$;
 
 -- The version of these helpers: the client refuses to restore with missing or older ones.
 create or replace function public.tenant_backup_restore_version() returns integer
-language sql immutable as $$ select 6 $$;  -- 5: structural proofs; 6: the dry run lists its rows (restore_rows.sql)
+language sql immutable as $$ select 7 $$;  -- 5: structural proofs; 6: the dry run lists its rows (restore_rows.sql);
+                                           -- 7: chosen rows, dependents, links back (restore_choice.sql)
 
 -- Version 1's signatures, replaced below (`create or replace` would keep them as overloads).
 drop function if exists public.tenant_backup__run(uuid, text, json, text, boolean, text, json, json, text);
@@ -302,15 +303,21 @@ language sql immutable set search_path = pg_catalog, pg_temp as $$
 $$;
 
 -- SQL condition: the decoded row of alias p_alias is one this restore really writes. Missing-only
--- skips a row whose key exists now (whoever owns that row): the proofs judge such a key by the
--- CURRENT row, never by the backup's (a decoy carrying another tenant's key, issue 20).
+-- and chosen rows skip a row whose key exists now (whoever owns that row): the proofs judge such a
+-- key by the CURRENT row, never by the backup's (a decoy carrying another tenant's key, issue 20).
+-- Chosen rows with --overwrite also write a row whose key the organization holds now
+-- (tenant_backup__with_choice marks the descriptions "overwrite" and names the "org"); a key
+-- another organization holds is never written.
 create or replace function public.tenant_backup__written(p_alias text, p_mode text, p_rel regclass, p_t json)
 returns text language sql stable set search_path = pg_catalog, pg_temp as $$
-  select case when p_mode <> 'missing-only' then 'TRUE'
+  select case when p_mode = 'replace' then 'TRUE'
               when json_array_length(coalesce(p_t->'key', '[]'::json)) = 0 then 'FALSE'
-              else format('NOT EXISTS (SELECT 1 FROM %s x WHERE %s)', p_rel,
+              else format('NOT EXISTS (SELECT 1 FROM %s x WHERE %s%s)', p_rel,
                           (select string_agg(format('x.%I = %I.%I', k, p_alias, k), ' AND ')
-                             from json_array_elements_text(p_t->'key') k)) end
+                             from json_array_elements_text(p_t->'key') k),
+                          case when p_mode = 'rows' and coalesce((p_t->>'overwrite')::boolean, false) then
+                            format(' AND NOT (%s)', public.tenant_backup_scope_condition('x', p_t->'scope', p_t->>'org'))
+                          else '' end) end
 $$;
 
 -- SQL condition: no decoded parent row (alias p) that this restore really writes matches (p_match).
@@ -365,7 +372,7 @@ begin
     cond := public.tenant_backup__no_written_parent(p_decoded_all[k], match, p_mode,
       public.tenant_backup__rel(p_tables->(k - 1)), p_tables->(k - 1));
   end if;
-  if k is null or p_mode = 'missing-only' then  -- the tenant's own rows the restore leaves in place
+  if k is null or p_mode <> 'replace' then  -- the tenant's own rows the restore leaves in place
     cond := concat_ws(' AND ', cond, format('NOT EXISTS (SELECT 1 FROM %I.%I AS p WHERE %s AND %s)',
       coalesce(hop->>'parent_schema', 'public'), hop->>'parent_table', match,
       public.tenant_backup__path_condition('p', json_build_object('anchor', anchor, 'path',
@@ -435,6 +442,12 @@ end $$;
 
 -- Version 3's engine took p_run / p_fp_tables and signalled "checked" by a NULL fingerprint.
 drop function if exists public.tenant_backup__run(uuid, text, json, text, boolean, text, json, json, text, boolean, boolean);
+-- Version 6's, before chosen rows (p_choice).
+drop function if exists public.tenant_backup__run(uuid, text, json, text, boolean, text, json, json, text, boolean, boolean, boolean);
+drop function if exists public.tenant_backup__lock(text, regclass[], json, boolean, text, boolean);
+drop function if exists public.tenant_backup__compare(json, regclass[], regclass[], text, boolean);
+drop function if exists public.tenant_backup_restore(uuid, text, json, text, boolean, text, json, json, text);
+drop function if exists public.tenant_backup_check(uuid, text, json, text, text, json, text);
 
 -- ------------------------------------------------------------------ the restore, phase by phase
 -- tenant_backup__run tells the story; each phase below is one chapter of it. The phases have no
@@ -448,7 +461,8 @@ drop function if exists public.tenant_backup__run(uuid, text, json, text, boolea
 --   TB007 the database refused a table's rows (its own SQLSTATE in the HINT)
 --   TB008 a table or column changed since the dry run   TB009 outside what the helpers may touch
 --   TB010 the call itself is malformed                  TB011 a column list leaves out a key/tenant/scope column
---   TB012 a value past a shared sequence                TBDRY the dry run's own rollback (internal)
+--   TB012 a value past a shared sequence                TB013 a chosen row is not in the backup (restore_choice.sql)
+--   TBDRY the dry run's own rollback (internal)
 
 -- A table's entry of the report, built here only: the comparison's counts, then what was written.
 create or replace function public.tenant_backup__counts(p_t json, p_current bigint, p_insert bigint,
@@ -485,7 +499,7 @@ $$;
 -- Lock (an apply only): the tenant's advisory lock, every table the fingerprint covers, and the
 -- fingerprint itself unless this transaction checked it already (p_checked).
 create or replace function public.tenant_backup__lock(p_org text, p_rels regclass[], p_fingerprint_tables json,
-  p_take_lock boolean, p_fingerprint text, p_checked boolean) returns void
+  p_take_lock boolean, p_fingerprint text, p_checked boolean, p_now text default null) returns void
 language plpgsql volatile as $$
 declare
   lock_rels regclass[] := array(select distinct x from unnest(p_rels || public.tenant_backup__resolve(p_fingerprint_tables)) x);
@@ -503,7 +517,8 @@ begin
   exception when lock_not_available then
     raise exception 'the tenant''s tables are busy (locked for over 30 s); try again shortly' using errcode = 'TB002';
   end;
-  if not p_checked and public.tenant_backup__fingerprint(p_org, p_fingerprint_tables) is distinct from p_fingerprint then
+  -- p_now: the chosen rows' own fingerprint, computed by the caller once these locks are held.
+  if not p_checked and coalesce(p_now, public.tenant_backup__fingerprint(p_org, p_fingerprint_tables)) is distinct from p_fingerprint then
     raise exception 'the data changed since the dry run; run it again' using errcode = 'TB003';
   end if;
 end $$;
@@ -520,24 +535,30 @@ begin
   return decoded;
 end $$;
 
--- Verify, before any write: every staged row arrived (a lost batch must never become a silently
--- smaller restore: every staged row was decoded, so the decoded count is the staged one), and
--- every row belongs to p_org, parents first so a child may lean on its proven parents. One
--- refusal refuses all.
-create or replace function public.tenant_backup__verify(p_tables json, p_decoded regclass[], p_org text, p_mode text)
+-- Arrived: every staged row arrived (a lost batch must never become a silently smaller restore:
+-- every staged row was decoded, so the decoded count is the staged one).
+create or replace function public.tenant_backup__arrived(p_tables json, p_decoded regclass[])
 returns void language plpgsql stable as $$
 declare
-  names text[] := array(select public.tenant_backup__name(e) from json_array_elements(p_tables) e);
   staged bigint;
-  msg text;
 begin
   for i in 1 .. cardinality(p_decoded) loop
     staged := public.tenant_backup__decoded_rows(p_decoded[i]);
     if staged is distinct from (p_tables->(i - 1)->>'rows')::bigint then
-      raise exception 'table %: % rows were sent but % are staged; run it again', names[i],
+      raise exception 'table %: % rows were sent but % are staged; run it again', public.tenant_backup__name(p_tables->(i - 1)),
         coalesce(p_tables->(i - 1)->>'rows', '?'), staged using errcode = 'TB004';
     end if;
   end loop;
+end $$;
+
+-- Verify, before any write: every row written belongs to p_org, parents first so a child may lean
+-- on its proven parents. One refusal refuses all.
+create or replace function public.tenant_backup__verify(p_tables json, p_decoded regclass[], p_org text, p_mode text)
+returns void language plpgsql stable as $$
+declare
+  names text[] := array(select public.tenant_backup__name(e) from json_array_elements(p_tables) e);
+  msg text;
+begin
   for i in 1 .. cardinality(p_decoded) loop
     msg := public.tenant_backup__trespass(p_tables->(i - 1), p_decoded[i], p_org, p_mode, names, p_decoded, p_tables);
     if msg is not null then
@@ -746,17 +767,23 @@ end $$;
 
 -- Compare the staged rows with today's: the report's per-table counts. An apply may pass the dry
 -- run's counts instead ("known"): the fingerprint proved the data is the one they were counted on.
+-- A row a link-back (tenant_backup__relinks) makes equal to the backup is no longer counted as
+-- different. Chosen rows (p_mode 'rows', p_decoded the chosen ones) compare only those: each is
+-- inserted when its key is missing, and otherwise is equal, or different (a conflict: left as it
+-- is, or updated with --overwrite). Nothing else of the tenant is read.
 create or replace function public.tenant_backup__compare(p_tables json, p_rels regclass[], p_decoded regclass[],
-  p_org text, p_apply boolean) returns jsonb
+  p_org text, p_apply boolean, p_mode text default 'replace') returns jsonb
 language plpgsql volatile as $$
 declare
   t json;
   key text[];
   cur_q text;
   match text;
+  differs text;
   n bigint; ins bigint; dele bigint; upd bigint;
   msg text; detail text; state text;
   plans jsonb := '{}';
+  entry jsonb;
 begin
   for i in 1 .. cardinality(p_rels) loop
     t := p_tables->(i - 1);
@@ -769,16 +796,39 @@ begin
     key := array(select json_array_elements_text(coalesce(t->'key', '[]'::json)));
     begin
       cur_q := public.tenant_backup__scope_query(t, p_org, format('%I.*', 'tb$row'));
+      match := (select string_agg(format('s.%I = c.%I', k, k), ' AND ') from unnest(key) k);
+      differs := public.tenant_backup__differs(t, i, 's', 'c');
+      if p_mode = 'rows' then
+        if cardinality(key) = 0 then
+          n := 0; ins := 0; upd := 0; dele := 0;
+        else  -- dele: here the chosen rows equal to the backup now
+          execute format($q$
+            SELECT (SELECT count(*) FROM %1$s s WHERE NOT EXISTS (SELECT 1 FROM %2$s x WHERE %3$s)),
+                   count(c.*), count(*) FILTER (WHERE %4$s), count(*) FILTER (WHERE s::text = c::text)
+              FROM %1$s s JOIN (%5$s) c ON %6$s$q$,
+            p_decoded[i], p_rels[i], public.tenant_backup__same_key(t, 's', 'x'), differs, cur_q, match) into ins, n, upd, dele;
+        end if;
+        entry := public.tenant_backup__counts(t, n, ins, 0, 0) || jsonb_build_object(
+          'record_count', public.tenant_backup__decoded_rows(p_decoded[i]), 'unchanged', dele,
+          'conflicts', upd, 'chosen', public.tenant_backup__chosen_count(i));
+        if coalesce((t->>'overwrite')::boolean, false) then
+          entry := entry || jsonb_build_object('to_update', upd);
+        else
+          entry := entry || jsonb_build_object('left_different', upd);
+        end if;
+        plans := plans || jsonb_build_object(public.tenant_backup__name(t), entry
+          || jsonb_build_object('relinked', public.tenant_backup__relink_count(i)));
+        continue;
+      end if;
       execute format('SELECT count(*) FROM (%s) c', cur_q) into n;
       if cardinality(key) > 0 then
-        match := (select string_agg(format('s.%I = c.%I', k, k), ' AND ') from unnest(key) k);
         -- Anti-joins (NOT EXISTS), never NOT IN: NOT IN over a large unhashable set is quadratic.
         execute format($q$
           WITH s AS NOT MATERIALIZED (SELECT * FROM %s), c AS MATERIALIZED (%s)
           SELECT (SELECT count(*) FROM s WHERE NOT EXISTS (SELECT 1 FROM c WHERE %s)),
                  (SELECT count(*) FROM c WHERE NOT EXISTS (SELECT 1 FROM s WHERE %s)),
-                 (SELECT count(*) FROM s JOIN c ON %s WHERE s::text IS DISTINCT FROM c::text)$q$,
-          p_decoded[i], cur_q, match, match, match) into ins, dele, upd;
+                 (SELECT count(*) FROM s JOIN c ON %s WHERE %s)$q$,
+          p_decoded[i], cur_q, match, match, match, differs) into ins, dele, upd;
       else
         execute format($q$
           WITH s AS (SELECT p::text AS t FROM (SELECT * FROM %s) p), c AS (SELECT q::text AS t FROM (%s) q)
@@ -791,7 +841,8 @@ begin
       get stacked diagnostics msg = message_text, detail = pg_exception_detail, state = returned_sqlstate;
       perform public.tenant_backup__fail(public.tenant_backup__name(t), '', msg, detail, state);
     end;
-    plans := plans || jsonb_build_object(public.tenant_backup__name(t), public.tenant_backup__counts(t, n, ins, upd, dele));
+    plans := plans || jsonb_build_object(public.tenant_backup__name(t), public.tenant_backup__counts(t, n, ins, upd, dele)
+      || jsonb_build_object('relinked', public.tenant_backup__relink_count(i)));
   end loop;
   return jsonb_build_object('tables', plans, 'warnings', '[]'::jsonb, 'problems', '[]'::jsonb, 'dangling', '[]'::jsonb);
 end $$;
@@ -894,13 +945,18 @@ begin
     if p_mode = 'missing-only' and cardinality(key) = 0 then
       p_report := jsonb_set(p_report, '{warnings}', (p_report->'warnings') || to_jsonb(format(
         'table %s has no key: missing-only cannot tell which rows are missing; left as is', name)));
+    elsif p_mode = 'rows' and cardinality(key) = 0 then
+      null;  -- a row without a key cannot be chosen (tenant_backup__choose picks none)
     elsif cardinality(cols) > 0 then
       overriding := case when coalesce((t->>'identity_always')::boolean, false) or exists (
           select 1 from pg_attribute where attrelid = p_rels[i] and attnum > 0 and not attisdropped and attidentity = 'a')
         then ' OVERRIDING SYSTEM VALUE' else '' end;
-      if p_mode = 'missing-only' then
+      if p_mode <> 'replace' then
         where_ := format(' WHERE NOT EXISTS (SELECT 1 FROM %s x WHERE %s)', p_rels[i],
                          (select string_agg(format('x.%I = p.%I', k, k), ' AND ') from unnest(key) k));
+      end if;
+      if p_mode = 'rows' and coalesce((t->>'overwrite')::boolean, false) then  -- conflicts: made equal to the backup
+        p_report := public.tenant_backup__overwrite(p_report, t, p_rels[i], p_decoded[i], cols);
       end if;
       if not p_apply and exists (select 1 from pg_attribute a where a.attrelid = p_rels[i] and a.attnum > 0
           and not a.attisdropped and a.attgenerated = '' and a.attname::text <> all(cols)
@@ -930,7 +986,13 @@ begin
       p_report := jsonb_set(p_report, array['tables', name], public.tenant_backup__counts(t,
         (p_report->'tables'->name->>'current_rows')::bigint, written, 0, 0) || jsonb_build_object(  -- kept as they are:
         'left_different', coalesce((p_report->'tables'->name->>'to_update')::bigint + (p_report->'tables'->name->>'to_delete')::bigint, 0),
-        'unchanged', (t->>'rows')::bigint - written - coalesce((p_report->'tables'->name->>'to_update')::bigint, 0)));
+        'unchanged', (t->>'rows')::bigint - written - coalesce((p_report->'tables'->name->>'to_update')::bigint, 0)
+                     - coalesce((p_report->'tables'->name->>'relinked')::bigint, 0),  -- equal once relinked, not yet
+        'relinked', coalesce(p_report->'tables'->name->'relinked', '0')));
+    end if;
+    if p_mode = 'rows' then  -- what it inserted, and (--overwrite) the conflicts it updated
+      p_report := jsonb_set(p_report, array['tables', name, 'to_insert'], to_jsonb(written));
+      written := written + coalesce((p_report->'tables'->name->>'overwritten')::bigint, 0);
     end if;
     p_report := jsonb_set(p_report, array['tables', name, 'restored'], to_jsonb(written));
   end loop;
@@ -991,7 +1053,7 @@ begin
     n := 0;
     if written > 0 then  -- the rows written: all of the decoded ones, or (missing-only) those now in the table
       written_cond := '';
-      if p_mode = 'missing-only' then
+      if p_mode <> 'replace' then
         written_cond := format(' AND EXISTS (SELECT 1 FROM %s x WHERE %s AND %s)', p_rels[i],
           (select string_agg(format('x.%I = c.%I', k, k), ' AND ') from unnest(key) k),
           (select string_agg(format('x.%I IS NOT DISTINCT FROM c.%I', cc, cc), ' AND ') from unnest(fk.cols) cc));
@@ -1073,42 +1135,53 @@ end $$;
 -- p_check_only: lock and verify, nothing else (before the caller's safety backup). p_checked: this
 -- transaction ran p_check_only on these very staged rows and has held the locks since, so the
 -- fingerprint, the staged counts and the rows' ownership stand proven (the direct road's apply;
--- only the owner may call __run, never the API).
+-- only the owner may call __run, never the API). p_choice (restore_choice.sql): the chosen rows
+-- of mode 'rows', and whether links come back (missing-only and rows).
 create or replace function public.tenant_backup__run(p_run_id uuid, p_org text, p_tables json, p_mode text,
   p_apply boolean, p_fingerprint text, p_log json, p_fingerprint_tables json, p_tenant_column text,
-  p_lock boolean default true, p_check_only boolean default false, p_checked boolean default false)
+  p_lock boolean default true, p_check_only boolean default false, p_checked boolean default false,
+  p_choice json default null)
 returns jsonb language plpgsql volatile set search_path = pg_catalog, pg_temp as $$
 declare
+  tables json := public.tenant_backup__with_choice(p_tables, p_org, p_mode, p_choice);
   rels regclass[] := public.tenant_backup__resolve(p_tables);
   decoded regclass[];
+  picked regclass[];
   report jsonb;
 begin
-  perform set_config('search_path', public.tenant_backup__key_path(p_tables, rels), true);
-  if p_apply then
-    perform public.tenant_backup__lock(p_org, rels, p_fingerprint_tables, p_lock, p_fingerprint, p_checked);
-  end if;
-  decoded := public.tenant_backup__decode(p_tables, rels, p_run_id);
+  perform set_config('search_path', public.tenant_backup__key_path(tables, rels), true);
+  decoded := public.tenant_backup__decode(tables, rels, p_run_id);  -- the backup's rows: no lock needed yet
   if not p_checked then
-    perform public.tenant_backup__columns(p_tables, rels, p_tenant_column);
-    perform public.tenant_backup__verify(p_tables, decoded, p_org, p_mode);
-    perform public.tenant_backup__foreign(p_tables, rels, decoded, p_org, p_mode, p_fingerprint_tables);
-    perform public.tenant_backup__sequence_room(p_tables, rels, decoded, p_mode);
+    perform public.tenant_backup__arrived(tables, decoded);
+  end if;
+  picked := public.tenant_backup__choose(tables, rels, decoded, p_org, p_mode, p_choice);
+  if p_apply then
+    perform public.tenant_backup__lock(p_org, rels, p_fingerprint_tables, p_lock, p_fingerprint, p_checked,
+      case when p_mode = 'rows' then public.tenant_backup__fingerprint_rows(tables, rels, decoded) end);
+  end if;
+  if not p_checked then
+    perform public.tenant_backup__columns(tables, rels, p_tenant_column);
+    perform public.tenant_backup__verify(tables, picked, p_org, p_mode);
+    perform public.tenant_backup__foreign(tables, rels, picked, p_org, p_mode, p_fingerprint_tables);
+    perform public.tenant_backup__sequence_room(tables, rels, picked, p_mode);
   end if;
   if p_check_only then
     return jsonb_build_object('checked', true, 'tables', '{}'::jsonb, 'warnings', '[]'::jsonb, 'problems', '[]'::jsonb);
   end if;
-  report := public.tenant_backup__compare(p_tables, rels, decoded, p_org, p_apply);
+  perform public.tenant_backup__relinks(tables, rels, decoded, picked, p_org, p_mode, p_choice);
+  report := public.tenant_backup__compare(tables, rels, picked, p_org, p_apply, p_mode);
   if not p_apply then
-    report := public.tenant_backup__review(report, p_tables, rels, decoded, p_org, p_mode, p_tenant_column);
+    report := public.tenant_backup__review(report, tables, rels, picked, p_org, p_mode, p_tenant_column);
   end if;
   perform public.tenant_backup__quiet();
   if p_mode = 'replace' then
-    report := public.tenant_backup__delete(report, p_tables, rels, p_org);
+    report := public.tenant_backup__delete(report, tables, rels, p_org);
   end if;
-  report := public.tenant_backup__insert(report, p_tables, rels, decoded, p_mode, p_apply);
+  report := public.tenant_backup__insert(report, tables, rels, picked, p_mode, p_apply);
+  report := public.tenant_backup__relink(report, tables, rels, decoded);
   report := report || jsonb_build_object('total_records_restored',
     (select coalesce(sum((value->>'restored')::bigint), 0) from jsonb_each(report->'tables')), 'sequences_moved', '[]'::jsonb);
-  report := public.tenant_backup__dangling(report, p_tables, rels, decoded, p_org, p_mode, p_tenant_column);
+  report := public.tenant_backup__dangling(report, tables, rels, picked, p_org, p_mode, p_tenant_column);
   if p_apply then
     if jsonb_array_length(report->'problems') > 0 then
       raise exception 'the restore was refused and nothing was changed: %', report->'problems'->>0 using errcode = 'TB006';
@@ -1182,7 +1255,7 @@ end $$;
 -- atomically with its writes. Leaves the staged rows in place for the apply.
 create or replace function public.tenant_backup_check(p_run_id uuid, p_org text, p_tables json,
   p_mode text default 'replace', p_fingerprint text default null, p_fingerprint_tables json default null,
-  p_tenant_column text default 'organization_id')
+  p_tenant_column text default 'organization_id', p_choice json default null)
 returns json language plpgsql volatile security definer set search_path = pg_catalog, pg_temp
 set statement_timeout = '15min' as $$
 begin
@@ -1190,7 +1263,8 @@ begin
     raise exception 'an apply needs the fingerprint of its dry run; run the dry run first' using errcode = 'TB010';
   end if;
   return public.tenant_backup__run(p_run_id, p_org, p_tables, p_mode, true, p_fingerprint, '{}',
-    coalesce(p_fingerprint_tables, p_tables), p_tenant_column, p_lock => true, p_check_only => true)::json;
+    coalesce(p_fingerprint_tables, p_tables), p_tenant_column, p_lock => true, p_check_only => true,
+    p_choice => p_choice)::json;
 end $$;
 
 -- The restore of one tenant from the rows staged under p_run_id, in the RPC's one transaction.
@@ -1204,7 +1278,8 @@ end $$;
 -- search_path: service_role may not set session_replication_role nor lock every table.
 create or replace function public.tenant_backup_restore(p_run_id uuid, p_org text, p_tables json,
   p_mode text default 'replace', p_apply boolean default false, p_fingerprint text default null,
-  p_log json default '{}', p_fingerprint_tables json default null, p_tenant_column text default 'organization_id')
+  p_log json default '{}', p_fingerprint_tables json default null, p_tenant_column text default 'organization_id',
+  p_choice json default null)
 returns json language plpgsql volatile security definer set search_path = pg_catalog, pg_temp
 -- The whole restore is one API call: longer than the API roles' statement timeouts (service_role
 -- falls back to the authenticator's 8 s on Supabase). PostgREST 12.2+ hoists this setting into the
@@ -1215,8 +1290,8 @@ declare
   fp_tables json := coalesce(p_fingerprint_tables, p_tables);
   before text;
 begin
-  if p_mode is null or p_mode not in ('replace', 'missing-only') then
-    raise exception 'unknown mode % (use replace or missing-only)', coalesce(p_mode, 'null') using errcode = 'TB010';
+  if p_mode is null or p_mode not in ('replace', 'missing-only', 'rows') then
+    raise exception 'unknown mode % (use replace, missing-only or rows)', coalesce(p_mode, 'null') using errcode = 'TB010';
   end if;
   if p_tables is null or json_typeof(p_tables) <> 'array' then
     raise exception 'p_tables must be a JSON array of table descriptions' using errcode = 'TB010';
@@ -1229,19 +1304,19 @@ begin
       raise exception 'an apply needs the fingerprint of its dry run; run the dry run first' using errcode = 'TB010';
     end if;
     report := public.tenant_backup__run(p_run_id, p_org, p_tables, p_mode, true, p_fingerprint, p_log, fp_tables,
-                                        p_tenant_column, p_lock => true);
+                                        p_tenant_column, p_lock => true, p_choice => p_choice);
     report := report || jsonb_build_object('fingerprint', p_fingerprint);
   else
-    before := public.tenant_backup__fingerprint(p_org, fp_tables);
-    perform public.tenant_backup__list_rows(p_run_id, p_org, p_tables, p_mode);  -- restore_rows.sql
+    before := public.tenant_backup__fingerprint_now(p_run_id, p_org, p_tables, fp_tables, p_mode);
+    perform public.tenant_backup__list_rows(p_run_id, p_org, p_tables, p_mode, p_choice);  -- restore_rows.sql
     begin
       report := public.tenant_backup__run(p_run_id, p_org, p_tables, p_mode, false, null, p_log, fp_tables,
-                                          p_tenant_column, p_lock => false);
+                                          p_tenant_column, p_lock => false, p_choice => p_choice);
       raise exception using errcode = 'TBDRY', message = 'dry run: rolled back';
     exception when sqlstate 'TBDRY' then
       null;  -- everything the block did is undone; `report` keeps what it found
     end;
-    if public.tenant_backup__fingerprint(p_org, fp_tables) is distinct from before then
+    if public.tenant_backup__fingerprint_now(p_run_id, p_org, p_tables, fp_tables, p_mode) is distinct from before then
       report := jsonb_set(report, '{problems}', (report->'problems')
                 || to_jsonb('the tenant''s data changed during the dry run; run it again'::text));
       before := null;

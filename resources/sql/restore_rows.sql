@@ -16,6 +16,7 @@ create table if not exists public.tenant_backup_row_list (
   tbl text not null,
   n bigint not null,
   kind text not null,        -- insert | update | delete | left (missing-only: differs, or only now, and is kept)
+                             -- | relink (only its link comes back) | conflict (chosen, exists now and differs: kept)
   key jsonb not null,        -- the key's values, in the key's order (the whole row's text for a keyless table)
   label text,
   changes json,              -- update / left: {column: [now, backup]}, the columns that differ, in the table's order
@@ -36,10 +37,17 @@ begin
   end loop;
 end $$;
 
--- The list of one table (its description p_t, the decoded backup rows p_decoded): every row the
--- restore inserts, updates or deletes (replace), or inserts and leaves different (missing-only),
--- ordered by key. Rows equal to the backup are not listed. Returns how many it listed.
-create or replace function public.tenant_backup__list_table(p_run_id uuid, p_t json, p_decoded regclass,
+-- Version 6's, before chosen rows.
+drop function if exists public.tenant_backup__list_table(uuid, json, regclass, text, text);
+drop function if exists public.tenant_backup__list_rows(uuid, text, json, text);
+alter table public.tenant_backup_row_list add column if not exists why text;  -- chosen | dependent | parent (mode rows)
+
+-- The list of one table (its description p_t, position p_i, the decoded backup rows p_decoded): every row the restore inserts, updates or deletes (replace), or inserts
+-- and leaves different (missing-only), ordered by key; a row that only gets its link back is a
+-- "relink" (restore_choice.sql). Chosen rows (mode rows) list only those rows: inserted, a
+-- "conflict" (exists now and differs: left as it is) or, with --overwrite, updated; and the rows
+-- that get a link back. Rows equal to the backup are not listed. Returns how many it listed.
+create or replace function public.tenant_backup__list_table(p_run_id uuid, p_t json, p_i int, p_decoded regclass,
   p_org text, p_mode text) returns bigint
 language plpgsql volatile as $$
 declare
@@ -51,9 +59,13 @@ declare
   order_by text;
   label_expr text;
   kept text := case when p_mode = 'replace' then '' else 'left' end;
+  changes text;
   n bigint;
 begin
   if cardinality(key) = 0 then  -- a keyless table: rows compared whole, listed by their text
+    if p_mode = 'rows' then
+      return 0;  -- no row of it can be chosen
+    end if;
     execute format($q$
       INSERT INTO public.tenant_backup_row_list (run_id, tbl, n, kind, key, label, changes)
       SELECT %L, %L, row_number() OVER (ORDER BY kind, t), kind, jsonb_build_array(t), null, null FROM (
@@ -71,48 +83,77 @@ begin
                from unnest(key) k);
   order_by := (select string_agg(format('coalesce(s.%I, c.%I)', k, k), ', ') from unnest(key) k);
   label_expr := case when label is null then 'null' else format('coalesce(s.%I, c.%I)::text', label, label) end;
-  execute format($q$
-    INSERT INTO public.tenant_backup_row_list (run_id, tbl, n, kind, key, label, changes, now_row, backup_row)
-    SELECT %2$L, %3$L, row_number() OVER (ORDER BY %4$s), kind, %5$s, %6$s,
-           CASE WHEN kind IN ('update', 'left') AND s.%1$I IS NOT NULL THEN (
+  changes := format($c$CASE WHEN k.kind IN ('update', 'left', 'conflict', 'relink') AND s.%1$I IS NOT NULL AND c.%1$I IS NOT NULL THEN (
              SELECT json_object_agg(b.key, json_build_array(a.value #>> '{}', b.value #>> '{}'))
                FROM json_each(to_json(s)) b LEFT JOIN json_each(to_json(c)) a ON a.key = b.key
               WHERE a.value::text IS DISTINCT FROM b.value::text) END,
            CASE WHEN c.%1$I IS NOT NULL THEN (SELECT json_object_agg(e.key, e.value #>> '{}') FROM json_each(to_json(c)) e) END,
-           CASE WHEN s.%1$I IS NOT NULL THEN (SELECT json_object_agg(e.key, e.value #>> '{}') FROM json_each(to_json(s)) e) END
+           CASE WHEN s.%1$I IS NOT NULL THEN (SELECT json_object_agg(e.key, e.value #>> '{}') FROM json_each(to_json(s)) e) END$c$,
+           key[1]);
+  if p_mode = 'rows' then
+    execute format($q$
+      INSERT INTO public.tenant_backup_row_list (run_id, tbl, n, kind, key, label, changes, now_row, backup_row, why)
+      SELECT %2$L, %3$L, row_number() OVER (ORDER BY %4$s), k.kind, %5$s, %6$s, %7$s, w.why
+        FROM %8$s s LEFT JOIN (%9$s) c ON %10$s
+        LEFT JOIN pg_temp.tenant_backup_chosen w ON w.i = %11$s AND w.key = %12$s
+       CROSS JOIN LATERAL (SELECT CASE
+           WHEN w.why IS NULL THEN CASE WHEN c.%1$I IS NOT NULL AND EXISTS (SELECT 1 FROM pg_temp.tenant_backup_relink r
+                                         WHERE r.i = %11$s AND r.key = %12$s) THEN 'relink' END
+           WHEN c.%1$I IS NULL THEN CASE WHEN EXISTS (SELECT 1 FROM %13$s y WHERE %14$s) THEN 'conflict' ELSE 'insert' END
+           WHEN %15$s THEN %16$L
+           WHEN s::text IS DISTINCT FROM c::text THEN 'relink' END AS kind) k
+       WHERE k.kind IS NOT NULL$q$,
+      key[1], p_run_id, public.tenant_backup__name(p_t), order_by, keyval, label_expr, changes, p_decoded, cur_q, match,
+      p_i, public.tenant_backup__key_array(p_t, 's'), public.tenant_backup__rel(p_t),
+      public.tenant_backup__same_key(p_t, 'y', 's'), public.tenant_backup__differs(p_t, p_i, 's', 'c'),
+      case when coalesce((p_t->>'overwrite')::boolean, false) then 'update' else 'conflict' end);
+    get diagnostics n = row_count;
+    return n;
+  end if;
+  execute format($q$
+    INSERT INTO public.tenant_backup_row_list (run_id, tbl, n, kind, key, label, changes, now_row, backup_row)
+    SELECT %2$L, %3$L, row_number() OVER (ORDER BY %4$s), kind, %5$s, %6$s, %11$s
       FROM (SELECT * FROM %7$s) s FULL JOIN (%8$s) c ON %9$s
       CROSS JOIN LATERAL (SELECT CASE WHEN c.%1$I IS NULL THEN 'insert'
                                       WHEN s.%1$I IS NULL THEN coalesce(nullif(%10$L, ''), 'delete')
-                                      ELSE coalesce(nullif(%10$L, ''), 'update') END AS kind) k
+                                      WHEN %12$s THEN coalesce(nullif(%10$L, ''), 'update')
+                                      ELSE 'relink' END AS kind) k
      WHERE s.%1$I IS NULL OR c.%1$I IS NULL OR s::text IS DISTINCT FROM c::text$q$,
-    key[1], p_run_id, public.tenant_backup__name(p_t), order_by, keyval, label_expr, p_decoded, cur_q, match, kept);
+    key[1], p_run_id, public.tenant_backup__name(p_t), order_by, keyval, label_expr, p_decoded, cur_q, match, kept,
+    changes, public.tenant_backup__differs(p_t, p_i, 's', 'c'));
   get diagnostics n = row_count;
   return n;
 end $$;
 
 -- Before a dry run's rehearsal: the list of every table whose description asks for it
--- ("list_rows"). It decodes the staged rows the way the rehearsal does (tenant_backup__decoded),
--- which then finds them decoded already: the backup is parsed once. A backup the rehearsal then
--- refuses (a row of another organization) fails the whole call, this list with it.
-create or replace function public.tenant_backup__list_rows(p_run_id uuid, p_org text, p_tables json, p_mode text)
-returns void language plpgsql volatile as $$
+-- ("list_rows"). It decodes (tenant_backup__decoded) and chooses (restore_choice.sql) the staged
+-- rows the way the rehearsal does, which then finds them ready: the backup is parsed once. A
+-- backup the rehearsal then refuses (a row of another organization) fails the whole call, this
+-- list with it.
+create or replace function public.tenant_backup__list_rows(p_run_id uuid, p_org text, p_tables json, p_mode text,
+  p_choice json default null) returns void language plpgsql volatile as $$
 declare
+  tables json := public.tenant_backup__with_choice(p_tables, p_org, p_mode, p_choice);
   rels regclass[];
+  decoded regclass[];
+  picked regclass[];
   t json;
   msg text; detail text; state text;
 begin
   if not exists (select 1 from json_array_elements(p_tables) e where (e->>'list_rows')::boolean) then
     return;
   end if;
-  rels := public.tenant_backup__resolve(p_tables);
-  perform set_config('search_path', public.tenant_backup__key_path(p_tables, rels), true);
+  rels := public.tenant_backup__resolve(tables);
+  perform set_config('search_path', public.tenant_backup__key_path(tables, rels), true);
   delete from public.tenant_backup_row_list where run_id = p_run_id;
+  decoded := public.tenant_backup__decode(tables, rels, p_run_id);
+  picked := public.tenant_backup__choose(tables, rels, decoded, p_org, p_mode, p_choice);
+  perform public.tenant_backup__relinks(tables, rels, decoded, picked, p_org, p_mode, p_choice);
   for i in 1 .. cardinality(rels) loop
-    t := p_tables->(i - 1);
+    t := tables->(i - 1);
     continue when not coalesce((t->>'list_rows')::boolean, false);
     begin
-      perform public.tenant_backup__list_table(p_run_id, t,
-        public.tenant_backup__decoded(t, rels[i], p_run_id), p_org, p_mode);
+      perform public.tenant_backup__list_table(p_run_id, t, i, decoded[i], p_org, p_mode);
     exception when others then
       get stacked diagnostics msg = message_text, detail = pg_exception_detail, state = returned_sqlstate;
       perform public.tenant_backup__fail(public.tenant_backup__name(t), '', msg, detail, state);
@@ -125,7 +166,8 @@ create or replace function public.tenant_backup_row_page(p_run_id uuid, p_table 
   p_limit integer default 1000) returns json
 language sql stable security definer set search_path = pg_catalog, pg_temp as $$
   select coalesce(json_agg(json_build_object('n', l.n, 'kind', l.kind, 'key', l.key, 'label', l.label,
-                                             'changes', l.changes, 'now', l.now_row, 'backup', l.backup_row)
+                                             'changes', l.changes, 'now', l.now_row, 'backup', l.backup_row,
+                                             'why', l.why)
                            order by l.n), '[]'::json)
     from (select * from public.tenant_backup_row_list
            where run_id = p_run_id and tbl = p_table and n > coalesce(p_after, 0)

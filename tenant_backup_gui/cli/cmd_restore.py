@@ -23,9 +23,21 @@ def cmd_restore(args) -> int:
     tables = tuple(t.strip() for t in (args.tables or "").split(",") if t.strip())
     if args.no_files and args.files_only:
         raise ConfigError("--no-files and --files-only exclude each other; choose one")
-    options = RestoreOptions(args.mode or MODES[0], tables, args.allow_dropped_columns,
+    from ..services.restore_choice import parse_rows_option
+    chosen = parse_rows_option(args.rows or [])
+    if chosen and args.mode not in (None, "rows"):
+        raise ConfigError(f"--rows restores chosen rows; it cannot be combined with --mode {args.mode}")
+    if not chosen and (args.mode == "rows" or args.with_dependents or args.overwrite):
+        raise ConfigError("--with-dependents and --overwrite go with chosen rows: name them with --rows TABLE=KEY")
+    if chosen and (args.tables or args.files_only):
+        raise ConfigError("--rows restores the chosen rows of their tables: leave out --tables and --files-only")
+    mode = "rows" if chosen else (args.mode or MODES[0])
+    options = RestoreOptions(mode, tables, args.allow_dropped_columns,
                              accept_partial=args.accept_partial,
-                             files="none" if args.no_files else "only" if args.files_only else "with")
+                             files="none" if args.no_files or chosen else "only" if args.files_only else "with",
+                             rows=tuple((t, tuple(k)) for t, keys in chosen.items() for k in keys),
+                             with_dependents=args.with_dependents, overwrite=args.overwrite,
+                             relink=not args.no_relink)
     if args.dry_run:
         from ..core.report import row_lines
         show = bool(args.show_rows or args.csv)
@@ -49,7 +61,8 @@ def cmd_restore(args) -> int:
                           "run tenant-backup restore --dry-run first")
     # Any choice given at apply, --mode replace included, must match the plan's; none given: the plan's own.
     explicit = bool(args.tables or args.mode is not None or args.allow_dropped_columns or args.accept_partial
-                    or args.no_files or args.files_only)
+                    or args.no_files or args.files_only or chosen or args.with_dependents or args.overwrite
+                    or args.no_relink)
     job = RestoreApplyJob(ctx, args.org, args.backup, args.plan, on_event=progress,
                           options=options if explicit else None, trust_unsigned=args.trust_unsigned)
     job.check_prepared()
@@ -58,8 +71,10 @@ def cmd_restore(args) -> int:
         if not sys.stdin.isatty():
             raise ConfigError("a restore replaces the organization's data: confirm with --yes "
                               "(no terminal to ask on)")
-        print(f"This replaces the data of {name} ({job.org_id}) with backup {job.plan.backup_id} "
-              f"({job.options.mode}). A safety backup is taken first.", file=sys.stderr)
+        what = (f"puts back {job.options.chosen_count} chosen row(s) of {name} ({job.org_id}) from backup "
+                f"{job.plan.backup_id}" if job.options.mode == "rows" else
+                f"replaces the data of {name} ({job.org_id}) with backup {job.plan.backup_id} ({job.options.mode})")
+        print(f"This {what}. A safety backup is taken first.", file=sys.stderr)
         typed = input("Type the organization's name to confirm: ")
         if typed.strip() != name:
             raise ConfigError("the name did not match; nothing was changed")
@@ -78,6 +93,17 @@ def register(add) -> None:
     r.add_argument("--mode", choices=MODES, default=None,
                    help="replace: the organization becomes exactly the backup (default); missing-only: re-insert "
                         "only rows deleted since, change nothing else. At --apply: the plan's, unless given")
+    r.add_argument("--rows", action="append", metavar="TABLE=KEY[,KEY]",
+                   help="restore only these rows of TABLE, by key (repeatable; a composite key as a:b); rows that "
+                        "exist now and differ are conflicts, left as they are (see --overwrite)")
+    r.add_argument("--with-dependents", action="store_true",
+                   help="with --rows: also the backup's rows that point at the chosen ones through foreign keys, "
+                        "to any depth (a customer's rentals, invoices and their line items)")
+    r.add_argument("--overwrite", action="store_true",
+                   help="with --rows: chosen or dependent rows that exist now and differ become the backup's")
+    r.add_argument("--no-relink", action="store_true",
+                   help="missing-only and --rows: leave NULL links as they are (by default a row whose link was "
+                        "cleared when its parent was deleted gets it back when the parent comes back)")
     r.add_argument("--tables", metavar="A,B", help="restore only these tables")
     r.add_argument("--allow-dropped-columns", action="store_true",
                    help="restore although columns or tables of the backup no longer exist (their data is skipped)")

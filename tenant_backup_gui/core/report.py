@@ -20,16 +20,17 @@ def change_words(tables, done: bool, num: Fmt = str, in_tables: bool = True) -> 
     """What a restore changes (or changed), the one wording of dry run, confirm, result, history and
     CLI: rows inserted, updated, deleted, in the tables that change, and the rows it leaves different.
     tables: the TablePlans."""
-    ins, upd, dele = (sum(getattr(t, k) for t in tables) for k in ("to_insert", "to_update", "to_delete"))
+    ins, upd, dele, rel = (sum(getattr(t, k) for t in tables)
+                           for k in ("to_insert", "to_update", "to_delete", "relinked"))
     left = sum(t.left_different for t in tables)
-    changed = sum(1 for t in tables if t.to_insert or t.to_update or t.to_delete)
-    verbs = ("inserted", "updated", "deleted") if done else ("insert", "update", "delete")
-    parts = [f"{v} {num(n)}" for v, n in zip(verbs, (ins, upd, dele)) if n]
+    changed = sum(1 for t in tables if t.to_insert or t.to_update or t.to_delete or t.relinked)
+    verbs = ("inserted", "updated", "deleted", "relinked") if done else ("insert", "update", "delete", "relink")
+    parts = [f"{v} {num(n)}" for v, n in zip(verbs, (ins, upd, dele, rel)) if n]
     if not parts:
         text = "changed no row" if done else "change no row"
     else:
         text = (", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]) + \
-            f" row{'' if ins + upd + dele == 1 else 's'}" + \
+            f" row{'' if ins + upd + dele + rel == 1 else 's'}" + \
             (f" in {num(changed)} table{'' if changed == 1 else 's'}" if in_tables else "")
     if left:
         text += f"; {rows(left, num)} left different"
@@ -77,9 +78,20 @@ def verdict(report: RestoreOutcome, mode: str, partial: bool, num: Fmt = str) ->
     files = " and ".join(moves)  # the files a restore writes or deletes belong in the one sentence too
     if not report.success:
         text = f"Cannot restore: {report.problems[0]}" if report.problems else report.message
+    elif mode == "rows":
+        said = [f"{verb} {num(n)}" for verb, n in (("put back", ins), ("overwrite", upd),
+                                                     ("relink", report.relinked)) if n]
+        text = ("Will " + (", ".join(said[:-1]) + " and " + said[-1] if len(said) > 1 else said[0])
+                + f" row{'' if ins + upd + report.relinked == 1 else 's'} and change nothing else."
+                if said else "The chosen rows already equal the backup: nothing to put back.")
+        if report.left_different:
+            text += (f" {rows(report.left_different, num)} of them exist now and differ from the backup: "
+                     f"conflicts, left as they are (Overwrite would make them the backup's).")
     elif mode == "missing-only":
         text = (f"Will put back {rows(ins, num)} deleted since the backup and change nothing else." if ins else
                 "Nothing is missing: no row would be put back.")
+        if report.relinked:
+            text = text.rstrip(".") + f" but {rows(report.relinked, num)} whose link to them comes back."
         if report.left_different:  # missing-only's trade-off, said: these stay as they are now
             text += (f" {rows(report.left_different, num)} differ from the backup and are left as they are "
                      f"(Replace would make them equal).")
@@ -106,15 +118,19 @@ def table_lines(report: RestoreOutcome) -> list[str]:
     changes (or cannot) first, as the wizard lists them; counts grouped as the window groups them."""
     if not report.tables:
         return []
-    changes = lambda t: t.problems or t.to_insert or t.to_update or t.to_delete or t.left_different  # noqa: E731
+    changes = lambda t: t.problems or t.to_insert or t.to_update or t.to_delete or t.left_different or t.relinked  # noqa: E731
     ordered = sorted(report.tables.items(), key=lambda kv: not changes(kv[1]))  # changed tables first
-    out = [f"{'table':<28} {'backup':>9} {'now':>9} {'insert':>8} {'update':>8} {'delete':>8} {'same':>8} {'left':>8}"]
+    relinks = any(t.relinked for t in report.tables.values())
+    out = [f"{'table':<28} {'backup':>9} {'now':>9} {'insert':>8} {'update':>8} {'delete':>8} {'same':>8} {'left':>8}"
+           + (f" {'relink':>8}" if relinks else "")]
     out += [f"{n:<28} {t.record_count:>9,} {t.current_rows:>9,} {t.to_insert:>8,} {t.to_update:>8,} "
-            f"{t.to_delete:>8,} {t.unchanged:>8,} {t.left_different:>8,}" for n, t in ordered]
+            f"{t.to_delete:>8,} {t.unchanged:>8,} {t.left_different:>8,}" + (f" {t.relinked:>8,}" if relinks else "")
+            for n, t in ordered]
     return out
 
 
-KIND_WORDS = {"insert": "insert", "update": "update", "delete": "delete", "left": "left different"}
+KIND_WORDS = {"insert": "insert", "update": "update", "delete": "delete", "left": "left different",
+              "relink": "relink", "conflict": "conflict"}
 
 
 def row_lines(spool) -> Iterator[str]:
@@ -125,7 +141,8 @@ def row_lines(spool) -> Iterator[str]:
         yield f"{name}: " + ", ".join(f"{KIND_WORDS[k]} {c[k]}" for k in KIND_WORDS if c.get(k))
         for r in spool.rows(name):
             label = f"  {r.label}" if r.label and r.label != r.key_text else ""
-            yield f"  {KIND_WORDS[r.kind]:<14} {r.key_text}{label}"
+            why = f"  ({r.why})" if r.why and r.why != "chosen" else ""
+            yield f"  {KIND_WORDS[r.kind]:<14} {r.key_text}{label}{why}"
             for ch in r.changes:
                 yield f"      {ch.column}: {_value(ch.now)} → {_value(ch.backup)}"
 

@@ -22,12 +22,13 @@ class ColumnChange:
 class RestoreRow:
     """One row a restore inserts, updates, deletes or leaves different ("left": missing-only keeps
     it as it is now), named by its key and label (resources/sql/restore_rows.sql lists them)."""
-    kind: str  # insert | update | delete | left
+    kind: str  # insert | update | delete | left | relink | conflict (restore_rows.sql)
     key: list[str | None]
     label: str | None
     changes: list[ColumnChange] = field(default_factory=list)
     now: dict | None = None  # the whole row now, {column: text} (None: not there now)
     backup: dict | None = None  # the whole row in the backup (None: not in it)
+    why: str | None = None  # chosen rows: chosen | dependent | parent (a missing parent a written row needs)
 
     @property
     def key_text(self) -> str:
@@ -36,18 +37,20 @@ class RestoreRow:
     @classmethod
     def from_engine(cls, doc: dict) -> "RestoreRow":
         changes = [ColumnChange(c, v[0], v[1]) for c, v in (doc.get("changes") or {}).items()]
-        return cls(doc["kind"], list(doc["key"]), doc.get("label"), changes, doc.get("now"), doc.get("backup"))
+        return cls(doc["kind"], list(doc["key"]), doc.get("label"), changes, doc.get("now"), doc.get("backup"),
+                   doc.get("why"))
 
     @classmethod
     def from_json(cls, doc: dict) -> "RestoreRow":
         return cls(doc["kind"], doc["key"], doc.get("label"),
                    [ColumnChange(c["column"], c["now"], c["backup"]) for c in doc.get("changes", [])],
-                   doc.get("now"), doc.get("backup"))
+                   doc.get("now"), doc.get("backup"), doc.get("why"))
 
     def to_json(self, records: bool = False) -> dict:
         """records: with the whole row now and in the backup (the spool keeps them; --json does not)."""
         return {"kind": self.kind, "key": self.key, "label": self.label,
                 "changes": [{"column": c.column, "now": c.now, "backup": c.backup} for c in self.changes],
+                **({"why": self.why} if self.why else {}),
                 **({"now": self.now, "backup": self.backup} if records else {})}
 
     def matches(self, needle_folded: str) -> bool:
@@ -87,9 +90,14 @@ class RestoreOutcome:
         return sum(t.left_different for t in self.tables.values())
 
     @property
+    def relinked(self) -> int:
+        """Rows that exist now and get their link back to a row the restore brings back."""
+        return sum(t.relinked for t in self.tables.values())
+
+    @property
     def changed_tables(self) -> list[str]:
         """The tables whose rows the restore changes (not every table it reads)."""
-        return [n for n, t in self.tables.items() if t.to_insert or t.to_update or t.to_delete]
+        return [n for n, t in self.tables.items() if t.to_insert or t.to_update or t.to_delete or t.relinked]
 
     def to_json(self) -> dict:
         doc = {
@@ -102,7 +110,8 @@ class RestoreOutcome:
                             self.backup_created_at.isoformat() if self.backup_created_at else None,
                         "total_tables": len(self.tables), "total_records_restored": self.restored,
                         "inserted": self.changes[0], "updated": self.changes[1], "deleted": self.changes[2],
-                        "left_different": self.left_different, "tables_changed": len(self.changed_tables),
+                        "left_different": self.left_different, "relinked": self.relinked,
+                        "tables_changed": len(self.changed_tables),
                         "errors": len(self.problems)},
             "tables": {n: t.to_json() for n, t in self.tables.items()},
             "signed": self.signed,

@@ -62,7 +62,8 @@ def setup_sql() -> str:
     over a direct connection; `setup --print-sql` prints it for the Supabase SQL editor."""
     from ..sources.rest.setup import setup_sql as export_sql
     return fill_sql("\n".join([resource_text("sql", "setup.sql"), export_sql(),
-                                resource_text("sql", "restore_rows.sql"), resource_text("sql", "restore_engine.sql")]))
+                                resource_text("sql", "restore_rows.sql"), resource_text("sql", "restore_choice.sql"),
+                                resource_text("sql", "restore_engine.sql")]))
 
 
 def setup(ctx: Context) -> dict:

@@ -54,10 +54,11 @@ class RestoreDryRunJob(_RestoreBase):
             raise
         await asyncio.to_thread(
             history.finish, log_id, h.COMPLETED if result.success else h.COMPLETED_WITH_ERRORS,
-            records=sum(result.changes), tables=len(result.changed_tables),
+            records=sum(result.changes) + result.relinked, tables=len(result.changed_tables),
             errors=result.problems, metadata={"plan_id": result.plan_id, "options": self.options.key(),
-                                              "mode": self.options.mode, "chosen_keys": 0, "undo": is_undo(info),
-                                              "left_different": result.left_different},
+                                              "mode": self.options.mode, "chosen_keys": self.options.chosen_count,
+                                              "undo": is_undo(info), "left_different": result.left_different,
+                                              "relinked": result.relinked},
             backup_id=info.id)
         result.warnings += history.warnings
         result.partial, result.partial_reasons = info.partial, info.partial_reasons

@@ -33,10 +33,7 @@ class RestoreApplyJob(_RestoreBase):
     def __init__(self, ctx: Context, org_id: str, backup_ref: str, plan_id: str, on_event: EventSink = ignore,
                  options: RestoreOptions | None = None, trust_unsigned: bool = False):
         self.plan = plans.load(plan_id)
-        opts = options or (RestoreOptions(self.plan.options["mode"], tuple(self.plan.options["tables"]),
-                                          self.plan.options["allow_dropped_columns"],
-                                          files=self.plan.options.get("files", "with"))
-                           if self.plan else RestoreOptions())
+        opts = options or (RestoreOptions.from_key(self.plan.options) if self.plan else RestoreOptions())
         super().__init__(ctx, org_id, backup_ref, opts, on_event, trust_unsigned)
         self.plan_id = plan_id
         self.safety_backup_id: str | None = None
@@ -48,12 +45,14 @@ class RestoreApplyJob(_RestoreBase):
         """What the history row of this restore says it is: its mode, the chosen keys, whether it
         undoes a restore (it restores the safety backup a restore took), and what it changes (the
         dry run's counts, which the fingerprint proves still hold) — not the tenant's size."""
-        tables = [TablePlan(n, 0, **{k: t.get(k, 0) for k in ("to_insert", "to_update", "to_delete", "left_different")})
+        tables = [TablePlan(n, 0, **{k: t.get(k, 0) for k in ("to_insert", "to_update", "to_delete", "left_different",
+                                                              "relinked")})
                   for n, t in self.plan.tables.items()]
-        return {"mode": self.options.mode, "chosen_keys": 0, "undo": is_undo(info),
-                "records_changed": sum(t.to_insert + t.to_update + t.to_delete for t in tables),
-                "tables_changed": sum(1 for t in tables if t.to_insert or t.to_update or t.to_delete),
-                "left_different": sum(t.left_different for t in tables)}
+        return {"mode": self.options.mode, "chosen_keys": self.options.chosen_count, "undo": is_undo(info),
+                "records_changed": sum(t.to_insert + t.to_update + t.to_delete + t.relinked for t in tables),
+                "tables_changed": sum(1 for t in tables if t.to_insert or t.to_update or t.to_delete or t.relinked),
+                "left_different": sum(t.left_different for t in tables),
+                "relinked": sum(t.relinked for t in tables)}
 
     def prepare(self) -> list[str]:
         problems = super().prepare()

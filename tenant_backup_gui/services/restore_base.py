@@ -22,7 +22,7 @@ from .restore_files import plan_files
 
 CHANGED = "the backup changed since the dry run ({}); run the dry run again"
 PLAN_COUNTS = ("current_rows", "to_insert", "to_update", "to_delete", "unchanged", "left_different", "restored",
-               "key", "key_kind")
+               "key", "key_kind", "relinked")
 
 
 def _now() -> datetime:
@@ -84,10 +84,12 @@ class _RestoreBase(Job):
         """Stream the backup's tables to the engine and decide, per column, what can be written
         back. Returns (tables, their plans, warnings, problems)."""
         session.review = not info.signed  # the dry run lists what the structural proofs cannot judge
+        session.choice = self.options.choice()
         warnings: list[str] = list(info.warnings) if info.legacy else []
         problems: list[str] = []
         if info.legacy:
             warnings.insert(0, "unverifiable: no checksums (a backup of the old system); row counts checked only")
+        chosen = self.options.mode == "rows"
         wanted = list(self.options.tables) or [n for n in info.order if n in info.tables]
         unknown = [n for n in wanted if n not in info.tables]
         if unknown:
@@ -102,24 +104,32 @@ class _RestoreBase(Job):
                     msg + ("" if self.options.allow_dropped_columns else "; pass --allow-dropped-columns to restore without it"))
             else:
                 names.append(n)
-        if not self.options.tables:
+        if not self.options.tables and not chosen:
             for s in session.scope.tables:
                 if s.table.key_name not in info.tables:
                     warnings.append(f"table {s.table.key_name} is not in the backup (new since?): left as it is")
         plans_: dict[str, TablePlan] = {}
         secret = self.ctx.key_for(info)  # refuses, naming the key, before anything is read
+        kept, totals = None, {}
+        if chosen:  # only the lines that could be chosen rows, dependents, parents or links back
+            kept, totals = self._pick_lines(session, info, names, secret, pins, expected)
+            names = list(kept)
         for i, name in enumerate(names, 1):
             entry = info.tables[name]
-            self.emit(Event("table", f"reading {name} from the backup", self.org_id, name, step=i, steps=len(names)))
-            blocks = prefetch(self._blocks(entry.parts, secret, pins, expected))
+            if kept is None:
+                self.emit(Event("table", f"reading {name} from the backup", self.org_id, name, step=i, steps=len(names)))
+                blocks = prefetch(self._blocks(entry.parts, secret, pins, expected))
+            else:
+                blocks = [(b"".join(line + b"\n" for line in kept[name]), len(kept[name]))] if kept[name] else []
             try:
                 st = session.stage(name, blocks, lambda n, name=name, i=i: self.emit(
                     Event("progress", "", self.org_id, name, n, 0, i, len(names))))
             except IntegrityError as err:
                 raise IntegrityError(f"the backup is damaged: {err}") from None
             tp = TablePlan(name, entry.record_count)
-            if st.rows != entry.record_count:
-                tp.problems.append(f"{name}: the backup holds {st.rows} rows, its summary says {entry.record_count}")
+            read = totals.get(name, st.rows)
+            if read != entry.record_count:
+                tp.problems.append(f"{name}: the backup holds {read} rows, its summary says {entry.record_count}")
             table = st.scope.table
             current = {c.name: c for c in table.columns}
             backup_cols = [c["name"] for c in entry.columns] if entry.columns else list(session.staged_info(st)["keys"])
@@ -160,6 +170,29 @@ class _RestoreBase(Job):
         for tp in plans_.values():
             problems.extend(tp.problems)
         return names, plans_, warnings, problems
+
+    def _pick_lines(self, session, info: BackupInfo, names: list[str], secret, pins: dict, expected: dict | None
+                    ) -> tuple[dict[str, list[bytes]], dict[str, int]]:
+        """Chosen rows: the lines of the tables the foreign keys connect to the chosen ones that
+        could be chosen, dependent, a missing parent or a link to put back (services/restore_choice.py);
+        every part those tables hold is still read whole and checked against its hash."""
+        from .restore_choice import LinePicker
+        steps = {"n": 0}
+
+        def on_table(name: str) -> None:
+            steps["n"] += 1
+            self.emit(Event("table", f"looking for the chosen rows in {name}", self.org_id, name))
+            self._check_cancel()
+
+        def read(name: str):
+            try:
+                yield from prefetch(self._blocks(info.tables[name].parts, secret, pins, expected))
+            except IntegrityError as err:
+                raise IntegrityError(f"the backup is damaged: {err}") from None
+
+        picker = LinePicker(session.scope, self.options.chosen(), self.options.with_dependents, read, names, on_table)
+        kept = picker.pick()
+        return kept, picker.totals()
 
     def _report(self, names: list[str], plans_: dict, report: dict, warnings: list, problems: list) -> int:
         """The engine's report into the table plans; returns the rows restored."""

@@ -20,7 +20,7 @@ from ..core.errors import Busy, Cancelled, LockBusy, TenantBackupError
 from ..core.scope import Catalog, TableScope, TenantScope, scope_json
 from .shared import BUSY, BUSY_SQLSTATES, who_runs
 
-RESTORE_HELPERS_VERSION = 6  # tenant_backup_restore_version() in resources/sql/restore_engine.sql
+RESTORE_HELPERS_VERSION = 7  # tenant_backup_restore_version() in resources/sql/restore_engine.sql
 # The engine's refusals, by the SQLSTATE of its private class TB (listed atop the phases in
 # restore_engine.sql); each message is one line that says what to do.
 REFUSALS: dict[str, type[TenantBackupError]] = {
@@ -36,6 +36,7 @@ REFUSALS: dict[str, type[TenantBackupError]] = {
     "TB010": TenantBackupError,  # a malformed call
     "TB011": TenantBackupError,  # a column list leaves out a key, the tenant column or a scope column
     "TB012": TenantBackupError,  # a value past a sequence every tenant shares
+    "TB013": TenantBackupError,  # a chosen row is not in the backup, or its table has no key
 }
 # What sources/supabase_http.py's error() still matches by prefix for calls outside the engine's own (those
 # are mapped by SQLSTATE first, sources/rest/restore.py EngineProject): every engine refusal starts so.
@@ -113,6 +114,7 @@ class EngineSession:
         self.staged: dict[str, Staged] = {}
         self.run_id = ""
         self.review = False  # an unsigned backup: the dry run lists what the proofs cannot judge
+        self.choice: dict | None = None  # the chosen rows and links back (RestoreOptions.choice)
 
     def __enter__(self):
         self._open()
@@ -215,13 +217,16 @@ class EngineSession:
         """The engine's one call protocol: these named arguments, the same on both roads (the API's
         tenant_backup_restore / tenant_backup_check, and the direct road's tenant_backup__run)."""
         user, host = who_runs()
+        tables = self.tables(names, known, list_rows)
         return {
-            "p_run_id": self.run_id, "p_org": self.org, "p_tables": self.tables(names, known, list_rows), "p_mode": mode,
+            "p_run_id": self.run_id, "p_org": self.org, "p_tables": tables, "p_mode": mode,
             "p_apply": apply, "p_fingerprint": fingerprint,
             "p_log": {"backup_id": backup_id, "run_by": user, "run_host": host, "tool_version": __version__,
                       "metadata": {**(metadata or {}), "via": self.road}},
-            "p_fingerprint_tables": fingerprint_tables(self.all_tables()),
+            # Chosen rows are pinned by their own fingerprint, and lock only the tables they read.
+            "p_fingerprint_tables": fingerprint_tables(tables if mode == "rows" else self.all_tables()),
             "p_tenant_column": self.config.tenant_column,
+            "p_choice": self.choice,
         }
 
     def dry_run(self, names: list[str], mode: str, list_rows: bool = False) -> dict:

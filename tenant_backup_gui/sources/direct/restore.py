@@ -35,7 +35,7 @@ ARG_TYPES = {"p_run_id": "uuid", "p_org": "text", "p_tables": "json", "p_mode": 
              "p_apply": "boolean", "p_fingerprint": "text", "p_log": "json", "p_fingerprint_tables": "json",
              "p_tenant_column": "text", "p_lock": "boolean", "p_check_only": "boolean", "p_checked": "boolean",
              "p_table": "text", "p_non_null": "text[]", "p_types": "json", "p_stage": "text",
-             "p_after": "bigint", "p_limit": "integer"}
+             "p_after": "bigint", "p_limit": "integer", "p_choice": "json"}
 
 # COPY's binary format: the signature, no flags, no header extension; then one tuple per line.
 BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
