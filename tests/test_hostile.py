@@ -230,3 +230,51 @@ def test_an_old_system_backup_with_a_decoy_parent_is_refused(road):
     state = everything(road.db)
     cp = dry(ORG_A, backup, "--trust-unsigned", "--mode", "missing-only", "--tables", "orders,order_items")
     refused_and_untouched(road, cp, state, "order_items", item, ORG_B)
+
+
+# ------------------------------------------------------------------ 9: chosen rows (issue 21)
+# The choice narrows what is written; every proof still runs on what is chosen.
+
+def test_a_chosen_row_carrying_another_organizations_key_never_overwrites_it(road):
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    theirs = first(road.db, "select id::text from orders where organization_id = %s order by id limit 1", ORG_B)
+    rewrite_table(road.store, ORG_A, backup["id"], "orders",
+                  add_rows({"id": theirs, "organization_id": ORG_A, "placed": "1999-01-01"}))
+    state = everything(road.db)
+    out = cli_json("restore", "--org", ORG_A, "--backup", backup["id"], "--dry-run", "--show-rows",
+                   "--rows", f"orders={theirs}", "--overwrite")
+    assert [r["kind"] for r in out["rows"]["orders"]] == ["conflict"] and out["rows"]["orders"][0].get("now") is None
+    assert out["summary"]["inserted"] == out["summary"]["updated"] == 0
+    cli_json("restore", "--org", ORG_A, "--backup", backup["id"], "--apply", "--plan", out["plan_id"], "--yes")
+    assert everything(road.db) == state  # B's order as it was; nothing else written
+
+
+def test_a_chosen_row_pointing_into_another_organization_is_refused(road):
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    theirs = first(road.db, "select id::text from teams where organization_id = %s order by id limit 1", ORG_B)
+    member = first(road.db, "select min(id::text) from members where organization_id = %s", ORG_A)
+    rewrite_table(road.store, ORG_A, backup["id"], "members", edit_row(member, team_id=theirs))
+    with psycopg.connect(road.db) as c:
+        c.execute("set session_replication_role = replica")
+        c.execute("delete from members where id = %s", [member])
+    state = everything(road.db)
+    refused_and_untouched(road, dry(ORG_A, backup["id"], "--rows", f"members={member}"), state,
+                          "members", member, "team_id", ORG_B, "nothing was changed")
+
+
+def test_a_chosen_row_past_a_shared_sequence_is_refused(road):
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    victim = first(road.db, "select min(id) from big_table where organization_id = %s", ORG_A)
+    rewrite_table(road.store, ORG_A, backup["id"], "big_table", edit_row(victim, id=9223372036854775807))
+    state = everything(road.db)
+    refused_and_untouched(road, dry(ORG_A, backup["id"], "--rows", "big_table=9223372036854775807"), state,
+                          "big_table", "id=9223372036854775807", "big_table_id_seq")
+
+
+def test_a_chosen_child_of_a_decoy_parent_is_refused(road):
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    item = decoy(road, backup["id"])
+    state = everything(road.db)
+    for more in ((), ("--with-dependents",), ("--overwrite",)):
+        cp = dry(ORG_A, backup["id"], "--rows", f"order_items={item}", *more)
+        refused_and_untouched(road, cp, state, "order_items", item, ORG_B, "nothing was changed")
