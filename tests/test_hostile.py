@@ -278,3 +278,24 @@ def test_a_chosen_child_of_a_decoy_parent_is_refused(road):
     for more in ((), ("--with-dependents",), ("--overwrite",)):
         cp = dry(ORG_A, backup["id"], "--rows", f"order_items={item}", *more)
         refused_and_untouched(road, cp, state, "order_items", item, ORG_B, "nothing was changed")
+
+
+def test_chosen_rows_come_back_from_an_old_system_backup(road):
+    """Its lines are written `"column": value` (with a space): the line picking finds them too."""
+    orders = rows_of(road.db, "select * from orders where organization_id = %s order by id", ORG_A)
+    items = rows_of(road.db, "select i.* from order_items i join orders o on o.id = i.order_id "
+                             "where o.organization_id = %s", ORG_A)
+    backup = old_format(road, {"orders": orders, "order_items": items})
+    order = orders[0]["id"]
+    with psycopg.connect(road.db) as c:
+        c.execute("set session_replication_role = replica")
+        lost = [r[0] for r in c.execute("delete from order_items where order_id = %s returning id::text", [order])]
+        c.execute("delete from orders where id = %s", [order])
+    assert lost
+    out = cli_json("restore", "--org", ORG_A, "--backup", backup, "--dry-run", "--trust-unsigned", "--show-rows",
+                   "--rows", f"orders={order}", "--with-dependents")
+    assert {(t, r["key"][0]) for t, rs in out["rows"].items() for r in rs} == \
+        {("orders", order)} | {("order_items", i) for i in lost}
+    cli_json("restore", "--org", ORG_A, "--backup", backup, "--apply", "--plan", out["plan_id"], "--yes",
+             "--trust-unsigned")
+    assert first(road.db, "select count(*) from order_items where order_id = %s", order) == len(lost)

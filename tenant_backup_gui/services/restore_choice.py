@@ -85,7 +85,8 @@ class _Link:
 class _Table:
     name: str
     key: tuple[str, ...]
-    lines: dict[bytes, dict] = field(default_factory=dict)  # kept line -> its parsed values
+    cols: frozenset[str] = frozenset()  # the columns links and the key read: all that is kept of a line
+    lines: dict[bytes, dict] = field(default_factory=dict)  # kept line -> its values of `cols`, as tokens
     down: set[bytes] = field(default_factory=set)  # kept as chosen or dependent: its children are looked for
     sought: set[tuple[tuple[str, ...], tuple[bytes, ...], bool]] = field(default_factory=set)
     total: int | None = None  # lines in the backup, counted on the first read
@@ -134,7 +135,10 @@ class LinePicker:
         self.tables: dict[str, _Table] = {}
         for n in self.order:
             t = scope.get(n).table
-            self.tables[n] = _Table(n, tuple(t.row_key[0]))
+            cols = set(t.row_key[0])
+            for l in self.links:
+                cols |= set(l.cols) if l.child == n else set(l.pcols) if l.parent == n else set()
+            self.tables[n] = _Table(n, tuple(t.row_key[0]), frozenset(cols))
         self.seeds: dict[str, set[tuple[bytes, ...]]] = {}
         for name, keys in chosen.items():
             t = scope.get(name).table
@@ -170,8 +174,8 @@ class LinePicker:
         return out
 
     @staticmethod
-    def _tokens(parsed: dict, cols: tuple[str, ...]) -> tuple[bytes, ...] | None:
-        toks = tuple(token(parsed.get(c)) for c in cols)
+    def _tokens(kept: dict, cols: tuple[str, ...]) -> tuple[bytes, ...] | None:
+        toks = tuple(kept.get(c) for c in cols)
         return None if any(x is None for x in toks) else toks
 
     def pick(self) -> dict[str, list[bytes]]:
@@ -204,19 +208,20 @@ class LinePicker:
             total += rows
             for cols, values in by_col.items():
                 for line in _matching_lines(block, cols[0], {v[0] for v in values}):
-                    parsed = t.lines.get(line)
-                    if parsed is None:
+                    kept = t.lines.get(line)
+                    if kept is None:
                         try:
                             parsed = json.loads(line, parse_int=_Raw, parse_float=_Raw)
                         except ValueError:
                             continue  # the engine's decoding names a damaged line; here it is no candidate
                         if not isinstance(parsed, dict):
                             continue
-                    toks = self._tokens(parsed, cols)
+                        kept = {c: token(parsed.get(c)) for c in t.cols}
+                    toks = self._tokens(kept, cols)
                     if toks is None or toks not in values:
                         continue
                     if line not in t.lines:
-                        t.lines[line] = parsed
+                        t.lines[line] = kept
                         grew = True
                     if values[toks] and line not in t.down:
                         t.down.add(line)
