@@ -685,3 +685,22 @@ def test_an_object_whose_cache_control_or_metadata_changed_is_put_back(files, od
     assert {k: files.get(b, k) for b, k in (("invoices", inv), ("organization-logos", logo))} == before
     again = dry_run(ORG_A, backup)  # put back exactly: nothing differs any more
     assert again["files"]["to_upload"] == [], again["files"]
+
+
+def test_diff_against_now_names_the_files_added_removed_and_changed_since(files, odd_db):
+    """`diff --against now` compares the files too, as a restore's dry run judges them (issue 22)."""
+    f = files
+    seed(f)
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    assert cli_json("diff", "--org", ORG_A, "--backup", backup["id"])["files"] == []
+    f.api.storage_delete("invoices", [f"{ORG_A}/2026/01/inv 1.pdf", f"shared/a-{ORG_A}.pdf"])
+    f.put("organization-logos", f"org-{ORG_A}-logo.png", b"a new logo", ctype="image/png")
+    f.put("invoices", f"{ORG_A}/added later.pdf", b"not in the backup")
+    f.put("invoices", f"{ORG_B}/theirs.pdf", b"another organization's")  # never in A's diff
+    out = cli_json("diff", "--org", ORG_A, "--backup", backup["id"], "--against", "now")
+    got = {(d["kind"], d["bucket"], d["path"]) for d in out["files"]}
+    assert got == {("removed", "invoices", f"{ORG_A}/2026/01/inv 1.pdf"), ("removed", "invoices", f"shared/a-{ORG_A}.pdf"),
+                   ("changed", "organization-logos", f"org-{ORG_A}-logo.png"),
+                   ("added", "invoices", f"{ORG_A}/added later.pdf")}
+    text = run_cli("diff", "--org", ORG_A, "--backup", backup["id"], "--against", "now", check=True).stdout
+    assert "files: 1 added, 2 removed, 1 changed" in text

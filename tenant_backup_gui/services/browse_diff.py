@@ -13,6 +13,7 @@ import asyncio
 import csv
 from dataclasses import dataclass, field
 
+from ..core import files as cf
 from ..core import manifest as mf
 from ..core import rowview as rv
 from ..core.errors import Cancelled, ConfigError, TenantBackupError
@@ -79,7 +80,7 @@ class DiffResult:
     old: str
     new: str  # a backup id, or "now"
     tables: list[TableDiff]
-    files: list[FileChange] | None  # None: neither side holds files (or "now", whose files are not read)
+    files: list[FileChange] | None  # None: neither side holds files (or no [[files]] rules to read them now)
     csv_path: str | None = None
     warnings: list[str] = field(default_factory=list)  # UNSIGNED, for a side this installation did not sign
 
@@ -222,7 +223,7 @@ class DiffJob(Job):
         try:
             if new is None:
                 tables = self._against_now(old, writer)
-                files = None
+                files = self._files_now(old)
             else:
                 tables = self._against_backup(old, new, writer)
                 files = diff_files(old.info, new.info)
@@ -233,6 +234,29 @@ class DiffJob(Job):
                             [r.origin_warning for r in (old, new) if r is not None and r.origin_warning])
         self.emit(Event("finished", f"{sum(t.differs for t in tables)} of {len(tables)} tables differ", self.org_id))
         return result
+
+    def _files_now(self, old: BackupReader) -> list[FileChange] | None:
+        """The backup's objects against the tenant's in Storage now, judged as a restore's dry run
+        judges them (size, ETag, type, cache control: a listing shows them; nothing is downloaded,
+        so a changed object's hash now is not known). None: no [[files]] rules to read them by."""
+        if old.info.files is None or not self.ctx.config.files:
+            return None
+        self.emit(Event("message", "listing the organization's files now", self.org_id))
+        files = self.ctx.files(self.org_id, None, self.cancelled.is_set)
+        now = files.list_now()
+        then = {(e.bucket, e.path): e for e in old.info.files}
+        out = []
+        for k in sorted(set(then) | set(now)):
+            e, meta = then.get(k), now.get(k)
+            if e is not None and meta is None and not cf.under_rules(self.ctx.config.files, self.org_id, *k):
+                meta = files.lookup(*k)  # a key a row names, outside the prefixes: looked up alone
+            if meta is None:
+                out.append(FileChange("removed", k[0], k[1], e.sha256, None))
+            elif e is None:
+                out.append(FileChange("added", k[0], k[1], None, None))
+            elif not e.same_object(meta):
+                out.append(FileChange("changed", k[0], k[1], e.sha256, None))
+        return out
 
     def _names(self, *sides: list[str]) -> list[str]:
         names: list[str] = []
