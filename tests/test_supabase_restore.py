@@ -325,7 +325,7 @@ def test_the_restore_rpc_outlives_the_api_roles_statement_timeout_or_says_what_t
     backup = cli_json("backup", "--org", ORG_A)["backup"]
     damage(db, ORG_A)
     damaged = everything(db)
-    sig = "public.tenant_backup_restore(uuid, text, json, text, boolean, text, json, json, text)"
+    sig = "public.tenant_backup_restore(uuid, text, json, text, boolean, text, json, json, text, json)"
     names = ["organizations", "big_table"]
 
     def role_timeout(value: str | None) -> None:
