@@ -136,3 +136,26 @@ def test_chosen_rows_refusals_say_what_to_do(demo_road):
     cp = run_cli("restore", "--org", org, "--backup", backup["id"], "--apply", "--plan", gone["plan_id"],
                  "--rows", "customers=00000000-0000-4000-8000-000000000000", "--yes")
     assert cp.returncode != 0 and "other options" in cp.stderr
+
+
+def test_a_chosen_row_brings_the_missing_parents_it_needs_and_says_so(demo_road):
+    org = next(t["id"] for t in cli_json("tenants") if t["name"].startswith("Northern"))
+    backup = cli_json("backup", "--org", org)["backup"]
+    day = bad_day(demo_road.db)
+    rental = sorted(day["deleted"]["rentals"])[0]
+    with psycopg.connect(demo_road.db) as c:
+        c.execute("set session_replication_role = replica")
+        customer = c.execute("select customer_id::text from rentals where id::text = %s", [rental]).fetchone()
+    dry = cli_json("restore", "--org", org, "--backup", backup["id"], "--dry-run", "--show-rows",
+                   "--rows", f"rentals={rental}")
+    listed = {(t, r["kind"], r["key"][0], r.get("why")) for t, rs in dry["rows"].items() for r in rs}
+    parents = {x for x in listed if x[3] == "parent"}
+    assert ("rentals", "insert", rental, "chosen") in listed
+    assert parents and all(t == "customers" and kind == "insert" for t, kind, _k, _w in parents)
+    assert customer is None or len(parents) == 1  # the rental's customer was one of the 18, and nothing else
+    assert not any(t in ("rental_invoices", "deliveries") for t, *_ in listed)  # no dependents were asked for
+    cli_json("restore", "--org", org, "--backup", backup["id"], "--apply", "--plan", dry["plan_id"], "--yes")
+    with psycopg.connect(demo_road.db) as c:
+        got = c.execute("select c.id::text from rentals r join customers c on c.id = r.customer_id "
+                        "where r.id::text = %s", [rental]).fetchone()
+    assert got is not None and ("customers", "insert", got[0], "parent") in listed

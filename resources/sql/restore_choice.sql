@@ -66,6 +66,44 @@ language sql stable set search_path = pg_catalog, pg_temp as $$
   select 'tenant_backup_pick_' || substr(md5(relname), 1, 16) from pg_class where oid = p_decoded
 $$;
 
+-- Grow the choice along the foreign keys between restored tables until nothing more is found
+-- (a cycle ends: a row is chosen once). 'dependent': the backup's child rows (c) of a chosen row;
+-- 'parent': the backup's parent row (p) a chosen row written by this restore needs and that is
+-- missing now.
+create or replace function public.tenant_backup__grow(p_tables json, p_rels regclass[], p_decoded regclass[],
+  p_mode text, p_why text) returns void
+language plpgsql volatile as $$
+declare
+  l record;
+  t json;
+  tj json;
+  down boolean := p_why = 'dependent';
+  n bigint;
+  grew bigint;
+begin
+  loop
+    grew := 0;
+    for l in select * from public.tenant_backup__links(p_rels) loop
+      t := p_tables->(l.i - 1); tj := p_tables->(l.j - 1);
+      continue when json_array_length(coalesce(t->'key', '[]'::json)) = 0
+                 or json_array_length(coalesce(tj->'key', '[]'::json)) = 0;
+      execute format('INSERT INTO tenant_backup_chosen SELECT DISTINCT %s, %s, %L FROM %s c JOIN %s p ON %s '
+                     'JOIN tenant_backup_chosen s ON s.i = %s AND s.key = %s WHERE %s ON CONFLICT DO NOTHING',
+                     case when down then l.i else l.j end,
+                     case when down then public.tenant_backup__key_array(t, 'c') else public.tenant_backup__key_array(tj, 'p') end,
+                     p_why, p_decoded[l.i], p_decoded[l.j], public.tenant_backup__link_match(l.cols, l.pcols, 'c', 'p'),
+                     case when down then l.j else l.i end,
+                     case when down then public.tenant_backup__key_array(tj, 'p') else public.tenant_backup__key_array(t, 'c') end,
+                     case when down then 'TRUE' else format('%s AND NOT EXISTS (SELECT 1 FROM %s x WHERE %s)',
+                       public.tenant_backup__written('c', p_mode, p_rels[l.i], t), p_rels[l.j],
+                       public.tenant_backup__link_match(l.cols, l.pcols, 'c', 'x')) end);
+      get diagnostics n = row_count;
+      grew := grew + n;
+    end loop;
+    exit when grew = 0;
+  end loop;
+end $$;
+
 -- Choose (mode 'rows'): the chosen rows of every table, as temporary tables shaped like the
 -- decoded ones, which the phases then read instead; any other mode reads every decoded row.
 -- Idempotent within a transaction (the dry run's row list chooses first, its rehearsal finds it).
@@ -77,15 +115,11 @@ language plpgsql volatile as $$
 declare
   picked regclass[] := '{}';
   t json;
-  tj json;
   name text;
   keys json;
   key text[];
   typed text;
   missing text;
-  l record;
-  n bigint;
-  grew bigint;
   tmp text;
 begin
   if p_mode <> 'rows' then
@@ -130,43 +164,10 @@ begin
     end if;
     -- Dependents: the backup's rows that point at a chosen row, to any depth.
     if coalesce((p_choice->>'dependents')::boolean, false) then
-      loop
-        grew := 0;
-        for l in select * from public.tenant_backup__links(p_rels) loop
-          t := p_tables->(l.i - 1); tj := p_tables->(l.j - 1);
-          continue when json_array_length(coalesce(t->'key', '[]'::json)) = 0
-                     or json_array_length(coalesce(tj->'key', '[]'::json)) = 0;
-          execute format('INSERT INTO tenant_backup_chosen SELECT DISTINCT %s, %s, ''dependent'' FROM %s c '
-                         'JOIN %s p ON %s JOIN tenant_backup_chosen s ON s.i = %s AND s.key = %s ON CONFLICT DO NOTHING',
-                         l.i, public.tenant_backup__key_array(t, 'c'), p_decoded[l.i], p_decoded[l.j],
-                         public.tenant_backup__link_match(l.cols, l.pcols, 'c', 'p'), l.j,
-                         public.tenant_backup__key_array(tj, 'p'));
-          get diagnostics n = row_count;
-          grew := grew + n;
-        end loop;
-        exit when grew = 0;
-      end loop;
+      perform public.tenant_backup__grow(p_tables, p_rels, p_decoded, p_mode, 'dependent');
     end if;
     -- Parents: a row this restore writes needs its parent; one missing now is added from the backup.
-    loop
-      grew := 0;
-      for l in select * from public.tenant_backup__links(p_rels) loop
-        t := p_tables->(l.i - 1); tj := p_tables->(l.j - 1);
-        continue when json_array_length(coalesce(t->'key', '[]'::json)) = 0
-                   or json_array_length(coalesce(tj->'key', '[]'::json)) = 0;
-        execute format('INSERT INTO tenant_backup_chosen SELECT DISTINCT %s, %s, ''parent'' FROM %s c '
-                       'JOIN tenant_backup_chosen s ON s.i = %s AND s.key = %s JOIN %s p ON %s '
-                       'WHERE %s AND NOT EXISTS (SELECT 1 FROM %s x WHERE %s) ON CONFLICT DO NOTHING',
-                       l.j, public.tenant_backup__key_array(tj, 'p'), p_decoded[l.i], l.i,
-                       public.tenant_backup__key_array(t, 'c'), p_decoded[l.j],
-                       public.tenant_backup__link_match(l.cols, l.pcols, 'c', 'p'),
-                       public.tenant_backup__written('c', p_mode, p_rels[l.i], t), p_rels[l.j],
-                       public.tenant_backup__link_match(l.cols, l.pcols, 'c', 'x'));
-        get diagnostics n = row_count;
-        grew := grew + n;
-      end loop;
-      exit when grew = 0;
-    end loop;
+    perform public.tenant_backup__grow(p_tables, p_rels, p_decoded, p_mode, 'parent');
   end if;
   for i in 1 .. cardinality(p_rels) loop
     t := p_tables->(i - 1);

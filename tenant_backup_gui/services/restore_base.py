@@ -190,7 +190,8 @@ class _RestoreBase(Job):
             except IntegrityError as err:
                 raise IntegrityError(f"the backup is damaged: {err}") from None
 
-        picker = LinePicker(session.scope, self.options.chosen(), self.options.with_dependents, read, names, on_table)
+        picker = LinePicker(session.scope, self.options.chosen(), self.options.with_dependents, read, names, on_table,
+                            relink=self.options.relink)
         kept = picker.pick()
         return kept, picker.totals()
 

@@ -99,11 +99,12 @@ def links_of(scope) -> list[_Link]:
             for s in scope.tables for fk in s.table.foreign_keys if fk.declared and fk.ref_table in names]
 
 
-def tables_to_read(chosen: Iterable[str], links: list[_Link], down_deep: bool) -> set[str]:
+def tables_to_read(chosen: Iterable[str], links: list[_Link], down_deep: bool, relink: bool = True) -> set[str]:
     """The chosen tables, the tables that point at them (to any depth with dependents, else one
-    step: rows whose link may come back), and every table those point at (parents)."""
+    step: rows whose link may come back, unless links stay as they are), and every table those
+    point at (parents)."""
     down = set(chosen)
-    frontier = set(chosen)
+    frontier = set(chosen) if down_deep or relink else set()
     while frontier:
         new = {l.child for l in links if l.parent in frontier} - down
         down |= new
@@ -121,7 +122,7 @@ class LinePicker:
 
     def __init__(self, scope, chosen: dict[str, list[list[str]]], dependents: bool,
                  read: Callable[[str], Iterator[tuple[bytes, int]]], available: Iterable[str],
-                 on_table: Callable[[str], None] = lambda name: None):
+                 on_table: Callable[[str], None] = lambda name: None, relink: bool = True):
         self.scope, self.read, self.on_table = scope, read, on_table
         self.dependents = dependents
         self.links = links_of(scope)
@@ -130,7 +131,7 @@ class LinePicker:
         if unknown:
             raise ConfigError(f"table '{unknown[0]}' is not a tenant table of this backup; "
                               f"it holds: {', '.join(sorted(avail))}")
-        wanted = tables_to_read(chosen, self.links, dependents) & avail
+        wanted = tables_to_read(chosen, self.links, dependents, relink) & avail
         self.order = [n for n in scope.names() if n in wanted]
         self.tables: dict[str, _Table] = {}
         for n in self.order:
