@@ -12,12 +12,22 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QHBoxLayout, QHeaderView, QLa
                                QSplitter, QVBoxLayout, QWidget)
 
 from ..core.report import KIND_WORDS
-from .backup_browser import _item, _table, show_side_by_side
+from .backup_browser import show_side_by_side
+from .backup_rows import _item, _table
 from .formatting import num
 
 PAGE = 100
 KIND_COLORS = {"insert": QColor("#1b7f3b"), "delete": QColor("#b00020"), "update": QColor("#8a5a00"),
-               "left": QColor("#555555")}
+               "left": QColor("#555555"), "relink": QColor("#1f5fa8"), "conflict": QColor("#b00020")}
+# Why a restore of chosen rows writes a row (RestoreRow.why), for a person.
+WHY_WORDS = {"chosen": "chosen", "dependent": "depends on a chosen row", "parent": "a parent a restored row needs"}
+KIND_TIPS = {"relink": "exists now; its link, cleared when the row it points at was deleted, is put back",
+             "conflict": "exists now and differs from the backup: kept as it is (Overwrite would make it the backup's)",
+             "left": "differs from the backup: kept as it is"}
+
+
+def why_text(row) -> str:
+    return WHY_WORDS.get(row.why or "", row.why or "")
 
 
 class RestoreRowsDialog(QDialog):
@@ -57,7 +67,7 @@ class RestoreRowsDialog(QDialog):
         bar.addWidget(self.next)
         lay.addLayout(bar)
         split = QSplitter(Qt.Vertical)
-        self.rows = _table(["Change", "Key", "Label", "Columns (now → backup)"], "restore rows")
+        self.rows = _table(["Change", "Key", "Label", "Why", "Columns (now → backup)"], "restore rows")
         self.rows.itemSelectionChanged.connect(self._row_chosen)
         split.addWidget(self.rows)
         self.record = _table(["Column", "Now", "Backup"], "restore record")
@@ -84,13 +94,16 @@ class RestoreRowsDialog(QDialog):
         self.rows.setRowCount(len(rows))
         for r, row in enumerate(rows):
             kind = _item(KIND_WORDS[row.kind], row)
-            kind.setForeground(KIND_COLORS[row.kind])
+            kind.setForeground(KIND_COLORS.get(row.kind, QColor("#000000")))
+            kind.setToolTip(KIND_TIPS.get(row.kind, ""))
             self.rows.setItem(r, 0, kind)
             self.rows.setItem(r, 1, _item(row.key_text))
             self.rows.setItem(r, 2, _item(row.label or ""))
-            self.rows.setItem(r, 3, _item("; ".join(f"{c.column}: {c.now if c.now is not None else 'NULL'} → "
+            self.rows.setItem(r, 3, _item(why_text(row)))
+            self.rows.setItem(r, 4, _item("; ".join(f"{c.column}: {c.now if c.now is not None else 'NULL'} → "
                                                     f"{c.backup if c.backup is not None else 'NULL'}"
                                                     for c in row.changes)))
+        self.rows.setColumnHidden(3, not any(row.why for row in rows))  # only chosen rows say why
         self.rows.resizeColumnsToContents()
         first = offset + 1 if rows else 0
         self.page.setText(f"{num(first)}–{num(offset + len(rows))}")
