@@ -48,6 +48,8 @@ def to_chosen_rows(loop, wiz):
     picker = opts.picker
     assert picker.isVisible() and not opts.tables.isVisible() and not opts.files.isVisible()
     assert not wiz.button(QWizard.NextButton).isEnabled() and picker.count.text() == "Tick at least one row"
+    # It fits a 1280 px wide screen, the unsigned-backup tick (wrapped) included.
+    assert wiz.width() <= 1280 and wiz.minimumSizeHint().width() <= 1280 and opts.trust.sizeHint().width() < 1000
     picker.select_table("customers")
     wait_for(loop, lambda: picker.pager.table == "customers" and not picker.busy()
              and picker.pager.rows.rowCount() > 0, what="the backup's customers")
