@@ -117,7 +117,8 @@ def test_the_owner_ticks_two_deleted_customers_and_gets_them_back_with_their_row
     page = wiz.page(PAGE_DRY_RUN)
     assert wiz.plan is not None, page.status.text() + page.notes.toPlainText()
     assert page.verdict.text().startswith("Will put back") and "relink" in page.verdict.text()
-    assert "2 rows chosen, with the rows that depend on them" in page.tradeoff.text()
+    assert page.tradeoff.text().startswith("2 rows chosen, with the rows that depend on them; no conflicts; links "
+                                           "cleared by the deletions put back: ")
     with psycopg.connect(demo_db) as c:
         their_bottles = {r[0] for r in c.execute(
             "select id::text from bottles where id::text = any(%s) and organization_id = %s", [list(day["bottles"]),
@@ -174,7 +175,7 @@ def test_a_conflict_is_shown_and_kept_unless_overwrite_is_ticked(qtbot, loop, de
     page = wiz.page(PAGE_DRY_RUN)
     assert wiz.plan is not None, page.status.text()
     assert "conflicts, left as they are" in page.verdict.text()
-    assert "1 row that exist now and differ are conflicts, kept as they are" in page.tradeoff.text()
+    assert "conflicts (rows that exist now and differ), kept as they are: 1;" in page.tradeoff.text()
     assert page.table.horizontalHeaderItem(7).text() == "Conflicts (kept)"
     dlg = page.show_rows("customers")
     qtbot.addWidget(dlg)
@@ -198,3 +199,31 @@ def test_a_conflict_is_shown_and_kept_unless_overwrite_is_ticked(qtbot, loop, de
     with psycopg.connect(demo_db) as c:
         assert c.execute("select balance::text from customers where id = %s", [day["edited"]]).fetchone()[0] == "1234.56"
         assert c.execute("select count(*) from customers where id = %s", [one]).fetchone()[0] == 1
+
+
+def test_missing_rows_only_says_its_trade_off_and_puts_links_back_unless_unticked(qtbot, loop, demo_db, env):
+    day = the_bad_day(demo_db, env)
+    w, wiz = open_restore_wizard(qtbot, loop, NORTHERN)
+    wiz.next()
+    opts = wiz.page(PAGE_OPTIONS)
+    assert not opts.relink.isVisible()  # Replace: every link is the backup's anyway
+    opts.missing.setChecked(True)
+    assert opts.relink.isVisible() and opts.relink.isChecked()
+    wiz.next()
+    wait_for(loop, lambda: wiz.plan is not None, timeout=60, what="the missing-only dry run")
+    page = wiz.page(PAGE_DRY_RUN)
+    n = len(day["bottles"])
+    assert page.tradeoff.text() == ("Missing rows only keeps today's work: rows that differ from the backup stay as "
+                                    f"they are now: 2; links cleared by the deletions put back: {n}.")
+    dlg = page.show_rows("bottles")
+    qtbot.addWidget(dlg)
+    assert {k for k, _, _ in rows_of(dlg, "bottles")} == {"relink"}
+    assert {k for k, _, _ in rows_of(dlg, "customers")} == {"insert", "left different"}
+    dlg.close()
+    wiz.back()
+    opts.relink.setChecked(False)  # the owner leaves the links as they are: the dry run is thrown away
+    assert wiz.plan is None and opts.options().relink is False
+    wiz.next()
+    wait_for(loop, lambda: wiz.plan is not None, timeout=60, what="the dry run without links")
+    assert "stay cleared" in page.tradeoff.text() and wiz.plan.relinked == 0
+    assert wiz.plan.tables["bottles"].left_different == n

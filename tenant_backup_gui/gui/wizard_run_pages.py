@@ -42,17 +42,17 @@ def verdict(result, mode: str, partial: bool) -> str:
 
 def tradeoff(r, options) -> str:
     """What the chosen mode keeps and what it gives up, in one line (issue 21: no page said so)."""
-    left, relinked = _rows(r.left_different), _rows(r.relinked)
+    links = (f"links cleared by the deletions put back: {num(r.relinked)}" if options.relink else
+             "links cleared by the deletions stay cleared (the tick on the previous page puts them back)")
     if options.mode == "missing-only":
-        return (f"Missing rows only keeps today's work: {left} that differ from the backup stay as they are now; "
-                + (f"{relinked} get back the link their deletion cleared." if options.relink else
-                   "links cleared by the deletions stay cleared (the tick on the previous page puts them back)."))
+        return (f"Missing rows only keeps today's work: rows that differ from the backup stay as they are now: "
+                f"{num(r.left_different)}; {links}.")
     if options.mode == "rows":
-        kept = (f"{_rows(r.changes[1])} that exist now and differ are overwritten with the backup's" if options.overwrite
-                else f"{left} that exist now and differ are conflicts, kept as they are")
-        return "; ".join([f"{_rows(options.chosen_count)} chosen" + (", with the rows that depend on them"
-                                                                      if options.with_dependents else ""), kept,
-                          f"{relinked} get their link back" if options.relink else "cleared links stay cleared"]) + "."
+        kept = (f"rows that exist now and differ are overwritten: {num(r.changes[1])}" if options.overwrite else
+                f"conflicts (rows that exist now and differ), kept as they are: {num(r.left_different)}"
+                if r.left_different else "no conflicts")
+        return (f"{_rows(options.chosen_count)} chosen" + (", with the rows that depend on them" if
+                                                          options.with_dependents else "") + f"; {kept}; {links}.")
     return "Replace makes the organization exactly the backup: rows added or edited since are deleted or reverted."
 
 
