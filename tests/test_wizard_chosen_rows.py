@@ -139,7 +139,7 @@ def test_the_owner_ticks_two_deleted_customers_and_gets_them_back_with_their_row
     dlg.close()
     wiz.next()
     confirm = wiz.page(PAGE_CONFIRM)
-    assert "Put back 2 rows chosen (and the rows that depend on them) of" in confirm.text.text()
+    assert "Put back 2 chosen rows (and the rows that depend on them) of" in confirm.text.text()
     confirm.name.setText("Northern Cylinders")
     wiz.next()
     wait_for(loop, lambda: wiz.currentId() == PAGE_RESULT, timeout=60, what="the apply")

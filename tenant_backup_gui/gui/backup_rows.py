@@ -135,7 +135,7 @@ class RowPager(QWidget):
         self.page.setText(f"{num(first)}–{num(page.offset + len(page.records))} of {num(page.total)}")
         self.prev.setEnabled(page.offset > 0)
         self.next.setEnabled(page.offset + len(page.records) < page.total)
-        self.status.emit(f"{page.table}: {num(page.total)} rows{what}, in key order ({', '.join(page.key) or 'no key'})"
+        self.status.emit(f"{page.table}: {num(page.total)} row{'' if page.total == 1 else 's'}{what}, in key order ({', '.join(page.key) or 'no key'})"
                          + ("" if page.key or not self.checkable else " — a table without a key: its rows cannot be "
                             "chosen one by one"))
         if page.records:

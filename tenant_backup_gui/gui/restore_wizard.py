@@ -95,9 +95,9 @@ class OptionsPage(QWizardPage):
         self.partial.setStyleSheet(WARNING)
         self.partial.setVisible(False)
         lay.addWidget(self.partial)
-        self.replace = QRadioButton("Replace: the organization becomes exactly the backup")
-        self.missing = QRadioButton("Missing rows only: put back rows deleted since the backup, change nothing else")
-        self.chosen = QRadioButton("Chosen rows…: put back only the rows you tick in the backup (and what they need)")
+        self.replace = QRadioButton("&Replace: the organization becomes exactly the backup")
+        self.missing = QRadioButton("&Missing rows only: put back rows deleted since the backup, change nothing else")
+        self.chosen = QRadioButton("&Chosen rows…: put back only the rows you tick in the backup (and what they need)")
         self.chosen.setObjectName("chosenRows")
         self.replace.setChecked(True)
         self.defaulted_for = None  # the backup whose default mode was set

@@ -21,7 +21,7 @@ NONE_TICKED = "Tick at least one row"
 
 def relink_box() -> QCheckBox:
     """Missing rows only and chosen rows: links the deletions cleared (ON DELETE SET NULL) come back."""
-    box = QCheckBox("Put back links cleared when they were deleted")
+    box = QCheckBox("Put back &links cleared when they were deleted")
     box.setObjectName("relink")
     box.setToolTip("A row that exists now and lost its link (set to NULL) when the row it pointed at was deleted "
                    "gets that link back, when this restore brings that row back")
@@ -67,17 +67,17 @@ class RowPicker(QWidget):
         self.count = QLabel(NONE_TICKED)
         self.count.setObjectName("chosenCount")
         self.count.setAccessibleName("how many rows are ticked")
-        self.clear = QPushButton("Untick all")
+        self.clear = QPushButton("&Untick all")
         self.clear.setEnabled(False)
         self.clear.clicked.connect(self.pager.clear_ticks)
         bar.addWidget(self.count, 1)
         bar.addWidget(self.clear)
         lay.addLayout(bar)
-        self.dependents = QCheckBox("With the rows that depend on them (a customer's rentals, invoices and their "
+        self.dependents = QCheckBox("With the rows that &depend on them (a customer's rentals, invoices and their "
                                     "lines: any depth)")
         self.dependents.setObjectName("withDependents")
         self.dependents.setChecked(True)
-        self.overwrite = QCheckBox("Overwrite rows that exist now and differ")
+        self.overwrite = QCheckBox("&Overwrite rows that exist now and differ")
         self.overwrite.setObjectName("overwrite")
         self.overwrite.setToolTip("Otherwise such rows are conflicts: listed by the dry run and kept as they are")
         self.overwrite_why = QLabel("Unticked, a chosen or dependent row that exists now and differs from the backup "

@@ -267,7 +267,7 @@ class ConfirmPage(QWizardPage):
             + (": " + ", ".join(f"{num(v)} in {n}" for n, v in deleted.items()) if deleted else "")
             + " — I know they will be gone (the safety backup keeps them).")
         what = {"replace": "Replace", "missing-only": "Put back missing rows of",
-                "rows": f"Put back {_rows(options.chosen_count)} chosen"
+                "rows": f"Put back {num(options.chosen_count)} chosen row{'' if options.chosen_count == 1 else 's'}"
                         + (" (and the rows that depend on them)" if options.with_dependents else "") + " of"}[mode]
         self.text.setText(
             f"<b>{what} {self.wiz.tenant['name']}</b> with backup {p.backup_id}: "
@@ -276,6 +276,7 @@ class ConfirmPage(QWizardPage):
             f"it is listed with the backups and undoes this restore.<br><br>"
             f"Type the organization's name, <b>{self.wiz.tenant['name']}</b>, to confirm:")
         self.name.clear()
+        self.name.setFocus()  # the keyboard's next step: type the name
 
     def isComplete(self) -> bool:
         ok = self.name.text().strip() == (self.wiz.tenant["name"] or "")
