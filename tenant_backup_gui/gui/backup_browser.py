@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QDialog, QHBoxLayout, QHeaderView, QInputDialog, 
 
 from ..services.browse import ShowJob
 from ..services.browse_diff import DiffJob
-from .backup_rows import PAGE, RowPager, _item, _table  # noqa: F401 - PAGE, _item, _table: shared
+from .backup_rows import OwnJobs, RowPager, _item, _table
 from .formatting import num, size, title_label
 from .jobs import JobRunner
 
@@ -41,7 +41,7 @@ def show_side_by_side(record: QTableWidget, old: dict | None, new: dict | None, 
             record.setItem(r, c, cell)
 
 
-class BackupBrowser(QDialog):
+class BackupBrowser(QDialog, OwnJobs):
     """One backup of one tenant. `backups`: the tenant's others, for "Compare with another backup…"."""
 
     def __init__(self, ctx, tenant: dict, backup, backups: list, parent=None):
@@ -109,23 +109,11 @@ class BackupBrowser(QDialog):
     def status_text(self, text: str) -> None:
         self.status.setText(text)
 
-    # ------------------------------------------------------------ jobs
-    def busy(self) -> bool:
-        return self.runner.busy()
-
-    def _submit(self, title: str, make_job, done) -> asyncio.Task:
-        task = self.runner.submit(self.org, title, make_job)
-        task.add_done_callback(lambda t: t.cancelled() or t.result() is None or done(t.result()))
-        return task
-
+    # ------------------------------------------------------------ jobs (OwnJobs: busy, _submit, cancel_jobs)
     def _failed(self, message: str) -> None:
         if message != "cancelled":  # a page replaced by a newer one, or the Cancel button
             self.errors.append(message)
         self.status.setText(message)
-
-    def cancel_jobs(self) -> None:
-        for row in list(self.runner.rows):
-            row.job.cancel()
 
     def closeEvent(self, event) -> None:
         self.cancel_jobs()

@@ -38,6 +38,43 @@ def _item(text, payload=None) -> QTableWidgetItem:
     return item
 
 
+def paging_bar(owner, placeholder: str) -> QHBoxLayout:
+    """A search field, Previous, the page's range and Next, set on `owner` as search, prev, page and
+    next; `owner` has `offset` and `load(offset)` (this row view, and the dry run's row list)."""
+    bar = QHBoxLayout()
+    owner.search = QLineEdit()
+    owner.search.setPlaceholderText(placeholder)
+    owner.search.setAccessibleName("search rows")
+    owner.search.setClearButtonEnabled(True)
+    owner.search.returnPressed.connect(lambda: owner.load(0))
+    owner.prev = QPushButton("◀ Previous")
+    owner.prev.clicked.connect(lambda: owner.load(max(0, owner.offset - PAGE)))
+    owner.next = QPushButton("Next ▶")
+    owner.next.clicked.connect(lambda: owner.load(owner.offset + PAGE))
+    owner.page = QLabel("")
+    bar.addWidget(owner.search, 1)
+    for w in (owner.prev, owner.page, owner.next):
+        bar.addWidget(w)
+    return bar
+
+
+class OwnJobs:
+    """For a window that reads through a JobRunner of its own (`self.runner`, keyed by `self.org`):
+    the backup browser and the chosen-rows picker."""
+
+    def busy(self) -> bool:
+        return self.runner.busy()
+
+    def _submit(self, title: str, make_job, done) -> asyncio.Task:
+        task = self.runner.submit(self.org, title, make_job)
+        task.add_done_callback(lambda t: t.cancelled() or t.result() is None or done(t.result()))
+        return task
+
+    def cancel_jobs(self) -> None:
+        for row in list(self.runner.rows):
+            row.job.cancel()
+
+
 class _SpaceTicks(QObject):
     """Space ticks the selected row, whichever of its cells has the focus (the keyboard's way)."""
 
@@ -70,22 +107,7 @@ class RowPager(QWidget):
         self._filling = False
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
-        bar = QHBoxLayout()
-        self.search = QLineEdit()
-        self.search.setPlaceholderText("Search this table's values…")
-        self.search.setAccessibleName("search rows")
-        self.search.setClearButtonEnabled(True)
-        self.search.returnPressed.connect(lambda: self.load(0))
-        self.prev = QPushButton("◀ Previous")
-        self.prev.clicked.connect(lambda: self.load(max(0, self.offset - PAGE)))
-        self.next = QPushButton("Next ▶")
-        self.next.clicked.connect(lambda: self.load(self.offset + PAGE))
-        self.page = QLabel("")
-        bar.addWidget(self.search, 1)
-        bar.addWidget(self.prev)
-        bar.addWidget(self.page)
-        bar.addWidget(self.next)
-        lay.addLayout(bar)
+        lay.addLayout(paging_bar(self, "Search this table's values…"))
         self.rows = _table(["Key", "Label"], "rows to tick" if checkable else "browser rows")
         if checkable:
             self.rows.setToolTip("Tick the rows to put back (Space ticks the selected row)")

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import (QComboBox, QDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton,
-                               QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QComboBox, QDialog, QHeaderView, QSplitter, QVBoxLayout, QWidget
 
 from ..core.report import KIND_WORDS
 from .backup_browser import show_side_by_side
-from .backup_rows import _item, _table
+from .backup_rows import _item, _table, paging_bar
 from .formatting import num
 
 PAGE = 100
@@ -42,7 +41,6 @@ class RestoreRowsDialog(QDialog):
         self.setObjectName("restoreRows")
         self.resize(1000, 640)
         lay = QVBoxLayout(self)
-        bar = QHBoxLayout()
         self.table = QComboBox()
         self.table.setAccessibleName("table whose rows are shown")
         for name in spool.tables():
@@ -50,21 +48,8 @@ class RestoreRowsDialog(QDialog):
             self.table.addItem(f"{name}  (" + ", ".join(f"{KIND_WORDS[k]} {num(c[k])}" for k in KIND_WORDS
                                                         if c.get(k)) + ")", name)
         self.table.currentIndexChanged.connect(lambda _=0: self.load(0))
-        self.search = QLineEdit()
-        self.search.setPlaceholderText("Search these rows (key, label, any value)…")
-        self.search.setAccessibleName("search rows")
-        self.search.setClearButtonEnabled(True)
-        self.search.returnPressed.connect(lambda: self.load(0))
-        self.prev = QPushButton("◀ Previous")
-        self.prev.clicked.connect(lambda: self.load(max(0, self.offset - PAGE)))
-        self.next = QPushButton("Next ▶")
-        self.next.clicked.connect(lambda: self.load(self.offset + PAGE))
-        self.page = QLabel("")
-        bar.addWidget(self.table, 1)
-        bar.addWidget(self.search, 1)
-        bar.addWidget(self.prev)
-        bar.addWidget(self.page)
-        bar.addWidget(self.next)
+        bar = paging_bar(self, "Search these rows (key, label, any value)…")
+        bar.insertWidget(0, self.table, 1)
         lay.addLayout(bar)
         split = QSplitter(Qt.Vertical)
         self.rows = _table(["Change", "Key", "Label", "Why", "Columns (now → backup)"], "restore rows")

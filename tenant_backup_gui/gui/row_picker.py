@@ -6,13 +6,11 @@ and relink (core/plan.py): the engine (resources/sql/restore_choice.sql) does th
 
 from __future__ import annotations
 
-import asyncio
-
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSplitter, QVBoxLayout,
                                QWidget)
 
-from .backup_rows import RowPager, _item, _table
+from .backup_rows import OwnJobs, RowPager, _item, _table
 from .formatting import num
 from .jobs import JobRunner
 
@@ -29,7 +27,7 @@ def relink_box() -> QCheckBox:
     return box
 
 
-class RowPicker(QWidget):
+class RowPicker(QWidget, OwnJobs):
     """The tables of one backup on the left (with how many rows of each are ticked), the chosen
     table's rows on the right. `changed`: a tick or an option changed."""
 
@@ -128,19 +126,6 @@ class RowPicker(QWidget):
         row = self.tables.currentRow()
         if row >= 0:
             self.pager.show_table(self.tables.item(row, 0).data(Qt.UserRole))
-
-    # ------------------------------------------------------------ jobs
-    def busy(self) -> bool:
-        return self.runner.busy()
-
-    def _submit(self, title: str, make_job, done) -> asyncio.Task:
-        task = self.runner.submit(self.org, title, make_job)
-        task.add_done_callback(lambda t: t.cancelled() or t.result() is None or done(t.result()))
-        return task
-
-    def cancel_jobs(self) -> None:
-        for row in list(self.runner.rows):
-            row.job.cancel()
 
     # ------------------------------------------------------------ the choice
     def rows(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
