@@ -254,6 +254,7 @@ class RestoreWizard(QWizard):
     def reject(self) -> None:
         if self.running is not None:
             self.running.cancel()
+        self.pages[PAGE_OPTIONS].picker.cancel_jobs()  # a page of rows still being read
         super().reject()
 
     def undo(self) -> None:
