@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "resources" / "screenshots"
 MANIFEST = OUT / "rendered-from.json"
 WELDCOR = "5f0c7a4e-2b1d-4c7e-9a55-3e2f1d0c9b88"
+NORTHERN = "c0ffee00-1234-4abc-8def-001122334455"
 # What the pictures show comes from these: a change to any of them renders them again.
 INPUTS = ("tenant_backup_gui/gui/*.py", "tenant_backup_gui/gui/panels/*.py", "tenant_backup_gui/core/partial.py",
           "tenant_backup_gui/core/report.py", "tenant_backup_gui/core/history.py", "tests/screenshots.py",
@@ -115,6 +116,47 @@ def main() -> int:
             save(b, "browser-compare.png")
             b.close()
 
+        async def shoot_chosen_rows(w):
+            """The bad day (tests/test_restore_rows.py): two of the deleted customers, ticked in the
+            backup's rows; the dry run's verdict and its rows (put back, dependents, links back)."""
+            from tests.test_restore_rows import bad_day
+            with psycopg.connect(url) as c:
+                names = dict(c.execute("select id::text, name from customers where organization_id = %s", [NORTHERN]))
+            gone = sorted(bad_day(url)["gone"])[:2]
+            for r in range(w.tenant_table.rowCount()):
+                if w.tenant_table.item(r, 4).text() == NORTHERN:
+                    w.tenant_table.selectRow(r)
+            await wait(lambda: w.backups and w.backups[0].organization_id == NORTHERN and not w.runner.busy())
+            w.backup_table.selectRow(0)
+            w.restore()
+            wiz = w.wizard
+            wiz.next()
+            opts = wiz.page(1)
+            opts.chosen.setChecked(True)
+            picker = opts.picker
+            picker.select_table("customers")
+            for key in gone:
+                picker.pager.search.setText(names[key])
+                picker.pager.search.returnPressed.emit()
+                await wait(lambda: not picker.busy() and "holding" in picker.status.text())
+                picker.pager.tick([picker.pager.rows.item(r, 0).text()
+                                   for r in range(picker.pager.rows.rowCount())].index(key))
+            picker.pager.search.setText(names[gone[1]].split()[0])  # a wider search: one ticked, others not
+            picker.pager.search.returnPressed.emit()
+            await wait(lambda: not picker.busy() and "holding" in picker.status.text())
+            await asyncio.sleep(0.2)
+            save(wiz, "wizard-chosen-rows.png")
+            wiz.next()
+            await wait(lambda: wiz.plan is not None)
+            await asyncio.sleep(0.2)
+            save(wiz, "wizard-chosen-dry-run.png")
+            rows = wiz.page(2).show_rows("customers")
+            rows.resize(1100, 520)
+            await asyncio.sleep(0.2)
+            save(rows, "wizard-chosen-rows-list.png")
+            rows.close()
+            wiz.close()
+
         async def shoot():
             ctx = Context.from_settings(load_settings())
             await DailyJob(ctx).run()
@@ -175,6 +217,7 @@ def main() -> int:
             await asyncio.sleep(0.2)
             save(wiz, "wizard-partial-dry-run.png")
             wiz.close()
+            await shoot_chosen_rows(w)
             w.open_settings()
             dlg = w.settings_dialog
             dlg.supabase_url.setText("https://abcdefghijklmnop.supabase.co")

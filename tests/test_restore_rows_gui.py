@@ -37,7 +37,7 @@ def test_the_dry_run_page_shows_each_changed_row_and_its_record(qtbot, loop, odd
     assert dlg.rows.rowCount() == 51 and not dlg.next.isEnabled()
     edited = next(r for r in range(dlg.rows.rowCount()) if dlg.rows.item(r, 0).text() == "update")
     assert dlg.rows.item(edited, 1).text() == "151"
-    assert "payload: edited today → " in dlg.rows.item(edited, 3).text()
+    assert "payload: edited today → " in dlg.rows.item(edited, 4).text()
     # The record, whole: now and in the backup, side by side, the changed column marked
     dlg.rows.selectRow(edited)
     rec = {dlg.record.item(r, 0).text(): (dlg.record.item(r, 1).text(), dlg.record.item(r, 2).text())

@@ -10,37 +10,17 @@ import asyncio
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import (QDialog, QHBoxLayout, QHeaderView, QInputDialog, QLabel,
-                               QLineEdit, QPushButton, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QDialog, QHBoxLayout, QHeaderView, QInputDialog, QLabel, QPushButton, QSplitter,
+                               QTableWidget, QVBoxLayout)
 
 from ..services.browse import ShowJob
 from ..services.browse_diff import DiffJob
+from .backup_rows import OwnJobs, RowPager, _item, _table
 from .formatting import num, size, title_label
 from .jobs import JobRunner
-from .panels.table import Table
 
-PAGE = 100
 CHANGED = QColor("#fff3b0")
 KIND_COLORS = {"added": QColor("#1b7f3b"), "removed": QColor("#b00020"), "changed": QColor("#8a5a00")}
-NULL = "NULL"
-
-
-def _table(headers: list[str], name: str) -> QTableWidget:
-    """The main window's table (one row selected, read-only), its columns sized by hand: a row
-    value can be long."""
-    t = Table(headers, name)
-    t.horizontalHeader().setSectionResizeMode(QHeaderView.Interactive)
-    return t
-
-
-def _item(text, payload=None) -> QTableWidgetItem:
-    item = QTableWidgetItem(NULL if text is None else str(text))
-    if text is None:
-        item.setForeground(QColor("#888888"))
-    if payload is not None:
-        item.setData(Qt.UserRole, payload)
-    return item
 
 
 def show_side_by_side(record: QTableWidget, old: dict | None, new: dict | None, changed: set[str],
@@ -61,7 +41,7 @@ def show_side_by_side(record: QTableWidget, old: dict | None, new: dict | None, 
             record.setItem(r, c, cell)
 
 
-class BackupBrowser(QDialog):
+class BackupBrowser(QDialog, OwnJobs):
     """One backup of one tenant. `backups`: the tenant's others, for "Compare with another backup…"."""
 
     def __init__(self, ctx, tenant: dict, backup, backups: list, parent=None):
@@ -70,8 +50,6 @@ class BackupBrowser(QDialog):
         self.others = [b for b in backups if b.complete and b.id != backup.id]
         self.org = tenant["id"]
         self.table: str | None = None
-        self.offset = 0
-        self.total = 0
         self.diff = None  # a DiffResult while comparing
         self.errors: list[str] = []
         self.setWindowTitle(f"Backup {backup.id} of {tenant.get('name') or self.org}")
@@ -105,28 +83,15 @@ class BackupBrowser(QDialog):
         self.tables.horizontalHeader().setStretchLastSection(False)
         split.addWidget(self.tables)
         right = QSplitter(Qt.Vertical)
-        rw = QWidget()
-        rv = QVBoxLayout(rw)
-        rv.setContentsMargins(0, 0, 0, 0)
-        bar = QHBoxLayout()
-        self.search = QLineEdit()
-        self.search.setPlaceholderText("Search this table's values…")
-        self.search.setAccessibleName("search rows")
-        self.search.setClearButtonEnabled(True)
-        self.search.returnPressed.connect(lambda: self.load_rows(0))
-        self.prev = QPushButton("◀ Previous")
-        self.prev.clicked.connect(lambda: self.load_rows(max(0, self.offset - PAGE)))
-        self.next = QPushButton("Next ▶")
-        self.next.clicked.connect(lambda: self.load_rows(self.offset + PAGE))
-        self.page = QLabel("")
-        bar.addWidget(self.search, 1)
-        bar.addWidget(self.prev)
-        bar.addWidget(self.page)
-        bar.addWidget(self.next)
-        rv.addLayout(bar)
-        self.rows = _table(["Key", "Label"], "browser rows")
+        panel = QVBoxLayout()  # the jobs' progress rows, under the status line
+        self.runner = JobRunner(panel, self)
+        self.runner.failed.connect(lambda _title, message, _d: self._failed(message))
+        self.pager = RowPager(self.ctx, self.org, self.backup.id, self._submit, self.cancel_jobs)
+        self.pager.status.connect(self.status_text)
+        self.pager.page_shown.connect(self._page_shown)
+        rw = self.pager
+        self.search, self.prev, self.next, self.page, self.rows = (rw.search, rw.prev, rw.next, rw.page, rw.rows)
         self.rows.itemSelectionChanged.connect(self._row_chosen)
-        rv.addWidget(self.rows)
         right.addWidget(rw)
         self.record = _table(["Column", "Value"], "browser record")
         right.addWidget(self.record)
@@ -139,28 +104,16 @@ class BackupBrowser(QDialog):
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextSelectableByMouse)
         lay.addWidget(self.status)
-        panel = QVBoxLayout()
         lay.addLayout(panel)
-        self.runner = JobRunner(panel, self)
-        self.runner.failed.connect(lambda _title, message, _d: self._failed(message))
 
-    # ------------------------------------------------------------ jobs
-    def busy(self) -> bool:
-        return self.runner.busy()
+    def status_text(self, text: str) -> None:
+        self.status.setText(text)
 
-    def _submit(self, title: str, make_job, done) -> asyncio.Task:
-        task = self.runner.submit(self.org, title, make_job)
-        task.add_done_callback(lambda t: t.cancelled() or t.result() is None or done(t.result()))
-        return task
-
+    # ------------------------------------------------------------ jobs (OwnJobs: busy, _submit, cancel_jobs)
     def _failed(self, message: str) -> None:
         if message != "cancelled":  # a page replaced by a newer one, or the Cancel button
             self.errors.append(message)
         self.status.setText(message)
-
-    def cancel_jobs(self) -> None:
-        for row in list(self.runner.rows):
-            row.job.cancel()
 
     def closeEvent(self, event) -> None:
         self.cancel_jobs()
@@ -203,10 +156,7 @@ class BackupBrowser(QDialog):
         if self.diff is not None:
             self._show_changes()
         else:
-            self.search.blockSignals(True)
-            self.search.clear()
-            self.search.blockSignals(False)
-            self.load_rows(0)
+            self.pager.show_table(self.table)
 
     def select_table(self, name: str) -> None:
         for r in range(self.tables.rowCount()):
@@ -217,33 +167,20 @@ class BackupBrowser(QDialog):
     def load_rows(self, offset: int) -> asyncio.Task | None:
         if not self.table or self.diff is not None:
             return None
-        self.cancel_jobs()  # a newer page replaces one still being read
-        text = self.search.text().strip() or None
-        self.status.setText(f"reading {self.table}…")
-        return self._submit(f"Read {self.table}", lambda ev: ShowJob(
-            self.ctx, self.org, self.backup.id, self.table, search=text, limit=PAGE, offset=offset, on_event=ev),
-            self._show_page)
+        self.pager.table = self.table
+        return self.pager.load(offset)
 
-    def _show_page(self, page) -> None:
-        if page.table != self.table:
-            return
-        self.offset, self.total = page.offset, page.total
-        self.rows.setColumnCount(2)
-        self.rows.setHorizontalHeaderLabels(["Key", "Label"])
-        self.rows.setRowCount(len(page.records))
-        for r, rec in enumerate(page.records):
-            self.rows.setItem(r, 0, _item(rec.key_text, rec))
-            self.rows.setItem(r, 1, _item(rec.label))
-        self.rows.resizeColumnToContents(0)
-        first = page.offset + 1 if page.records else 0
-        what = f" holding “{page.search}”" if page.search else ""
-        self.page.setText(f"{num(first)}–{num(page.offset + len(page.records))} of {num(page.total)}")
-        self.prev.setEnabled(page.offset > 0)
-        self.next.setEnabled(page.offset + len(page.records) < page.total)
-        self.status.setText(f"{page.table}: {num(page.total)} rows{what}, in key order ({', '.join(page.key) or 'no key'})")
+    @property
+    def offset(self) -> int:
+        return self.pager.offset
+
+    @property
+    def total(self) -> int:
+        return self.pager.total
+
+    def _page_shown(self, page) -> None:
         self.record.setRowCount(0)
         if page.records:
-            self.rows.selectRow(0)
             self._row_chosen()  # the same row index as the previous page's: no selection signal
 
     def _row_chosen(self) -> None:

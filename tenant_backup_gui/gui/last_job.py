@@ -38,5 +38,5 @@ def restored(what: str, result, error: str, changed: list[str]) -> str:
     """The wizard's apply ended: what it restored and the safety backup, or what failed."""
     if result is None:
         return f"{what} failed — " + " ".join(report.failed_text(error, changed).split())
-    return (f"{what}: done — {report.rows(result.restored, num)} in {num(len(result.tables))} tables from "
+    return (f"{what}: done — {report.change_words(list(result.tables.values()), True, num)} from "
             f"backup {result.backup_id}; safety backup {result.safety_backup_id}")

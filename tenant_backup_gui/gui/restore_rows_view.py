@@ -8,16 +8,25 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import (QComboBox, QDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton,
-                               QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QComboBox, QDialog, QHeaderView, QSplitter, QVBoxLayout, QWidget
 
 from ..core.report import KIND_WORDS
-from .backup_browser import _item, _table, show_side_by_side
+from .backup_browser import show_side_by_side
+from .backup_rows import _item, _table, paging_bar
 from .formatting import num
 
 PAGE = 100
 KIND_COLORS = {"insert": QColor("#1b7f3b"), "delete": QColor("#b00020"), "update": QColor("#8a5a00"),
-               "left": QColor("#555555")}
+               "left": QColor("#555555"), "relink": QColor("#1f5fa8"), "conflict": QColor("#b00020")}
+# Why a restore of chosen rows writes a row (RestoreRow.why), for a person.
+WHY_WORDS = {"chosen": "chosen", "dependent": "depends on a chosen row", "parent": "a parent a restored row needs"}
+KIND_TIPS = {"relink": "exists now; its link, cleared when the row it points at was deleted, is put back",
+             "conflict": "exists now and differs from the backup: kept as it is (Overwrite would make it the backup's)",
+             "left": "differs from the backup: kept as it is"}
+
+
+def why_text(row) -> str:
+    return WHY_WORDS.get(row.why or "", row.why or "")
 
 
 class RestoreRowsDialog(QDialog):
@@ -32,7 +41,6 @@ class RestoreRowsDialog(QDialog):
         self.setObjectName("restoreRows")
         self.resize(1000, 640)
         lay = QVBoxLayout(self)
-        bar = QHBoxLayout()
         self.table = QComboBox()
         self.table.setAccessibleName("table whose rows are shown")
         for name in spool.tables():
@@ -40,24 +48,11 @@ class RestoreRowsDialog(QDialog):
             self.table.addItem(f"{name}  (" + ", ".join(f"{KIND_WORDS[k]} {num(c[k])}" for k in KIND_WORDS
                                                         if c.get(k)) + ")", name)
         self.table.currentIndexChanged.connect(lambda _=0: self.load(0))
-        self.search = QLineEdit()
-        self.search.setPlaceholderText("Search these rows (key, label, any value)…")
-        self.search.setAccessibleName("search rows")
-        self.search.setClearButtonEnabled(True)
-        self.search.returnPressed.connect(lambda: self.load(0))
-        self.prev = QPushButton("◀ Previous")
-        self.prev.clicked.connect(lambda: self.load(max(0, self.offset - PAGE)))
-        self.next = QPushButton("Next ▶")
-        self.next.clicked.connect(lambda: self.load(self.offset + PAGE))
-        self.page = QLabel("")
-        bar.addWidget(self.table, 1)
-        bar.addWidget(self.search, 1)
-        bar.addWidget(self.prev)
-        bar.addWidget(self.page)
-        bar.addWidget(self.next)
+        bar = paging_bar(self, "Search these rows (key, label, any value)…")
+        bar.insertWidget(0, self.table, 1)
         lay.addLayout(bar)
         split = QSplitter(Qt.Vertical)
-        self.rows = _table(["Change", "Key", "Label", "Columns (now → backup)"], "restore rows")
+        self.rows = _table(["Change", "Key", "Label", "Why", "Columns (now → backup)"], "restore rows")
         self.rows.itemSelectionChanged.connect(self._row_chosen)
         split.addWidget(self.rows)
         self.record = _table(["Column", "Now", "Backup"], "restore record")
@@ -84,13 +79,16 @@ class RestoreRowsDialog(QDialog):
         self.rows.setRowCount(len(rows))
         for r, row in enumerate(rows):
             kind = _item(KIND_WORDS[row.kind], row)
-            kind.setForeground(KIND_COLORS[row.kind])
+            kind.setForeground(KIND_COLORS.get(row.kind, QColor("#000000")))
+            kind.setToolTip(KIND_TIPS.get(row.kind, ""))
             self.rows.setItem(r, 0, kind)
             self.rows.setItem(r, 1, _item(row.key_text))
             self.rows.setItem(r, 2, _item(row.label or ""))
-            self.rows.setItem(r, 3, _item("; ".join(f"{c.column}: {c.now if c.now is not None else 'NULL'} → "
+            self.rows.setItem(r, 3, _item(why_text(row)))
+            self.rows.setItem(r, 4, _item("; ".join(f"{c.column}: {c.now if c.now is not None else 'NULL'} → "
                                                     f"{c.backup if c.backup is not None else 'NULL'}"
                                                     for c in row.changes)))
+        self.rows.setColumnHidden(3, not any(row.why for row in rows))  # only chosen rows say why
         self.rows.resizeColumnsToContents()
         first = offset + 1 if rows else 0
         self.page.setText(f"{num(first)}–{num(offset + len(rows))}")

@@ -40,6 +40,22 @@ def verdict(result, mode: str, partial: bool) -> str:
     return report.verdict(result, mode, partial, num)
 
 
+def tradeoff(r, options) -> str:
+    """What the chosen mode keeps and what it gives up, in one line (issue 21: no page said so)."""
+    links = (f"links cleared by the deletions put back: {num(r.relinked)}" if options.relink else
+             "links cleared by the deletions stay cleared (the tick on the previous page puts them back)")
+    if options.mode == "missing-only":
+        return (f"Missing rows only keeps today's work: rows that differ from the backup stay as they are now: "
+                f"{num(r.left_different)}; {links}.")
+    if options.mode == "rows":
+        kept = (f"rows that exist now and differ are overwritten: {num(r.changes[1])}" if options.overwrite else
+                f"conflicts (rows that exist now and differ), kept as they are: {num(r.left_different)}"
+                if r.left_different else "no conflicts")
+        return (f"{_rows(options.chosen_count)} chosen" + (", with the rows that depend on them" if
+                                                          options.with_dependents else "") + f"; {kept}; {links}.")
+    return "Replace makes the organization exactly the backup: rows added or edited since are deleted or reverted."
+
+
 def _failure(err: BaseException) -> str:
     """One line for any error: ours say what to do; anything else is named, never swallowed."""
     return str(err) if isinstance(err, TenantBackupError) else f"internal error: {type(err).__name__}: {err}"
@@ -70,11 +86,16 @@ class DryRunPage(QWizardPage):
         self.verdict.setWordWrap(True)
         style_title(self.verdict)
         lay.addWidget(self.verdict)
-        self.table = QTableWidget(0, 8)
+        self.tradeoff = QLabel()  # what the mode keeps and what it gives up
+        self.tradeoff.setObjectName("tradeoff")
+        self.tradeoff.setWordWrap(True)
+        self.tradeoff.setStyleSheet("color: #555555")
+        lay.addWidget(self.tradeoff)
+        self.table = QTableWidget(0, 9)
         self.table.setObjectName("dryRunTable")
         self.table.setToolTip("Double-click a table to see its rows the restore changes")
         self.table.setHorizontalHeaderLabels(["Table", "In backup", "Now", "Insert", "Update", "Delete", "Unchanged",
-                                              "Left different"])
+                                              "Left different", "Relink"])
         self.table.cellDoubleClicked.connect(lambda row, _col: self.show_rows(self.table.item(row, 0).text()))
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
@@ -121,6 +142,7 @@ class DryRunPage(QWizardPage):
         self.status.setText("Running the dry run…")
         self.table.setRowCount(0)
         self.verdict.clear()
+        self.tradeoff.clear()
         self.notes.clear()
         job = RestoreDryRunJob(self.wiz.ctx, self.wiz.tenant["id"], self.wiz.backup.id, choices[1],
                                on_event=self._event, trust_unsigned=self.wiz.trust_unsigned(), show_rows=True)
@@ -152,15 +174,18 @@ class DryRunPage(QWizardPage):
         self.status.setText("The dry run passed: nothing was changed." if r.success else "The dry run found problems.")
         self.status.setStyleSheet("" if r.success else "color: #b00020")
         partial = self.wiz.backup.partial
-        self.verdict.setText(verdict(r, self.wiz.choices()[1].mode, partial))
+        options = self.wiz.choices()[1]
+        self.verdict.setText(verdict(r, options.mode, partial))
+        self.tradeoff.setText(tradeoff(r, options) if r.success else "")
+        self.table.horizontalHeaderItem(7).setText("Conflicts (kept)" if options.mode == "rows" else "Left different")
         self.verdict.setStyleSheet("color: #b00020" if not r.success else "color: #8a4b00" if partial else "")
         self.table.setRowCount(len(r.tables))
-        changes = lambda t: t.problems or t.to_insert or t.to_update or t.to_delete  # noqa: E731
+        changes = lambda t: t.problems or t.to_insert or t.to_update or t.to_delete or t.relinked  # noqa: E731
         # what changes (or cannot) first: the owner reads those rows, not the unchanged hundred
         ordered = sorted(r.tables.items(), key=lambda kv: not changes(kv[1]))
         for row, (name, t) in enumerate(ordered):
             values = [name, t.record_count, t.current_rows, t.to_insert, t.to_update, t.to_delete, t.unchanged,
-                      t.left_different]
+                      t.left_different, t.relinked]
             for col, v in enumerate(values):
                 item = QTableWidgetItem(num(v) if isinstance(v, int) else str(v))
                 if col and isinstance(v, int):
@@ -194,6 +219,7 @@ class DryRunPage(QWizardPage):
         self.files.clear()
         self.files.hide()
         self.verdict.clear()
+        self.tradeoff.clear()
         self.notes.clear()
         self.status.setText("The choices changed: run the dry run again.")
         self.status.setStyleSheet("")
@@ -228,7 +254,8 @@ class ConfirmPage(QWizardPage):
 
     def initializePage(self) -> None:
         p = self.wiz.plan
-        mode = self.wiz.choices()[1].mode
+        options = self.wiz.choices()[1]
+        mode = options.mode
         name = self.wiz.tenant["name"] or self.wiz.tenant["id"]
         self.setButtonText(QWizard.NextButton, f"Restore {name}")
         deleted = {n: t.to_delete for n, t in p.tables.items() if t.to_delete}
@@ -239,14 +266,17 @@ class ConfirmPage(QWizardPage):
             f"The backup is partial. Yes, delete {_rows(sum(deleted.values()))} it lacks"
             + (": " + ", ".join(f"{num(v)} in {n}" for n, v in deleted.items()) if deleted else "")
             + " — I know they will be gone (the safety backup keeps them).")
+        what = {"replace": "Replace", "missing-only": "Put back missing rows of",
+                "rows": f"Put back {num(options.chosen_count)} chosen row{'' if options.chosen_count == 1 else 's'}"
+                        + (" (and the rows that depend on them)" if options.with_dependents else "") + " of"}[mode]
         self.text.setText(
-            f"<b>{'Replace' if mode == 'replace' else 'Put back missing rows of'} "
-            f"{self.wiz.tenant['name']}</b> with backup {p.backup_id}: "
+            f"<b>{what} {self.wiz.tenant['name']}</b> with backup {p.backup_id}: "
             f"{report.change_words(list(p.tables.values()), False, num)}.<br><br>The dry run: "
             f"{verdict(p, mode, self.wiz.backup.partial)}<br><br>A <b>safety backup</b> of the current state is taken first: "
             f"it is listed with the backups and undoes this restore.<br><br>"
             f"Type the organization's name, <b>{self.wiz.tenant['name']}</b>, to confirm:")
         self.name.clear()
+        self.name.setFocus()  # the keyboard's next step: type the name
 
     def isComplete(self) -> bool:
         ok = self.name.text().strip() == (self.wiz.tenant["name"] or "")
