@@ -79,11 +79,10 @@ def verdict(report: RestoreOutcome, mode: str, partial: bool, num: Fmt = str) ->
     if not report.success:
         text = f"Cannot restore: {report.problems[0]}" if report.problems else report.message
     elif mode == "rows":
-        said = [f"{verb} {num(n)}" for verb, n in (("put back", ins), ("overwrite", upd),
-                                                     ("relink", report.relinked)) if n]
+        said = [f"{verb} {rows(n, num)}" for verb, n in (("put back", ins), ("overwrite", upd),
+                                                           ("relink", report.relinked)) if n]
         text = ("Will " + (", ".join(said[:-1]) + " and " + said[-1] if len(said) > 1 else said[0])
-                + f" row{'' if ins + upd + report.relinked == 1 else 's'} and change nothing else."
-                if said else "The chosen rows already equal the backup: nothing to put back.")
+                + " and change nothing else." if said else "The chosen rows already equal the backup: nothing to put back.")
         if report.left_different:
             text += (f" {rows(report.left_different, num)} of them exist now and differ from the backup: "
                      f"conflicts, left as they are (Overwrite would make them the backup's).")

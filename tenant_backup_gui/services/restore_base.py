@@ -202,6 +202,9 @@ class _RestoreBase(Job):
             for k in PLAN_COUNTS:
                 if k in got:
                     setattr(plans_[name], k, got[k])
+            if self.options.mode == "rows":  # the rows this restore reads of the backup: the chosen ones
+                plans_[name].record_count = int(got.get("record_count") or 0) if not getattr(self, "plan", None) \
+                    else int(self.plan.tables.get(name, {}).get("record_count") or 0)
         warnings += report.get("warnings", [])
         problems += report.get("problems", [])
         return int(report.get("total_records_restored") or 0)
