@@ -245,3 +245,34 @@ def test_the_layout_at_three_sizes(qtbot, loop, odd_db, env, tmp_path):
             b = w.backup_table
             assert b.columnViewportPosition(6) + b.fontMetrics().horizontalAdvance(backup) <= b.viewport().width()
     print(f"screenshots: {tmp_path}")
+
+
+def test_an_older_read_of_the_backups_arriving_last_never_replaces_a_newer_list(qtbot, loop, odd_db, env, monkeypatch):
+    """Reads of the list overlap (a selection, then a job's refresh); under load the older one can
+    answer last. It used to fill the list with what it read: the backup just taken vanished from the
+    window (the status-bar test above timed out on exactly that). A slow network is simulated by
+    answering the first read late; what it reads is real."""
+    import asyncio
+    import threading
+    from tenant_backup_gui.services import inventory
+    env(odd_db)
+    w = open_window(qtbot, loop)
+    select_tenant(w, loop, ORG_A)
+    wait_for(loop, lambda: w.backup_table.rowCount() == 0, what="the empty list")
+    real, read, late = inventory.backups, threading.Event(), threading.Event()
+
+    def slow_first(ctx, org):
+        items = real(ctx, org)
+        if not read.is_set():
+            read.set()
+            late.wait(30)  # answers after the newer read has filled the list
+        return items
+    monkeypatch.setattr(inventory, "backups", slow_first)
+    older = asyncio.ensure_future(w.load_backups())
+    wait_for(loop, read.is_set, what="the older read")
+    cli_json("backup", "--org", ORG_A)
+    loop.run_until_complete(w.load_backups())
+    assert w.backup_table.rowCount() == 1
+    late.set()
+    loop.run_until_complete(older)
+    assert w.backup_table.rowCount() == 1 and len(w.backups) == 1

@@ -34,6 +34,7 @@ class MainWindow(MenuActions, QMainWindow):
         super().__init__()
         self.ctx = ctx
         self.demo = demo
+        self._tickets: dict[str, int] = {}  # the newest read of each list (_ticket)
         self.setWindowTitle("Tenant Backup" + (" — demo sandbox" if demo else ""))
         icon = resources_dir() / "icons" / "tenant-backup.svg"
         if icon.exists():
@@ -287,8 +288,18 @@ class MainWindow(MenuActions, QMainWindow):
         asyncio.ensure_future(self.load_backups())
         asyncio.ensure_future(self.load_history())
 
+    def _ticket(self, what: str) -> int:
+        """A number for this read of `what`: reads overlap (a selection, then a job's refresh), and
+        only the newest may fill the list — an older answer arriving last would show a stale list."""
+        self._tickets[what] = self._tickets.get(what, 0) + 1
+        return self._tickets[what]
+
+    def _stale(self, what: str, ticket: int) -> bool:
+        return self._tickets.get(what) != ticket
+
     async def load_backups(self) -> None:
         t = self.selected_tenant()
+        ticket = self._ticket("backups")
         if not t:
             self.backups_panel.clear()
             return
@@ -298,8 +309,8 @@ class MainWindow(MenuActions, QMainWindow):
         except TenantBackupError as err:
             self.errors.append(show_error(self, "Cannot list backups", str(err)))
             return
-        if (self.selected_tenant() or {}).get("id") != t["id"]:
-            return  # the selection moved on while we were reading
+        if (self.selected_tenant() or {}).get("id") != t["id"] or self._stale("backups", ticket):
+            return  # the selection moved on while we were reading, or a newer read started
         self.backups = items
         self.backups_panel.fill(t, items)
         self._update_actions()
@@ -308,14 +319,17 @@ class MainWindow(MenuActions, QMainWindow):
         t = self.selected_tenant()
         org = t["id"] if t and self.hist_tenant.isChecked() else None
         btype, status = self.history.filters()
+        ticket = self._ticket("history")
         from ..services import inventory
         try:
             items = await asyncio.to_thread(inventory.history, self.ctx, org, 300, btype, status)
         except TenantBackupError as err:
-            self.history_table.setRowCount(0)
-            self.say(str(err))
+            if not self._stale("history", ticket):
+                self.history_table.setRowCount(0)
+                self.say(str(err))
             return
-        self.history.fill(items, {t["id"]: t["name"] for t in self.tenants})
+        if not self._stale("history", ticket):
+            self.history.fill(items, {t["id"]: t["name"] for t in self.tenants})
 
     def _update_actions(self) -> None:
         has_t = self.selected_tenant() is not None
