@@ -227,3 +227,30 @@ def test_missing_rows_only_says_its_trade_off_and_puts_links_back_unless_unticke
     wait_for(loop, lambda: wiz.plan is not None, timeout=60, what="the dry run without links")
     assert "stay cleared" in page.tradeoff.text() and wiz.plan.relinked == 0
     assert wiz.plan.tables["bottles"].left_different == n
+
+
+def test_only_the_rows_deleted_since_the_backup_are_shown_to_tick(qtbot, loop, demo_db, env):
+    """The bad day's question — which of last night's customers are gone now? — answered in the
+    picker: the diff against now lists exactly the 18, the owner ticks them all and they come back."""
+    day = the_bad_day(demo_db, env)
+    w, wiz = open_restore_wizard(qtbot, loop, NORTHERN)
+    opts, picker = to_chosen_rows(loop, wiz)
+    picker.deleted_only.setChecked(True)
+    pager = picker.pager
+    wait_for(loop, lambda: not picker.busy() and "deleted since the backup" in picker.status.text(),
+             what="the customers deleted since")
+    keys = [pager.rows.item(r, 0).text() for r in range(pager.rows.rowCount())]
+    assert set(keys) == day["gone"] and day["new"] not in keys and day["edited"] not in keys
+    name = day["names"][sorted(day["gone"])[0]]
+    pager.search.setText(name)
+    pager.search.returnPressed.emit()
+    assert all(name in pager.rows.item(r, 1).text() for r in range(pager.rows.rowCount()))
+    pager.search.setText("")
+    pager.search.returnPressed.emit()
+    for r in range(pager.rows.rowCount()):
+        pager.tick(r)
+    assert picker.count.text() == "18 rows chosen"
+    picker.deleted_only.setChecked(False)  # the whole table again: the 18 stay ticked
+    wait_for(loop, lambda: not picker.busy() and "deleted since" not in picker.status.text(), what="all customers")
+    assert picker.count.text() == "18 rows chosen"
+    assert {k for _t, (k,) in opts.options().rows} == day["gone"]

@@ -13,7 +13,7 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
-from ..services.browse import ShowJob
+from ..services.browse import RowPage, ShowJob
 from .formatting import num
 from .panels.table import Table
 
@@ -36,6 +36,12 @@ def _item(text, payload=None) -> QTableWidgetItem:
     if payload is not None:
         item.setData(Qt.UserRole, payload)
     return item
+
+
+def _key(rec) -> tuple[str, ...]:
+    """A row's key as the restore names it (text): the same row ticked on a page read from the backup
+    or among the rows deleted since (gui/row_picker.py) is one choice."""
+    return tuple(None if k is None else str(k) for k in rec.key)
 
 
 def paging_bar(owner, placeholder: str) -> QHBoxLayout:
@@ -104,6 +110,8 @@ class RowPager(QWidget):
         self.offset = self.total = 0
         self.key: list[str] = []
         self.chosen: dict[tuple[str, tuple], object] = {}  # (table, key) -> Record, in the order ticked
+        self.fixed: list | None = None  # rows given whole (show_fixed): paged and searched here, not read again
+        self.fixed_note = ""
         self._filling = False
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -118,13 +126,27 @@ class RowPager(QWidget):
     def show_table(self, name: str) -> asyncio.Task | None:
         """A table chosen: its first page, the search cleared."""
         self.table = name
+        self.fixed = None
         self.search.blockSignals(True)
         self.search.clear()
         self.search.blockSignals(False)
         return self.load(0)
 
+    def show_fixed(self, name: str, key: list[str], records: list, note: str) -> None:
+        """These rows of a table (the picker's rows deleted since the backup), paged and searched here."""
+        self.table, self.fixed, self.fixed_note = name, records, note
+        self.key = list(key)
+        self.load(0)
+
     def load(self, offset: int) -> asyncio.Task | None:
         if not self.table:
+            return None
+        if self.fixed is not None:
+            text = self.search.text().strip()
+            rows = [r for r in self.fixed if not text or text.casefold() in " ".join(
+                [r.key_text, r.label or ""] + [v or "" for v in r.values.values()]).casefold()]
+            self._show_page(RowPage(self.table, [], self.key, len(rows), offset, rows[offset:offset + PAGE],
+                                    search=text or None))
             return None
         self.cancel()  # a newer page replaces one still being read
         table, text = self.table, self.search.text().strip() or None
@@ -146,7 +168,7 @@ class RowPager(QWidget):
                 key = _item(rec.key_text, rec)
                 if self.checkable and page.key:  # a keyless table's rows cannot be named: not tickable
                     key.setFlags(key.flags() | Qt.ItemIsUserCheckable)
-                    key.setCheckState(Qt.Checked if (page.table, tuple(rec.key)) in self.chosen else Qt.Unchecked)
+                    key.setCheckState(Qt.Checked if (page.table, _key(rec)) in self.chosen else Qt.Unchecked)
                 self.rows.setItem(r, 0, key)
                 self.rows.setItem(r, 1, _item(rec.label))
         finally:
@@ -157,7 +179,8 @@ class RowPager(QWidget):
         self.page.setText(f"{num(first)}–{num(page.offset + len(page.records))} of {num(page.total)}")
         self.prev.setEnabled(page.offset > 0)
         self.next.setEnabled(page.offset + len(page.records) < page.total)
-        self.status.emit(f"{page.table}: {num(page.total)} row{'' if page.total == 1 else 's'}{what}, in key order ({', '.join(page.key) or 'no key'})"
+        self.status.emit(f"{page.table}: {num(page.total)} row{'' if page.total == 1 else 's'}"
+                         f"{self.fixed_note if self.fixed is not None else ''}{what}, in key order ({', '.join(page.key) or 'no key'})"
                          + ("" if page.key or not self.checkable else " — a table without a key: its rows cannot be "
                             "chosen one by one"))
         if page.records:
@@ -169,7 +192,7 @@ class RowPager(QWidget):
         if self._filling or item.column() != 0 or not item.flags() & Qt.ItemIsUserCheckable:
             return
         rec = item.data(Qt.UserRole)
-        k = (self.table, tuple(rec.key))
+        k = (self.table, _key(rec))
         if item.checkState() == Qt.Checked:
             self.chosen[k] = rec
         else:

@@ -53,7 +53,17 @@ class RowPicker(QWidget, OwnJobs):
         self.pager.search.setPlaceholderText("Search this table's rows in the backup (a name, an email, any value)…")
         self.pager.ticked.connect(self._ticked)
         self.pager.status.connect(lambda text: self.status.setText(text))
-        split.addWidget(self.pager)
+        right = QWidget()
+        rlay = QVBoxLayout(right)
+        rlay.setContentsMargins(0, 0, 0, 0)
+        self.deleted_only = QCheckBox("Only rows d&eleted since the backup")
+        self.deleted_only.setObjectName("deletedOnly")
+        self.deleted_only.setToolTip("The rows of this table the backup holds and the organization does not hold now "
+                                     "(compared with the data now: tenant-backup diff --against now)")
+        self.deleted_only.toggled.connect(lambda _=False: self._table_chosen())
+        rlay.addWidget(self.deleted_only)
+        rlay.addWidget(self.pager, 1)
+        split.addWidget(right)
         split.setSizes([260, 640])
         lay.addWidget(split, 1)
         self.status = QLabel("")
@@ -124,8 +134,31 @@ class RowPicker(QWidget, OwnJobs):
 
     def _table_chosen(self) -> None:
         row = self.tables.currentRow()
-        if row >= 0:
-            self.pager.show_table(self.tables.item(row, 0).data(Qt.UserRole))
+        if row < 0:
+            return
+        name = self.tables.item(row, 0).data(Qt.UserRole)
+        if not self.deleted_only.isChecked():
+            self.pager.show_table(name)
+            return
+        # The bad day's question: which of the backup's rows are gone now? The diff against now answers it.
+        self.pager.table = name
+        self.cancel_jobs()
+        self.status.setText(f"comparing {name} with the data now…")
+        from ..services.browse_diff import KEEP, DiffJob
+        self._submit(f"Compare {name} with now", lambda ev: DiffJob(self.ctx, self.org, self.backup.id, "now", name,
+                                                                    on_event=ev), lambda result: self._deleted(name, result, KEEP))
+
+    def _deleted(self, name: str, result, keep: int) -> None:
+        if self.pager.table != name or not self.deleted_only.isChecked():
+            return
+        from ..services.browse import Record
+        t = next((t for t in result.tables if t.name == name), None)
+        key = list(t.key) if t else []
+        gone = [rc for rc in (t.rows if t else []) if rc.kind == "removed" and rc.old is not None]
+        records = [Record(tuple(rc.old.get(k) for k in key), rc.key, rc.label, rc.old) for rc in gone]
+        more = t is not None and t.removed > len(gone)
+        self.pager.show_fixed(name, key, records, " deleted since the backup" + (
+            f" (the first {num(keep)} of {num(t.removed)}: search to narrow)" if more else ""))
 
     # ------------------------------------------------------------ the choice
     def rows(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
