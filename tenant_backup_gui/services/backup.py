@@ -178,7 +178,7 @@ class BackupJob(Job):
         self.emit(Event("started", f"backing up {tenant.name if tenant else org} ({len(scope.tables)} tables)",
                         org, steps=len(scope.tables)))
         secret = ctx.encryption_key()
-        writers.append(BackupWriter(ctx.store, org, backup_id, ctx.part_bytes(), secret=secret))
+        writers.append(BackupWriter(ctx.store, org, backup_id, ctx.part_bytes(), secret=secret, lane=1))
         warnings = list(scope.warnings)
         jobs = min(self.jobs, len(scope.tables))
         lendable = self.lending is not None and snap.lendable and len(scope.tables) > 1
@@ -225,7 +225,7 @@ class BackupJob(Job):
             id=backup_id, organization_id=org, organization_name=tenant.name if tenant else None,
             date=backup_id[:10], type=self.backup_type, total_records=summary["total_records"],
             total_size=summary["total_size"],
-            tables={e.name: {"record_count": e.record_count, "size": sum(p.bytes for p in e.parts),
+            tables={e.name: {"record_count": e.record_count, "size": sum(p.stored for p in e.parts),
                              "parts": len(e.parts)} for e in entries},
             warnings=warnings, seconds=time.monotonic() - started, summary_key=summary_key, signed=sign_with is not None,
             files=None if files is None else {"count": len(files), "bytes": sum(e.size for e in files)})
@@ -260,9 +260,10 @@ class BackupJob(Job):
         export never starts last), then the small ones — a tenant's share of the table under
         PACK_SHARE — in groups exported by one COPY each (the direct road: a round trip per
         table was the profile's second cost). At least one group per lane, so each lane has work."""
-        packs = getattr(snap, "export_packed", None) is not None
+        shares = snap.tenant_shares(tables)  # None: not known on this road (REST): nothing packed
+        packs = shares is not None
         if packs:
-            sizes = snap.tenant_shares(tables)
+            sizes = shares
         else:
             sizes = snap.table_sizes(tables) if jobs > 1 else {}  # one lane of its own: scope order, no query
         small = [k for k in range(len(tables)) if packs and sizes.get(tables[k].table.key_name, 0) < PACK_SHARE]
@@ -279,38 +280,37 @@ class BackupJob(Job):
         return self._export_pack(snap, tables, item, writer)
 
     def _export_pack(self, snap: Snapshot, tables: list, item: tuple[int, ...], writer: BackupWriter) -> list:
-        """Small tables' rows by one COPY, each table into its own parts as if exported alone, checked
-        table by table: the rows read equal the rows written."""
+        """Small tables' rows by one COPY (the direct road), each table's stream packed with the
+        others' into shared files (stores/part_writer.py, format 3), checked table by table: the
+        rows read equal the rows written."""
         org, steps = self.org_id, len(tables)
-        entries: list[TableEntry] = []
-        done = {"open": -1, "rows": 0, "bytes": 0}
+        rows = [0] * len(item)
+        done = {"open": -1, "bytes": 0}
 
         def open_until(j: int) -> None:  # the tables before j end (empty ones begin and end)
             while done["open"] < j:
                 if done["open"] >= 0:
-                    close(done["open"])
+                    writer.end_table()
                 done["open"] += 1
-                done["rows"] = done["bytes"] = 0
+                done["bytes"] = 0
                 k = item[done["open"]]
                 self._table_event(tables[k].table.key_name, k + 1, steps)
                 writer.begin_table(tables[k].table.key_name)
 
-        def close(j: int) -> None:
-            parts = writer.end_table()
-            entries.append(self._entry(tables[item[j]], done["rows"], parts))
-
-        def sink(j: int, lines: bytes, rows: int) -> None:
+        def sink(j: int, lines: bytes, n: int) -> None:
             open_until(j)
-            writer.write(lines, rows)
-            done["rows"] += rows
+            writer.write(lines, n)
+            rows[j] += n
             done["bytes"] += len(lines)
             k = item[j]
-            self.emit(Event("progress", "", org, tables[k].table.key_name, done["rows"], done["bytes"], k + 1, steps))
+            self.emit(Event("progress", "", org, tables[k].table.key_name, rows[j], done["bytes"], k + 1, steps))
 
+        writer.begin_pack()
         snap.export_packed([tables[k] for k in item], org, writer.batch_bytes, sink, self.cancelled)
         open_until(len(item) - 1)
-        close(len(item) - 1)
-        return entries
+        writer.end_table()
+        parts = writer.end_pack()
+        return [self._entry(tables[k], rows[j], parts[j]) for j, k in enumerate(item)]
 
     def _table_event(self, name: str, step: int, steps: int) -> None:
         """A table begins. Not within `daily`, whose own events say which tenant is being backed up:
@@ -363,7 +363,8 @@ class BackupJob(Job):
                 break
 
         def new_writer() -> BackupWriter:
-            writers.append(BackupWriter(ctx.store, org, backup_id, ctx.part_bytes(), secret=secret))
+            writers.append(BackupWriter(ctx.store, org, backup_id, ctx.part_bytes(), secret=secret,
+                                        lane=len(writers) + 1))
             return writers[-1]
 
         def export(lane_snap, item: tuple[int, ...], writer: BackupWriter) -> list[TableEntry]:
