@@ -173,6 +173,7 @@ class BackupJob(Job):
                                     f"'{ctx.config.tenant_column}'; check tenant_column and schemas in the config")
         snap.lock_tables(scope.tables)
         snap.prepare_export(scope.tables, org)  # the direct road: every table's query in one round trip
+        listed = self._files_listing(snap)
         begun = datetime.now(timezone.utc)
         backup_id = mf.timestamp_id(begun)
         self.emit(Event("started", f"backing up {tenant.name if tenant else org} ({len(scope.tables)} tables)",
@@ -191,7 +192,7 @@ class BackupJob(Job):
                 for k, entry in zip(item, self._export_item(snap, scope.tables, item, writers[0])):
                     entries[k] = entry
         return {"tenant": tenant, "scope": scope, "begun": begun, "backup_id": backup_id, "secret": secret,
-                "entries": entries, "warnings": warnings}
+                "entries": entries, "warnings": warnings, "listed": listed}
 
     def _finish(self, rows: dict, writers: list, started: float, prelude=None) -> BackupResult:
         """The tenant's files, then the summary that makes the backup complete."""
@@ -201,7 +202,7 @@ class BackupJob(Job):
         secret = rows["secret"]
         for w in writers:
             w.close()  # every part committed (stores/backups.py _commit): the files step reads rows from them
-        files = self._backup_files(backup_id, entries, secret, warnings, prelude)
+        files = self._backup_files(backup_id, entries, secret, warnings, prelude, rows["listed"])
         if self.cancelled.is_set():
             raise Cancelled("backup cancelled")
         if getattr(self._lock, "lost", False):  # a REST lease that expired and was taken meanwhile
@@ -238,8 +239,17 @@ class BackupJob(Job):
         from .files_prelude import FilesPrelude
         return FilesPrelude(self.ctx, self.org_id)
 
+    def _files_listing(self, snap: Snapshot) -> dict | None:
+        """With [[files]] rules, the tenant's objects as the rows' snapshot sees them (the direct
+        road reads storage.objects: the listing is consistent with the rows, and no HTTP listing
+        is paged through); None without rules or where the road cannot (the files step lists)."""
+        if not self.ctx.config.files or self.ctx.files_problem() is not None:
+            return None
+        from ..stores.tenant_files import rule_prefixes
+        return snap.storage_listing(rule_prefixes(self.ctx.config.files, self.org_id))
+
     def _backup_files(self, backup_id: str, entries: list[TableEntry], secret: bytes | None, warnings: list,
-                      prelude=None):
+                      prelude=None, prefixed: dict | None = None):
         """The tenant's objects in Storage ([[files]] rules), copied into the store unless the last
         backup's listing shows them unchanged; None when no rule is set."""
         files = self.ctx.files(self.org_id, secret, self.cancelled.is_set)
@@ -249,7 +259,8 @@ class BackupJob(Job):
         org = self.org_id
         self.emit(Event("message", "backing up the tenant's files", org))
         named = files.named(rows_reader(self.ctx.store, {e.name: e for e in entries}, secret))
-        listed = files.current(named)  # Storage now, the snapshot ended; the prelude may still be reading the store
+        # the snapshot's listing (direct road) or Storage's now; the prelude may still be reading the store
+        listed = files.current(named, prefixed)
         previous, stored = prelude.result() if prelude is not None else \
             (previous_entries(self.ctx.store, org, backup_id), None)
         progress = lambda n, b: self.emit(Event("progress", "", org, "files", n, b, data=FILES_UNIT))  # noqa: E731

@@ -37,6 +37,10 @@ class Snapshot(Protocol):
         """What one tenant's rows of each table may weigh (bytes), to choose the small tables
         exported together by export_packed; None where the road cannot tell (nothing is packed)."""
 
+    def storage_listing(self, prefixes: list[tuple[str, str]]) -> dict[tuple[str, str], dict] | None:
+        """(bucket, key) → Storage metadata of the objects under each (bucket, prefix), as of this
+        snapshot; None where the road cannot read them (the files step lists over HTTP)."""
+
     def export_packed(self, scopes: list[TableScope], org_id: str, batch_bytes: int,
                       sink: Callable[[int, bytes, int], None], cancelled: threading.Event) -> list[int]:
         """Several tables' rows, table j's lines to `sink(j, lines, count)` in table order; each

@@ -31,6 +31,11 @@ def _spool():
     return tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)
 
 
+def rule_prefixes(rules: tuple[FilesRule, ...], org_id: str) -> list[tuple[str, str]]:
+    """(bucket, key prefix) of every rule for this tenant: where its objects are listed."""
+    return [(rule.bucket, rule.prefix(org_id)) for rule in rules]
+
+
 class TenantFiles:
     """One tenant's files: `project` is the SupabaseProject (its Storage API), `store` the backup
     store, `secret` the backup key (copies encrypted when given)."""
@@ -47,10 +52,10 @@ class TenantFiles:
     def list_now(self) -> dict[tuple[str, str], dict]:
         """(bucket, key) → listing metadata of every object under the tenant's prefixes now."""
         out: dict[tuple[str, str], dict] = {}
-        for rule in self.rules:
-            for o in self.project.storage_list(rule.bucket, rule.prefix(self.org_id)):
+        for bucket, prefix in rule_prefixes(self.rules, self.org_id):
+            for o in self.project.storage_list(bucket, prefix):
                 if o.get("metadata") is not None:  # a folder placeholder has none
-                    out[(rule.bucket, o["name"])] = o["metadata"]
+                    out[(bucket, o["name"])] = o["metadata"]
         return out
 
     def with_user_metadata(self, current: dict[tuple[str, str], dict], entries) -> None:
@@ -83,11 +88,13 @@ class TenantFiles:
                     out.setdefault((rule.bucket, k), f"{table}.{column}")
         return out
 
-    def current(self, named: dict[tuple[str, str], str]) -> dict[tuple[str, str], dict]:
+    def current(self, named: dict[tuple[str, str], str],
+                prefixed: dict[tuple[str, str], dict] | None = None) -> dict[tuple[str, str], dict]:
         """(bucket, key) → listing metadata of the tenant's objects now and of the `named` keys
         that exist. Under the tenant's prefixes the listing is whole: only named keys outside them
-        are looked up (a row naming a deleted file costs no request)."""
-        listed = self.list_now()
+        are looked up (a row naming a deleted file costs no request). `prefixed`: what is under
+        the prefixes, already read (the direct road: storage.objects in the rows' snapshot)."""
+        listed = self.list_now() if prefixed is None else dict(prefixed)
         for (bucket, key) in sorted(named):
             if (bucket, key) not in listed and not cf.under_rules(self.rules, self.org_id, bucket, key) \
                     and (meta := self.lookup(bucket, key)) is not None:

@@ -86,6 +86,10 @@ class RestSnapshot:
         return [self.export(s, org_id, batch_bytes, lambda lines, n, j=j: sink(j, lines, n), cancelled)
                 for j, s in enumerate(scopes)]
 
+    def storage_listing(self, prefixes: list[tuple[str, str]]) -> None:
+        """Not readable over REST: the files step lists through Storage's HTTP API."""
+        return None
+
     def share(self) -> None:
         """Nothing to share over REST (see worker): a lane needs no snapshot id."""
 
