@@ -30,6 +30,18 @@ def damage(url: str) -> None:
         c.execute("update unique_only set label = 'changed' where organization_id = %s", [ORG_A])
 
 
+def damaged_then_restored(url: str, backup_id: str, before: dict) -> None:
+    """The tenant's rows damaged, the backup restored (dry run, then apply): as before, exactly."""
+    damage(url)
+    plan = dry_run(ORG_A, backup_id)
+    assert plan["success"] is True, plan
+    done = apply(ORG_A, backup_id, plan["plan_id"])
+    assert done.returncode == 0, done.stderr
+    after = tenant_rows(url)
+    for table in ("odd_types", "no_pk_table", "unique_only"):
+        assert [r for r in after[table] if ORG_A in r] == [r for r in before[table] if ORG_A in r], table
+
+
 def packed_entries(summary: dict) -> dict[str, list[dict]]:
     return {n: t["parts"] for n, t in summary["manifest"]["tables"].items()
             if any("offset" in p for p in t["parts"])}
@@ -75,14 +87,7 @@ def test_small_tables_share_a_file_and_restore_byte_for_byte(odd_db, env):
     shown = run_cli("show", "--org", ORG_A, "--backup", b["id"], "--table", name, "--json")
     assert shown.returncode == 0, shown.stderr
 
-    damage(odd_db)
-    plan = dry_run(ORG_A, b["id"])
-    assert plan["success"] is True, plan
-    done = apply(ORG_A, b["id"], plan["plan_id"])
-    assert done.returncode == 0, done.stderr
-    after = tenant_rows(odd_db)
-    for table in ("odd_types", "no_pk_table", "unique_only"):
-        assert [r for r in after[table] if ORG_A in r] == [r for r in before[table] if ORG_A in r], table
+    damaged_then_restored(odd_db, b["id"], before)
 
 
 def test_a_damaged_packed_file_is_refused_by_verify_and_restore(odd_db, env):
@@ -129,11 +134,4 @@ def test_a_format_2_backup_still_restores_shows_and_diffs(odd_db, env):
     diff = run_cli("diff", "--org", ORG_A, "--backup", old["id"], "--against", new["id"], "--json")
     assert diff.returncode == 0, diff.stderr + diff.stdout
 
-    damage(odd_db)
-    plan = dry_run(ORG_A, old["id"])
-    assert plan["success"] is True, plan
-    done = apply(ORG_A, old["id"], plan["plan_id"])
-    assert done.returncode == 0, done.stderr
-    after = tenant_rows(odd_db)
-    for table in ("odd_types", "no_pk_table", "unique_only"):
-        assert [r for r in after[table] if ORG_A in r] == [r for r in before[table] if ORG_A in r], table
+    damaged_then_restored(odd_db, old["id"], before)

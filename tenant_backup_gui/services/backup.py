@@ -20,23 +20,11 @@ from ..core.manifest import TableEntry
 from ..sources.interfaces import Snapshot
 from ..stores.backups import BackupWriter
 from .context import Context
+from .export_plan import plan_items, table_entry
 from .lanes import Lending, TableLanes
 from .job import Job
 
-PACK_SHARE = 64 * 1024  # bytes of a table per tenant (size on disk / tenants) under which it is exported with others
-PACK_TABLES = 50  # tables a packed COPY holds at most
-
 LOG_TYPES = BACKUP_ROW_TYPES
-
-
-def _column_json(c) -> dict:
-    """A column as the manifest lists it: name and type, and only what differs from a plain
-    column (nullable, not generated, no identity). 100 tables' columns in full made a 257 KB
-    summary, written with every backup and read by every listing; readers take only name, type
-    and encoding."""
-    return {"name": c.name, "type": c.type, **({"nullable": False} if not c.nullable else {}),
-            **({"generated": True} if c.generated else {}), **({"identity": c.identity} if c.identity else {}),
-            **({"encoding": "text"} if c.as_text else {})}
 
 
 def default_jobs() -> int:
@@ -182,8 +170,11 @@ class BackupJob(Job):
         writers.append(BackupWriter(ctx.store, org, backup_id, ctx.part_bytes(), secret=secret, lane=1))
         warnings = list(scope.warnings)
         jobs = min(self.jobs, len(scope.tables))
-        lendable = self.lending is not None and snap.lendable and len(scope.tables) > 1
         items = self._items(snap, scope.tables, jobs)
+        # Lent lanes take items no own lane has begun: a tenant with no more items than lanes (a
+        # small one: its tables in one packed COPY) never has one waiting, and exporting its
+        # snapshot for them (pg_export_snapshot, ~1 ms of the server's time) would only cost.
+        lendable = self.lending is not None and snap.lendable and len(items) > jobs
         if jobs > 1 or lendable:
             entries = self._export_parallel(snap, scope.tables, items, jobs, writers, warnings, backup_id, secret)
         else:
@@ -267,23 +258,14 @@ class BackupJob(Job):
         return files.backup(named, previous, progress, warn=warnings.append, stored=stored, listed=listed)
 
     def _items(self, snap: Snapshot, tables: list, jobs: int) -> list[tuple[int, ...]]:
-        """What the lanes take, in order: each large table alone, the largest first (the longest
-        export never starts last), then the small ones — a tenant's share of the table under
-        PACK_SHARE — in groups exported by one COPY each (the direct road: a round trip per
-        table was the profile's second cost). At least one group per lane, so each lane has work."""
+        """What the lanes take, in order (export_plan.plan_items), from the sizes the road knows."""
         shares = snap.tenant_shares(tables)  # None: not known on this road (REST): nothing packed
         packs = shares is not None
         if packs:
             sizes = shares
         else:
             sizes = snap.table_sizes(tables) if jobs > 1 else {}  # one lane of its own: scope order, no query
-        small = [k for k in range(len(tables)) if packs and sizes.get(tables[k].table.key_name, 0) < PACK_SHARE]
-        if len(small) < 2:
-            small = []
-        large = sorted((k for k in range(len(tables)) if k not in set(small)),
-                       key=lambda k: -sizes.get(tables[k].table.key_name, 0))
-        groups = min(len(small), max(jobs, -(-len(small) // PACK_TABLES)))
-        return [(k,) for k in large] + [tuple(small[g::groups]) for g in range(groups)]
+        return plan_items([t.table.key_name for t in tables], sizes, packs, jobs)
 
     def _export_item(self, snap: Snapshot, tables: list, item: tuple[int, ...], writer: BackupWriter) -> list:
         if len(item) == 1:
@@ -321,7 +303,7 @@ class BackupJob(Job):
         open_until(len(item) - 1)
         writer.end_table()
         parts = writer.end_pack()
-        return [self._entry(tables[k], rows[j], parts[j]) for j, k in enumerate(item)]
+        return [table_entry(tables[k], rows[j], parts[j]) for j, k in enumerate(item)]
 
     def _table_event(self, name: str, step: int, steps: int) -> None:
         """A table begins. Not within `daily`, whose own events say which tenant is being backed up:
@@ -343,21 +325,7 @@ class BackupJob(Job):
 
         writer.begin_table(name)
         rows = snap.export(ts, org, writer.batch_bytes, sink, self.cancelled)
-        return self._entry(ts, rows, writer.end_table())
-
-    @staticmethod
-    def _entry(ts, rows: int, parts: list) -> TableEntry:
-        """A table's manifest entry, once the rows read are checked against the rows written."""
-        name = ts.table.key_name
-        if sum(p.rows for p in parts) != rows:
-            raise TenantBackupError(f"table {name}: {rows} rows read but "
-                                    f"{sum(p.rows for p in parts)} written; run the backup again")
-        key, kind = ts.table.row_key
-        return TableEntry(
-            name=name, record_count=rows, parts=parts,
-            columns=[_column_json(c) for c in ts.table.columns],
-            key=list(key), key_kind=kind, generated_columns=list(ts.table.generated_columns),
-            scope=ts.describe())
+        return table_entry(ts, rows, writer.end_table())
 
     def _export_parallel(self, snap: Snapshot, tables: list, items: list, jobs: int, writers: list,
                          warnings: list, backup_id: str, secret: bytes | None) -> list[TableEntry]:
@@ -383,7 +351,7 @@ class BackupJob(Job):
 
         lanes = TableLanes(snap, tables, items, export, new_writer, own=len(own))
         own_writers = [writers[0]] + [new_writer() for _ in own[1:]]
-        if self.lending is not None and snap.lendable:
+        if self.lending is not None and snap.lendable and len(items) > len(own):
             snap.share()  # now, while this connection is idle: a lent lane adopts it later
             self.lending.opened(org, lanes)
         try:
