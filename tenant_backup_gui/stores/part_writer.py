@@ -365,5 +365,7 @@ class _Packing:
             self.files[-1].close(commits)
 
     def abort(self) -> None:
-        for f in self.files:
-            f.abort()
+        """The file still being written (the others are committed or committing: the backup's
+        abort deletes them with its other keys)."""
+        if self.files:
+            self.files[-1].abort()
