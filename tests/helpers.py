@@ -27,10 +27,16 @@ def load_summary(store: Path, org: str, backup_id: str) -> dict:
     return json.loads(next((store / "tenant-backups" / org).glob(f"*/summary-{backup_id}.json")).read_text())
 
 
+def part_data(store: Path, part: dict) -> bytes:
+    """A part's own stored bytes: a packed part's (format 3) range of its shared file."""
+    data = (store / part["key"]).read_bytes()
+    return data[part["offset"]:part["offset"] + part["length"]] if "offset" in part else data
+
+
 def table_lines(store: Path, summary: dict, table: str) -> list[str]:
     lines = []
     for part in summary["manifest"]["tables"][table]["parts"]:
-        data = gzip.decompress((store / part["key"]).read_bytes()).decode()
+        data = gzip.decompress(part_data(store, part)).decode()
         lines += [l for l in data.split("\n") if l]
     return lines
 

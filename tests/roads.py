@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from .conftest import run_cli
-from .helpers import resign, table_lines
+from .helpers import part_data, resign, table_lines
 from .supabase_local import SupabaseLocal, postgrest_binary
 
 
@@ -92,17 +92,19 @@ def rewrite_table(store: Path, org: str, backup_id: str, table: str, edit=None, 
         data = gzip.compress("".join(line + "\n" for line in lines).encode())
     rows = gzip.decompress(data).count(b"\n")
     first = entry["parts"][0]
+    key = first["key"].replace("/packed-", f"/{table}-") if "offset" in first else first["key"]  # others share a pack
     for p in entry["parts"][1:]:
-        (store / p["key"]).unlink()
-    (store / first["key"]).write_bytes(data)
-    entry["parts"] = [{"key": first["key"], "rows": rows, "bytes": len(data),
+        if "offset" not in p:
+            (store / p["key"]).unlink()
+    (store / key).write_bytes(data)
+    entry["parts"] = [{"key": key, "rows": rows, "bytes": len(data),
                        "sha256": hashlib.sha256(data).hexdigest()}]
     delta = rows - entry["record_count"]
     entry["record_count"] = rows
     doc["tables"][table].update(record_count=rows, size=len(data))
     doc["total_records"] += delta
     doc["manifest"]["totals"]["records"] += delta
-    size = sum(p["bytes"] for t in doc["manifest"]["tables"].values() for p in t["parts"])
+    size = sum({p["key"]: p["bytes"] for t in doc["manifest"]["tables"].values() for p in t["parts"]}.values())
     doc["total_size"] = doc["manifest"]["totals"]["bytes"] = size
     path.write_text(json.dumps(doc))
     if signed:
@@ -112,4 +114,4 @@ def rewrite_table(store: Path, org: str, backup_id: str, table: str, edit=None, 
 def part_bytes(store: Path, org: str, backup_id: str, table: str) -> bytes:
     doc = json.loads(summary_path(store, org, backup_id).read_text())
     parts = doc["manifest"]["tables"][table]["parts"]
-    return gzip.compress(b"".join(gzip.decompress((store / p["key"]).read_bytes()) for p in parts))
+    return gzip.compress(b"".join(gzip.decompress(part_data(store, p)) for p in parts))

@@ -80,7 +80,8 @@ def test_summary_keeps_the_old_fields_and_adds_a_manifest(odd_db, env):
         assert key in s
     assert s["backup_timestamp"].replace(":", "-").replace(".", "-") == b["id"]
     m = s["manifest"]
-    assert m["format_version"] == 2 and m["type"] == "manual" and m["tool_version"]
+    packed = any("offset" in p for t in m["tables"].values() for p in t["parts"])
+    assert m["format_version"] == (3 if packed else 2) and m["type"] == "manual" and m["tool_version"]
     assert m["started_at"] <= m["finished_at"]
     odd = m["tables"]["odd_types"]
     assert odd["key"] == ["id"] and odd["key_kind"] == "primary" and odd["generated_columns"] == ["total"]
@@ -91,7 +92,9 @@ def test_summary_keeps_the_old_fields_and_adds_a_manifest(odd_db, env):
         for p in t["parts"]:
             data = (store / p["key"]).read_bytes()
             assert len(data) == p["bytes"] and hashlib.sha256(data).hexdigest() == p["sha256"]
-            assert re.fullmatch(rf"tenant-backups/{ORG_B}/{b['date']}/[a-z_]+\.[0-9a-f]{{8}}-{b['id']}-p\d{{4}}\.jsonl\.gz", p["key"])
+            assert re.fullmatch(rf"tenant-backups/{ORG_B}/{b['date']}/([a-z_]+\.[0-9a-f]{{8}}|packed)-{b['id']}"
+                                rf"(-l\d\d)?-p\d{{4}}\.jsonl\.gz", p["key"])
+            assert ("offset" in p) == ("/packed-" in p["key"])
     assert s["total_records"] == sum(t["record_count"] for t in m["tables"].values())
     # the old per-table entries still say where the data is
     assert s["tables"]["big_table"]["storage_path"] == m["tables"]["big_table"]["parts"][0]["key"]

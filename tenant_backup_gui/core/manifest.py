@@ -21,7 +21,10 @@ from .files import FileEntry
 from .partial import legacy_partial_reasons
 from .signing import UNSIGNED, Origin
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # the newest this version reads and writes
+# Format 3 adds packed parts (Part.offset/length: several small tables' streams in one file); a
+# backup without any is still written as format 2, so older versions read it as before.
+PLAIN_FORMAT = 2
 ROOT = "tenant-backups"
 BACKUP_TYPES = ("manual", "daily", "safety")
 # History rows whose size is a backup written (a dry run, a restore or a cleanup writes none).
@@ -88,6 +91,17 @@ def part_key(org_id: str, backup_id: str, table: str, index: int) -> str:
     return f"{backup_dir(org_id, backup_id)}/{safe_file_stem(table)}-{backup_id}-p{index:04d}.jsonl.gz"
 
 
+def pack_key(org_id: str, backup_id: str, lane: int, index: int) -> str:
+    """A file of small tables' streams (format 3), by the lane that wrote it. No table's part is
+    named so: a table's stem always carries its '.hash' (safe_file_stem)."""
+    return f"{backup_dir(org_id, backup_id)}/packed-{backup_id}-l{lane:02d}-p{index:04d}.jsonl.gz"
+
+
+def stored_size(parts) -> int:
+    """The stored bytes of these parts, a file shared by several counted once."""
+    return sum({p.key: p.bytes for p in parts}.values())
+
+
 @dataclass(frozen=True)
 class Part:
     key: str
@@ -97,6 +111,16 @@ class Part:
     format: str = "jsonl.gz"  # or "legacy-json"
     encrypted: bool = False  # AES-256-GCM over the gzip stream (core/encryption.py)
     plain_bytes: int | None = None  # its JSON lines uncompressed: a reader stops past it (None: older backups)
+    # A packed part (format 3): this table's stream is bytes offset … offset+length of the file
+    # `key`, which holds other small tables' streams too; `bytes` and `sha256` are the whole
+    # file's, so every check of a stored file (listing, pins, checksums) is the same as for any part.
+    offset: int | None = None
+    length: int | None = None
+
+    @property
+    def stored(self) -> int:
+        """The stored bytes that are this part's own (a packed part: its stream, not the file)."""
+        return self.length if self.offset is not None else self.bytes
 
 
 @dataclass
@@ -181,11 +205,12 @@ def build_summary(*, organization_id: str, organization_name: str | None, backup
         old_tables[t.name] = {
             "success": True,
             "record_count": t.record_count,
-            "size": sum(p.bytes for p in t.parts),
+            "size": sum(p.stored for p in t.parts),
             "storage_path": t.parts[0].key if t.parts else None,
         }
     total_records = sum(t.record_count for t in tables)
-    total_size = sum(p.bytes for t in tables for p in t.parts)
+    total_size = stored_size(p for t in tables for p in t.parts)
+    packed = any(p.offset is not None for t in tables for p in t.parts)
     return {
         "organization_id": organization_id,
         "organization_name": organization_name,
@@ -196,7 +221,7 @@ def build_summary(*, organization_id: str, organization_name: str | None, backup
         "total_size": total_size,
         "errors": [],
         "manifest": {
-            "format_version": FORMAT_VERSION,
+            "format_version": FORMAT_VERSION if packed else PLAIN_FORMAT,
             "tool": "tenant-backup",
             "tool_version": tool_version,
             "backup_id": backup_id,
@@ -218,6 +243,7 @@ def build_summary(*, organization_id: str, organization_name: str | None, backup
                     "scope": t.scope,
                     "parts": [{"key": p.key, "rows": p.rows, "bytes": p.bytes, "sha256": p.sha256,
                                **({"plain_bytes": p.plain_bytes} if p.plain_bytes is not None else {}),
+                               **({"offset": p.offset, "length": p.length} if p.offset is not None else {}),
                                **({"encrypted": True} if p.encrypted else {})} for p in t.parts],
                 }
                 for t in tables
@@ -241,8 +267,18 @@ def _size(value) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise SummaryError(f"a part's plain_bytes is not a size: {value!r}")
+        raise SummaryError(f"a part's size or offset is not a whole number ≥ 0: {value!r}")
     return value
+
+
+def _part(p: dict) -> Part:
+    """A part as the manifest lists it; a packed one's stream must lie inside its file."""
+    part = Part(p["key"], p["rows"], p["bytes"], p["sha256"], encrypted=p.get("encrypted", False),
+                plain_bytes=_size(p.get("plain_bytes")), offset=_size(p.get("offset")), length=_size(p.get("length")))
+    if (part.offset is None) != (part.length is None) or (
+            part.offset is not None and part.offset + part.length > part.bytes):
+        raise SummaryError(f"part {part.key}: its offset and length do not lie within its {part.bytes} bytes")
+    return part
 
 
 def parse_summary(doc: dict, key: str) -> BackupInfo:
@@ -262,8 +298,7 @@ def parse_summary(doc: dict, key: str) -> BackupInfo:
         for name, t in manifest["tables"].items():
             tables[name] = TableEntry(
                 name=name, record_count=t["record_count"],
-                parts=[Part(p["key"], p["rows"], p["bytes"], p["sha256"], encrypted=p.get("encrypted", False),
-                            plain_bytes=_size(p.get("plain_bytes"))) for p in t["parts"]],
+                parts=[_part(p) for p in t["parts"]],
                 columns=t.get("columns", []), key=t.get("key", []), key_kind=t.get("key_kind", "none"),
                 generated_columns=t.get("generated_columns", []), scope=t.get("scope", ""))
         files = manifest.get("files")

@@ -20,23 +20,11 @@ from ..core.manifest import TableEntry
 from ..sources.interfaces import Snapshot
 from ..stores.backups import BackupWriter
 from .context import Context
+from .export_plan import plan_items, table_entry
 from .lanes import Lending, TableLanes
 from .job import Job
 
-PACK_SHARE = 64 * 1024  # bytes of a table per tenant (size on disk / tenants) under which it is exported with others
-PACK_TABLES = 50  # tables a packed COPY holds at most
-
 LOG_TYPES = BACKUP_ROW_TYPES
-
-
-def _column_json(c) -> dict:
-    """A column as the manifest lists it: name and type, and only what differs from a plain
-    column (nullable, not generated, no identity). 100 tables' columns in full made a 257 KB
-    summary, written with every backup and read by every listing; readers take only name, type
-    and encoding."""
-    return {"name": c.name, "type": c.type, **({"nullable": False} if not c.nullable else {}),
-            **({"generated": True} if c.generated else {}), **({"identity": c.identity} if c.identity else {}),
-            **({"encoding": "text"} if c.as_text else {})}
 
 
 def default_jobs() -> int:
@@ -173,16 +161,20 @@ class BackupJob(Job):
                                     f"'{ctx.config.tenant_column}'; check tenant_column and schemas in the config")
         snap.lock_tables(scope.tables)
         snap.prepare_export(scope.tables, org)  # the direct road: every table's query in one round trip
+        listed = self._files_listing(snap)
         begun = datetime.now(timezone.utc)
         backup_id = mf.timestamp_id(begun)
         self.emit(Event("started", f"backing up {tenant.name if tenant else org} ({len(scope.tables)} tables)",
                         org, steps=len(scope.tables)))
         secret = ctx.encryption_key()
-        writers.append(BackupWriter(ctx.store, org, backup_id, ctx.part_bytes(), secret=secret))
+        writers.append(BackupWriter(ctx.store, org, backup_id, ctx.part_bytes(), secret=secret, lane=1))
         warnings = list(scope.warnings)
         jobs = min(self.jobs, len(scope.tables))
-        lendable = self.lending is not None and snap.lendable and len(scope.tables) > 1
         items = self._items(snap, scope.tables, jobs)
+        # Lent lanes take items no own lane has begun: a tenant with no more items than lanes (a
+        # small one: its tables in one packed COPY) never has one waiting, and exporting its
+        # snapshot for them (pg_export_snapshot, ~1 ms of the server's time) would only cost.
+        lendable = self.lending is not None and snap.lendable and len(items) > jobs
         if jobs > 1 or lendable:
             entries = self._export_parallel(snap, scope.tables, items, jobs, writers, warnings, backup_id, secret)
         else:
@@ -191,7 +183,7 @@ class BackupJob(Job):
                 for k, entry in zip(item, self._export_item(snap, scope.tables, item, writers[0])):
                     entries[k] = entry
         return {"tenant": tenant, "scope": scope, "begun": begun, "backup_id": backup_id, "secret": secret,
-                "entries": entries, "warnings": warnings}
+                "entries": entries, "warnings": warnings, "listed": listed}
 
     def _finish(self, rows: dict, writers: list, started: float, prelude=None) -> BackupResult:
         """The tenant's files, then the summary that makes the backup complete."""
@@ -201,7 +193,7 @@ class BackupJob(Job):
         secret = rows["secret"]
         for w in writers:
             w.close()  # every part committed (stores/backups.py _commit): the files step reads rows from them
-        files = self._backup_files(backup_id, entries, secret, warnings, prelude)
+        files = self._backup_files(backup_id, entries, secret, warnings, prelude, rows["listed"])
         if self.cancelled.is_set():
             raise Cancelled("backup cancelled")
         if getattr(self._lock, "lost", False):  # a REST lease that expired and was taken meanwhile
@@ -225,7 +217,7 @@ class BackupJob(Job):
             id=backup_id, organization_id=org, organization_name=tenant.name if tenant else None,
             date=backup_id[:10], type=self.backup_type, total_records=summary["total_records"],
             total_size=summary["total_size"],
-            tables={e.name: {"record_count": e.record_count, "size": sum(p.bytes for p in e.parts),
+            tables={e.name: {"record_count": e.record_count, "size": sum(p.stored for p in e.parts),
                              "parts": len(e.parts)} for e in entries},
             warnings=warnings, seconds=time.monotonic() - started, summary_key=summary_key, signed=sign_with is not None,
             files=None if files is None else {"count": len(files), "bytes": sum(e.size for e in files)})
@@ -238,8 +230,17 @@ class BackupJob(Job):
         from .files_prelude import FilesPrelude
         return FilesPrelude(self.ctx, self.org_id)
 
+    def _files_listing(self, snap: Snapshot) -> dict | None:
+        """With [[files]] rules, the tenant's objects as the rows' snapshot sees them (the direct
+        road reads storage.objects: the listing is consistent with the rows, and no HTTP listing
+        is paged through); None without rules or where the road cannot (the files step lists)."""
+        if not self.ctx.config.files or self.ctx.files_problem() is not None:
+            return None
+        from ..stores.tenant_files import rule_prefixes
+        return snap.storage_listing(rule_prefixes(self.ctx.config.files, self.org_id))
+
     def _backup_files(self, backup_id: str, entries: list[TableEntry], secret: bytes | None, warnings: list,
-                      prelude=None):
+                      prelude=None, prefixed: dict | None = None):
         """The tenant's objects in Storage ([[files]] rules), copied into the store unless the last
         backup's listing shows them unchanged; None when no rule is set."""
         files = self.ctx.files(self.org_id, secret, self.cancelled.is_set)
@@ -249,29 +250,22 @@ class BackupJob(Job):
         org = self.org_id
         self.emit(Event("message", "backing up the tenant's files", org))
         named = files.named(rows_reader(self.ctx.store, {e.name: e for e in entries}, secret))
-        listed = files.current(named)  # Storage now, the snapshot ended; the prelude may still be reading the store
+        # the snapshot's listing (direct road) or Storage's now; the prelude may still be reading the store
+        listed = files.current(named, prefixed)
         previous, stored = prelude.result() if prelude is not None else \
             (previous_entries(self.ctx.store, org, backup_id), None)
         progress = lambda n, b: self.emit(Event("progress", "", org, "files", n, b, data=FILES_UNIT))  # noqa: E731
         return files.backup(named, previous, progress, warn=warnings.append, stored=stored, listed=listed)
 
     def _items(self, snap: Snapshot, tables: list, jobs: int) -> list[tuple[int, ...]]:
-        """What the lanes take, in order: each large table alone, the largest first (the longest
-        export never starts last), then the small ones — a tenant's share of the table under
-        PACK_SHARE — in groups exported by one COPY each (the direct road: a round trip per
-        table was the profile's second cost). At least one group per lane, so each lane has work."""
-        packs = getattr(snap, "export_packed", None) is not None
+        """What the lanes take, in order (export_plan.plan_items), from the sizes the road knows."""
+        shares = snap.tenant_shares(tables)  # None: not known on this road (REST): nothing packed
+        packs = shares is not None
         if packs:
-            sizes = snap.tenant_shares(tables)
+            sizes = shares
         else:
             sizes = snap.table_sizes(tables) if jobs > 1 else {}  # one lane of its own: scope order, no query
-        small = [k for k in range(len(tables)) if packs and sizes.get(tables[k].table.key_name, 0) < PACK_SHARE]
-        if len(small) < 2:
-            small = []
-        large = sorted((k for k in range(len(tables)) if k not in set(small)),
-                       key=lambda k: -sizes.get(tables[k].table.key_name, 0))
-        groups = min(len(small), max(jobs, -(-len(small) // PACK_TABLES)))
-        return [(k,) for k in large] + [tuple(small[g::groups]) for g in range(groups)]
+        return plan_items([t.table.key_name for t in tables], sizes, packs, jobs)
 
     def _export_item(self, snap: Snapshot, tables: list, item: tuple[int, ...], writer: BackupWriter) -> list:
         if len(item) == 1:
@@ -279,38 +273,37 @@ class BackupJob(Job):
         return self._export_pack(snap, tables, item, writer)
 
     def _export_pack(self, snap: Snapshot, tables: list, item: tuple[int, ...], writer: BackupWriter) -> list:
-        """Small tables' rows by one COPY, each table into its own parts as if exported alone, checked
-        table by table: the rows read equal the rows written."""
+        """Small tables' rows by one COPY (the direct road), each table's stream packed with the
+        others' into shared files (stores/part_writer.py, format 3), checked table by table: the
+        rows read equal the rows written."""
         org, steps = self.org_id, len(tables)
-        entries: list[TableEntry] = []
-        done = {"open": -1, "rows": 0, "bytes": 0}
+        rows = [0] * len(item)
+        done = {"open": -1, "bytes": 0}
 
         def open_until(j: int) -> None:  # the tables before j end (empty ones begin and end)
             while done["open"] < j:
                 if done["open"] >= 0:
-                    close(done["open"])
+                    writer.end_table()
                 done["open"] += 1
-                done["rows"] = done["bytes"] = 0
+                done["bytes"] = 0
                 k = item[done["open"]]
                 self._table_event(tables[k].table.key_name, k + 1, steps)
                 writer.begin_table(tables[k].table.key_name)
 
-        def close(j: int) -> None:
-            parts = writer.end_table()
-            entries.append(self._entry(tables[item[j]], done["rows"], parts))
-
-        def sink(j: int, lines: bytes, rows: int) -> None:
+        def sink(j: int, lines: bytes, n: int) -> None:
             open_until(j)
-            writer.write(lines, rows)
-            done["rows"] += rows
+            writer.write(lines, n)
+            rows[j] += n
             done["bytes"] += len(lines)
             k = item[j]
-            self.emit(Event("progress", "", org, tables[k].table.key_name, done["rows"], done["bytes"], k + 1, steps))
+            self.emit(Event("progress", "", org, tables[k].table.key_name, rows[j], done["bytes"], k + 1, steps))
 
+        writer.begin_pack()
         snap.export_packed([tables[k] for k in item], org, writer.batch_bytes, sink, self.cancelled)
         open_until(len(item) - 1)
-        close(len(item) - 1)
-        return entries
+        writer.end_table()
+        parts = writer.end_pack()
+        return [table_entry(tables[k], rows[j], parts[j]) for j, k in enumerate(item)]
 
     def _table_event(self, name: str, step: int, steps: int) -> None:
         """A table begins. Not within `daily`, whose own events say which tenant is being backed up:
@@ -332,21 +325,7 @@ class BackupJob(Job):
 
         writer.begin_table(name)
         rows = snap.export(ts, org, writer.batch_bytes, sink, self.cancelled)
-        return self._entry(ts, rows, writer.end_table())
-
-    @staticmethod
-    def _entry(ts, rows: int, parts: list) -> TableEntry:
-        """A table's manifest entry, once the rows read are checked against the rows written."""
-        name = ts.table.key_name
-        if sum(p.rows for p in parts) != rows:
-            raise TenantBackupError(f"table {name}: {rows} rows read but "
-                                    f"{sum(p.rows for p in parts)} written; run the backup again")
-        key, kind = ts.table.row_key
-        return TableEntry(
-            name=name, record_count=rows, parts=parts,
-            columns=[_column_json(c) for c in ts.table.columns],
-            key=list(key), key_kind=kind, generated_columns=list(ts.table.generated_columns),
-            scope=ts.describe())
+        return table_entry(ts, rows, writer.end_table())
 
     def _export_parallel(self, snap: Snapshot, tables: list, items: list, jobs: int, writers: list,
                          warnings: list, backup_id: str, secret: bytes | None) -> list[TableEntry]:
@@ -363,7 +342,8 @@ class BackupJob(Job):
                 break
 
         def new_writer() -> BackupWriter:
-            writers.append(BackupWriter(ctx.store, org, backup_id, ctx.part_bytes(), secret=secret))
+            writers.append(BackupWriter(ctx.store, org, backup_id, ctx.part_bytes(), secret=secret,
+                                        lane=len(writers) + 1))
             return writers[-1]
 
         def export(lane_snap, item: tuple[int, ...], writer: BackupWriter) -> list[TableEntry]:
@@ -371,7 +351,7 @@ class BackupJob(Job):
 
         lanes = TableLanes(snap, tables, items, export, new_writer, own=len(own))
         own_writers = [writers[0]] + [new_writer() for _ in own[1:]]
-        if self.lending is not None and snap.lendable:
+        if self.lending is not None and snap.lendable and len(items) > len(own):
             snap.share()  # now, while this connection is idle: a lent lane adopts it later
             self.lending.opened(org, lanes)
         try:

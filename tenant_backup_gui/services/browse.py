@@ -180,7 +180,7 @@ class BackupReader:
 
     def contents(self) -> BackupContents:
         i = self.info
-        tables = [TableInfo(n, t.record_count, sum(p.bytes for p in t.parts), len(t.parts), list(t.key),
+        tables = [TableInfo(n, t.record_count, sum(p.stored for p in t.parts), len(t.parts), list(t.key),
                             [c["name"] for c in t.columns]) for n in i.order if (t := i.tables.get(n))]
         files = None if i.files is None else {"objects": len(i.files), "bytes": sum(e.size for e in i.files)}
         return BackupContents(i.id, i.organization_id, i.organization_name, i.type, i.legacy, tables, files,

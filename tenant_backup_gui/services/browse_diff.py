@@ -321,6 +321,7 @@ def _same_parts(a, b) -> bool:
     checksum and is always read."""
     return len(a.parts) == len(b.parts) and all(
         p.sha256 is not None and p.sha256 == q.sha256 and p.bytes == q.bytes and p.rows == q.rows
+        and (p.offset, p.length) == (q.offset, q.length)  # packed: the same range of the same file
         for p, q in zip(a.parts, b.parts))
 
 

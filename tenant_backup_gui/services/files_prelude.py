@@ -15,8 +15,9 @@ class FilesPrelude:
     """On a thread of its own from before the tenant's lock is taken: the Storage session (httpx's
     import, its TLS set-up); then, once the job holds the lock (`locked()`), the previous backup's
     entries and the store's copies of the tenant's files — under that lock no backup or retention
-    of the tenant changes either. Storage itself is listed by the files step after the snapshot
-    ends, so an object changed or deleted during the export is seen as it is then. Leaving the
+    of the tenant changes either. Storage itself is listed inside the rows' snapshot where the
+    direct road reads storage.objects (then no HTTP session is opened here: unchanged files need
+    none), else by the files step after the snapshot ends. Leaving the
     `with` waits for the thread: nothing of a job runs on after it."""
 
     def __init__(self, ctx, org_id: str):
@@ -50,7 +51,8 @@ class FilesPrelude:
     def _work(self) -> None:
         try:
             from ..stores.tenant_files import previous_entries, stored_copies
-            self.ctx.project().storage_open()
+            if not self.ctx.direct:  # the direct road lists storage.objects: unchanged files need no session
+                self.ctx.project().storage_open()
             self._go.wait()
             if self._before is None or self._abandoned:
                 self._ready.cancel()

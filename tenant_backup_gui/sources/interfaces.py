@@ -33,6 +33,19 @@ class Snapshot(Protocol):
     def export(self, scope: TableScope, org_id: str, batch_bytes: int,
                sink: Callable[[bytes, int], None], cancelled: threading.Event) -> int: ...
 
+    def tenant_shares(self, scopes: list[TableScope]) -> dict[str, float] | None:
+        """What one tenant's rows of each table may weigh (bytes), to choose the small tables
+        exported together by export_packed; None where the road cannot tell (nothing is packed)."""
+
+    def storage_listing(self, prefixes: list[tuple[str, str]]) -> dict[tuple[str, str], dict] | None:
+        """(bucket, key) → Storage metadata of the objects under each (bucket, prefix), as of this
+        snapshot; None where the road cannot read them (the files step lists over HTTP)."""
+
+    def export_packed(self, scopes: list[TableScope], org_id: str, batch_bytes: int,
+                      sink: Callable[[int, bytes, int], None], cancelled: threading.Event) -> list[int]:
+        """Several tables' rows, table j's lines to `sink(j, lines, count)` in table order; each
+        table's row count, checked as export's is."""
+
 
 class TenantLock(Protocol):
     """One backup or restore per tenant at a time, held for the whole job."""

@@ -1,5 +1,9 @@
 """Reading one part of a backup: streamed, checked against its summary as it goes, and bounded.
 
+A packed part (format 3) is one table's stream inside a file shared with other small tables: the
+whole file is read and hashed against the summary as any part is, and only the table's byte range
+is decrypted and inflated, so every reader of parts (restore, show, diff, verify) reads both layouts.
+
 A part is only as trustworthy as the summary that lists it, and a summary (unsigned, or signed by a
 careless key) may lie about what a part expands to: a few megabytes of gzip can inflate to
 gigabytes. So reading stops at the first byte past the part's declared uncompressed size (for
@@ -81,9 +85,13 @@ def iter_part_blocks(store: ObjectStore, part: Part, secret: bytes | None = None
     with store.open_reader(part.key) as fh:
         while chunk := fh.read(READ_CHUNK):
             sha.update(chunk)
-            size += len(chunk)
+            start, size = size, size + len(chunk)
             if size > part.bytes:
                 break  # past the stored size the summary declares: its checksum cannot match
+            if part.offset is not None:  # a packed part: the whole file is hashed, only its stream read
+                chunk = chunk[max(0, part.offset - start):max(0, part.offset + part.length - start)]
+                if not chunk:
+                    continue
             plain = dec.update(chunk) if dec else chunk  # keep decrypting: the tag outranks gzip
             if gzip_error is not None or overflow is not None:
                 continue  # nothing more is inflated; keep hashing: the checksum decides what to report

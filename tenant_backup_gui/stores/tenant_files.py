@@ -10,7 +10,6 @@ checked while it streams back, before anything is uploaded."""
 from __future__ import annotations
 
 import hashlib
-import json
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -20,10 +19,9 @@ from ..core import files as cf
 from ..core.encryption import Decryptor, Encryptor, key_id
 from ..core.errors import Cancelled, IntegrityError, TenantBackupError
 from ..core.files import FileEntry, FilesRule
-from ..core.scope import table_named
 from ..sources.storage_api import StorageNotFound, read_chunks
-from .backups import iter_part_blocks
 from .base import ObjectStore
+from .tenant_copies import previous_entries, prune_copies, rows_reader, stored_copies  # noqa: F401 (re-exported)
 
 SPOOL_MEMORY = 8 * 1024 * 1024
 READ_CHUNK = 1 << 20
@@ -31,6 +29,11 @@ READ_CHUNK = 1 << 20
 
 def _spool():
     return tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)
+
+
+def rule_prefixes(rules: tuple[FilesRule, ...], org_id: str) -> list[tuple[str, str]]:
+    """(bucket, key prefix) of every rule for this tenant: where its objects are listed."""
+    return [(rule.bucket, rule.prefix(org_id)) for rule in rules]
 
 
 class TenantFiles:
@@ -49,10 +52,10 @@ class TenantFiles:
     def list_now(self) -> dict[tuple[str, str], dict]:
         """(bucket, key) → listing metadata of every object under the tenant's prefixes now."""
         out: dict[tuple[str, str], dict] = {}
-        for rule in self.rules:
-            for o in self.project.storage_list(rule.bucket, rule.prefix(self.org_id)):
+        for bucket, prefix in rule_prefixes(self.rules, self.org_id):
+            for o in self.project.storage_list(bucket, prefix):
                 if o.get("metadata") is not None:  # a folder placeholder has none
-                    out[(rule.bucket, o["name"])] = o["metadata"]
+                    out[(bucket, o["name"])] = o["metadata"]
         return out
 
     def with_user_metadata(self, current: dict[tuple[str, str], dict], entries) -> None:
@@ -85,11 +88,13 @@ class TenantFiles:
                     out.setdefault((rule.bucket, k), f"{table}.{column}")
         return out
 
-    def current(self, named: dict[tuple[str, str], str]) -> dict[tuple[str, str], dict]:
+    def current(self, named: dict[tuple[str, str], str],
+                prefixed: dict[tuple[str, str], dict] | None = None) -> dict[tuple[str, str], dict]:
         """(bucket, key) → listing metadata of the tenant's objects now and of the `named` keys
         that exist. Under the tenant's prefixes the listing is whole: only named keys outside them
-        are looked up (a row naming a deleted file costs no request)."""
-        listed = self.list_now()
+        are looked up (a row naming a deleted file costs no request). `prefixed`: what is under
+        the prefixes, already read (the direct road: storage.objects in the rows' snapshot)."""
+        listed = self.list_now() if prefixed is None else dict(prefixed)
         for (bucket, key) in sorted(named):
             if (bucket, key) not in listed and not cf.under_rules(self.rules, self.org_id, bucket, key) \
                     and (meta := self.lookup(bucket, key)) is not None:
@@ -332,62 +337,6 @@ class TenantFiles:
             by_bucket.setdefault(bucket, []).append(key)
         for bucket, ks in by_bucket.items():
             self.project.storage_delete(bucket, ks)
-
-
-def rows_reader(store: ObjectStore, tables: dict, secret: bytes | None):
-    """read_rows(table) over a backup's parts (for FilesRule.columns): the rows as dicts, or None
-    when the backup has no such table. `tables`: name → TableEntry."""
-    def read(table: str):
-        entry = table_named(tables, table)
-        if entry is None:
-            return None
-        return (_row(line, table) for p in entry.parts for block, _ in iter_part_blocks(store, p, secret)
-                for line in block.splitlines() if line)
-    return read
-
-
-def _row(line, table: str):
-    try:
-        return json.loads(line)
-    except ValueError:
-        raise IntegrityError(f"a line of table {table} in the backup is not JSON; this backup cannot be trusted: "
-                             f"use another one") from None
-
-
-def prune_copies(store: ObjectStore, org_id: str, kept_backups: list) -> int:
-    """Delete the tenant's file copies that no kept backup lists (run under the tenant's lock, so
-    no backup is writing meanwhile); returns the bytes freed. A kept backup whose summary cannot
-    be read might list any copy: then nothing is deleted."""
-    if any(b.problem and b.summary_key for b in kept_backups):
-        return 0
-    kept = {e.stored for b in kept_backups for e in (b.files or [])}
-    gone = [o for o in store.list(cf.tenant_files_prefix(org_id)) if o.key not in kept]
-    if gone:
-        store.delete([o.key for o in gone])
-    return sum(o.size for o in gone)
-
-
-def stored_copies(store: ObjectStore, org_id: str) -> dict[str, int]:
-    """The tenant's file copies in the store: key → stored bytes."""
-    return {o.key: o.size for o in store.list(cf.tenant_files_prefix(org_id))}
-
-
-def previous_entries(store: ObjectStore, org_id: str, before: str) -> dict[tuple[str, str], FileEntry]:
-    """The files of the tenant's newest backup (before `before`) that has a files part, by
-    (bucket, key): only summaries are read, newest first, a few at most."""
-    from ..core import manifest as mf
-    summaries = sorted((o.key for o in store.list(mf.tenant_prefix(org_id))
-                        if mf.SUMMARY_RE.match(o.key.rsplit("/", 1)[-1])), key=lambda k: k.rsplit("/", 1)[-1],
-                       reverse=True)
-    for key in [k for k in summaries if mf.SUMMARY_RE.match(k.rsplit("/", 1)[-1]).group(1) < before][:5]:
-        try:
-            with store.open_reader(key) as fh:
-                info = mf.parse_summary(json.loads(fh.read()), key)
-        except (ValueError, KeyError, TypeError, TenantBackupError):
-            continue
-        if info.files is not None and info.organization_id.lower() == org_id.lower():
-            return {(e.bucket, e.path): e for e in info.files}
-    return {}
 
 
 def verify_copies(store: ObjectStore, info, secret: bytes | None, cancelled=lambda: False) -> list[str]:

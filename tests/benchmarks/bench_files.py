@@ -8,6 +8,7 @@
    plain loop's speed, target ≥ 80 %.
 
     .venv/bin/python -m tests.benchmarks.bench_files [--objects 200] [--kib 256] [--rounds 3] [--rows 20000]
+        [--one-database] [--no-transfer]
 """
 
 from __future__ import annotations
@@ -39,21 +40,31 @@ def main() -> None:
     ap.add_argument("--kib", type=int, default=256)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--rows", type=int, default=20000, help="the tenant's invoices (its rows' share of the backup)")
+    ap.add_argument("--one-database", action="store_true", help="the app's tables in Storage's database, as in a "
+                    "Supabase project (the direct road then lists storage.objects instead of over HTTP)")
+    ap.add_argument("--no-transfer", action="store_true", help="measure only the unchanged-files daily")
     a = ap.parse_args()
     from tenant_backup_gui.services.inventory import setup_sql
     from tenant_backup_gui.sources.supabase_http import SupabaseProject
 
     from ..supabase_local import SupabaseLocal
 
-    with embedded_server() as (server, _):
-        url = server.get_uri()
+    def app_tables(url: str) -> None:
         with psycopg.connect(url, autocommit=True) as c:
             c.execute(SCHEMA)
             c.execute(setup_sql())
             c.execute("insert into organizations values (%s, 'Bench')", [ORG])
             c.execute("insert into invoices (organization_id, total, pdf_path) select %s, g, %s || '/inv-' || g "
                       "|| '.pdf' from generate_series(1, %s) g", [ORG, ORG, a.rows])
+
+    with embedded_server() as (server, _):
+        url = server.get_uri()
+        if not a.one_database:
+            app_tables(url)
         with SupabaseLocal(url) as stack:
+            if a.one_database:  # as in a Supabase project: the direct road lists storage.objects
+                url = stack.storage.db_url
+                app_tables(url)
             api = SupabaseProject(stack.url, stack.service_key)
             api.storage_create_bucket("invoices")
             blob = os.urandom(a.kib * 1024)
@@ -87,9 +98,12 @@ def main() -> None:
                   f"{'PASS' if ratio <= 1.2 else 'FAIL'}")
 
             ours, plain = [], []
-            for r in range(a.rounds):
+            for r in range(0 if a.no_transfer else a.rounds):
                 ours.append(_ours(api, work / f"transfer-{r}"))
                 plain.append(_plain(stack, keys))
+            if a.no_transfer:
+                api.close()
+                return
             share = statistics.median(plain) / statistics.median(ours)
             print(f"transfer of {a.objects * a.kib // 1024} MiB down and up: ours {statistics.median(ours):.2f}s, "
                   f"plain storage3 loop {statistics.median(plain):.2f}s")

@@ -224,6 +224,42 @@ class Snapshot:
                                     f"sent {sent} rows but {rows} arrived; run the backup again")
         return router.counts
 
+    def storage_listing(self, prefixes: list[tuple[str, str]]) -> dict[tuple[str, str], dict] | None:
+        """(bucket, key) → Storage's metadata of every object under the given (bucket, prefix)
+        pairs, read from storage.objects inside this snapshot: the files a backup lists are those
+        of the very moment its rows were read, without paging through Storage's HTTP listing (whose
+        metadata is this same column). None where this connection cannot see them all (no
+        storage.objects, no SELECT on it, or row security that applies to this role): then the
+        files step lists over HTTP as the REST road does."""
+        if not prefixes:
+            return {}
+        try:
+            visible = self.conn.execute(
+                "SELECT CASE WHEN to_regclass('storage.objects') IS NULL OR to_regclass('storage.buckets') IS NULL "
+                "THEN false ELSE has_table_privilege(to_regclass('storage.objects'), 'SELECT') "
+                "AND has_table_privilege(to_regclass('storage.buckets'), 'SELECT') "
+                "AND (NOT c.relrowsecurity OR r.rolbypassrls OR r.rolsuper "
+                "     OR (pg_has_role(c.relowner, 'USAGE') AND NOT c.relforcerowsecurity)) END "
+                "FROM pg_roles r LEFT JOIN pg_class c ON c.oid = to_regclass('storage.objects') "
+                "WHERE r.rolname = current_user").fetchone()
+            if not visible or not visible[0]:
+                return None
+            buckets = sorted({b for b, _ in prefixes})
+            # every rule's bucket in this database's Storage: else it is not the project's (a copy,
+            # a Storage on a database of its own) or a bucket is missing, which the HTTP listing says
+            if self.conn.execute("SELECT count(*) FROM storage.buckets WHERE id = ANY(%s)",
+                                 [buckets]).fetchone()[0] != len(buckets):
+                return None
+            rows = self.conn.execute(
+                "SELECT o.bucket_id, o.name, o.metadata FROM storage.objects o "
+                "JOIN unnest(%s::text[], %s::text[]) p(bucket, prefix) "
+                "ON o.bucket_id = p.bucket AND left(o.name, length(p.prefix)) = p.prefix "
+                "WHERE o.metadata IS NOT NULL",
+                [[b for b, _ in prefixes], [p for _, p in prefixes]]).fetchall()
+        except psycopg.Error as err:
+            raise db_error(err, "listing the tenant's files in storage.objects") from None
+        return {(bucket, name): meta for bucket, name, meta in rows if isinstance(meta, dict)}
+
     def tenant_shares(self, scopes: list[TableScope]) -> dict[str, float]:
         """Each table's size on disk over the number of tenants: what one tenant's rows may weigh,
         to choose the tables exported together (in a run, read once per catalog)."""

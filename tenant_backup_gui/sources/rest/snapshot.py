@@ -75,6 +75,21 @@ class RestSnapshot:
         """Not known over REST without more requests: parallel lanes take the tables in scope order."""
         return {}
 
+    def tenant_shares(self, scopes: list[TableScope]) -> None:
+        """Not known over REST (see table_sizes): every table is exported on its own."""
+        return None
+
+    def export_packed(self, scopes: list[TableScope], org_id: str, batch_bytes: int,
+                      sink: Callable[[int, bytes, int], None], cancelled: threading.Event) -> list[int]:
+        """The tables one after another, each checked by its own counts (REST has no one request
+        for several tables); table j's lines go to `sink(j, lines, count)`."""
+        return [self.export(s, org_id, batch_bytes, lambda lines, n, j=j: sink(j, lines, n), cancelled)
+                for j, s in enumerate(scopes)]
+
+    def storage_listing(self, prefixes: list[tuple[str, str]]) -> None:
+        """Not readable over REST: the files step lists through Storage's HTTP API."""
+        return None
+
     def share(self) -> None:
         """Nothing to share over REST (see worker): a lane needs no snapshot id."""
 
