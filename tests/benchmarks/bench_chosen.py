@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
-from pathlib import Path
 
 import psycopg
 
-from .bigtenant import create_big_tenant
-from .server import embedded_server, run_measured
+from .bigtenant import big_tenant_workspace
+from .server import run_measured
 
 # The bad day at scale: 10 customers deleted with their invoices (and line items); their bottles
 # lose their customer (ON DELETE SET NULL).
@@ -34,38 +31,30 @@ delete from customers where id in (select id from gone);
 
 
 def main() -> int:
-    with embedded_server() as (server, _bindir):
-        url = server.get_uri()
-        org = create_big_tenant(url)
-        work = Path(tempfile.mkdtemp(prefix="tb-bench-chosen-"))
-        env = dict(os.environ, TENANT_BACKUP_DATABASE_URL=url, TENANT_BACKUP_STORE=str(work / "store"),
-                   XDG_STATE_HOME=str(work / "state"))
-        try:
-            run_measured(env, "setup")
-            backup = json.loads(run_measured(env, "backup", "--org", org)[3])["backup"]
-            with psycopg.connect(url) as c:
-                gone = [r[0] for r in c.execute("select id::text from customers where organization_id = %s "
-                                                "order by id limit 10", [org])]
+    with big_tenant_workspace("tb-bench-chosen-") as (url, org, env):
+        run_measured(env, "setup")
+        backup = json.loads(run_measured(env, "backup", "--org", org)[3])["backup"]
+        with psycopg.connect(url) as c:
+            gone = [r[0] for r in c.execute("select id::text from customers where organization_id = %s "
+                                            "order by id limit 10", [org])]
 
-            def bad_day() -> None:
-                with psycopg.connect(url, autocommit=True) as c:
-                    c.execute(DELETE.replace("%(org)s", f"'{org}'"))
-                    c.execute("vacuum analyze")
+        def bad_day() -> None:
+            with psycopg.connect(url, autocommit=True) as c:
+                c.execute(DELETE.replace("%(org)s", f"'{org}'"))
+                c.execute("vacuum analyze")
 
-            def restore(*options: str) -> tuple[float, float, dict]:
-                base = ("restore", "--org", org, "--backup", backup["id"])
-                s1, mb1, _, out = run_measured(env, *base, "--dry-run", *options)
-                dry = json.loads(out)
-                s2, mb2, _, out = run_measured(env, *base, "--apply", "--plan", dry["plan_id"], "--yes")
-                return s1 + s2, max(mb1, mb2), {"dry": s1, "apply": s2, "summary": json.loads(out)["summary"]}
+        def restore(*options: str) -> tuple[float, float, dict]:
+            base = ("restore", "--org", org, "--backup", backup["id"])
+            s1, mb1, _, out = run_measured(env, *base, "--dry-run", *options)
+            dry = json.loads(out)
+            s2, mb2, _, out = run_measured(env, *base, "--apply", "--plan", dry["plan_id"], "--yes")
+            return s1 + s2, max(mb1, mb2), {"dry": s1, "apply": s2, "summary": json.loads(out)["summary"]}
 
-            bad_day()
-            chosen, chosen_mb, c_parts = restore("--rows", "customers=" + ",".join(gone), "--with-dependents",
-                                                 "--no-files")
-            bad_day()
-            whole, whole_mb, w_parts = restore("--no-files")
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+        bad_day()
+        chosen, chosen_mb, c_parts = restore("--rows", "customers=" + ",".join(gone), "--with-dependents",
+                                             "--no-files")
+        bad_day()
+        whole, whole_mb, w_parts = restore("--no-files")
         cs = c_parts["summary"]
         print(f"chosen rows: {cs['inserted']:,} inserted, {cs['relinked']:,} relinked; "
               f"dry run {c_parts['dry']:.2f} s + apply {c_parts['apply']:.2f} s = {chosen:.2f} s ({chosen_mb:.0f} MB peak)")

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -65,3 +66,23 @@ def create_big_tenant(url: str) -> str:
           + (select count(*) from notifications where organization_id = %(o)s)""", {"o": BIG_ORG}).fetchone()[0]
         print(f"big tenant: {rows:,} rows in its main tables, generated in {time.monotonic() - t:.1f} s")
     return BIG_ORG
+
+
+@contextmanager
+def big_tenant_workspace(prefix: str):
+    """An embedded server holding the big tenant, and the environment that points the CLI at it and
+    at a throw-away store: (url, org, env)."""
+    import os
+    import shutil
+    import tempfile
+    from .server import embedded_server
+    with embedded_server() as (server, _bindir):
+        url = server.get_uri()
+        org = create_big_tenant(url)
+        work = Path(tempfile.mkdtemp(prefix=prefix))
+        env = dict(os.environ, TENANT_BACKUP_DATABASE_URL=url, TENANT_BACKUP_STORE=str(work / "store"),
+                   XDG_STATE_HOME=str(work / "state"))
+        try:
+            yield url, org, env
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
