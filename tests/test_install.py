@@ -73,6 +73,14 @@ def test_the_wheel_runs_demo_setup_backup_and_a_dry_run_outside_the_checkout(ins
         dry = run("restore", "--org", org, "--backup", done["id"], "--dry-run", "--json", **use)
         assert dry.returncode == 0, dry.stderr
         assert json.loads(dry.stdout)["plan_id"]
+        # Chosen rows from the installed wheel (its SQL shipped whole): one customer and its rows.
+        shown = run("show", "--org", org, "--backup", done["id"], "--table", "customers", "--limit", "1", "--json", **use)
+        assert shown.returncode == 0, shown.stderr
+        one = json.loads(shown.stdout)["rows"][0]["key"]
+        chosen = run("restore", "--org", org, "--backup", done["id"], "--dry-run", "--json", "--rows",
+                     f"customers={one}", "--with-dependents", **use)
+        assert chosen.returncode == 0, chosen.stderr
+        assert json.loads(chosen.stdout)["plan_id"]
         # The window, where there is no display: one line that says what to use instead.
         window = run()
         assert window.returncode != 0 and "Traceback" not in window.stderr
