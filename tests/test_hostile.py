@@ -299,3 +299,34 @@ def test_chosen_rows_come_back_from_an_old_system_backup(road):
     cli_json("restore", "--org", ORG_A, "--backup", backup, "--apply", "--plan", out["plan_id"], "--yes",
              "--trust-unsigned")
     assert first(road.db, "select count(*) from order_items where order_id = %s", order) == len(lost)
+
+
+def test_a_second_line_of_a_relinked_row_never_writes_its_link(road):
+    """Links back (missing-only, chosen rows): an edited backup holding a row twice, once pointing at a
+    team this restore brings back and once at another organization's team. Only the first link was
+    proven; the second must never be written, whichever line the update would meet first."""
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    team = first(road.db, "select t.id::text from teams t where organization_id = %s "
+                          "and exists (select 1 from members m where m.team_id = t.id) order by id limit 1", ORG_A)
+    theirs = first(road.db, "select id::text from teams where organization_id = %s order by id limit 1", ORG_B)
+    member = first(road.db, "select min(id::text) from members where team_id::text = %s", team)
+
+    def twice(lines):  # the hostile line first, then the true one
+        rows = [json.loads(line) for line in lines]
+        true = next(r for r in rows if r["id"] == member)
+        return [json.dumps({**true, "team_id": theirs})] + lines
+    rewrite_table(road.store, ORG_A, backup["id"], "members", twice)
+    with psycopg.connect(road.db) as c:
+        c.execute("set session_replication_role = replica")
+        c.execute("update teams set lead_member_id = null where id = %s", [team])
+        c.execute("update members set team_id = null where team_id = %s", [team])
+        c.execute("delete from teams where id = %s", [team])
+    for mode in (("--mode", "missing-only"), ("--rows", f"teams={team}")):
+        out = dry(ORG_A, backup["id"], *mode)
+        if out.returncode == 0:
+            plan = json.loads(out.stdout)["plan_id"]
+            done = run_cli("restore", "--org", ORG_A, "--backup", backup["id"], "--apply", "--plan", plan, "--yes")
+            assert done.returncode == 0 or "nothing was changed" in done.stderr, done.stderr
+        assert first(road.db, "select count(*) from members where team_id::text = %s", theirs) == \
+            first(road.db, "select count(*) from members m join teams t on t.id = m.team_id "
+                           "where t.id::text = %s and m.organization_id = t.organization_id", theirs)

@@ -44,6 +44,12 @@ language sql stable set search_path = pg_catalog, pg_temp as $$
   order by 1, 2, con.conname
 $$;
 
+-- SQL text: a link's values in row alias p_alias, as one jsonb array (what a relink proved, and writes).
+create or replace function public.tenant_backup__link_vals(p_cols text[], p_alias text) returns text
+language sql immutable set search_path = pg_catalog, pg_temp as $$
+  select format('jsonb_build_array(%s)', string_agg(format('%I.%I', p_alias, c), ', ')) from unnest(p_cols) c
+$$;
+
 -- SQL condition: child alias p_c's columns match parent alias p_p's (a link of __links).
 create or replace function public.tenant_backup__link_match(p_cols text[], p_pcols text[], p_c text, p_p text)
 returns text language sql immutable set search_path = pg_catalog, pg_temp as $$
@@ -216,8 +222,10 @@ begin
   if to_regclass('pg_temp.tenant_backup_relink') is not null then
     return;
   end if;
+  -- vals: the link's values, as proven here; the update writes exactly those (an edited backup may
+  -- hold two lines of one key: the other line's value was never proven and must never be written).
   create temp table tenant_backup_relink (i int not null, key text[] not null, cols text[] not null,
-                                          primary key (i, key, cols)) on commit drop;
+                                          vals jsonb not null, primary key (i, key, cols)) on commit drop;
   if p_mode = 'replace' or not coalesce((p_choice->>'relink')::boolean, true) then
     return;
   end if;
@@ -226,10 +234,11 @@ begin
     continue when json_array_length(coalesce(t->'key', '[]'::json)) = 0
                or json_array_length(coalesce(tj->'key', '[]'::json)) = 0
                or exists (select from unnest(l.cols) c where c not in (select json_array_elements_text(coalesce(t->'columns', '[]'::json))));
-    execute format('INSERT INTO tenant_backup_relink SELECT DISTINCT %s, %s, %L::text[] FROM %s d JOIN %s x ON %s '
+    execute format('INSERT INTO tenant_backup_relink SELECT DISTINCT %s, %s, %L::text[], %s FROM %s d JOIN %s x ON %s '
                    'WHERE %s AND %s AND %s AND EXISTS (SELECT 1 FROM %s p WHERE %s AND NOT EXISTS '
                    '(SELECT 1 FROM %s y WHERE %s)) ON CONFLICT DO NOTHING',
-                   l.i, public.tenant_backup__key_array(t, 'd'), l.cols, p_decoded[l.i], p_rels[l.i],
+                   l.i, public.tenant_backup__key_array(t, 'd'), l.cols, public.tenant_backup__link_vals(l.cols, 'd'),
+                   p_decoded[l.i], p_rels[l.i],
                    public.tenant_backup__same_key(t, 'x', 'd'),
                    (select string_agg(format('x.%I IS NULL', c), ' AND ') from unnest(l.cols) c),
                    (select string_agg(format('d.%I IS NOT NULL', c), ' AND ') from unnest(l.cols) c),
@@ -289,11 +298,11 @@ begin
     name := public.tenant_backup__name(t);
     begin
       execute format('UPDATE %s x SET (%s) = ROW(%s) FROM %s d WHERE %s AND EXISTS (SELECT 1 FROM '
-                     'pg_temp.tenant_backup_relink r WHERE r.i = %s AND r.cols = %L::text[] AND r.key = %s)',
+                     'pg_temp.tenant_backup_relink r WHERE r.i = %s AND r.cols = %L::text[] AND r.key = %s AND r.vals = %s)',
                      p_rels[g.i], (select string_agg(format('%I', c), ', ') from unnest(g.cols) c),
                      (select string_agg(format('d.%I', c), ', ') from unnest(g.cols) c), p_decoded[g.i],
                      public.tenant_backup__same_key(t, 'x', 'd'), g.i, g.cols,
-                     public.tenant_backup__key_array(t, 'd'));
+                     public.tenant_backup__key_array(t, 'd'), public.tenant_backup__link_vals(g.cols, 'd'));
       get diagnostics n = row_count;
     exception when others then
       get stacked diagnostics msg = message_text, detail = pg_exception_detail, state = returned_sqlstate;
