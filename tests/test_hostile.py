@@ -330,3 +330,80 @@ def test_a_second_line_of_a_relinked_row_never_writes_its_link(road):
         assert first(road.db, "select count(*) from members where team_id::text = %s", theirs) == \
             first(road.db, "select count(*) from members m join teams t on t.id = m.team_id "
                            "where t.id::text = %s and m.organization_id = t.organization_id", theirs)
+
+
+def test_a_chosen_row_pointing_into_a_table_the_backup_lacks_is_judged_by_the_tenant_now(road):
+    """The proofs take the tenant's every table for its scope, not only the tables a chosen-rows
+    restore reads: a link into a tenant table the (edited) backup leaves out is not a shared lookup's."""
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    theirs = first(road.db, "select id::text from teams where organization_id = %s order by id limit 1", ORG_B)
+    member = first(road.db, "select min(id::text) from members where organization_id = %s", ORG_A)
+    rewrite_table(road.store, ORG_A, backup["id"], "members", edit_row(member, team_id=theirs))
+    path = summary_path(road.store, ORG_A, backup["id"])
+    doc = json.loads(path.read_text())
+    doc["tables"].pop("teams")
+    doc["manifest"]["tables"].pop("teams")
+    doc["manifest"]["order"].remove("teams")
+    path.write_text(json.dumps(doc))
+    resign(path)
+    with psycopg.connect(road.db) as c:
+        c.execute("set session_replication_role = replica")
+        c.execute("update teams set lead_member_id = null where lead_member_id = %s", [member])
+        c.execute("delete from members where id = %s", [member])
+    state = everything(road.db)
+    refused_and_untouched(road, dry(ORG_A, backup["id"], "--rows", f"members={member}"), state,
+                          "members", member, "team_id", ORG_B)
+
+
+def test_an_overwrite_that_changes_a_value_other_rows_point_at_is_refused(road):
+    """--overwrite writes the backup's columns; where one is a unique value another table's foreign
+    key points at (renamed since, the children following ON UPDATE CASCADE), those children would
+    point at nothing: the restore is refused, as a replace that removed the key would be."""
+    with psycopg.connect(road.db, autocommit=True) as c:
+        c.execute("alter table teams add column code text unique")
+        c.execute("update teams set code = 'T-' || id")
+        c.execute("create table team_badges (id uuid primary key default gen_random_uuid(), organization_id uuid "
+                  "not null references organizations(id), team_code text references teams(code) on update cascade)")
+        c.execute("insert into team_badges (organization_id, team_code) select organization_id, code from teams")
+    if getattr(road, "refresh", None):
+        road.refresh()
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    team = first(road.db, "select min(id::text) from teams where organization_id = %s", ORG_A)
+    with psycopg.connect(road.db) as c:
+        c.execute("update teams set code = code || '-renamed' where id = %s", [team])
+    state = everything(road.db)
+    badges = first(road.db, "select string_agg(team_code, ',' order by id) from team_badges")
+    cp = dry(ORG_A, backup["id"], "--rows", f"teams={team}", "--overwrite")
+    assert cp.returncode != 0 and "team_badges" in cp.stdout + cp.stderr, cp.stdout[-800:] + cp.stderr
+    assert everything(road.db) == state
+    assert first(road.db, "select string_agg(team_code, ',' order by id) from team_badges") == badges
+
+
+def test_a_chosen_row_edited_while_the_apply_waits_for_its_locks_is_never_overwritten(road):
+    """The chosen rows' fingerprint is read once the apply holds the tables, not before: staff who
+    commit an edit while the apply waits for their lock get a refusal, not their work overwritten."""
+    import subprocess
+    import sys
+    import time
+    from .conftest import ROOT
+    backup = cli_json("backup", "--org", ORG_A)["backup"]
+    member = first(road.db, "select min(id::text) from members where organization_id = %s", ORG_A)
+    with psycopg.connect(road.db) as c:
+        c.execute("update members set name = 'edited since the backup' where id = %s", [member])
+    plan = cli_json("restore", "--org", ORG_A, "--backup", backup["id"], "--dry-run", "--rows", f"members={member}",
+                    "--overwrite")["plan_id"]
+    staff = psycopg.connect(road.db)
+    staff.execute("update members set name = 'staff, just now' where id = %s", [member])  # not committed yet
+    apply = subprocess.Popen([sys.executable, "-m", "tenant_backup_gui", "restore", "--org", ORG_A, "--backup",
+                              backup["id"], "--apply", "--plan", plan, "--yes"], cwd=str(ROOT),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(6)  # the apply reads, checks, takes its safety backup, then waits for the tables
+        staff.commit()
+        out, err = apply.communicate(timeout=240)
+    finally:
+        staff.close()
+        if apply.poll() is None:
+            apply.kill()
+    assert first(road.db, "select name from members where id = %s", member) == "staff, just now", (out, err)
+    assert apply.returncode != 0 and "changed since the dry run" in err, (out, err)

@@ -323,13 +323,30 @@ declare
   name text := public.tenant_backup__name(p_t);
   cols text[] := array(select c from unnest(p_cols) c where not exists (select 1 from pg_attribute a
     where a.attrelid = p_rel and a.attname = c and a.attidentity = 'a'));
+  refd text[];
   n bigint := 0;
   msg text; detail text; state text;
 begin
   if json_array_length(coalesce(p_t->'key', '[]'::json)) = 0 or cardinality(cols) = 0 then
     return p_report;
   end if;
+  -- Values other rows' validated foreign keys point at, that the overwrite changes: kept aside as
+  -- __delete keeps a replace's removed keys, so __dangling finds the rows left pointing at them.
+  refd := array(select distinct a.attname::text from pg_constraint con join pg_class c on c.oid = con.conrelid
+                  join pg_attribute a on a.attrelid = con.confrelid and a.attnum = any(con.confkey)
+                 where con.contype = 'f' and con.convalidated and con.confrelid = p_rel and not c.relispartition
+                   and a.attname::text = any(cols));
   begin
+    if cardinality(refd) > 0 then
+      execute format('DROP TABLE IF EXISTS pg_temp.%I', public.tenant_backup__gone(p_rel));
+      execute format('CREATE TEMP TABLE %I ON COMMIT DROP AS SELECT %s FROM %s x WHERE %s AND EXISTS (SELECT 1 FROM %s p '
+                     'WHERE %s AND (%s) IS DISTINCT FROM (%s))', public.tenant_backup__gone(p_rel),
+                     (select string_agg(format('x.%I', c), ', ') from unnest(refd) c), p_rel,
+                     public.tenant_backup__path_condition('x', p_t->'scope', p_t->>'org'), p_picked,
+                     public.tenant_backup__same_key(p_t, 'x', 'p'),
+                     (select string_agg(format('x.%I', c), ', ') from unnest(refd) c),
+                     (select string_agg(format('p.%I', c), ', ') from unnest(refd) c));
+    end if;
     execute format('UPDATE %s AS x SET (%s) = ROW(%s) FROM %s p WHERE %s AND %s AND x::text IS DISTINCT FROM p::text',
                    p_rel, (select string_agg(format('%I', c), ', ') from unnest(cols) c),
                    (select string_agg(format('p.%I', c), ', ') from unnest(cols) c), p_picked,

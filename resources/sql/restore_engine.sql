@@ -444,7 +444,7 @@ end $$;
 drop function if exists public.tenant_backup__run(uuid, text, json, text, boolean, text, json, json, text, boolean, boolean);
 -- Version 6's, before chosen rows (p_choice).
 drop function if exists public.tenant_backup__run(uuid, text, json, text, boolean, text, json, json, text, boolean, boolean, boolean);
-drop function if exists public.tenant_backup__lock(text, regclass[], json, boolean, text, boolean);
+drop function if exists public.tenant_backup__lock(text, regclass[], json, boolean, text, boolean, text);
 drop function if exists public.tenant_backup__compare(json, regclass[], regclass[], text, boolean);
 drop function if exists public.tenant_backup_restore(uuid, text, json, text, boolean, text, json, json, text);
 drop function if exists public.tenant_backup_check(uuid, text, json, text, text, json, text);
@@ -499,7 +499,7 @@ $$;
 -- Lock (an apply only): the tenant's advisory lock, every table the fingerprint covers, and the
 -- fingerprint itself unless this transaction checked it already (p_checked).
 create or replace function public.tenant_backup__lock(p_org text, p_rels regclass[], p_fingerprint_tables json,
-  p_take_lock boolean, p_fingerprint text, p_checked boolean, p_now text default null) returns void
+  p_take_lock boolean, p_fingerprint text, p_checked boolean) returns void
 language plpgsql volatile as $$
 declare
   lock_rels regclass[] := array(select distinct x from unnest(p_rels || public.tenant_backup__resolve(p_fingerprint_tables)) x);
@@ -517,8 +517,7 @@ begin
   exception when lock_not_available then
     raise exception 'the tenant''s tables are busy (locked for over 30 s); try again shortly' using errcode = 'TB002';
   end;
-  -- p_now: the chosen rows' own fingerprint, computed by the caller once these locks are held.
-  if not p_checked and coalesce(p_now, public.tenant_backup__fingerprint(p_org, p_fingerprint_tables)) is distinct from p_fingerprint then
+  if not p_checked and public.tenant_backup__fingerprint(p_org, p_fingerprint_tables) is distinct from p_fingerprint then
     raise exception 'the data changed since the dry run; run it again' using errcode = 'TB003';
   end if;
 end $$;
@@ -1061,7 +1060,7 @@ begin
       execute format('SELECT count(*) FROM %s c WHERE %s%s AND NOT EXISTS (SELECT 1 FROM %I.%I p WHERE %s)%s',
                      p_decoded[i], nn_cond, written_cond, fk.ps, fk.pn, match, unrehearsed) into n;
     end if;
-    gone := case when p_mode = 'replace' then to_regclass('pg_temp.' || public.tenant_backup__gone(fk.confrelid)) end;
+    gone := case when p_mode in ('replace', 'rows') then to_regclass('pg_temp.' || public.tenant_backup__gone(fk.confrelid)) end;
     if gone is not null then  -- rows left pointing at a key this restore removed (not counted twice)
       execute format('SELECT count(*) FROM %I.%I c WHERE EXISTS (SELECT 1 FROM %s g WHERE %s) '
                      'AND NOT EXISTS (SELECT 1 FROM %I.%I p WHERE %s)%s%s', fk.cs, fk.cn, gone,
@@ -1154,11 +1153,16 @@ begin
   if not p_checked then
     perform public.tenant_backup__arrived(tables, decoded);
   end if;
-  picked := public.tenant_backup__choose(tables, rels, decoded, p_org, p_mode, p_choice);
-  if p_apply then
-    perform public.tenant_backup__lock(p_org, rels, p_fingerprint_tables, p_lock, p_fingerprint, p_checked,
-      case when p_mode = 'rows' then public.tenant_backup__fingerprint_rows(tables, rels, decoded) end);
+  if p_apply then  -- chosen rows: their own fingerprint, read once the locks are held (below)
+    perform public.tenant_backup__lock(p_org, rels, p_fingerprint_tables, p_lock, p_fingerprint,
+                                       p_checked or p_mode = 'rows');
+    if p_mode = 'rows' and not p_checked
+       and public.tenant_backup__fingerprint_rows(tables, rels, decoded) is distinct from p_fingerprint then
+      raise exception 'the data changed since the dry run; run it again' using errcode = 'TB003';
+    end if;
   end if;
+  -- The choice reads today's rows (which parents are missing): under the locks, in an apply.
+  picked := public.tenant_backup__choose(tables, rels, decoded, p_org, p_mode, p_choice);
   if not p_checked then
     perform public.tenant_backup__columns(tables, rels, p_tenant_column);
     perform public.tenant_backup__verify(tables, picked, p_org, p_mode);

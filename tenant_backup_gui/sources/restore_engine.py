@@ -223,8 +223,10 @@ class EngineSession:
             "p_apply": apply, "p_fingerprint": fingerprint,
             "p_log": {"backup_id": backup_id, "run_by": user, "run_host": host, "tool_version": __version__,
                       "metadata": {**(metadata or {}), "via": self.road}},
-            # Chosen rows are pinned by their own fingerprint, and lock only the tables they read.
-            "p_fingerprint_tables": fingerprint_tables(tables if mode == "rows" else self.all_tables()),
+            # The tenant's every table: what the proofs take for its scope (a foreign key into any other
+            # table is a shared lookup's) and what an apply locks. Chosen rows are pinned by their own
+            # fingerprint (restore_choice.sql), computed under those locks.
+            "p_fingerprint_tables": fingerprint_tables(self.all_tables()),
             "p_tenant_column": self.config.tenant_column,
             "p_choice": self.choice,
         }
