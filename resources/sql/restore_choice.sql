@@ -332,10 +332,7 @@ begin
   end if;
   -- Values other rows' validated foreign keys point at, that the overwrite changes: kept aside as
   -- __delete keeps a replace's removed keys, so __dangling finds the rows left pointing at them.
-  refd := array(select distinct a.attname::text from pg_constraint con join pg_class c on c.oid = con.conrelid
-                  join pg_attribute a on a.attrelid = con.confrelid and a.attnum = any(con.confkey)
-                 where con.contype = 'f' and con.convalidated and con.confrelid = p_rel and not c.relispartition
-                   and a.attname::text = any(cols));
+  refd := array(select c from unnest(public.tenant_backup__referenced(p_rel)) c where c = any(cols));
   begin
     if cardinality(refd) > 0 then
       execute format('DROP TABLE IF EXISTS pg_temp.%I', public.tenant_backup__gone(p_rel));

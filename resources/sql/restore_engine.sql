@@ -865,6 +865,16 @@ language sql stable set search_path = pg_catalog, pg_temp as $$
   select 'tenant_backup_gone_' || p_rel::oid
 $$;
 
+-- The columns of p_rel that other rows' validated foreign keys point at (partitions' copies of a
+-- key aside): the values a delete (__delete) or an overwrite (__overwrite) keeps aside for __dangling.
+create or replace function public.tenant_backup__referenced(p_rel regclass) returns text[]
+language sql stable set search_path = pg_catalog, pg_temp as $$
+  select coalesce(array_agg(distinct a.attname::text), '{}')
+    from pg_constraint con join pg_class c on c.oid = con.conrelid
+    join pg_attribute a on a.attrelid = con.confrelid and a.attnum = any(con.confkey)
+   where con.contype = 'f' and con.convalidated and con.confrelid = p_rel and not c.relispartition
+$$;
+
 -- Delete the tenant's current rows (replace), children before parents (a child's scope goes
 -- through its parents, so they must still be there). Keys other rows reference are kept aside.
 create or replace function public.tenant_backup__delete(p_report jsonb, p_tables json, p_rels regclass[], p_org text)
@@ -878,10 +888,7 @@ declare
 begin
   for i in reverse cardinality(p_rels) .. 1 loop
     name := public.tenant_backup__name(p_tables->(i - 1));
-    refd := (select string_agg(distinct format('%I', a.attname), ', ')
-               from pg_constraint con join pg_class c on c.oid = con.conrelid
-               join pg_attribute a on a.attrelid = con.confrelid and a.attnum = any(con.confkey)
-              where con.contype = 'f' and con.convalidated and con.confrelid = p_rels[i] and not c.relispartition);
+    refd := (select string_agg(format('%I', c), ', ') from unnest(public.tenant_backup__referenced(p_rels[i])) c);
     begin
       cond := public.tenant_backup__path_condition('tb$row', p_tables->(i - 1)->'scope', p_org);
       if refd is null then
